@@ -1,0 +1,30 @@
+"""Helpers shared by CLI commands: failing with a clear message, and JSON output."""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+from typing import Any, NoReturn
+
+import typer
+from rich.console import Console
+
+console = Console()
+error_console = Console(stderr=True)
+
+
+def fail(message: str, code: int = 2) -> NoReturn:
+    """Print `message` to stderr and exit non-zero (nothing else is printed)."""
+    error_console.print(f"[bold red]error:[/] {message}", highlight=False, markup=True)
+    raise typer.Exit(code)
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return float(value)
+    raise TypeError(f"cannot encode {type(value).__name__} as JSON")
+
+
+def print_json(data: Any) -> None:
+    """Print `data` as JSON on stdout (Decimals become JSON numbers)."""
+    typer.echo(json.dumps(data, default=_json_default, indent=2))

@@ -1,0 +1,129 @@
+"""The async `Exchange` protocol that the rest of core uses.
+
+Live (ccxt), paper and backtest exchanges all implement it, so the engine has one code path.
+Amounts and prices are `Decimal`; symbols are ccxt-style `BASE/QUOTE`; times are UTC.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from enum import StrEnum
+from typing import Protocol, runtime_checkable
+
+from core.models import Balance, Market, Price, Side
+
+
+@dataclass(frozen=True, slots=True)
+class Candle:
+    """One OHLCV candle; `timestamp` is the UTC epoch milliseconds of its open."""
+
+    timestamp: int
+    open: float
+    high: float
+    low: float
+    close: float
+    volume: float
+
+
+class OrderStatus(StrEnum):
+    """Where an order stands at the exchange."""
+
+    OPEN = "open"
+    FILLED = "filled"
+    CANCELED = "canceled"
+    REJECTED = "rejected"
+    EXPIRED = "expired"
+
+
+@dataclass(frozen=True, slots=True)
+class OrderRequest:
+    """A market order for `amount` of the base asset, tagged with Ballast's client order id."""
+
+    symbol: str
+    side: Side
+    amount: Decimal
+    client_order_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class Order:
+    """An order as the exchange reports it, with what has been filled so far."""
+
+    client_order_id: str
+    exchange_order_id: str | None
+    symbol: str
+    side: Side
+    status: OrderStatus
+    amount: Decimal
+    filled: Decimal
+    average_price: Decimal | None
+    cost: Decimal
+    fee: Decimal
+    fee_currency: str | None
+    timestamp: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class Fill:
+    """One execution from the account's own trade history."""
+
+    trade_id: str
+    order_id: str | None
+    symbol: str
+    side: Side
+    amount: Decimal
+    price: Decimal
+    fee: Decimal
+    fee_currency: str | None
+    timestamp: datetime
+
+
+@runtime_checkable
+class Exchange(Protocol):
+    """What Ballast needs from an exchange. Implementations raise `core.exchange.errors` types."""
+
+    @property
+    def name(self) -> str:
+        """The exchange id (e.g. `binance`, `paper`)."""
+        ...
+
+    async def load_markets(self) -> Mapping[str, Market]:
+        """Spot markets by symbol, with amount step, price tick and minimums."""
+        ...
+
+    async def fetch_balances(self) -> dict[str, Balance]:
+        """Every asset with a non-zero balance, free and locked."""
+        ...
+
+    async def fetch_prices(self, symbols: Sequence[str]) -> dict[str, Price]:
+        """Last prices for many symbols in one batch; symbols the exchange lacks are omitted."""
+        ...
+
+    async def fetch_candles(
+        self, symbol: str, timeframe: str, since: int | None = None, limit: int | None = None
+    ) -> list[Candle]:
+        """Candles from `since` (epoch ms of an open) on, oldest first; may include a forming one."""
+        ...
+
+    async def create_order(self, request: OrderRequest) -> Order:
+        """Place a market order. Never retried blindly: on a lost response, look it up."""
+        ...
+
+    async def fetch_order_by_client_id(self, symbol: str, client_order_id: str) -> Order | None:
+        """The order with this client order id, or None if the exchange has none."""
+        ...
+
+    async def fetch_open_orders(self, symbol: str | None = None) -> list[Order]:
+        """Orders still open (on one symbol, or all)."""
+        ...
+
+    async def fetch_my_trades(self, symbol: str, since: datetime | None = None) -> list[Fill]:
+        """The account's own executions on one symbol, oldest first."""
+        ...
+
+    async def close(self) -> None:
+        """Release connections."""
+        ...

@@ -1,0 +1,298 @@
+"""Settings: the policy table of SPEC §3, signal parameters, and deployment/secrets (SPEC §10).
+
+Policy and signal settings come from a TOML file (`BALLAST_SETTINGS`) and `BALLAST_<SETTING>`
+variables; secrets and deployment only from the environment or `.env`. Every relationship
+between settings is validated, and a broken one stops start-up with a `SettingsError` whose
+message names the setting, the value and the rule.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, Literal, Self
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from dotenv import dotenv_values
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+Fraction = Decimal
+DEFAULT_CASH_ASSETS = ("USDT", "USDC", "FDUSD", "USD", "DAI", "TUSD")
+DEFAULT_WATCHLIST = ("BTC", "ETH", "SOL", "AVAX", "BNB", "XRP", "ADA", "LINK")
+
+
+class SettingsError(ValueError):
+    """A setting is invalid; the message names the setting, its value and the rule broken."""
+
+
+class PolicySettings(BaseModel):
+    """The rebalancing policy's settings (SPEC §3) with the seed's defaults."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", validate_default=True)
+
+    min_cash: Fraction = Field(Decimal("0.20"), ge=0, lt=1)
+    target_cash: Fraction = Field(Decimal("0.25"), ge=0, lt=1)
+    max_cash: Fraction = Field(Decimal("0.40"), ge=0, lt=1)
+    cash_floor: Fraction = Field(Decimal("0.15"), ge=0, lt=1)
+    buy_cash_threshold: Fraction = Field(Decimal("0.30"), ge=0, lt=1)
+    min_position: Fraction = Field(Decimal("0.05"), gt=0, le=1)
+    max_position: Fraction = Field(Decimal("0.30"), gt=0, le=1)
+    max_trades_per_cycle: int = Field(3, ge=1)
+    min_hold: int = Field(300, ge=0, description="seconds")
+    rebuy_cooldown: int = Field(3600, ge=0, description="seconds")
+    signal_sell_max_loss: Fraction | None = Field(Decimal("0.10"), gt=0, lt=1)
+    stop_loss: Fraction | None = Field(None, gt=0, lt=1)
+    min_trade_value: Decimal = Field(Decimal("10"), ge=0)
+    scan_interval: int = Field(30, gt=0, description="seconds")
+    rebalance_interval: int = Field(300, gt=0, description="seconds")
+    sell_on_signal: bool = True
+    maintain_reserve: bool = True
+    fee_rate: Fraction = Field(Decimal("0.001"), ge=0, lt=Decimal("0.1"))
+    never_sell: tuple[str, ...] = ()
+
+    @field_validator("never_sell", mode="before")
+    @classmethod
+    def _split_assets(cls, value: Any) -> Any:
+        return _split_list(value)
+
+    @field_validator("never_sell")
+    @classmethod
+    def _upper_assets(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        return tuple(a.strip().upper() for a in value if a.strip())
+
+    @model_validator(mode="after")
+    def _check_relationships(self) -> Self:
+        def require(ok: bool, name: str, rule: str) -> None:
+            if not ok:
+                raise ValueError(f"{name} = {getattr(self, name)}: {rule}")
+
+        require(self.cash_floor <= self.min_cash, "cash_floor",
+                f"must be ≤ min_cash ({self.min_cash})")
+        require(self.min_cash <= self.target_cash, "min_cash",
+                f"must be ≤ target_cash ({self.target_cash})")
+        require(self.target_cash <= self.max_cash, "target_cash",
+                f"must be ≤ max_cash ({self.max_cash})")
+        require(self.min_cash <= self.buy_cash_threshold, "buy_cash_threshold",
+                f"must be ≥ min_cash ({self.min_cash})")
+        require(self.buy_cash_threshold <= self.max_cash, "buy_cash_threshold",
+                f"must be ≤ max_cash ({self.max_cash})")
+        require(self.min_position < self.max_position, "min_position",
+                f"must be < max_position ({self.max_position})")
+        return self
+
+
+class SignalSettings(BaseModel):
+    """Signal settings (SPEC §2): timeframe, combination rule and strategy parameters."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", validate_default=True)
+
+    timeframe: Literal["1m", "5m", "15m", "30m", "1h", "4h", "1d"] = "1h"
+    sell_rule: Literal["any", "majority", "all"] = "any"
+    confirm_candles: int = Field(1, ge=1)
+    strategies: tuple[str, ...] = ("rsi", "macd", "ema", "bollinger")
+    rsi_period: int = Field(14, ge=2)
+    rsi_overbought: float = Field(70.0, gt=0, lt=100)
+    rsi_oversold: float = Field(30.0, gt=0, lt=100)
+    macd_fast: int = Field(12, ge=1)
+    macd_slow: int = Field(26, ge=2)
+    macd_signal: int = Field(9, ge=1)
+    ema_fast: int = Field(20, ge=1)
+    ema_slow: int = Field(50, ge=2)
+    bb_period: int = Field(20, ge=2)
+    bb_std: float = Field(2.0, gt=0)
+
+    @field_validator("strategies", mode="before")
+    @classmethod
+    def _split_strategies(cls, value: Any) -> Any:
+        return _split_list(value)
+
+    @model_validator(mode="after")
+    def _check_signal_relationships(self) -> Self:
+        if self.rsi_oversold >= self.rsi_overbought:
+            raise ValueError(
+                f"rsi_oversold = {self.rsi_oversold}: must be < rsi_overbought "
+                f"({self.rsi_overbought})"
+            )
+        if self.macd_fast >= self.macd_slow:
+            raise ValueError(
+                f"macd_fast = {self.macd_fast}: must be < macd_slow ({self.macd_slow})"
+            )
+        if self.ema_fast >= self.ema_slow:
+            raise ValueError(f"ema_fast = {self.ema_fast}: must be < ema_slow ({self.ema_slow})")
+        return self
+
+
+class Settings(PolicySettings, SignalSettings, BaseSettings):
+    """Everything Ballast is configured with: policy, signals, market, deployment and secrets."""
+
+    model_config = SettingsConfigDict(
+        extra="ignore",
+        frozen=True,
+        validate_default=True,
+    )
+
+    quote: str = "USDT"
+    cash_assets: tuple[str, ...] = DEFAULT_CASH_ASSETS
+    watchlist: tuple[str, ...] = DEFAULT_WATCHLIST
+    max_price_age: int = Field(120, gt=0, description="seconds")
+    approval_ttl: int = Field(600, gt=0, description="seconds")
+    max_price_drift: Fraction = Field(Decimal("0.02"), gt=0, lt=1)
+    approval: Literal["manual", "auto"] = "manual"
+    allow_live_auto: bool = False
+    paper_slippage: Fraction = Field(Decimal("0"), ge=0, lt=Decimal("0.1"))
+
+    mode: Literal["paper", "live"] = "paper"
+    exchange: str = "binance"
+    exchange_api_key: SecretStr | None = None
+    exchange_api_secret: SecretStr | None = None
+    exchange_api_url: str | None = None
+    telegram_token: SecretStr | None = None
+    telegram_owner_id: int | None = None
+    telegram_api_url: str | None = None
+    db: Path = Path("ballast.db")
+    paper_portfolio: str | None = None
+    settings: Path | None = Field(None, description="the TOML settings file that was read")
+
+    @field_validator("cash_assets", "watchlist", mode="before")
+    @classmethod
+    def _split_asset_lists(cls, value: Any) -> Any:
+        return _split_list(value)
+
+    @field_validator("quote", "cash_assets", "watchlist")
+    @classmethod
+    def _upper(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return value.strip().upper()
+        return tuple(a.strip().upper() for a in value if a.strip())
+
+    @model_validator(mode="after")
+    def _check_deployment(self) -> Self:
+        if self.quote not in self.cash_assets:
+            raise ValueError(f"quote = {self.quote}: must be one of cash_assets {self.cash_assets}")
+        return self
+
+    @property
+    def policy(self) -> PolicySettings:
+        """The policy part alone, as the pure policy takes it."""
+        return PolicySettings.model_validate(
+            {name: getattr(self, name) for name in PolicySettings.model_fields}
+        )
+
+    @property
+    def signal(self) -> SignalSettings:
+        """The signal part alone."""
+        return SignalSettings.model_validate(
+            {name: getattr(self, name) for name in SignalSettings.model_fields}
+        )
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # load_settings merges the TOML file, .env and the environment itself, so that a test
+        # can pass its own environment; the model reads nothing on its own.
+        return (init_settings,)
+
+
+def _split_list(value: Any) -> Any:
+    """Accept comma-separated strings (handy in environment variables) as lists."""
+    if isinstance(value, str):
+        text = value.strip()
+        if text.startswith("["):
+            return value  # JSON list: pydantic-settings already decodes these
+        return tuple(part for part in (p.strip() for p in text.split(",")) if part)
+    return value
+
+
+def format_validation_error(error: ValidationError) -> str:
+    """Turn pydantic's report into lines that name the setting, the value and the rule."""
+    lines = []
+    for item in error.errors():
+        loc = ".".join(str(part) for part in item["loc"])
+        message = item["msg"].removeprefix("Value error, ")
+        if loc:
+            lines.append(f"{loc} = {item.get('input')!r}: {message}")
+        else:
+            lines.append(message)
+    return "; ".join(lines)
+
+
+def load_settings(
+    settings_file: Path | str | None = None,
+    env: dict[str, str] | None = None,
+    **overrides: Any,
+) -> Settings:
+    """Load settings: the TOML file, then `.env`, then the environment (later wins), validated.
+
+    `settings_file` defaults to `BALLAST_SETTINGS`; `env` replaces `os.environ` (for tests).
+    Raises `SettingsError` naming the setting, value and rule on any invalid value.
+    """
+    if env is None:
+        dotenv = {k: v for k, v in dotenv_values(".env").items() if v is not None}
+        environ = {**dotenv, **os.environ}
+    else:
+        environ = dict(env)
+    path = settings_file or environ.get("BALLAST_SETTINGS")
+    file_values: dict[str, Any] = {}
+    if path:
+        file_values = read_settings_file(Path(path))
+    env_values = {
+        key.removeprefix("BALLAST_").lower(): value
+        for key, value in environ.items()
+        if key.startswith("BALLAST_") and key != "BALLAST_SETTINGS"
+    }
+    known = set(Settings.model_fields)
+    unknown = sorted(set(file_values) - known)
+    if unknown:
+        raise SettingsError(f"{unknown[0]}: unknown setting in {path}")
+    merged: dict[str, Any] = {**file_values, **env_values, **overrides}
+    merged = {key: value for key, value in merged.items() if key in known}
+    if path:
+        merged["settings"] = Path(path)
+    try:
+        return Settings(**merged)
+    except ValidationError as error:
+        raise SettingsError(format_validation_error(error)) from None
+
+
+def read_settings_file(path: Path) -> dict[str, Any]:
+    """Read a TOML settings file; a `[policy]`/`[signals]` table is flattened into the top level."""
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise SettingsError(f"settings file {path} does not exist") from None
+    except tomllib.TOMLDecodeError as error:
+        raise SettingsError(f"settings file {path} is not valid TOML: {error}") from None
+    flat: dict[str, Any] = {}
+    for key, value in data.items():
+        if isinstance(value, dict):
+            flat.update(value)
+        else:
+            flat[key] = value
+    return flat
+
+
+def validate_policy_overrides(values: dict[str, Any], base: PolicySettings | None = None) -> (
+    PolicySettings
+):
+    """Apply overrides to policy settings (e.g. a what-if file's `settings`), validated."""
+    merged = {**(base or PolicySettings()).model_dump(), **values}
+    try:
+        return PolicySettings.model_validate(merged)
+    except ValidationError as error:
+        raise SettingsError(format_validation_error(error)) from None
