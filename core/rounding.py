@@ -1,0 +1,41 @@
+"""Exchange rounding and minimums, shared by the policy, the paper exchange and the live adapter.
+
+One definition so that a plan the policy makes is an order every exchange path accepts.
+"""
+
+from __future__ import annotations
+
+from decimal import ROUND_DOWN, ROUND_HALF_EVEN, Decimal
+
+from core.models import MarketRules
+
+
+def floor_to_step(amount: Decimal, step: Decimal | None) -> Decimal:
+    """Round `amount` down to a multiple of `step` (no step: unchanged), never up."""
+    if step is None or step <= 0:
+        return amount
+    return (amount / step).to_integral_value(rounding=ROUND_DOWN) * step
+
+
+def round_to_tick(price: Decimal, tick: Decimal | None) -> Decimal:
+    """Round `price` to the nearest multiple of `tick` (no tick: unchanged)."""
+    if tick is None or tick <= 0:
+        return price
+    return (price / tick).to_integral_value(rounding=ROUND_HALF_EVEN) * tick
+
+
+def order_problem(rules: MarketRules, amount: Decimal, price: Decimal) -> str | None:
+    """Why an order of `amount` at `price` breaks the market's rules, or None if it is fine.
+
+    `amount` must already be on the step; the notional is `amount × price`.
+    """
+    if amount <= 0:
+        return "amount rounds to zero at the market's step"
+    if rules.amount_step is not None and floor_to_step(amount, rules.amount_step) != amount:
+        return f"amount {amount} is not a multiple of the step {rules.amount_step}"
+    if amount < rules.min_amount:
+        return f"amount {amount} is below the minimum amount {rules.min_amount}"
+    notional = amount * price
+    if notional < rules.min_notional:
+        return f"order value {notional:.8f} is below the minimum notional {rules.min_notional}"
+    return None

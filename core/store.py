@@ -1,0 +1,109 @@
+"""SQLite storage (aiosqlite): one file, WAL mode, numbered schema migrations.
+
+Each migration is applied once, in order, inside a transaction; `PRAGMA user_version` records
+how far a database has come. Decimals are stored as TEXT so no cent is lost to floats.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from types import TracebackType
+from typing import Self
+
+import aiosqlite
+
+# Append new migrations at the end; never edit one that has shipped.
+MIGRATIONS: tuple[str, ...] = (
+    # 1: candle cache, paper account, Ballast's own fills.
+    """
+    CREATE TABLE candles (
+        exchange TEXT NOT NULL, symbol TEXT NOT NULL, timeframe TEXT NOT NULL,
+        ts INTEGER NOT NULL,
+        open REAL NOT NULL, high REAL NOT NULL, low REAL NOT NULL, close REAL NOT NULL,
+        volume REAL NOT NULL,
+        PRIMARY KEY (exchange, symbol, timeframe, ts)
+    ) WITHOUT ROWID;
+    CREATE TABLE paper_balances (
+        asset TEXT PRIMARY KEY, free TEXT NOT NULL, locked TEXT NOT NULL
+    );
+    CREATE TABLE paper_orders (
+        client_order_id TEXT PRIMARY KEY, exchange_order_id TEXT NOT NULL,
+        symbol TEXT NOT NULL, side TEXT NOT NULL, status TEXT NOT NULL,
+        amount TEXT NOT NULL, filled TEXT NOT NULL, average_price TEXT, cost TEXT NOT NULL,
+        fee TEXT NOT NULL, fee_currency TEXT, created_at TEXT NOT NULL
+    );
+    CREATE TABLE fills (
+        fill_id TEXT PRIMARY KEY, client_order_id TEXT, asset TEXT NOT NULL,
+        quote TEXT NOT NULL, side TEXT NOT NULL, amount TEXT NOT NULL, price TEXT NOT NULL,
+        fee TEXT NOT NULL, fee_currency TEXT, at TEXT NOT NULL, source TEXT NOT NULL
+    );
+    CREATE INDEX fills_by_asset ON fills (asset, at);
+    """,
+)
+
+
+class Store:
+    """An open Ballast database. Use `async with Store.open(path) as store:`."""
+
+    def __init__(self, conn: aiosqlite.Connection, path: Path) -> None:
+        self.conn = conn
+        self.path = path
+
+    @classmethod
+    async def open(cls, path: Path | str) -> Store:
+        """Open (creating if needed) and migrate the database at `path`."""
+        db_path = Path(path)
+        conn = await aiosqlite.connect(db_path, isolation_level=None)
+        conn.row_factory = aiosqlite.Row
+        await conn.execute("PRAGMA journal_mode=WAL")
+        await conn.execute("PRAGMA synchronous=NORMAL")
+        await conn.execute("PRAGMA foreign_keys=ON")
+        await conn.execute("PRAGMA busy_timeout=5000")
+        store = cls(conn, db_path)
+        await store.migrate()
+        return store
+
+    async def schema_version(self) -> int:
+        """How many migrations this database has had."""
+        async with self.conn.execute("PRAGMA user_version") as cursor:
+            row = await cursor.fetchone()
+        return int(row[0]) if row else 0
+
+    async def migrate(self) -> None:
+        """Apply every migration this database has not had yet, each atomically."""
+        version = await self.schema_version()
+        if version > len(MIGRATIONS):
+            raise RuntimeError(
+                f"database {self.path} has schema version {version}, newer than this Ballast "
+                f"({len(MIGRATIONS)}): upgrade Ballast"
+            )
+        for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
+            # executescript would commit on its own; run statements in one explicit transaction.
+            await self.conn.execute("BEGIN IMMEDIATE")
+            try:
+                for statement in _statements(script):
+                    await self.conn.execute(statement)
+                await self.conn.execute(f"PRAGMA user_version={number}")
+                await self.conn.execute("COMMIT")
+            except BaseException:
+                await self.conn.execute("ROLLBACK")
+                raise
+
+    async def close(self) -> None:
+        """Close the connection."""
+        await self.conn.close()
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+
+def _statements(script: str) -> list[str]:
+    return [part.strip() for part in script.split(";") if part.strip()]
