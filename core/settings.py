@@ -14,6 +14,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any, Literal, Self
 
+from dotenv import dotenv_values
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -23,7 +24,6 @@ from pydantic import (
     field_validator,
     model_validator,
 )
-from dotenv import dotenv_values
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 Fraction = Decimal

@@ -105,7 +105,7 @@ class Exchange(Protocol):
     async def fetch_candles(
         self, symbol: str, timeframe: str, since: int | None = None, limit: int | None = None
     ) -> list[Candle]:
-        """Candles from `since` (epoch ms of an open) on, oldest first; may include a forming one."""
+        """Candles from `since` (epoch ms of an open), oldest first; the last may be forming."""
         ...
 
     async def create_order(self, request: OrderRequest) -> Order:

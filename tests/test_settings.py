@@ -1,0 +1,157 @@
+"""Settings: seed defaults, TOML file + environment precedence, and one named error per rule."""
+
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from core.settings import (
+    PolicySettings,
+    Settings,
+    SettingsError,
+    load_settings,
+    validate_policy_overrides,
+)
+
+
+def test_defaults_are_the_seed_config() -> None:
+    settings = load_settings(env={})
+    policy = settings.policy
+    assert policy == PolicySettings()
+    assert (policy.min_cash, policy.target_cash, policy.max_cash) == (
+        Decimal("0.20"), Decimal("0.25"), Decimal("0.40"))
+    assert policy.cash_floor == Decimal("0.15")
+    assert policy.buy_cash_threshold == Decimal("0.30")
+    assert (policy.min_position, policy.max_position) == (Decimal("0.05"), Decimal("0.30"))
+    assert policy.max_trades_per_cycle == 3
+    assert (policy.min_hold, policy.rebuy_cooldown) == (300, 3600)
+    assert policy.signal_sell_max_loss == Decimal("0.10")
+    assert policy.stop_loss is None
+    assert policy.min_trade_value == Decimal("10")
+    assert (policy.scan_interval, policy.rebalance_interval) == (30, 300)
+    assert policy.sell_on_signal and policy.maintain_reserve
+    assert policy.fee_rate == Decimal("0.001")
+    assert settings.quote == "USDT"
+    assert settings.cash_assets == ("USDT", "USDC", "FDUSD", "USD", "DAI", "TUSD")
+    assert settings.watchlist == ("BTC", "ETH", "SOL", "AVAX", "BNB", "XRP", "ADA", "LINK")
+    assert settings.timeframe == "1h" and settings.sell_rule == "any"
+    assert settings.confirm_candles == 1
+    assert (settings.max_price_age, settings.approval_ttl) == (120, 600)
+    assert settings.max_price_drift == Decimal("0.02")
+    assert (settings.mode, settings.approval, settings.allow_live_auto) == (
+        "paper", "manual", False)
+    assert settings.exchange == "binance"
+    assert settings.db == Path("ballast.db")
+
+
+def test_toml_file_then_environment(tmp_path: Path) -> None:
+    path = tmp_path / "ballast.toml"
+    path.write_text(
+        'min_cash = 0.22\nwatchlist = ["btc", "link"]\n[policy]\nmax_trades_per_cycle = 2\n'
+    )
+    settings = load_settings(path, env={"BALLAST_MIN_CASH": "0.21"})
+    assert settings.min_cash == Decimal("0.21")  # the environment wins over the file
+    assert settings.max_trades_per_cycle == 2  # tables are flattened
+    assert settings.watchlist == ("BTC", "LINK")
+    assert settings.settings == path
+
+
+def test_settings_file_from_environment_variable(tmp_path: Path) -> None:
+    path = tmp_path / "s.toml"
+    path.write_text("stop_loss = 0.25\n")
+    settings = load_settings(env={"BALLAST_SETTINGS": str(path)})
+    assert settings.stop_loss == Decimal("0.25")
+
+
+def test_environment_lists_and_secrets() -> None:
+    settings = load_settings(env={
+        "BALLAST_WATCHLIST": "btc, eth ,sol",
+        "BALLAST_NEVER_SELL": "bnb",
+        "BALLAST_EXCHANGE_API_KEY": "k-123",
+        "BALLAST_EXCHANGE_API_SECRET": "s-456",
+        "BALLAST_TELEGRAM_OWNER_ID": "42",
+    })
+    assert settings.watchlist == ("BTC", "ETH", "SOL")
+    assert settings.never_sell == ("BNB",)
+    assert settings.telegram_owner_id == 42
+    assert settings.exchange_api_secret is not None
+    assert settings.exchange_api_secret.get_secret_value() == "s-456"
+    # Secrets never show in a printed settings object.
+    assert "s-456" not in repr(settings) and "k-123" not in str(settings)
+
+
+def test_policy_part_is_a_plain_policy_settings() -> None:
+    settings = load_settings(env={"BALLAST_MAX_POSITION": "0.35"})
+    assert isinstance(settings, Settings)
+    assert settings.policy.max_position == Decimal("0.35")
+    assert type(settings.policy) is PolicySettings
+
+
+# Every relationship rule, each error naming the setting, its value and the rule.
+RULES = [
+    ({"cash_floor": "0.25"}, "cash_floor = 0.25: must be ≤ min_cash"),
+    ({"min_cash": "0.30"}, "min_cash = 0.30: must be ≤ target_cash"),
+    ({"target_cash": "0.45"}, "target_cash = 0.45: must be ≤ max_cash"),
+    ({"buy_cash_threshold": "0.18", "cash_floor": "0.10"},
+     "buy_cash_threshold = 0.18: must be ≥ min_cash"),
+    ({"buy_cash_threshold": "0.45"}, "buy_cash_threshold = 0.45: must be ≤ max_cash"),
+    ({"min_position": "0.30"}, "min_position = 0.30: must be < max_position"),
+    ({"max_cash": "1"}, "max_cash = '1': Input should be less than 1"),
+    ({"min_position": "0"}, "min_position = '0': Input should be greater than 0"),
+    ({"max_position": "1.2"}, "max_position = '1.2': Input should be less than or equal to 1"),
+    ({"max_trades_per_cycle": "0"},
+     "max_trades_per_cycle = '0': Input should be greater than or equal to 1"),
+    ({"scan_interval": "0"}, "scan_interval = '0': Input should be greater than 0"),
+    ({"rebalance_interval": "-5"}, "rebalance_interval = '-5': Input should be greater than 0"),
+    ({"min_hold": "-1"}, "min_hold = '-1': Input should be greater than or equal to 0"),
+    ({"rebuy_cooldown": "-1"}, "rebuy_cooldown = '-1': Input should be greater than or equal"),
+    ({"stop_loss": "1.5"}, "stop_loss = '1.5': Input should be less than 1"),
+    ({"signal_sell_max_loss": "0"}, "signal_sell_max_loss = '0': Input should be greater than 0"),
+    ({"min_trade_value": "-1"}, "min_trade_value = '-1': Input should be greater than or equal"),
+    ({"fee_rate": "0.5"}, "fee_rate = '0.5': Input should be less than 0.1"),
+    ({"min_cash": "lots"}, "min_cash = 'lots': Input should be a valid decimal"),
+    ({"sell_on_signal": "maybe"}, "sell_on_signal = 'maybe': Input should be a valid boolean"),
+    ({"max_price_drift": "0"}, "max_price_drift = '0': Input should be greater than 0"),
+    ({"approval_ttl": "0"}, "approval_ttl = '0': Input should be greater than 0"),
+    ({"max_price_age": "0"}, "max_price_age = '0': Input should be greater than 0"),
+    ({"mode": "yolo"}, "mode = 'yolo': Input should be 'paper' or 'live'"),
+    ({"approval": "always"}, "approval = 'always': Input should be 'manual' or 'auto'"),
+    ({"sell_rule": "some"}, "sell_rule = 'some': Input should be 'any', 'majority' or 'all'"),
+    ({"timeframe": "7h"}, "timeframe = '7h': Input should be"),
+    ({"confirm_candles": "0"}, "confirm_candles = '0': Input should be greater than or equal"),
+    ({"rsi_oversold": "80"}, "rsi_oversold = 80.0: must be < rsi_overbought"),
+    ({"macd_fast": "30"}, "macd_fast = 30: must be < macd_slow"),
+    ({"ema_fast": "60"}, "ema_fast = 60: must be < ema_slow"),
+    ({"quote": "EUR"}, "quote = EUR: must be one of cash_assets"),
+    ({"telegram_owner_id": "me"}, "telegram_owner_id = 'me': Input should be a valid integer"),
+]
+
+
+@pytest.mark.parametrize(("values", "message"), RULES, ids=[next(iter(v)) for v, _ in RULES])
+def test_each_rule_names_setting_value_and_rule(values: dict[str, str], message: str) -> None:
+    env = {f"BALLAST_{key.upper()}": value for key, value in values.items()}
+    with pytest.raises(SettingsError) as caught:
+        load_settings(env=env)
+    assert message in str(caught.value)
+
+
+def test_file_errors_name_the_problem(tmp_path: Path) -> None:
+    with pytest.raises(SettingsError, match="does not exist"):
+        load_settings(tmp_path / "missing.toml", env={})
+    bad = tmp_path / "bad.toml"
+    bad.write_text("min_cash = = 3")
+    with pytest.raises(SettingsError, match="not valid TOML"):
+        load_settings(bad, env={})
+    typo = tmp_path / "typo.toml"
+    typo.write_text("min_csh = 0.2")
+    with pytest.raises(SettingsError, match="min_csh: unknown setting"):
+        load_settings(typo, env={})
+
+
+def test_policy_overrides_are_validated() -> None:
+    policy = validate_policy_overrides({"fee_rate": 0, "min_cash": "0.21"})
+    assert policy.fee_rate == 0 and policy.min_cash == Decimal("0.21")
+    with pytest.raises(SettingsError, match=r"min_cash = 0\.5: must be ≤ target_cash"):
+        validate_policy_overrides({"min_cash": 0.5})
+    with pytest.raises(SettingsError, match="min_csh"):
+        validate_policy_overrides({"min_csh": 0.2})
