@@ -155,3 +155,13 @@ def test_policy_overrides_are_validated() -> None:
         validate_policy_overrides({"min_cash": 0.5})
     with pytest.raises(SettingsError, match="min_csh"):
         validate_policy_overrides({"min_csh": 0.2})
+
+
+def test_env_example_lists_every_setting() -> None:
+    """A newcomer learns every knob from .env.example: each setting appears as a variable."""
+    text = (Path(__file__).parent.parent / ".env.example").read_text()
+    missing = [
+        name for name in Settings.model_fields
+        if f"BALLAST_{name.upper()}=" not in text
+    ]
+    assert missing == []
