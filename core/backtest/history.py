@@ -1,0 +1,121 @@
+"""Aligned market history for a backtest: every asset's opens and closes on one clock.
+
+The clock is the union of all assets' candle open times. A candle an asset is missing (an
+exchange outage) repeats its previous close as open and close: no trade happened, the price
+stood still. Before an asset's first candle its prices are NaN: it is *unpriced*, as in SPEC §1,
+and nothing involving it can be valued or traded.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import numpy as np
+import numpy.typing as npt
+
+from core.backtest.metrics import timeframe_ms
+
+FloatArray = npt.NDArray[np.float64]
+IntArray = npt.NDArray[np.int64]
+
+
+@dataclass(frozen=True, slots=True)
+class AssetCandles:
+    """One asset's candles as columns: open times (epoch ms), opens and closes."""
+
+    times: IntArray
+    opens: FloatArray
+    closes: FloatArray
+
+
+@dataclass(frozen=True, slots=True)
+class MarketHistory:
+    """Opens and closes of `assets` (columns) at `times` (rows, candle open in epoch ms)."""
+
+    timeframe: str
+    assets: tuple[str, ...]
+    times: IntArray
+    opens: FloatArray
+    closes: FloatArray
+
+    @classmethod
+    def align(cls, timeframe: str, candles: Mapping[str, AssetCandles]) -> MarketHistory:
+        """Put every asset's candles on the union of their open times (see module docs)."""
+        step = timeframe_ms(timeframe)
+        assets = tuple(sorted(candles))
+        if not assets:
+            raise ValueError("no candles to replay: the candle set is empty")
+        for asset in assets:
+            times = candles[asset].times
+            if times.size and np.any(times % step):
+                raise ValueError(
+                    f"{asset} candles are not on the {timeframe} grid: is the timeframe right?"
+                )
+        union = np.unique(np.concatenate([candles[a].times for a in assets])).astype(np.int64)
+        opens = np.full((union.size, len(assets)), np.nan)
+        closes = np.full((union.size, len(assets)), np.nan)
+        for column, asset in enumerate(assets):
+            series = candles[asset]
+            if series.times.size == 0:
+                continue
+            rows = np.searchsorted(union, series.times)
+            opens[rows, column] = series.opens
+            closes[rows, column] = series.closes
+            first = int(rows[0])
+            _fill_gaps(opens[first:, column], closes[first:, column])
+        return cls(timeframe, assets, union, opens, closes)
+
+    @property
+    def candle_ms(self) -> int:
+        """The length of one candle in milliseconds."""
+        return timeframe_ms(self.timeframe)
+
+    def column(self, asset: str) -> int:
+        """The column of `asset`; a clear error names an asset without candles."""
+        try:
+            return self.assets.index(asset)
+        except ValueError:
+            raise KeyError(
+                f"no {self.timeframe} candles for {asset} (have: {', '.join(self.assets)})"
+            ) from None
+
+    def between(self, start_ms: int, end_ms: int) -> slice:
+        """Rows of the candles that open in [start_ms, end_ms)."""
+        first = int(np.searchsorted(self.times, start_ms, side="left"))
+        last = int(np.searchsorted(self.times, end_ms, side="left"))
+        return slice(first, last)
+
+    def window(self, rows: slice) -> MarketHistory:
+        """The same history cut to `rows`."""
+        return MarketHistory(
+            self.timeframe, self.assets, self.times[rows], self.opens[rows], self.closes[rows]
+        )
+
+    def curve_times(self) -> IntArray:
+        """When each equity point is taken: the first open, then every candle's close."""
+        return np.concatenate([self.times[:1], self.times + self.candle_ms]).astype(np.int64)
+
+
+def _fill_gaps(opens: FloatArray, closes: FloatArray) -> None:
+    """Forward-fill missing candles in place: open and close repeat the previous close."""
+    missing = np.isnan(closes)
+    if not missing.any():
+        return
+    index = np.where(~missing, np.arange(closes.size), 0)
+    np.maximum.accumulate(index, out=index)
+    closes[:] = closes[index]
+    opens[missing] = closes[missing]
+
+
+def to_datetime(ms: int) -> datetime:
+    """Epoch milliseconds as an aware UTC datetime."""
+    return datetime.fromtimestamp(ms / 1000, UTC)
+
+
+def to_ms(moment: datetime) -> int:
+    """An aware datetime as epoch milliseconds."""
+    if moment.tzinfo is None:
+        raise ValueError(f"time {moment} has no time zone; Ballast works in UTC")
+    return int(moment.timestamp() * 1000)
