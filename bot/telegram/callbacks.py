@@ -1,0 +1,70 @@
+"""Button payloads: what an inline button's `callback_data` says, written and read strictly.
+
+Telegram hands back whatever bytes a button carried, and anyone can craft a callback query, so
+the payload is parsed as untrusted input: a known action, a well-formed id, at most 64 bytes.
+Anything else is refused (`None`) and the handler does nothing with it. The payload names an
+approval; whether that approval may still be executed is the engine's decision, not the button's.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from enum import StrEnum
+
+MAX_CALLBACK_BYTES = 64
+_APPROVAL_ID = re.compile(r"[A-Za-z0-9_\-]{1,48}")
+
+
+class Action(StrEnum):
+    """What a button asks for. The values are the wire prefixes."""
+
+    APPROVE = "ap"
+    REJECT = "rj"
+    CHART_ALLOCATION = "ca"
+    CHART_VALUE = "cv"
+
+
+_NEEDS_ID = frozenset({Action.APPROVE, Action.REJECT})
+
+
+@dataclass(frozen=True, slots=True)
+class ButtonPress:
+    """A parsed, well-formed button payload: an action and, for approvals, the approval id."""
+
+    action: Action
+    approval_id: str | None = None
+
+
+def encode(action: Action, approval_id: str | None = None) -> str:
+    """The `callback_data` for a button; raises ValueError if it would be malformed."""
+    if action in _NEEDS_ID:
+        if approval_id is None or not _APPROVAL_ID.fullmatch(approval_id):
+            raise ValueError(f"approval id {approval_id!r} cannot go into a button: "
+                             "use 1–48 characters of A-Z, a-z, 0-9, _ and -")
+        data = f"{action.value}:{approval_id}"
+    else:
+        if approval_id is not None:
+            raise ValueError(f"button {action.name} takes no approval id")
+        data = action.value
+    if len(data.encode()) > MAX_CALLBACK_BYTES:
+        raise ValueError(f"callback data {data!r} is over {MAX_CALLBACK_BYTES} bytes")
+    return data
+
+
+def decode(data: str | None) -> ButtonPress | None:
+    """The button press `data` describes, or None when it is not one Ballast could have made."""
+    if not data or len(data.encode()) > MAX_CALLBACK_BYTES:
+        return None
+    prefix, sep, rest = data.partition(":")
+    try:
+        action = Action(prefix)
+    except ValueError:
+        return None
+    if action in _NEEDS_ID:
+        if not sep or not _APPROVAL_ID.fullmatch(rest):
+            return None
+        return ButtonPress(action, rest)
+    if sep:
+        return None
+    return ButtonPress(action)

@@ -1,0 +1,143 @@
+"""Pictures where a picture reads better: PNG bytes from matplotlib's Agg canvas.
+
+Built on `Figure` + `FigureCanvasAgg` rather than pyplot, so no global figure state is shared
+between calls and rendering can run in a worker thread. Sized for a phone screen.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal
+
+import numpy
+from matplotlib import rc_context
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+from matplotlib.patches import Rectangle
+from matplotlib.ticker import FuncFormatter, PercentFormatter
+
+from core.models import Portfolio
+from core.settings import PolicySettings
+
+_SIZE = (7.2, 4.8)
+_DPI = 110
+_OK = "#3b7dd8"
+_OVER = "#d64545"
+_UNDER = "#e0a030"
+_CASH = "#2e9e6a"
+_BAND = "#2e9e6a"
+
+
+@dataclass(frozen=True, slots=True)
+class ValuePoint:
+    """One portfolio snapshot: total value and the cash part of it, at a time."""
+
+    at: datetime
+    total_value: Decimal
+    cash_value: Decimal
+
+
+def allocation_chart(portfolio: Portfolio, limits: PolicySettings) -> bytes:
+    """Horizontal bars of each holding's allocation against the min/max position limits,
+    and cash against its band (min_cash … max_cash). Returns PNG bytes."""
+    holdings = sorted(
+        (h for h in portfolio.holdings.values() if not h.dust),
+        key=lambda h: (h.allocation, h.asset),
+    )
+    labels = ["Cash", *(h.asset for h in holdings)]
+    shares = [float(portfolio.cash_allocation), *(float(h.allocation) for h in holdings)]
+    colours = [_cash_colour(portfolio.cash_allocation, limits)]
+    for holding in holdings:
+        if holding.allocation > limits.max_position:
+            colours.append(_OVER)
+        elif holding.allocation < limits.min_position:
+            colours.append(_UNDER)
+        else:
+            colours.append(_OK)
+
+    figure = Figure(figsize=(_SIZE[0], max(3.0, 1.2 + 0.45 * len(labels))), dpi=_DPI)
+    axes = figure.add_subplot()
+    rows = list(range(len(labels)))
+    # The cash band is drawn on the cash row only: the asset limits do not apply to cash.
+    axes.add_patch(Rectangle(
+        (float(limits.min_cash), -0.45), float(limits.max_cash - limits.min_cash), 0.9,
+        facecolor=_BAND, alpha=0.15, edgecolor=_BAND, linestyle=":",
+        label=f"cash band {_p(limits.min_cash)}–{_p(limits.max_cash)}",
+    ))
+    axes.barh(rows, shares, color=colours, height=0.6)
+    top = len(labels) - 0.5
+    for limit, name, colour, style in ((limits.min_position, "min", _UNDER, ":"),
+                                       (limits.max_position, "max", _OVER, "--")):
+        axes.plot([float(limit)] * 2, [0.5, top], linestyle=style, color=colour,
+                  linewidth=1.6, label=f"{name} position {_p(limit)}")
+    for row, share in zip(rows, shares, strict=True):
+        axes.text(share + 0.005, row, f"{share:.1%}", va="center", fontsize=10)
+    axes.set_yticks(rows, labels, fontsize=11)
+    axes.xaxis.set_major_formatter(PercentFormatter(1.0, decimals=0))
+    right = max([*shares, float(limits.max_position), float(limits.max_cash)]) * 1.18
+    axes.set_xlim(0, right)
+    axes.set_ylim(-0.6, top + 0.1)
+    axes.set_title(f"Allocation of {_money(portfolio.total_value)} {portfolio.quote}",
+                   fontsize=13)
+    axes.grid(axis="x", alpha=0.3)
+    axes.legend(loc="upper center", bbox_to_anchor=(0.5, -0.1), ncol=3, fontsize=9,
+                frameon=False)
+    return _png(figure)
+
+
+def value_chart(points: Sequence[ValuePoint], quote: str) -> bytes:
+    """Portfolio value over time, with the cash part shaded underneath. Returns PNG bytes."""
+    with rc_context({"date.converter": "concise"}):
+        return _value_chart(points, quote)
+
+
+def _value_chart(points: Sequence[ValuePoint], quote: str) -> bytes:
+    figure = Figure(figsize=_SIZE, dpi=_DPI)
+    axes = figure.add_subplot()
+    ordered = sorted(points, key=lambda p: p.at)
+    if ordered:
+        # Naive UTC datetime64: matplotlib plots it with its date axis and no timezone games.
+        times = numpy.array([p.at.astimezone(UTC).replace(tzinfo=None) for p in ordered],
+                            dtype="datetime64[s]")
+        totals = [float(p.total_value) for p in ordered]
+        cash = [float(p.cash_value) for p in ordered]
+        axes.plot(times, totals, color=_OK, linewidth=2, label="total value")
+        axes.fill_between(times, 0, cash, color=_CASH, alpha=0.3, label="cash")
+        low = min(min(totals), min(cash))
+        axes.set_ylim(bottom=0 if low < max(totals) * 0.5 else low * 0.9)
+        change = (totals[-1] - totals[0]) / totals[0] if totals[0] else 0.0
+        axes.set_title(f"Value: {_money(ordered[-1].total_value)} {quote} ({change:+.1%})",
+                       fontsize=13)
+        axes.legend(loc="best", fontsize=9)
+    else:
+        axes.text(0.5, 0.5, "No snapshots yet", ha="center", va="center", fontsize=14,
+                  transform=axes.transAxes)
+        axes.set_title(f"Value in {quote}", fontsize=13)
+    axes.yaxis.set_major_formatter(FuncFormatter(lambda v, _pos: f"{v:,.0f}"))
+    axes.grid(alpha=0.3)
+    return _png(figure)
+
+
+def _cash_colour(allocation: Decimal, limits: PolicySettings) -> str:
+    if allocation < limits.min_cash:
+        return _UNDER
+    return _CASH
+
+
+def _png(figure: Figure) -> bytes:
+    figure.tight_layout()
+    buffer = io.BytesIO()
+    FigureCanvasAgg(figure)
+    figure.savefig(buffer, format="png")
+    return buffer.getvalue()
+
+
+def _p(fraction: Decimal) -> str:
+    return f"{float(fraction):.0%}"
+
+
+def _money(value: Decimal) -> str:
+    return f"{float(value):,.2f}"

@@ -1,0 +1,283 @@
+"""What the owner reads: core data in, (HTML text, buttons) out. Pure: no I/O, no clock.
+
+Phone-first: tables sit in `<pre>` blocks whose lines never exceed `LINE_WIDTH` characters,
+figures are rounded for reading, and every piece of dynamic text is escaped.
+"""
+
+from __future__ import annotations
+
+import textwrap
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup
+
+from bot.telegram.callbacks import Action, encode
+from bot.telegram.format import (
+    LINE_WIDTH,
+    amount,
+    clock,
+    esc,
+    fit,
+    money,
+    pct,
+    price,
+    signed_money,
+    signed_pct,
+)
+from core.models import (
+    AssetSignal,
+    Holding,
+    Plan,
+    PlannedTrade,
+    Portfolio,
+    PositionFacts,
+    SignalKind,
+    SkippedTrade,
+)
+from core.settings import PolicySettings
+
+ASSET_WIDTH = 7
+VALUE_WIDTH = 12
+
+REASON_WORDS = {
+    "stop_loss": "stop-loss",
+    "signal_sell": "sell signal",
+    "trim_to_max": "trim to max",
+    "exit_below_min": "below min, exit",
+    "raise_cash": "raise cash",
+    "buy_signal": "buy signal",
+    "min_hold": "held too briefly",
+    "loss_guard": "loss guard",
+    "never_sell": "never-sell list",
+    "dust": "dust",
+    "unpriced": "no price",
+    "below_min_trade": "too small",
+    "trade_cap": "trade cap",
+    "cash_floor": "cash floor",
+    "max_position": "at max position",
+    "cooldown": "rebuy cooldown",
+}
+
+SIGNAL_MARKS = {
+    SignalKind.STRONG_BUY: "⏫",
+    SignalKind.BUY: "🔼",
+    SignalKind.HOLD: "⏸",
+    SignalKind.SELL: "🔽",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class View:
+    """A message ready to send: HTML text and optional inline buttons."""
+
+    text: str
+    buttons: InlineKeyboardMarkup | None = None
+
+
+def portfolio_view(
+    portfolio: Portfolio,
+    signals: Mapping[str, AssetSignal],
+    facts: Mapping[str, PositionFacts],
+    limits: PolicySettings,
+) -> View:
+    """The holdings table (SPEC §6): qty, value, allocation against the limits, signal, P&L."""
+    quote = esc(portfolio.quote)
+    lines = [
+        f"💼 <b>Portfolio</b> · {money(portfolio.total_value)} {quote}",
+        _cash_line(portfolio.cash_value, portfolio.cash_allocation, quote),
+    ]
+    band = _cash_band_note(portfolio.cash_allocation, limits)
+    if band:
+        lines.append(band)
+    ranked = sorted(
+        (h for h in portfolio.holdings.values() if not h.dust),
+        key=lambda h: (-h.value, h.asset),
+    )
+    if ranked:
+        rows = [f"{'Asset':<{ASSET_WIDTH}}{'Value':>{VALUE_WIDTH}} {'Alloc':>6} Signal"]
+        for holding in ranked:
+            rows.extend(_holding_rows(holding, signals.get(holding.asset),
+                                      facts.get(holding.asset), limits))
+        lines.append("<pre>" + "\n".join(esc(row) for row in rows) + "</pre>")
+    else:
+        lines.append("No holdings besides cash.")
+    lines.append(f"Limits {pct(limits.min_position, 0)[:-1]}–{pct(limits.max_position, 0)} "
+                 "per asset · ▲ over ▼ under")
+    if portfolio.dust:
+        lines.extend(_wrapped("Dust: " + ", ".join(portfolio.dust)))
+    if portfolio.unpriced:
+        lines.extend(_wrapped("⚠ Unpriced: " + ", ".join(portfolio.unpriced)))
+    buttons = InlineKeyboardMarkup([[
+        InlineKeyboardButton("📊 Allocation", callback_data=encode(Action.CHART_ALLOCATION)),
+        InlineKeyboardButton("📈 Value", callback_data=encode(Action.CHART_VALUE)),
+    ]])
+    return View("\n".join(lines), buttons)
+
+
+def _cash_line(value: Decimal, allocation: Decimal, quote: str) -> str:
+    return f"Cash <b>{money(value)}</b> {quote} · {pct(allocation)}"
+
+
+def _cash_band_note(allocation: Decimal, limits: PolicySettings) -> str:
+    band = f"{pct(limits.min_cash, 0)}–{pct(limits.max_cash, 0)}"
+    if allocation < limits.min_cash:
+        return f"⚠ Cash below its band ({band})"
+    if allocation > limits.max_cash:
+        return f"Cash above its band ({band})"
+    return ""
+
+
+def _holding_rows(
+    holding: Holding,
+    signal: AssetSignal | None,
+    fact: PositionFacts | None,
+    limits: PolicySettings,
+) -> list[str]:
+    mark = " "
+    if holding.allocation > limits.max_position:
+        mark = "▲"
+    elif holding.allocation < limits.min_position:
+        mark = "▼"
+    kind = signal.signal.value if signal is not None else "—"
+    first = (f"{fit(holding.asset, ASSET_WIDTH - 1):<{ASSET_WIDTH}}"
+             f"{money(holding.value):>{VALUE_WIDTH}} {mark}{pct(holding.allocation):>5} {kind}")
+    details = [f"{amount(holding.amount)} @ {price(holding.price)}"]
+    if holding.locked:
+        details.append(f"{amount(holding.locked)} locked")
+    if fact is not None and fact.cost_basis:
+        change = (holding.price - fact.cost_basis) / fact.cost_basis
+        pnl = (holding.price - fact.cost_basis) * holding.amount
+        details.append(f"P&L {signed_money(pnl)} ({signed_pct(change)})")
+    return [first, *_packed(details, indent="  ")]
+
+
+def plan_view(
+    plan: Plan,
+    approval_id: str,
+    expires_at: datetime,
+    quote: str,
+    *,
+    note: str = "",
+    with_buttons: bool = True,
+) -> View:
+    """A proposed plan: each trade with reasons, value and fee; cash before → after; expiry."""
+    lines = [f"📝 <b>Plan {esc(fit(approval_id, 30))}</b>"]
+    if note:
+        lines.extend(_wrapped(note))
+    lines.extend(_plan_body(plan, quote))
+    lines.append(f"⏳ Expires {clock(expires_at)}")
+    buttons = None
+    if with_buttons and plan.trades:
+        buttons = InlineKeyboardMarkup([[
+            InlineKeyboardButton("✅ Approve", callback_data=encode(Action.APPROVE, approval_id)),
+            InlineKeyboardButton("❌ Reject", callback_data=encode(Action.REJECT, approval_id)),
+        ]])
+    return View("\n".join(lines), buttons)
+
+
+def empty_plan_view(plan: Plan, quote: str) -> View:
+    """A plan with no trades: nothing to approve, but the skipped trades say why."""
+    lines = ["✅ <b>Nothing to do</b>: the portfolio is within its limits.",
+             _cash_line(plan.total_value * plan.before.get("cash", Decimal(0)),
+                        plan.before.get("cash", Decimal(0)), esc(quote))]
+    lines.extend(_skipped_lines(plan.skipped))
+    return View("\n".join(lines))
+
+
+def _plan_body(plan: Plan, quote: str) -> list[str]:
+    cash_before = plan.before.get("cash", Decimal(0))
+    cash_after = plan.after.get("cash", Decimal(0))
+    lines = [
+        f"Cash {money(plan.cash_before)} → <b>{money(plan.cash_after)}</b> {esc(quote)}",
+        f"     {pct(cash_before)} → <b>{pct(cash_after)}</b> of {money(plan.total_value)}",
+    ]
+    for number, trade in enumerate(plan.trades, start=1):
+        lines.extend(_trade_lines(number, trade, quote))
+    lines.extend(_skipped_lines(plan.skipped))
+    return lines
+
+
+def _trade_lines(number: int, trade: PlannedTrade, quote: str) -> list[str]:
+    side = trade.side.value.upper()
+    head = f"{number}. <b>{side} {amount(trade.amount)} {esc(fit(trade.asset, 10))}</b>"
+    reasons = " + ".join(REASON_WORDS.get(r.value, r.value) for r in trade.reasons)
+    cost = _packed([f"≈ {money(trade.value)} {quote}", f"fee {money(trade.fee)}"], "   ")
+    return [head, *(esc(line) for line in cost), *_wrapped(reasons, indent="   ")]
+
+
+def _skipped_lines(skipped: Iterable[SkippedTrade]) -> list[str]:
+    items = [f"{s.asset} {s.side.value} ({REASON_WORDS.get(s.reason.value, s.reason.value)})"
+             for s in skipped]
+    if not items:
+        return []
+    return _wrapped("Skipped: " + ", ".join(items), limit=6)
+
+
+def signals_view(signals: Mapping[str, AssetSignal], timeframe: str) -> View:
+    """Every asset's signal with each strategy's vote and its reason."""
+    lines = [f"📡 <b>Signals</b> · {esc(timeframe)} candles"]
+    if not signals:
+        lines.extend(_wrapped("No signals yet: the first scan has not finished."))
+    order = sorted(signals.values(), key=lambda s: (s.score, s.asset))
+    for signal in order:
+        mark = SIGNAL_MARKS.get(signal.signal, "")
+        lines.append(f"{mark} <b>{esc(fit(signal.asset, 12))}</b> {signal.signal.value} · "
+                     f"score {signal.score:+.2f}")
+        for vote in signal.votes:
+            arrow = {1: "▲", -1: "▼"}.get(vote.vote, "·")
+            lines.extend(_wrapped(f"{arrow} {vote.strategy}: {vote.reason}", indent="   "))
+    return View("\n".join(lines))
+
+
+def settings_view(values: Mapping[str, object], changed: str | None = None) -> View:
+    """The settings the owner may change, one per line, and how to change one."""
+    lines = ["⚙️ <b>Settings</b>"]
+    if changed:
+        lines.append(f"✅ Changed {esc(changed)}")
+    rows = [f"{name} = {_setting_text(value)}" for name, value in sorted(values.items())]
+    lines.append("<pre>" + "\n".join(esc(fit(row, LINE_WIDTH)) for row in rows) + "</pre>")
+    lines.append("Change one: <code>/settings min_cash 0.22</code>")
+    return View("\n".join(lines))
+
+
+def _setting_text(value: object) -> str:
+    if isinstance(value, bool):
+        return "on" if value else "off"
+    if value is None:
+        return "off"
+    if isinstance(value, tuple | list):
+        return ",".join(str(v) for v in value) or "(none)"
+    return str(value)
+
+
+def notice_view(text: str) -> View:
+    """A one-off plain notice (escaped, wrapped)."""
+    return View("\n".join(_wrapped(text)))
+
+
+def _wrapped(text: str, indent: str = "", limit: int | None = None) -> list[str]:
+    """Escaped lines of at most LINE_WIDTH visible characters."""
+    lines = textwrap.wrap(text, width=LINE_WIDTH, initial_indent=indent,
+                          subsequent_indent=indent or "  ", break_long_words=True,
+                          break_on_hyphens=False) or [""]
+    if limit is not None and len(lines) > limit:
+        lines = [*lines[: limit - 1], f"{indent}… and more"]
+    return [esc(line) for line in lines]
+
+
+def _packed(parts: list[str], indent: str) -> list[str]:
+    """Join parts with ' · ' onto as few lines of LINE_WIDTH as they fit (not yet escaped)."""
+    lines: list[str] = []
+    current = ""
+    for part in parts:
+        candidate = f"{current} · {part}" if current else indent + part
+        if current and len(candidate) > LINE_WIDTH:
+            lines.append(current)
+            candidate = indent + part
+        current = fit(candidate, LINE_WIDTH)
+    if current:
+        lines.append(current)
+    return lines
