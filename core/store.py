@@ -39,6 +39,38 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX fills_by_asset ON fills (asset, at);
     """,
+    # 2: the engine: approvals, their orders, portfolio snapshots, engine state, events.
+    """
+    CREATE TABLE approvals (
+        id TEXT PRIMARY KEY, plan TEXT NOT NULL, state TEXT NOT NULL,
+        created_at TEXT NOT NULL, expires_at TEXT NOT NULL,
+        decided_at TEXT, decided_by TEXT, finished_at TEXT,
+        reason TEXT, replaced_by TEXT
+    );
+    CREATE INDEX approvals_by_state ON approvals (state, created_at);
+    CREATE TABLE orders (
+        client_order_id TEXT PRIMARY KEY,
+        approval_id TEXT NOT NULL REFERENCES approvals (id),
+        trade_index INTEGER NOT NULL,
+        symbol TEXT NOT NULL, asset TEXT NOT NULL, side TEXT NOT NULL,
+        amount TEXT NOT NULL, planned_price TEXT NOT NULL,
+        state TEXT NOT NULL, attempts INTEGER NOT NULL DEFAULT 0, sent_at TEXT,
+        exchange_order_id TEXT, filled TEXT NOT NULL DEFAULT '0', average_price TEXT,
+        cost TEXT NOT NULL DEFAULT '0', fee TEXT NOT NULL DEFAULT '0', fee_currency TEXT,
+        detail TEXT, updated_at TEXT NOT NULL,
+        UNIQUE (approval_id, trade_index)
+    );
+    CREATE INDEX orders_by_state ON orders (state);
+    CREATE TABLE snapshots (
+        at TEXT PRIMARY KEY, total_value TEXT NOT NULL, cash_value TEXT NOT NULL,
+        allocations TEXT NOT NULL
+    );
+    CREATE TABLE engine_state (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+    CREATE TABLE events (
+        id INTEGER PRIMARY KEY AUTOINCREMENT, at TEXT NOT NULL, kind TEXT NOT NULL,
+        data TEXT NOT NULL
+    );
+    """,
 )
 
 

@@ -1,0 +1,139 @@
+"""Shared pieces of the engine tests: a paper exchange with fault injection, plans, a clock."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+from core.exchange.base import Candle, Fill, Order, OrderRequest
+from core.exchange.errors import ExchangeUnavailable
+from core.exchange.paper import PaperExchange
+from core.exchange.paper_markets import bundled_markets
+from core.exchange.prices import FixedPrices
+from core.models import Balance, Market, Plan, PlannedTrade, Price, Side, TradeReason
+from core.store import Store
+
+D = Decimal
+T0 = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
+PRICES = {"BTC/USDT": D("50000"), "ETH/USDT": D("3000"), "SOL/USDT": D("100")}
+
+
+class ManualClock:
+    """A clock the test moves by hand."""
+
+    def __init__(self, start: datetime = T0) -> None:
+        self.now = start
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, seconds: float) -> datetime:
+        self.now += timedelta(seconds=seconds)
+        return self.now
+
+
+class FaultyExchange:
+    """The real paper exchange behind switches that make it fail like a live exchange does.
+
+    * `down`: every call raises `ExchangeUnavailable` (an outage).
+    * `lose_responses`: `create_order` places the order and then raises (the answer was lost).
+    * `drop_orders`: `create_order` raises without placing anything (the request was lost).
+    """
+
+    def __init__(self, paper: PaperExchange, prices: FixedPrices) -> None:
+        self.paper = paper
+        self.prices = prices
+        self.down = False
+        self.lose_responses = 0
+        self.drop_orders = 0
+        self.create_calls: list[OrderRequest] = []
+
+    @property
+    def name(self) -> str:
+        return "faulty-paper"
+
+    def _check(self) -> None:
+        if self.down:
+            raise ExchangeUnavailable("exchange unreachable (test outage)")
+
+    async def load_markets(self) -> Mapping[str, Market]:
+        self._check()
+        return await self.paper.load_markets()
+
+    async def fetch_balances(self) -> dict[str, Balance]:
+        self._check()
+        return await self.paper.fetch_balances()
+
+    async def fetch_prices(self, symbols: Sequence[str]) -> dict[str, Price]:
+        self._check()
+        return await self.paper.fetch_prices(symbols)
+
+    async def fetch_candles(
+        self, symbol: str, timeframe: str, since: int | None = None, limit: int | None = None
+    ) -> list[Candle]:
+        self._check()
+        return await self.paper.fetch_candles(symbol, timeframe, since, limit)
+
+    async def create_order(self, request: OrderRequest) -> Order:
+        self._check()
+        self.create_calls.append(request)
+        if self.drop_orders:
+            self.drop_orders -= 1
+            raise ExchangeUnavailable("request timed out (test: never arrived)")
+        order = await self.paper.create_order(request)
+        if self.lose_responses:
+            self.lose_responses -= 1
+            raise ExchangeUnavailable("request timed out (test: answer lost)")
+        return order
+
+    async def fetch_order_by_client_id(self, symbol: str, client_order_id: str) -> Order | None:
+        self._check()
+        return await self.paper.fetch_order_by_client_id(symbol, client_order_id)
+
+    async def fetch_open_orders(self, symbol: str | None = None) -> list[Order]:
+        self._check()
+        return await self.paper.fetch_open_orders(symbol)
+
+    async def fetch_my_trades(self, symbol: str, since: datetime | None = None) -> list[Fill]:
+        self._check()
+        return await self.paper.fetch_my_trades(symbol, since)
+
+    async def close(self) -> None:
+        await self.paper.close()
+
+
+async def paper_account(
+    store: Store, balances: Mapping[str, str], clock: ManualClock, prices: FixedPrices
+) -> PaperExchange:
+    """A seeded paper exchange with Binance's real market rules and no fees."""
+    paper = PaperExchange(
+        store, prices, bundled_markets("binance"), fee_rate=D("0.001"), clock=clock
+    )
+    await paper.seed({asset: Balance(D(amount)) for asset, amount in balances.items()})
+    return paper
+
+
+async def order_count(store: Store) -> int:
+    """How many orders the paper exchange has ever filled."""
+    async with store.conn.execute("SELECT COUNT(*) FROM paper_orders") as cursor:
+        row = await cursor.fetchone()
+    return int(row[0]) if row else 0
+
+
+def trade(side: Side, asset: str, amount: str, price: str, reason: TradeReason) -> PlannedTrade:
+    value = D(amount) * D(price)
+    return PlannedTrade(side, asset, D(amount), D(price), value, value * D("0.001"), (reason,))
+
+
+def plan_of(*trades: PlannedTrade) -> Plan:
+    """A plan with these trades (allocations are not what these tests look at)."""
+    return Plan(
+        total_value=D("10000"),
+        cash_before=D("0.1"),
+        cash_after=D("0.2"),
+        trades=trades,
+        skipped=(),
+        before={"cash": D("0.1")},
+        after={"cash": D("0.2")},
+    )
