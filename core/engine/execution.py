@@ -1,0 +1,297 @@
+"""Execution: an approved plan's orders sent once, sells before buys, results in SQLite.
+
+The one rule that keeps orders from happening twice: an order whose outcome is unknown is
+*looked up* at the exchange by its client order id, never simply sent again. It may be sent a
+second time (same client order id) only when
+
+* the exchange answers that it has no order with that id, and
+* at least `resend_grace` has passed since the last send attempt.
+
+The grace period covers a request still travelling when the lookup is made: Binance refuses a
+signed request older than its `recvWindow` (ccxt sends 10 s), so after the grace (default 30 s)
+a lost request can no longer turn into an order behind our back. Attempts are capped, and an
+order is never sent after its approval went stale (`approval_ttl` after the owner approved it)
+or once its price drifted more than `max_price_drift` from the plan; it is then `not_sent` and
+the next plan starts from the real balances.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import Decimal
+
+from core.engine.approvals import Approval, ApprovalRepo, ApprovalState
+from core.engine.events import EventBus, ExecutionFailed, OrderResult, PlanExecuted
+from core.engine.orders import OrderRepo, OrderRow, OrderState
+from core.exchange.base import Exchange, Order, OrderRequest
+from core.exchange.errors import (
+    AuthenticationFailed,
+    BelowMinimum,
+    ExchangeError,
+    InsufficientFunds,
+    InvalidOrder,
+)
+from core.models import ZERO, Portfolio, Side
+from core.rounding import floor_to_step, order_problem
+from core.settings import Settings
+
+log = logging.getLogger(__name__)
+
+MAX_ATTEMPTS = 3
+DEFAULT_RESEND_GRACE = timedelta(seconds=30)
+
+# Refusals the exchange gives before creating anything: the order certainly does not exist.
+_DEFINITE_REFUSALS = (InsufficientFunds, BelowMinimum, InvalidOrder, AuthenticationFailed)
+
+PortfolioReader = Callable[[datetime], Awaitable[Portfolio]]
+FillRecorder = Callable[[OrderRow, Order], Awaitable[None]]
+
+
+@dataclass(frozen=True, slots=True)
+class ExecutionReport:
+    """Where an approval's execution stands after one pass."""
+
+    approval_id: str
+    state: ApprovalState
+    results: tuple[OrderResult, ...]
+    finished: bool
+
+
+def drift(planned: Decimal, current: Decimal) -> Decimal:
+    """How far `current` moved from `planned`, as a fraction of `planned`."""
+    if planned <= 0:
+        return Decimal("Infinity")
+    return abs(current - planned) / planned
+
+
+def order_result(row: OrderRow) -> OrderResult:
+    """The event view of an order row."""
+    return OrderResult(
+        client_order_id=row.client_order_id,
+        asset=row.asset,
+        side=row.side.value,
+        amount=row.amount,
+        state=row.state.value,
+        filled=row.filled,
+        average_price=row.average_price,
+        fee=row.fee,
+        fee_currency=row.fee_currency,
+        detail=row.detail or "",
+    )
+
+
+def failures(rows: list[OrderRow]) -> list[OrderRow]:
+    """Orders that ended without doing what the plan asked."""
+    return [
+        row
+        for row in rows
+        if row.state in (OrderState.REJECTED, OrderState.NOT_SENT)
+        or (row.state in (OrderState.CANCELED, OrderState.EXPIRED) and row.filled == 0)
+    ]
+
+
+class Executor:
+    """Sends an approval's orders and resumes unfinished ones; safe to call again at any time."""
+
+    def __init__(
+        self,
+        exchange: Exchange,
+        approvals: ApprovalRepo,
+        orders: OrderRepo,
+        settings: Settings,
+        bus: EventBus,
+        read_portfolio: PortfolioReader,
+        record_fill: FillRecorder,
+        resend_grace: timedelta = DEFAULT_RESEND_GRACE,
+    ) -> None:
+        self._exchange = exchange
+        self._approvals = approvals
+        self._orders = orders
+        self._settings = settings
+        self._bus = bus
+        self._read_portfolio = read_portfolio
+        self._record_fill = record_fill
+        self._resend_grace = resend_grace
+        self._running: set[str] = set()
+
+    def is_running(self, approval_id: str) -> bool:
+        """Whether this process is executing the approval right now."""
+        return approval_id in self._running
+
+    async def run(self, approval: Approval, now: datetime, resumed: bool) -> ExecutionReport:
+        """Advance every order of an executing approval as far as it safely goes.
+
+        Orders go in order (sells first); an order whose outcome is not yet known stops the pass,
+        so no buy is sent before the sells' proceeds are known. Finishes the approval (done or
+        failed, with an event) once every order is final. `resumed` marks a pass after a crash or
+        an interruption: prices are then checked again before anything is sent.
+        """
+        if approval.id in self._running:
+            rows = await self._orders.for_approval(approval.id)
+            return self._report(approval, rows, finished=False)
+        self._running.add(approval.id)
+        try:
+            return await self._run(approval, now, resumed)
+        finally:
+            self._running.discard(approval.id)
+
+    async def _run(self, approval: Approval, now: datetime, resumed: bool) -> ExecutionReport:
+        deadline = (approval.decided_at or approval.created_at) + timedelta(
+            seconds=self._settings.approval_ttl
+        )
+        for row in await self._orders.for_approval(approval.id):
+            if row.state.is_final:
+                continue
+            state = await self._advance(row, now, deadline, resumed)
+            if not state.is_final:
+                rows = await self._orders.for_approval(approval.id)
+                return self._report(approval, rows, finished=False)
+        return await self._finish(approval, now)
+
+    async def _advance(
+        self, row: OrderRow, now: datetime, deadline: datetime, resumed: bool
+    ) -> OrderState:
+        if row.state in (OrderState.SENDING, OrderState.OPEN):
+            try:
+                found = await self._exchange.fetch_order_by_client_id(
+                    row.symbol, row.client_order_id
+                )
+            except ExchangeError as error:
+                log.warning("cannot look up order %s yet: %s", row.client_order_id, error)
+                return row.state
+            if found is not None:
+                return await self._record(row, found, now)
+            if row.state is OrderState.OPEN:
+                return row.state
+            if row.sent_at is not None and now - row.sent_at < self._resend_grace:
+                return row.state
+            resumed = True
+        return await self._send(row, now, deadline, resumed)
+
+    async def _send(
+        self, row: OrderRow, now: datetime, deadline: datetime, check_price: bool
+    ) -> OrderState:
+        if row.attempts >= MAX_ATTEMPTS:
+            return await self._close(row, OrderState.NOT_SENT, f"gave up after {row.attempts}"
+                                     " attempts with no answer from the exchange", now)
+        if now > deadline:
+            return await self._close(row, OrderState.NOT_SENT, "too late to send: the approval"
+                                     f" went stale at {deadline:%H:%M:%S} UTC", now)
+        amount = row.amount
+        try:
+            if check_price:
+                moved = await self._price_moved(row)
+                if moved is not None:
+                    return await self._close(row, OrderState.NOT_SENT, moved, now)
+            if row.side is Side.BUY:
+                amount, why = await self._affordable(row, now)
+                if amount <= 0:
+                    return await self._close(row, OrderState.SKIPPED, why, now)
+        except ExchangeError as error:
+            log.warning("cannot check %s before sending: %s", row.client_order_id, error)
+            return row.state
+        if not await self._orders.claim_send(row, amount, now):
+            current = await self._orders.get(row.client_order_id)
+            return current.state if current else row.state
+        request = OrderRequest(row.symbol, row.side, amount, row.client_order_id)
+        try:
+            order = await self._exchange.create_order(request)
+        except _DEFINITE_REFUSALS as error:
+            return await self._close(row, OrderState.REJECTED, str(error), now)
+        except ExchangeError as error:
+            log.warning("order %s outcome unknown: %s", row.client_order_id, error)
+            try:
+                found = await self._exchange.fetch_order_by_client_id(
+                    row.symbol, row.client_order_id
+                )
+            except ExchangeError:
+                return OrderState.SENDING
+            if found is None:
+                return OrderState.SENDING
+            order = found
+        return await self._record(row, order, now)
+
+    async def _record(self, row: OrderRow, order: Order, now: datetime) -> OrderState:
+        if OrderState(order.status.value).is_final and order.filled > 0:
+            # Before the order row: if Ballast stops in between, the lookup after restart
+            # records the fill again, and the recorder ignores the duplicate.
+            await self._record_fill(row, order)
+        return await self._orders.record(row.client_order_id, order, now)
+
+    async def _close(self, row: OrderRow, state: OrderState, detail: str, now: datetime) -> (
+        OrderState
+    ):
+        await self._orders.close(row.client_order_id, state, detail, now)
+        current = await self._orders.get(row.client_order_id)
+        return current.state if current else state
+
+    async def _price_moved(self, row: OrderRow) -> str | None:
+        prices = await self._exchange.fetch_prices([row.symbol])
+        price = prices.get(row.symbol)
+        if price is None or price.last is None or price.last <= 0:
+            return f"no current price for {row.symbol}"
+        moved = drift(row.planned_price, price.last)
+        if moved > self._settings.max_price_drift:
+            return (
+                f"{row.asset} moved {moved:.1%} since the plan "
+                f"(limit {self._settings.max_price_drift:.1%})"
+            )
+        return None
+
+    async def _affordable(self, row: OrderRow, now: datetime) -> tuple[Decimal, str]:
+        """How much of a buy the account can pay now without taking cash below the floor."""
+        portfolio = await self._read_portfolio(now)
+        balances = await self._exchange.fetch_balances()
+        quote = self._settings.quote
+        free_quote = balances[quote].free if quote in balances else ZERO
+        above_floor = portfolio.cash_value - self._settings.cash_floor * portfolio.total_value
+        price = portfolio.prices.get(row.asset, row.planned_price)
+        budget = min(free_quote, above_floor)
+        if budget <= 0 or price <= 0:
+            return ZERO, f"no {quote} to spend above the cash floor"
+        markets = await self._exchange.load_markets()
+        market = markets.get(row.symbol)
+        step = market.rules.amount_step if market else None
+        amount = min(row.amount, floor_to_step(budget / (price * (1 + self._settings.fee_rate)),
+                                               step))
+        if market is not None:
+            problem = order_problem(market.rules, amount, price)
+            if problem is not None:
+                return ZERO, f"what cash allows is too small: {problem}"
+        return amount, ""
+
+    async def _finish(self, approval: Approval, now: datetime) -> ExecutionReport:
+        rows = await self._orders.for_approval(approval.id)
+        failed = failures(rows)
+        results = tuple(order_result(row) for row in rows)
+        if failed:
+            reason = "; ".join(
+                f"{row.side.value} {row.asset}: {row.state.value}"
+                + (f" ({row.detail})" if row.detail else "")
+                for row in failed
+            )
+            state = ApprovalState.FAILED
+        else:
+            reason = f"{sum(1 for row in rows if row.filled > 0)} of {len(rows)} orders filled"
+            state = ApprovalState.DONE
+        if await self._approvals.finish(approval.id, state, reason, now):
+            if state is ApprovalState.DONE:
+                self._bus.publish(PlanExecuted(now, approval.id, results))
+            else:
+                self._bus.publish(ExecutionFailed(now, approval.id, reason, results))
+        current = await self._approvals.get(approval.id)
+        final_state = current.state if current else state
+        return ExecutionReport(approval.id, final_state, results, finished=True)
+
+    def _report(
+        self, approval: Approval, rows: list[OrderRow], finished: bool
+    ) -> ExecutionReport:
+        return ExecutionReport(
+            approval.id,
+            approval.state,
+            tuple(order_result(row) for row in rows),
+            finished,
+        )

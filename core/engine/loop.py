@@ -1,0 +1,413 @@
+"""The engine: scan → plan → approval → execution → events, on a clock that is passed in.
+
+Every `scan_interval` the engine refreshes balances, prices and signals, and tells subscribers
+about changed signals on holdings and a breached cash reserve. Every `rebalance_interval` (or on
+demand) it makes a plan and proposes it as an approval. `tick(now)` does one step and says when
+the next is due, so tests drive the engine with a hand-held clock and never sleep; `run` is the
+same ticks on the wall clock.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import Decimal
+
+from core.engine.approvals import Approval, ApprovalRepo, ApprovalState, Decision
+from core.engine.events import (
+    ApprovalClosed,
+    CashBelowMinimum,
+    EventBus,
+    ExchangeRecovered,
+    ExchangeTrouble,
+    ExecutionFailed,
+    PlanProposed,
+    SignalChanged,
+)
+from core.engine.execution import (
+    DEFAULT_RESEND_GRACE,
+    Executor,
+    FillRecorder,
+    PortfolioReader,
+    drift,
+)
+from core.engine.orders import OrderRepo
+from core.engine.recovery import recover
+from core.engine.state import CASH_ALERT, LAST_PLAN, LAST_SCAN, PAUSED, EngineState
+from core.engine.summary import execution_message, signals_from_json, signals_to_json
+from core.exchange.base import Exchange
+from core.exchange.errors import ExchangeError
+from core.models import AssetSignal, MarketRules, Plan, Portfolio, PositionFacts, SignalKind
+from core.settings import Settings, SettingsError
+from core.store import Store
+
+log = logging.getLogger(__name__)
+
+MAX_RETRY_DELAY = 30.0
+
+SignalReader = Callable[[Portfolio, datetime], Awaitable[dict[str, AssetSignal]]]
+FactsReader = Callable[[Portfolio, datetime], Awaitable[dict[str, PositionFacts]]]
+Planner = Callable[
+    [
+        Portfolio,
+        Mapping[str, AssetSignal],
+        Mapping[str, PositionFacts],
+        Mapping[str, MarketRules],
+        datetime,
+    ],
+    Plan,
+]
+
+
+@dataclass(frozen=True, slots=True)
+class Ports:
+    """The engine's ways into the rest of core; `core.engine.wiring` connects the real ones."""
+
+    read_portfolio: PortfolioReader
+    read_signals: SignalReader
+    position_facts: FactsReader
+    make_plan: Planner
+    record_fill: FillRecorder
+
+
+@dataclass(frozen=True, slots=True)
+class Scan:
+    """What one successful scan saw."""
+
+    at: datetime
+    portfolio: Portfolio
+    signals: dict[str, AssetSignal]
+
+
+@dataclass(frozen=True, slots=True)
+class Proposal:
+    """The outcome of asking for a plan: the approval proposed (or kept), or why there is none."""
+
+    approval: Approval | None
+    plan: Plan | None
+    message: str
+    kept_pending: bool = False
+    decision: Decision | None = None
+
+
+def auto_approval_allowed(settings: Settings) -> bool:
+    """Auto approval runs in paper mode, and in live mode only with `allow_live_auto` too."""
+    return settings.approval == "auto" and (settings.mode == "paper" or settings.allow_live_auto)
+
+
+def same_trades(a: Plan, b: Plan, tolerance: Decimal) -> bool:
+    """Whether two plans trade the same assets the same way in amounts within `tolerance`."""
+    if [(t.side, t.asset) for t in a.trades] != [(t.side, t.asset) for t in b.trades]:
+        return False
+    pairs = zip(a.trades, b.trades, strict=True)
+    return all(drift(x.amount, y.amount) <= tolerance for x, y in pairs)
+
+
+class Engine:
+    """The running bot's core; front-ends use it through `EngineService`."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        exchange: Exchange,
+        store: Store,
+        ports: Ports,
+        *,
+        bus: EventBus | None = None,
+        resend_grace: timedelta = DEFAULT_RESEND_GRACE,
+    ) -> None:
+        if settings.approval == "auto" and not auto_approval_allowed(settings):
+            raise SettingsError(
+                "approval = auto: live mode needs allow_live_auto = true as well "
+                "(BALLAST_ALLOW_LIVE_AUTO=true) to trade without asking"
+            )
+        self.settings = settings
+        self.exchange = exchange
+        self.approvals = ApprovalRepo(store)
+        self.orders = OrderRepo(store)
+        self.state = EngineState(store)
+        self.ports = ports
+        self.bus = bus or EventBus()
+        self.resend_grace = resend_grace
+        self.executor = Executor(
+            exchange,
+            self.approvals,
+            self.orders,
+            settings,
+            self.bus,
+            ports.read_portfolio,
+            ports.record_fill,
+            resend_grace,
+        )
+        self.latest: Scan | None = None
+        self.trouble_since: datetime | None = None
+        self.failed_scans = 0
+        self.last_error: str | None = None
+        self._previous_signals: dict[str, SignalKind] | None = None
+        self._plan_lock = asyncio.Lock()
+
+    # -- the clock ---------------------------------------------------------------------------
+
+    async def tick(self, now: datetime) -> datetime:
+        """One step: settle approvals, scan, and plan when due. Returns when the next is due."""
+        await self.housekeeping(now)
+        scan = await self.scan(now)
+        if scan is not None and await self.plan_due(now):
+            await self.plan(now, on_demand=False)
+        if self.trouble_since is not None:
+            retry = min(float(self.settings.scan_interval), MAX_RETRY_DELAY,
+                        2.0 ** min(self.failed_scans, 5))
+            return now + timedelta(seconds=retry)
+        return now + timedelta(seconds=self.settings.scan_interval)
+
+    async def run(self, clock: Callable[[], datetime], stop: asyncio.Event) -> None:
+        """Tick on `clock` until `stop` is set; an unexpected error is logged, not fatal."""
+        await self.housekeeping(clock())
+        while not stop.is_set():
+            try:
+                wake = await self.tick(clock())
+            except Exception:
+                log.exception("scan failed unexpectedly; trying again next interval")
+                wake = clock() + timedelta(seconds=self.settings.scan_interval)
+            delay = max(0.0, (wake - clock()).total_seconds())
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=delay)
+
+    async def plan_due(self, now: datetime) -> bool:
+        """Whether the rebalance interval has passed and proposing is not paused."""
+        if await self.is_paused():
+            return False
+        last = await self.state.get_time(LAST_PLAN)
+        return last is None or now - last >= timedelta(seconds=self.settings.rebalance_interval)
+
+    async def next_plan_at(self) -> datetime | None:
+        """When the next automatic plan is due (None: at the next scan)."""
+        last = await self.state.get_time(LAST_PLAN)
+        return None if last is None else last + timedelta(seconds=self.settings.rebalance_interval)
+
+    # -- approvals left behind ---------------------------------------------------------------
+
+    async def housekeeping(self, now: datetime) -> None:
+        """Expire stale approvals and settle or resume what a stopped Ballast left unfinished."""
+        for approval_id in await self.approvals.expire_due(now):
+            self.bus.publish(
+                ApprovalClosed(now, approval_id, ApprovalState.EXPIRED.value,
+                               "no decision before it expired")
+            )
+        await recover(
+            self.approvals, self.orders, self.executor, self.bus, now, self.resend_grace
+        )
+
+    # -- scanning ----------------------------------------------------------------------------
+
+    async def scan(self, now: datetime) -> Scan | None:
+        """Refresh portfolio and signals; None (and one trouble event per outage) on failure."""
+        try:
+            portfolio = await self.ports.read_portfolio(now)
+            signals = await self.ports.read_signals(portfolio, now)
+        except ExchangeError as error:
+            self._trouble(now, error)
+            return None
+        if self.trouble_since is not None:
+            self.bus.publish(ExchangeRecovered(now, self.trouble_since, self.failed_scans))
+            log.info("exchange answers again after %d failed scans", self.failed_scans)
+        self.trouble_since = None
+        self.failed_scans = 0
+        self.last_error = None
+        await self._signal_events(portfolio, signals, now)
+        await self._cash_event(portfolio, now)
+        latest = await self.state.latest_snapshot_at()
+        if latest is None or now - latest >= timedelta(seconds=self.settings.rebalance_interval):
+            await self.state.add_snapshot(portfolio, now)
+        await self.state.set_time(LAST_SCAN, now)
+        self.latest = Scan(now, portfolio, signals)
+        return self.latest
+
+    def _trouble(self, now: datetime, error: ExchangeError) -> None:
+        self.failed_scans += 1
+        self.last_error = str(error)
+        if self.trouble_since is None:
+            self.trouble_since = now
+            log.warning("exchange trouble: %s", error)
+            self.bus.publish(ExchangeTrouble(now, str(error)))
+
+    async def _signal_events(
+        self, portfolio: Portfolio, signals: Mapping[str, AssetSignal], now: datetime
+    ) -> None:
+        if self._previous_signals is None:
+            self._previous_signals = signals_from_json(await self.state.get("last_signals"))
+        previous = self._previous_signals
+        for asset, holding in sorted(portfolio.holdings.items()):
+            current = signals.get(asset)
+            before = previous.get(asset)
+            if holding.dust or current is None or before is None or before == current.signal:
+                continue
+            self.bus.publish(
+                SignalChanged(
+                    now,
+                    asset,
+                    before,
+                    current.signal,
+                    current.score,
+                    tuple(vote.reason for vote in current.votes if vote.vote != 0),
+                )
+            )
+        self._previous_signals = {asset: s.signal for asset, s in signals.items()}
+        await self.state.set("last_signals", signals_to_json(self._previous_signals))
+
+    async def _cash_event(self, portfolio: Portfolio, now: datetime) -> None:
+        below = portfolio.total_value > 0 and portfolio.cash_allocation < self.settings.min_cash
+        if below and not await self.state.get_flag(CASH_ALERT):
+            self.bus.publish(
+                CashBelowMinimum(now, portfolio.cash_allocation, self.settings.min_cash)
+            )
+        await self.state.set_flag(CASH_ALERT, below)
+
+    # -- planning ----------------------------------------------------------------------------
+
+    async def plan(
+        self, now: datetime, *, on_demand: bool = True, replaces: str | None = None,
+        reason: str = "",
+    ) -> Proposal:
+        """Make a plan from a fresh scan and propose it; auto-approve it when allowed."""
+        async with self._plan_lock:
+            proposal = await self._propose(now, on_demand=on_demand, replaces=replaces,
+                                           reason=reason)
+        approval = proposal.approval
+        if (
+            approval is not None
+            and not proposal.kept_pending
+            and replaces is None
+            and auto_approval_allowed(self.settings)
+            and not await self.is_paused()
+        ):
+            decision = await self.approve(approval.id, "auto", now)
+            return Proposal(approval, proposal.plan, decision.message, decision=decision)
+        return proposal
+
+    async def _propose(
+        self, now: datetime, *, on_demand: bool, replaces: str | None, reason: str
+    ) -> Proposal:
+        busy = await self.approvals.in_states(ApprovalState.APPROVED, ApprovalState.EXECUTING)
+        if busy:
+            return Proposal(None, None, f"plan {busy[0].id} is still being executed")
+        scan = self.latest
+        if on_demand or scan is None or scan.at != now:
+            scan = await self.scan(now)
+        if scan is None:
+            return Proposal(None, None, f"the exchange is not answering: {self.last_error}")
+        try:
+            facts = await self.ports.position_facts(scan.portfolio, now)
+            markets = await self.exchange.load_markets()
+        except ExchangeError as error:
+            self._trouble(now, error)
+            return Proposal(None, None, f"the exchange is not answering: {error}")
+        quote = self.settings.quote
+        rules = {m.base: m.rules for m in markets.values() if m.quote == quote and m.active}
+        plan = self.ports.make_plan(scan.portfolio, scan.signals, facts, rules, now)
+        if not on_demand:
+            await self.state.set_time(LAST_PLAN, now)
+        if plan.is_empty:
+            return Proposal(None, plan, "nothing to do: the portfolio is within its limits")
+        for pending in await self.approvals.in_states(ApprovalState.PENDING):
+            if (
+                replaces is None
+                and pending.expires_at > now
+                and same_trades(pending.plan, plan, self.settings.max_price_drift)
+            ):
+                return Proposal(pending, pending.plan, f"plan {pending.id} still stands",
+                                kept_pending=True)
+        ttl = timedelta(seconds=self.settings.approval_ttl)
+        approval, superseded = await self.approvals.propose(plan, now, ttl)
+        for old in superseded:
+            self.bus.publish(ApprovalClosed(now, old, ApprovalState.SUPERSEDED.value,
+                                            f"replaced by plan {approval.id}"))
+        auto = auto_approval_allowed(self.settings) and replaces is None
+        self.bus.publish(PlanProposed(now, approval.id, plan, approval.expires_at, auto=auto,
+                                      replaces=replaces, reason=reason))
+        return Proposal(approval, plan, f"plan {approval.id} proposed")
+
+    # -- decisions ---------------------------------------------------------------------------
+
+    async def approve(self, approval_id: str, by: str, now: datetime) -> Decision:
+        """Approve and execute a pending plan once; re-plan instead if prices drifted."""
+        decision = await self.approvals.claim(approval_id, by, now)
+        if not decision.ok:
+            return decision
+        approval = await self.approvals.get(approval_id)
+        if approval is None:  # claimed a moment ago: only a deleted database gets here
+            return Decision(False, approval_id, None, f"there is no plan {approval_id!r}")
+        quote = self.settings.quote
+        symbols = sorted({f"{t.asset}/{quote}" for t in approval.plan.trades})
+        try:
+            prices = await self.exchange.fetch_prices(symbols)
+        except ExchangeError as error:
+            reason = f"could not re-check prices before executing: {error}"
+            await self.approvals.finish(approval_id, ApprovalState.FAILED, reason, now,
+                                        from_state=ApprovalState.APPROVED)
+            self.bus.publish(ExecutionFailed(now, approval_id, reason))
+            return Decision(False, approval_id, ApprovalState.FAILED,
+                            f"nothing was sent: {reason}")
+        moved = self._moves(approval.plan, prices, quote)
+        if moved:
+            return await self._replan(approval_id, moved, now)
+        await self.orders.add_planned(approval_id, approval.plan, quote, now)
+        if not await self.approvals.start_executing(approval_id, now):
+            current = await self.approvals.get(approval_id)
+            state = current.state if current else None
+            return Decision(False, approval_id, state, f"plan {approval_id} was interrupted "
+                            f"before any order was sent ({state})")
+        executing = await self.approvals.get(approval_id)
+        if executing is None:
+            return Decision(False, approval_id, None, f"there is no plan {approval_id!r}")
+        report = await self.executor.run(executing, now, resumed=False)
+        return Decision(True, approval_id, report.state, execution_message(approval_id, report))
+
+    def _moves(self, plan: Plan, prices: Mapping[str, object], quote: str) -> list[str]:
+        moves = []
+        limit = self.settings.max_price_drift
+        for trade in plan.trades:
+            price = prices.get(f"{trade.asset}/{quote}")
+            last = getattr(price, "last", None)
+            if not isinstance(last, Decimal) or last <= 0:
+                moves.append(f"{trade.asset} has no current price")
+                continue
+            moved = drift(trade.price, last)
+            if moved > limit:
+                moves.append(f"{trade.asset} {last / trade.price - 1:+.1%} (limit {limit:.1%})")
+        return moves
+
+    async def _replan(self, approval_id: str, moves: list[str], now: datetime) -> Decision:
+        reason = "prices moved since the plan: " + ", ".join(moves)
+        await self.approvals.supersede_drifted(approval_id, now, reason, None)
+        self.bus.publish(ApprovalClosed(now, approval_id, ApprovalState.SUPERSEDED.value, reason))
+        proposal = await self.plan(now, on_demand=True, replaces=approval_id, reason=reason)
+        new = proposal.approval
+        if new is None:
+            return Decision(False, approval_id, ApprovalState.SUPERSEDED,
+                            f"{reason}; re-planned: {proposal.message}")
+        await self.approvals.set_replaced_by(approval_id, new.id)
+        return Decision(False, approval_id, ApprovalState.SUPERSEDED,
+                        f"{reason}; re-planned as plan {new.id}", new_approval_id=new.id)
+
+    async def reject(self, approval_id: str, by: str, now: datetime) -> Decision:
+        """Reject a pending plan (final)."""
+        decision = await self.approvals.reject(approval_id, by, now)
+        if decision.ok:
+            self.bus.publish(ApprovalClosed(now, approval_id, ApprovalState.REJECTED.value,
+                                            f"rejected by {by}"))
+        return decision
+
+    # -- pause -------------------------------------------------------------------------------
+
+    async def is_paused(self) -> bool:
+        """Whether automatic proposals are paused (persisted across restarts)."""
+        return await self.state.get_flag(PAUSED)
+
+    async def set_paused(self, paused: bool) -> None:
+        """Pause or resume automatic proposals."""
+        await self.state.set_flag(PAUSED, paused)

@@ -1,0 +1,105 @@
+"""The engine's small persistent facts: pause, last scan, alert flags, portfolio snapshots."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+
+from core.engine.codec import parse_time, time_text
+from core.models import Portfolio
+from core.store import Store
+
+PAUSED = "paused"
+LAST_SCAN = "last_scan"
+LAST_PLAN = "last_plan"
+CASH_ALERT = "alert:cash_below_min"
+LAST_SIGNALS = "last_signals"
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """The portfolio's value at one moment (for history and charts)."""
+
+    at: datetime
+    total_value: Decimal
+    cash_value: Decimal
+    allocations: dict[str, Decimal]
+
+
+class EngineState:
+    """Key/value facts in `engine_state`, and snapshots in `snapshots`."""
+
+    def __init__(self, store: Store) -> None:
+        self._conn = store.conn
+
+    async def get(self, key: str) -> str | None:
+        """The stored value of `key`, or None."""
+        async with self._conn.execute(
+            "SELECT value FROM engine_state WHERE key = ?", (key,)
+        ) as cursor:
+            row = await cursor.fetchone()
+        return None if row is None else str(row[0])
+
+    async def set(self, key: str, value: str) -> None:
+        """Store `value` under `key`."""
+        await self._conn.execute(
+            "INSERT INTO engine_state (key, value) VALUES (?, ?)"
+            " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            (key, value),
+        )
+
+    async def get_flag(self, key: str) -> bool:
+        """A stored yes/no (absent: no)."""
+        return await self.get(key) == "1"
+
+    async def set_flag(self, key: str, value: bool) -> None:
+        """Store a yes/no."""
+        await self.set(key, "1" if value else "0")
+
+    async def get_time(self, key: str) -> datetime | None:
+        """A stored time, or None."""
+        text = await self.get(key)
+        return None if text is None else parse_time(text)
+
+    async def set_time(self, key: str, at: datetime) -> None:
+        """Store a time."""
+        await self.set(key, time_text(at))
+
+    async def add_snapshot(self, portfolio: Portfolio, at: datetime) -> None:
+        """Keep the portfolio's value and allocation at `at`."""
+        total = portfolio.total_value
+        allocations = {
+            asset: str(holding.allocation) for asset, holding in portfolio.holdings.items()
+        }
+        allocations["cash"] = str(portfolio.cash_value / total if total else Decimal(0))
+        await self._conn.execute(
+            "INSERT OR REPLACE INTO snapshots (at, total_value, cash_value, allocations)"
+            " VALUES (?, ?, ?, ?)",
+            (time_text(at), str(total), str(portfolio.cash_value), json.dumps(allocations)),
+        )
+
+    async def latest_snapshot_at(self) -> datetime | None:
+        """When the newest snapshot was taken, or None."""
+        async with self._conn.execute("SELECT MAX(at) FROM snapshots") as cursor:
+            row = await cursor.fetchone()
+        return None if row is None or row[0] is None else parse_time(row[0])
+
+    async def snapshots(self, since: datetime | None = None, limit: int = 1000) -> list[Snapshot]:
+        """Snapshots from `since` on, oldest first (at most the newest `limit`)."""
+        async with self._conn.execute(
+            "SELECT * FROM (SELECT * FROM snapshots WHERE at >= ? ORDER BY at DESC LIMIT ?)"
+            " ORDER BY at",
+            (time_text(since) if since else "", limit),
+        ) as cursor:
+            rows = await cursor.fetchall()
+        return [
+            Snapshot(
+                at=parse_time(row["at"]),
+                total_value=Decimal(row["total_value"]),
+                cash_value=Decimal(row["cash_value"]),
+                allocations={k: Decimal(v) for k, v in json.loads(row["allocations"]).items()},
+            )
+            for row in rows
+        ]

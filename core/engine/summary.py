@@ -1,0 +1,39 @@
+"""Small text and JSON helpers of the engine: execution summaries and remembered signals."""
+
+from __future__ import annotations
+
+import json
+
+from core.engine.execution import ExecutionReport
+from core.models import SignalKind
+
+
+def execution_message(approval_id: str, report: ExecutionReport) -> str:
+    """One line on how an approved plan's execution went."""
+    if not report.finished:
+        waiting = [r for r in report.results if r.state in ("planned", "sending", "open")]
+        return (
+            f"plan {approval_id} is executing: {len(waiting)} order(s) wait for the exchange; "
+            "Ballast will finish them by asking the exchange, never by sending twice"
+        )
+    parts = []
+    for result in report.results:
+        done = f"{result.side} {result.filled} {result.asset}"
+        if result.average_price is not None and result.filled > 0:
+            done += f" @ {result.average_price}"
+        if result.state != "filled":
+            done += f" ({result.state}{': ' + result.detail if result.detail else ''})"
+        parts.append(done)
+    return f"plan {approval_id} {report.state}: " + "; ".join(parts)
+
+
+def signals_to_json(signals: dict[str, SignalKind]) -> str:
+    """Remember each asset's signal (so a restart neither repeats nor misses a change)."""
+    return json.dumps({asset: kind.value for asset, kind in sorted(signals.items())})
+
+
+def signals_from_json(text: str | None) -> dict[str, SignalKind]:
+    """The inverse of `signals_to_json` (nothing stored: no signals)."""
+    if not text:
+        return {}
+    return {asset: SignalKind(kind) for asset, kind in json.loads(text).items()}

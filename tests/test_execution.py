@@ -1,0 +1,391 @@
+"""Execution on the real paper exchange and real SQLite files: once, sells first, crash-safe.
+
+`FaultyExchange` wraps the paper exchange to lose requests and answers the way a live exchange
+can; every assertion counts what the exchange really holds, not calls to Ballast's own code.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from core.engine.approvals import Approval, ApprovalState
+from core.engine.events import ApprovalClosed, ExecutionFailed, PlanExecuted, Subscription
+from core.engine.loop import Engine, Ports
+from core.engine.orders import OrderRow, OrderState, client_order_id
+from core.exchange.base import Order, OrderRequest
+from core.exchange.prices import FixedPrices
+from core.models import (
+    AssetSignal,
+    MarketRules,
+    Plan,
+    Portfolio,
+    PositionFacts,
+    Side,
+    TradeReason,
+)
+from core.settings import Settings, load_settings
+from core.store import Store
+from tests.engine_support import (
+    PRICES,
+    T0,
+    D,
+    FaultyExchange,
+    ManualClock,
+    order_count,
+    paper_account,
+    plan_of,
+    trade,
+)
+
+SELL_ETH = trade(Side.SELL, "ETH", "0.5", "3000", TradeReason.TRIM_TO_MAX)
+BUY_SOL = trade(Side.BUY, "SOL", "5", "100", TradeReason.BUY_SIGNAL)
+ACCOUNT = {"USDT": "3000", "ETH": "2", "BTC": "0.05"}
+
+
+async def value_account(exchange: FaultyExchange, quote: str) -> Portfolio:
+    """A plain valuation of the paper account at its fixed prices (enough for the cash checks)."""
+    balances = await exchange.fetch_balances()
+    prices = {s.split("/")[0]: p for s, p in exchange.prices._prices.items()}
+    cash = sum((b.total for a, b in balances.items() if a == quote), D(0))
+    holdings_value = sum(
+        (b.total * prices[a] for a, b in balances.items() if a != quote), D(0)
+    )
+    return Portfolio(quote, cash + holdings_value, cash, {quote: cash}, {}, prices)
+
+
+@dataclass
+class Rig:
+    engine: Engine
+    exchange: FaultyExchange
+    prices: FixedPrices
+    clock: ManualClock
+    store: Store
+    events: Subscription
+    fills: list[str] = field(default_factory=list)
+    next_plan: Plan | None = None
+
+    async def propose(self, plan: Plan) -> Approval:
+        approval, _ = await self.engine.approvals.propose(
+            plan, self.clock.now, timedelta(seconds=self.engine.settings.approval_ttl)
+        )
+        return approval
+
+    async def rows(self, approval_id: str) -> list[OrderRow]:
+        return await self.engine.orders.for_approval(approval_id)
+
+
+async def make_rig(
+    store: Store, clock: ManualClock, prices: FixedPrices, exchange: FaultyExchange,
+    **overrides: Any,
+) -> Rig:
+    settings: Settings = load_settings(env={}, **overrides)
+    holder: dict[str, Rig] = {}
+
+    async def read_portfolio(now: datetime) -> Portfolio:
+        return await value_account(exchange, settings.quote)
+
+    async def no_signals(portfolio: Portfolio, now: datetime) -> dict[str, AssetSignal]:
+        return {}
+
+    async def no_facts(portfolio: Portfolio, now: datetime) -> dict[str, PositionFacts]:
+        return {}
+
+    def planned(
+        portfolio: Portfolio,
+        signals: Mapping[str, AssetSignal],
+        facts: Mapping[str, PositionFacts],
+        rules: Mapping[str, MarketRules],
+        now: datetime,
+    ) -> Plan:
+        return holder["rig"].next_plan or plan_of()
+
+    async def record_fill(row: OrderRow, order: Order) -> None:
+        if row.client_order_id not in holder["rig"].fills:
+            holder["rig"].fills.append(row.client_order_id)
+
+    engine = Engine(
+        settings,
+        exchange,
+        store,
+        Ports(read_portfolio, no_signals, no_facts, planned, record_fill),
+    )
+    rig = Rig(engine, exchange, prices, clock, store, engine.bus.subscribe())
+    holder["rig"] = rig
+    return rig
+
+
+@pytest.fixture
+async def store(tmp_path: Path) -> AsyncIterator[Store]:
+    opened = await Store.open(tmp_path / "ballast.db")
+    yield opened
+    await opened.close()
+
+
+@pytest.fixture
+async def rig(store: Store) -> Rig:
+    clock = ManualClock()
+    prices = FixedPrices(dict(PRICES), at=T0)
+    paper = await paper_account(store, ACCOUNT, clock, prices)
+    return await make_rig(store, clock, prices, FaultyExchange(paper, prices))
+
+
+async def test_sells_go_first_and_each_order_has_its_deterministic_client_id(rig: Rig) -> None:
+    approval = await rig.propose(plan_of(BUY_SOL, SELL_ETH))
+
+    decision = await rig.engine.approve(approval.id, "owner", rig.clock.now)
+
+    assert decision.ok and decision.state is ApprovalState.DONE
+    sent = [(r.side, r.client_order_id) for r in rig.exchange.create_calls]
+    assert sent == [
+        (Side.SELL, client_order_id(approval.id, 1)),
+        (Side.BUY, client_order_id(approval.id, 0)),
+    ]
+    rows = await rig.rows(approval.id)
+    assert [(r.asset, r.state, r.filled) for r in rows] == [
+        ("ETH", OrderState.FILLED, D("0.5")),
+        ("SOL", OrderState.FILLED, D("5")),
+    ]
+    assert rows[0].average_price == D("3000") and rows[0].fee == D("1.5")
+    assert sorted(rig.fills) == sorted(r.client_order_id for r in rows)
+    executed = [e for e in rig.events.pending() if isinstance(e, PlanExecuted)]
+    assert [e.approval_id for e in executed] == [approval.id]
+    assert len(client_order_id("a" * 10, 99)) <= 36
+
+
+async def test_two_approvals_of_one_plan_at_the_same_moment_execute_it_once(rig: Rig) -> None:
+    approval = await rig.propose(plan_of(SELL_ETH, BUY_SOL))
+
+    decisions = await asyncio.gather(
+        *(rig.engine.approve(approval.id, f"tap{n}", rig.clock.now) for n in range(4))
+    )
+
+    assert sum(d.ok for d in decisions) == 1
+    assert all("already approved" in d.message for d in decisions if not d.ok)
+    assert await order_count(rig.store) == 2
+    assert len(rig.exchange.create_calls) == 2
+
+
+async def test_approving_again_after_execution_sends_nothing(rig: Rig) -> None:
+    approval = await rig.propose(plan_of(SELL_ETH))
+    await rig.engine.approve(approval.id, "owner", rig.clock.now)
+
+    again = await rig.engine.approve(approval.id, "owner", rig.clock.now)
+
+    assert not again.ok and again.message == f"plan {approval.id} was already executed"
+    assert await order_count(rig.store) == 1
+
+
+async def test_a_lost_answer_is_looked_up_by_client_id_not_resent(rig: Rig) -> None:
+    rig.exchange.lose_responses = 1
+    approval = await rig.propose(plan_of(SELL_ETH, BUY_SOL))
+
+    decision = await rig.engine.approve(approval.id, "owner", rig.clock.now)
+
+    assert decision.state is ApprovalState.DONE
+    assert len(rig.exchange.create_calls) == 2
+    assert await order_count(rig.store) == 2
+
+
+async def test_a_lost_request_is_sent_again_only_after_the_grace_and_only_once(rig: Rig) -> None:
+    rig.exchange.drop_orders = 1
+    approval = await rig.propose(plan_of(SELL_ETH, BUY_SOL))
+
+    decision = await rig.engine.approve(approval.id, "owner", rig.clock.now)
+
+    assert decision.state is ApprovalState.EXECUTING
+    assert "never by sending twice" in decision.message
+    assert [r.state for r in await rig.rows(approval.id)] == [
+        OrderState.SENDING,
+        OrderState.PLANNED,
+    ]
+    await rig.engine.housekeeping(rig.clock.advance(10))  # inside the grace: only a lookup
+    assert len(rig.exchange.create_calls) == 1
+    await rig.engine.housekeeping(rig.clock.advance(25))  # past it: absent, so sent once more
+    await rig.engine.housekeeping(rig.clock.advance(30))
+
+    assert [r.client_order_id for r in rig.exchange.create_calls] == [
+        client_order_id(approval.id, 0),
+        client_order_id(approval.id, 0),
+        client_order_id(approval.id, 1),
+    ]
+    assert await order_count(rig.store) == 2
+    stored = await rig.engine.approvals.get(approval.id)
+    assert stored is not None and stored.state is ApprovalState.DONE
+    assert [r.attempts for r in await rig.rows(approval.id)] == [2, 1]
+
+
+async def test_an_outage_mid_execution_leaves_it_resumable_and_it_resumes(rig: Rig) -> None:
+    rig.exchange.drop_orders = 1
+    approval = await rig.propose(plan_of(SELL_ETH))
+    await rig.engine.approve(approval.id, "owner", rig.clock.now)
+    rig.exchange.down = True
+
+    await rig.engine.housekeeping(rig.clock.advance(60))
+    stored = await rig.engine.approvals.get(approval.id)
+    assert stored is not None and stored.state is ApprovalState.EXECUTING
+
+    rig.exchange.down = False
+    await rig.engine.housekeeping(rig.clock.advance(60))
+    stored = await rig.engine.approvals.get(approval.id)
+    assert stored is not None and stored.state is ApprovalState.DONE
+    assert await order_count(rig.store) == 1
+
+
+async def test_after_a_crash_an_order_the_exchange_has_is_recorded_not_resent(
+    rig: Rig, store: Store
+) -> None:
+    approval = await rig.propose(plan_of(SELL_ETH, BUY_SOL))
+    # What a crash right after the create call leaves: the exchange has the sell, the row says
+    # `sending`, the buy was never sent.
+    await rig.engine.approvals.claim(approval.id, "owner", rig.clock.now)
+    await rig.engine.orders.add_planned(approval.id, approval.plan, "USDT", rig.clock.now)
+    await rig.engine.approvals.start_executing(approval.id, rig.clock.now)
+    sell = (await rig.rows(approval.id))[0]
+    await rig.engine.orders.claim_send(sell, sell.amount, rig.clock.now)
+    await rig.exchange.paper.create_order(
+        OrderRequest(sell.symbol, sell.side, sell.amount, sell.client_order_id)
+    )
+
+    restarted = await make_rig(store, rig.clock, rig.prices, rig.exchange)
+    await restarted.engine.housekeeping(rig.clock.advance(5))
+
+    rows = await restarted.rows(approval.id)
+    assert [r.state for r in rows] == [OrderState.FILLED, OrderState.FILLED]
+    assert await order_count(store) == 2
+    assert [r.client_order_id for r in rig.exchange.create_calls] == [
+        client_order_id(approval.id, 1)
+    ]
+
+
+async def test_a_stale_approval_is_not_sent_after_a_restart(rig: Rig, store: Store) -> None:
+    approval = await rig.propose(plan_of(SELL_ETH))
+    await rig.engine.approvals.claim(approval.id, "owner", rig.clock.now)
+    await rig.engine.orders.add_planned(approval.id, approval.plan, "USDT", rig.clock.now)
+    await rig.engine.approvals.start_executing(approval.id, rig.clock.now)
+
+    restarted = await make_rig(store, rig.clock, rig.prices, rig.exchange)
+    await restarted.engine.housekeeping(rig.clock.advance(3600))
+
+    assert rig.exchange.create_calls == []
+    [row] = await restarted.rows(approval.id)
+    assert row.state is OrderState.NOT_SENT and row.detail is not None
+    assert "too late to send" in row.detail
+    stored = await restarted.engine.approvals.get(approval.id)
+    assert stored is not None and stored.state is ApprovalState.FAILED
+    failed = [e for e in restarted.events.pending() if isinstance(e, ExecutionFailed)]
+    assert [e.approval_id for e in failed] == [approval.id]
+
+
+async def test_a_crash_between_approval_and_execution_fails_it_without_orders(
+    rig: Rig, store: Store
+) -> None:
+    approval = await rig.propose(plan_of(SELL_ETH))
+    await rig.engine.approvals.claim(approval.id, "owner", rig.clock.now)
+
+    restarted = await make_rig(store, rig.clock, rig.prices, rig.exchange)
+    await restarted.engine.housekeeping(rig.clock.advance(5))  # within grace: left alone
+    stored = await restarted.engine.approvals.get(approval.id)
+    assert stored is not None and stored.state is ApprovalState.APPROVED
+    await restarted.engine.housekeeping(rig.clock.advance(60))
+
+    stored = await restarted.engine.approvals.get(approval.id)
+    assert stored is not None and stored.state is ApprovalState.FAILED
+    assert stored.reason is not None and "before sending any order" in stored.reason
+    assert rig.exchange.create_calls == []
+
+
+async def test_a_resumed_order_whose_price_moved_is_not_sent(rig: Rig, store: Store) -> None:
+    approval = await rig.propose(plan_of(SELL_ETH))
+    rig.exchange.drop_orders = 1
+    await rig.engine.approve(approval.id, "owner", rig.clock.now)
+    rig.prices.set("ETH/USDT", D("2900"))  # -3.3%: beyond max_price_drift
+
+    await rig.engine.housekeeping(rig.clock.advance(60))
+
+    [row] = await rig.rows(approval.id)
+    assert row.state is OrderState.NOT_SENT
+    assert row.detail == "ETH moved 3.3% since the plan (limit 2.0%)"
+    assert len(rig.exchange.create_calls) == 1
+
+
+async def test_a_buy_is_cut_so_cash_stays_above_the_floor(store: Store) -> None:
+    clock = ManualClock()
+    prices = FixedPrices(dict(PRICES), at=T0)
+    # V = 2000 + 0.16 × 50000 = 10000; floor 15% → 500 may be spent on SOL at most.
+    paper = await paper_account(store, {"USDT": "2000", "BTC": "0.16"}, clock, prices)
+    rig = await make_rig(store, clock, prices, FaultyExchange(paper, prices))
+    approval = await rig.propose(plan_of(trade(Side.BUY, "SOL", "12", "100",
+                                               TradeReason.BUY_SIGNAL)))
+
+    decision = await rig.engine.approve(approval.id, "owner", clock.now)
+
+    assert decision.state is ApprovalState.DONE
+    [row] = await rig.rows(approval.id)
+    # Budget 2000 − 1500 = 500; with the 0.1% fee 4.995 SOL, floored to SOL's 0.01 step.
+    assert row.amount == D("4.99") and row.filled == D("4.99")
+    balances = await paper.fetch_balances()
+    assert balances["USDT"].free >= Decimal("1500")
+
+
+async def test_a_buy_with_nothing_to_spend_above_the_floor_is_skipped(store: Store) -> None:
+    clock = ManualClock()
+    prices = FixedPrices(dict(PRICES), at=T0)
+    paper = await paper_account(store, {"USDT": "1000", "BTC": "0.18"}, clock, prices)
+    rig = await make_rig(store, clock, prices, FaultyExchange(paper, prices))
+    approval = await rig.propose(plan_of(BUY_SOL))
+
+    decision = await rig.engine.approve(approval.id, "owner", clock.now)
+
+    [row] = await rig.rows(approval.id)
+    assert row.state is OrderState.SKIPPED
+    assert row.detail == "no USDT to spend above the cash floor"
+    assert decision.state is ApprovalState.DONE
+    assert rig.exchange.create_calls == []
+
+
+async def test_drift_above_the_limit_re_plans_instead_of_executing(rig: Rig) -> None:
+    approval = await rig.propose(plan_of(SELL_ETH))
+    rig.prices.set("ETH/USDT", D("3090"))  # +3%
+    rig.next_plan = plan_of(trade(Side.SELL, "ETH", "0.45", "3090", TradeReason.TRIM_TO_MAX))
+
+    decision = await rig.engine.approve(approval.id, "owner", rig.clock.now)
+
+    assert not decision.ok and decision.state is ApprovalState.SUPERSEDED
+    assert decision.new_approval_id is not None
+    assert decision.message == (
+        "prices moved since the plan: ETH +3.0% (limit 2.0%); "
+        f"re-planned as plan {decision.new_approval_id}"
+    )
+    assert rig.exchange.create_calls == []
+    old = await rig.engine.approvals.get(approval.id)
+    new = await rig.engine.approvals.get(decision.new_approval_id)
+    assert old is not None and old.replaced_by == decision.new_approval_id
+    assert new is not None and new.state is ApprovalState.PENDING
+    assert new.plan.trades[0].amount == D("0.45")
+
+
+async def test_drift_within_the_limit_executes(rig: Rig) -> None:
+    approval = await rig.propose(plan_of(SELL_ETH))
+    rig.prices.set("ETH/USDT", D("3050"))  # +1.7%
+
+    decision = await rig.engine.approve(approval.id, "owner", rig.clock.now)
+
+    assert decision.ok and decision.state is ApprovalState.DONE
+
+
+async def test_expiry_is_announced_once(rig: Rig) -> None:
+    approval = await rig.propose(plan_of(SELL_ETH))
+
+    await rig.engine.housekeeping(rig.clock.advance(600))
+    await rig.engine.housekeeping(rig.clock.advance(30))
+
+    closed = [e for e in rig.events.pending() if isinstance(e, ApprovalClosed)]
+    assert [(e.approval_id, e.state) for e in closed] == [(approval.id, "expired")]
