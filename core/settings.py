@@ -150,6 +150,11 @@ class Settings(PolicySettings, SignalSettings, BaseSettings):
     approval: Literal["manual", "auto"] = "manual"
     allow_live_auto: bool = False
     paper_slippage: Fraction = Field(Decimal("0"), ge=0, lt=Decimal("0.1"))
+    # Telegram push alerts, per family (plan messages with their buttons are always sent).
+    alert_signals: bool = True
+    alert_trades: bool = True
+    alert_cash: bool = True
+    alert_exchange: bool = True
 
     mode: Literal["paper", "live"] = "paper"
     exchange: str = "binance"

@@ -107,9 +107,9 @@ def portfolio_view(
     lines.append(f"Limits {pct(limits.min_position, 0)[:-1]}–{pct(limits.max_position, 0)} "
                  "per asset · ▲ over ▼ under")
     if portfolio.dust:
-        lines.extend(_wrapped("Dust: " + ", ".join(portfolio.dust)))
+        lines.extend(wrap_lines("Dust: " + ", ".join(portfolio.dust)))
     if portfolio.unpriced:
-        lines.extend(_wrapped("⚠ Unpriced: " + ", ".join(portfolio.unpriced)))
+        lines.extend(wrap_lines("⚠ Unpriced: " + ", ".join(portfolio.unpriced)))
     buttons = InlineKeyboardMarkup([[
         InlineKeyboardButton("📊 Allocation", callback_data=encode(Action.CHART_ALLOCATION)),
         InlineKeyboardButton("📈 Value", callback_data=encode(Action.CHART_VALUE)),
@@ -166,7 +166,7 @@ def plan_view(
     """A proposed plan: each trade with reasons, value and fee; cash before → after; expiry."""
     lines = [f"📝 <b>Plan {esc(fit(approval_id, 30))}</b>"]
     if note:
-        lines.extend(_wrapped(note))
+        lines.extend(wrap_lines(note))
     lines.extend(_plan_body(plan, quote))
     lines.append(f"⏳ Expires {clock(expires_at)}")
     buttons = None
@@ -205,7 +205,7 @@ def _trade_lines(number: int, trade: PlannedTrade, quote: str) -> list[str]:
     head = f"{number}. <b>{side} {amount(trade.amount)} {esc(fit(trade.asset, 10))}</b>"
     reasons = " + ".join(REASON_WORDS.get(r.value, r.value) for r in trade.reasons)
     cost = _packed([f"≈ {money(trade.value)} {quote}", f"fee {money(trade.fee)}"], "   ")
-    return [head, *(esc(line) for line in cost), *_wrapped(reasons, indent="   ")]
+    return [head, *(esc(line) for line in cost), *wrap_lines(reasons, indent="   ")]
 
 
 def _skipped_lines(skipped: Iterable[SkippedTrade]) -> list[str]:
@@ -213,14 +213,14 @@ def _skipped_lines(skipped: Iterable[SkippedTrade]) -> list[str]:
              for s in skipped]
     if not items:
         return []
-    return _wrapped("Skipped: " + ", ".join(items), limit=6)
+    return wrap_lines("Skipped: " + ", ".join(items), limit=6)
 
 
 def signals_view(signals: Mapping[str, AssetSignal], timeframe: str) -> View:
     """Every asset's signal with each strategy's vote and its reason."""
     lines = [f"📡 <b>Signals</b> · {esc(timeframe)} candles"]
     if not signals:
-        lines.extend(_wrapped("No signals yet: the first scan has not finished."))
+        lines.extend(wrap_lines("No signals yet: the first scan has not finished."))
     order = sorted(signals.values(), key=lambda s: (s.score, s.asset))
     for signal in order:
         mark = SIGNAL_MARKS.get(signal.signal, "")
@@ -228,7 +228,7 @@ def signals_view(signals: Mapping[str, AssetSignal], timeframe: str) -> View:
                      f"score {signal.score:+.2f}")
         for vote in signal.votes:
             arrow = {1: "▲", -1: "▼"}.get(vote.vote, "·")
-            lines.extend(_wrapped(f"{arrow} {vote.strategy}: {vote.reason}", indent="   "))
+            lines.extend(wrap_lines(f"{arrow} {vote.strategy}: {vote.reason}", indent="   "))
     return View("\n".join(lines))
 
 
@@ -255,11 +255,11 @@ def _setting_text(value: object) -> str:
 
 def notice_view(text: str) -> View:
     """A one-off plain notice (escaped, wrapped)."""
-    return View("\n".join(_wrapped(text)))
+    return View("\n".join(wrap_lines(text)))
 
 
-def _wrapped(text: str, indent: str = "", limit: int | None = None) -> list[str]:
-    """Escaped lines of at most LINE_WIDTH visible characters."""
+def wrap_lines(text: str, indent: str = "", limit: int | None = None) -> list[str]:
+    """`text` as escaped lines of at most LINE_WIDTH visible characters (at most `limit`)."""
     lines = textwrap.wrap(text, width=LINE_WIDTH, initial_indent=indent,
                           subsequent_indent=indent or "  ", break_long_words=True,
                           break_on_hyphens=False) or [""]

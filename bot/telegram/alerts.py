@@ -1,0 +1,233 @@
+"""Push alerts: which engine events become messages, and how they read. Pure: no I/O, no clock.
+
+The engine already emits most events once per change; `AlertFilter` makes the bot's side
+idempotent too (an event delivered twice, a signal that flaps back to what was last said) and
+applies the owner's per-type switches. Time comes from the events themselves.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import Decimal
+from enum import StrEnum
+
+from bot.telegram.format import amount, clock, esc, fit, money, pct, price
+from bot.telegram.views import SIGNAL_MARKS, View, plan_view, wrap_lines
+from core.engine.events import (
+    ApprovalClosed,
+    CashBelowMinimum,
+    Event,
+    ExchangeRecovered,
+    ExchangeTrouble,
+    ExecutionFailed,
+    OrderResult,
+    PlanExecuted,
+    PlanProposed,
+    SignalChanged,
+)
+
+
+class AlertKind(StrEnum):
+    """Alert families the owner can switch on and off (settings `alert_<kind>`)."""
+
+    SIGNALS = "signals"
+    TRADES = "trades"
+    CASH = "cash"
+    EXCHANGE = "exchange"
+
+
+@dataclass(frozen=True, slots=True)
+class AlertSwitches:
+    """Which alert families are on. Plans are always sent: they carry the Approve button."""
+
+    signals: bool = True
+    trades: bool = True
+    cash: bool = True
+    exchange: bool = True
+
+    def allows(self, kind: AlertKind | None) -> bool:
+        return kind is None or bool(getattr(self, kind.value))
+
+
+def kind_of(event: Event) -> AlertKind | None:
+    """The switchable family of `event`, or None for plan messages (never switched off)."""
+    match event:
+        case SignalChanged():
+            return AlertKind.SIGNALS
+        case PlanExecuted() | ExecutionFailed():
+            return AlertKind.TRADES
+        case CashBelowMinimum():
+            return AlertKind.CASH
+        case ExchangeTrouble() | ExchangeRecovered():
+            return AlertKind.EXCHANGE
+        case _:
+            return None
+
+
+class AlertFilter:
+    """Says once what is new: repeated or already-announced events are let through only once.
+
+    Keys and what counts as new:
+    - a holding's signal: announced when it differs from the last one announced for it;
+    - a plan, its result, its closing: once per approval;
+    - cash below minimum: once, then again only after `repeat_after` if it recurs;
+    - exchange trouble / recovery: only when the state flips.
+    """
+
+    def __init__(self, repeat_after: timedelta = timedelta(hours=12)) -> None:
+        self._repeat_after = repeat_after
+        self._last: dict[tuple[str, ...], tuple[object, datetime]] = {}
+
+    def admit(self, event: Event, switches: AlertSwitches) -> bool:
+        """Whether `event` should produce a message now (records it if so)."""
+        if not switches.allows(kind_of(event)):
+            return False
+        key, value, window = self._identity(event)
+        previous = self._last.get(key)
+        if previous is not None and previous[0] == value and (
+            window is None or event.at - previous[1] < window
+        ):
+            return False
+        self._last[key] = (value, event.at)
+        return True
+
+    def _identity(self, event: Event) -> tuple[tuple[str, ...], object, timedelta | None]:
+        match event:
+            case SignalChanged(asset=asset, current=current):
+                return ("signal", asset), current, None
+            case PlanProposed(approval_id=approval_id):
+                return ("plan", approval_id), True, None
+            case PlanExecuted(approval_id=approval_id) | ExecutionFailed(approval_id=approval_id):
+                return ("result", approval_id), True, None
+            case ApprovalClosed(approval_id=approval_id):
+                return ("closed", approval_id), True, None
+            case CashBelowMinimum():
+                return ("cash",), True, self._repeat_after
+            case ExchangeTrouble():
+                return ("exchange",), "down", None
+            case ExchangeRecovered():
+                return ("exchange",), "up", None
+        return ("other", type(event).__name__), event, None
+
+
+def alert_view(event: Event, quote: str) -> View | None:
+    """The message for an event, or None when it needs no message of its own."""
+    match event:
+        case SignalChanged():
+            return _signal_changed(event)
+        case PlanProposed():
+            return proposed_view(event, quote)
+        case PlanExecuted():
+            return outcome_view(event.approval_id, "✅", "executed", event.results, quote)
+        case ExecutionFailed():
+            return outcome_view(event.approval_id, "❌", "failed", event.results, quote,
+                                reason=event.reason)
+        case ApprovalClosed():
+            return closed_view(event.approval_id, event.state, event.reason)
+        case CashBelowMinimum():
+            return View("\n".join([
+                f"⚠️ <b>Cash {pct(event.cash_allocation)}</b> is below the "
+                f"{pct(event.min_cash, 0)} minimum.",
+                *wrap_lines("The next plan will raise cash."),
+            ]))
+        case ExchangeTrouble():
+            return View("\n".join(["🔌 <b>Exchange trouble</b>",
+                                   *wrap_lines(event.message),
+                                   "Ballast keeps retrying."]))
+        case ExchangeRecovered():
+            return View("\n".join([
+                "🔌 <b>Exchange back</b>",
+                f"Down since {clock(event.since)}",
+                f"{event.failed_scans} scan(s) missed.",
+            ]))
+    return None
+
+
+def _signal_changed(event: SignalChanged) -> View:
+    mark = SIGNAL_MARKS.get(event.current, "")
+    lines = [
+        f"{mark} <b>{esc(fit(event.asset, 12))}</b> {event.previous.value} → "
+        f"<b>{event.current.value}</b>",
+        f"score {event.score:+.2f}",
+    ]
+    for reason in event.reasons[:6]:
+        lines.extend(wrap_lines(f"· {reason}", indent="  "))
+    return View("\n".join(lines))
+
+
+def proposed_view(event: PlanProposed, quote: str) -> View:
+    """The plan message: Approve/Reject buttons unless the plan is executed automatically."""
+    notes = []
+    if event.replaces:
+        notes.append(f"Replaces plan {event.replaces}.")
+    if event.reason:
+        notes.append(event.reason)
+    if event.auto:
+        notes.append("Auto-approved: executing now.")
+    return plan_view(event.plan, event.approval_id, event.expires_at, quote,
+                     note=" ".join(notes), with_buttons=not event.auto)
+
+
+def executing_view(approval_id: str) -> View:
+    """What the plan message says between the tap and the result."""
+    return View(f"⏳ <b>Plan {esc(approval_id)}</b> approved\nExecuting…")
+
+
+def outcome_view(
+    approval_id: str,
+    mark: str,
+    verb: str,
+    results: Sequence[OrderResult],
+    quote: str,
+    reason: str = "",
+) -> View:
+    """How an executed plan ended: per order the filled amount, average price and fee."""
+    lines = [f"{mark} <b>Plan {esc(approval_id)} {verb}</b>"]
+    if reason:
+        lines.extend(wrap_lines(reason))
+    for number, result in enumerate(results, start=1):
+        lines.extend(_result_lines(number, result, quote))
+    return View("\n".join(lines))
+
+
+def _result_lines(number: int, result: OrderResult, quote: str) -> list[str]:
+    done = result.filled > 0 and result.state == "filled"
+    mark = "✅" if done else ("◐" if result.filled > 0 else "❌")
+    lines = [f"{number}. {mark} <b>{result.side.upper()} {esc(fit(result.asset, 10))}</b> "
+             f"{esc(result.state)}"]
+    if result.filled > 0:
+        lines.append(f"   {amount(result.filled)} of {amount(result.amount)}")
+        if result.average_price is not None:
+            value = result.filled * result.average_price
+            lines.append(f"   @ {price(result.average_price)} = {money(value)}")
+        lines.append(f"   fee {_fee(result.fee)} {esc(fit(result.fee_currency or quote, 8))}")
+    if result.detail:
+        lines.extend(wrap_lines(result.detail, indent="   "))
+    return lines
+
+
+def _fee(fee: Decimal) -> str:
+    return money(fee) if fee >= 1 else amount(fee, significant=4)
+
+
+_CLOSED = {
+    "expired": ("⌛", "expired"),
+    "rejected": ("🚫", "rejected"),
+    "superseded": ("↪️", "superseded"),
+}
+
+
+def closed_view(approval_id: str, state: str, reason: str) -> View:
+    """A plan that will not run: expired, rejected, superseded (or drifted), and why."""
+    mark, word = _CLOSED.get(state, ("•", state))
+    lines = [f"{mark} <b>Plan {esc(approval_id)} {esc(word)}</b>"]
+    if reason:
+        lines.extend(wrap_lines(reason))
+    return View("\n".join(lines))
+
+
+def refused_view(message: str) -> View:
+    """A tap that did nothing (expired, superseded, already executed …), with the reason."""
+    return View("\n".join(["ℹ️ Nothing was executed", *wrap_lines(message)]))

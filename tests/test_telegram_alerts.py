@@ -1,0 +1,143 @@
+"""Alerts: deduplicated, switchable per family, and readable on a phone."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+from bot.telegram.alerts import AlertFilter, AlertSwitches, alert_view, kind_of
+from bot.telegram.callbacks import Action, ButtonPress, decode
+from bot.telegram.format import LINE_WIDTH, visible
+from core.engine.events import (
+    ApprovalClosed,
+    CashBelowMinimum,
+    Event,
+    ExchangeRecovered,
+    ExchangeTrouble,
+    ExecutionFailed,
+    OrderResult,
+    PlanExecuted,
+    PlanProposed,
+    SignalChanged,
+)
+from core.models import SignalKind
+from tests.telegram_builders import seed_plan
+
+D = Decimal
+T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
+ON = AlertSwitches()
+
+
+def at(minutes: float) -> datetime:
+    return T0 + timedelta(minutes=minutes)
+
+
+def signal(minutes: float, asset: str, previous: SignalKind, current: SignalKind) -> SignalChanged:
+    return SignalChanged(at(minutes), asset, previous, current, -0.25, ("RSI(14) 78.4 > 70",))
+
+
+FILLED = OrderResult("bl-a1-0", "ETH", "sell", D("0.4945"), "filled", D("0.4945"),
+                     D("3839.17"), D("1.898"), "USDT")
+REJECTED = OrderResult("bl-a1-1", "BTC", "buy", D("0.01"), "rejected", D(0), None, D(0), None,
+                       "insufficient balance for the buy at the exchange right now")
+
+
+def admitted(events: list[Event], switches: AlertSwitches = ON) -> list[Event]:
+    alerts = AlertFilter(repeat_after=timedelta(hours=12))
+    return [e for e in events if alerts.admit(e, switches)]
+
+
+def test_a_signal_that_stays_sell_is_announced_once() -> None:
+    first = signal(0, "ETH", SignalKind.HOLD, SignalKind.SELL)
+    again = signal(1, "ETH", SignalKind.HOLD, SignalKind.SELL)
+    later = signal(600, "ETH", SignalKind.SELL, SignalKind.SELL)
+    back = signal(700, "ETH", SignalKind.SELL, SignalKind.HOLD)
+    sell_again = signal(800, "ETH", SignalKind.HOLD, SignalKind.SELL)
+    other = signal(1, "BTC", SignalKind.HOLD, SignalKind.SELL)
+    assert admitted([first, again, later, other, back, sell_again]) == [
+        first, other, back, sell_again]
+
+
+def test_plans_and_results_are_sent_once_per_approval() -> None:
+    proposed = PlanProposed(T0, "a1", seed_plan(), at(10))
+    executed = PlanExecuted(at(1), "a1", (FILLED,))
+    closed = ApprovalClosed(at(2), "a2", "expired", "no decision before it expired")
+    assert admitted([proposed, proposed, executed, executed, closed, closed]) == [
+        proposed, executed, closed]
+
+
+def test_cash_breach_repeats_only_after_the_quiet_period() -> None:
+    events: list[Event] = [CashBelowMinimum(at(m), D("0.05"), D("0.2")) for m in (0, 30, 700, 800)]
+    assert [e.at for e in admitted(events)] == [at(0), at(800)]
+
+
+def test_exchange_trouble_is_announced_when_the_state_flips() -> None:
+    down = ExchangeTrouble(at(0), "Binance unreachable")
+    down_again = ExchangeTrouble(at(1), "Binance unreachable")
+    up = ExchangeRecovered(at(5), at(0), 9)
+    assert admitted([down, down_again, up, up, down]) == [down, up, down]
+
+
+def test_each_family_can_be_switched_off_but_plans_always_come() -> None:
+    events: list[Event] = [
+        signal(0, "ETH", SignalKind.HOLD, SignalKind.SELL),
+        PlanExecuted(at(1), "a1", (FILLED,)),
+        ExecutionFailed(at(1), "a2", "1 order rejected", (REJECTED,)),
+        CashBelowMinimum(at(2), D("0.05"), D("0.2")),
+        ExchangeTrouble(at(3), "down"),
+        PlanProposed(at(4), "a3", seed_plan(), at(14)),
+    ]
+    off = AlertSwitches(signals=False, trades=False, cash=False, exchange=False)
+    assert admitted(events, off) == [events[-1]]
+    for family in ("signals", "trades", "cash", "exchange"):
+        only = AlertSwitches(**{name: name == family for name in
+                                ("signals", "trades", "cash", "exchange")})
+        kept = admitted(events, only)
+        assert all(kind_of(e) is None or kind_of(e) == family for e in kept), family
+        assert len(kept) >= 2
+
+
+def test_every_event_reads_well_on_a_phone() -> None:
+    events: list[Event] = [
+        signal(0, "ETH", SignalKind.HOLD, SignalKind.SELL),
+        PlanProposed(T0, "a1b2c3d4e5", seed_plan(), at(10), replaces="f0f0f0f0f0",
+                     reason="Prices moved 3.1% since the plan was made."),
+        PlanProposed(T0, "a1b2c3d4e6", seed_plan(), at(10), auto=True),
+        PlanExecuted(at(1), "a1b2c3d4e5", (FILLED,)),
+        ExecutionFailed(at(1), "a1b2c3d4e5", "1 of 2 orders failed <rejected>", (FILLED, REJECTED)),
+        ApprovalClosed(at(2), "a1b2c3d4e5", "superseded", "a newer plan replaced it"),
+        CashBelowMinimum(at(2), D("0.0497"), D("0.2")),
+        ExchangeTrouble(at(3), "binance: connection refused while fetching tickers & balances"),
+        ExchangeRecovered(at(5), at(0), 9),
+    ]
+    for event in events:
+        view = alert_view(event, "USDT")
+        assert view is not None
+        for line in visible(view.text).split("\n"):
+            assert len(line) <= LINE_WIDTH, (event, line)
+        assert "<rejected>" not in view.text
+
+
+def test_plan_alert_has_buttons_unless_auto_approved() -> None:
+    manual = alert_view(PlanProposed(T0, "a1", seed_plan(), at(10)), "USDT")
+    auto = alert_view(PlanProposed(T0, "a2", seed_plan(), at(10), auto=True), "USDT")
+    assert manual is not None and manual.buttons is not None
+    presses = [decode(str(b.callback_data)) for row in manual.buttons.inline_keyboard
+               for b in row]
+    assert presses == [ButtonPress(Action.APPROVE, "a1"), ButtonPress(Action.REJECT, "a1")]
+    assert auto is not None and auto.buttons is None
+    assert "Auto-approved" in auto.text
+
+
+def test_results_show_filled_amount_average_price_and_fee() -> None:
+    view = alert_view(ExecutionFailed(at(1), "a1", "1 order rejected", (FILLED, REJECTED)),
+                      "USDT")
+    assert view is not None
+    text = visible(view.text)
+    assert "Plan a1 failed" in text
+    assert "SELL ETH filled" in text
+    assert "0.4945 of 0.4945" in text
+    assert "@ 3,839.17 = 1,898.47" in text
+    assert "fee 1.90 USDT" in text
+    assert "BUY BTC rejected" in text
+    assert "insufficient balance" in text
