@@ -136,6 +136,8 @@ class Portfolio:
     prices: dict[str, Decimal]
     dust: tuple[str, ...] = ()
     unpriced: tuple[str, ...] = ()
+    quote_free: Decimal | None = None
+    """Free balance of the quote currency: what buys can spend (None: unknown, all cash)."""
 
     @property
     def cash_allocation(self) -> Decimal:
