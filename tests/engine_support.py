@@ -3,16 +3,36 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from typing import Any
 
+from core.engine.approvals import Approval
+from core.engine.events import Subscription
+from core.engine.loop import Engine, Ports
+from core.engine.orders import OrderRow
 from core.exchange.base import Candle, Fill, Order, OrderRequest
 from core.exchange.errors import ExchangeUnavailable
 from core.exchange.paper import PaperExchange
 from core.exchange.paper_markets import bundled_markets
 from core.exchange.prices import FixedPrices
-from core.models import Balance, Market, Plan, PlannedTrade, Price, Side, TradeReason
+from core.models import (
+    AssetSignal,
+    Balance,
+    Market,
+    MarketRules,
+    Plan,
+    PlannedTrade,
+    Portfolio,
+    PositionFacts,
+    Price,
+    Side,
+    TradeReason,
+)
+from core.settings import Settings, load_settings
 from core.store import Store
+from core.valuation import symbols_to_price, value_portfolio
 
 D = Decimal
 T0 = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
@@ -137,3 +157,85 @@ def plan_of(*trades: PlannedTrade) -> Plan:
         before={"cash": D("0.1")},
         after={"cash": D("0.2")},
     )
+
+
+async def value_account(exchange: FaultyExchange, settings: Settings, now: datetime) -> Portfolio:
+    """The account valued by the real valuation at the exchange's current prices."""
+    balances = await exchange.fetch_balances()
+    markets = await exchange.load_markets()
+    assets = sorted(set(balances) | set(settings.watchlist))
+    symbols = symbols_to_price(assets, quote=settings.quote, available=set(markets))
+    return value_portfolio(
+        balances,
+        await exchange.fetch_prices(symbols),
+        quote=settings.quote,
+        cash_assets=settings.cash_assets,
+        markets={m.base: m.rules for m in markets.values() if m.quote == settings.quote},
+        now=now,
+        max_price_age=settings.max_price_age,
+        watchlist=settings.watchlist,
+    )
+
+
+@dataclass
+class Rig:
+    engine: Engine
+    exchange: FaultyExchange
+    prices: FixedPrices
+    clock: ManualClock
+    store: Store
+    events: Subscription
+    fills: list[str] = field(default_factory=list)
+    next_plan: Plan | None = None
+    signals: dict[str, AssetSignal] = field(default_factory=dict)
+
+    async def propose(self, plan: Plan) -> Approval:
+        approval, _ = await self.engine.approvals.propose(
+            plan, self.clock.now, timedelta(seconds=self.engine.settings.approval_ttl)
+        )
+        return approval
+
+    async def rows(self, approval_id: str) -> list[OrderRow]:
+        return await self.engine.orders.for_approval(approval_id)
+
+
+async def make_rig(
+    store: Store, clock: ManualClock, prices: FixedPrices, exchange: FaultyExchange,
+    **overrides: Any,
+) -> Rig:
+    settings: Settings = load_settings(env={}, **overrides)
+    holder: dict[str, Rig] = {}
+
+    async def read_portfolio(now: datetime) -> Portfolio:
+        return await value_account(exchange, settings, now)
+
+    async def read_signals(portfolio: Portfolio, now: datetime) -> dict[str, AssetSignal]:
+        return dict(holder["rig"].signals)
+
+    async def no_facts(portfolio: Portfolio, now: datetime) -> dict[str, PositionFacts]:
+        return {}
+
+    def planned(
+        portfolio: Portfolio,
+        signals: Mapping[str, AssetSignal],
+        facts: Mapping[str, PositionFacts],
+        rules: Mapping[str, MarketRules],
+        now: datetime,
+    ) -> Plan:
+        return holder["rig"].next_plan or plan_of()
+
+    async def record_fill(row: OrderRow, order: Order) -> None:
+        if row.client_order_id not in holder["rig"].fills:
+            holder["rig"].fills.append(row.client_order_id)
+
+    engine = Engine(
+        settings,
+        exchange,
+        store,
+        Ports(read_portfolio, read_signals, no_facts, planned, record_fill),
+    )
+    rig = Rig(engine, exchange, prices, clock, store, engine.bus.subscribe())
+    holder["rig"] = rig
+    return rig
+
+

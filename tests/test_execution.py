@@ -7,31 +7,18 @@ can; every assertion counts what the exchange really holds, not calls to Ballast
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Mapping
-from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from collections.abc import AsyncIterator
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from core.engine.approvals import Approval, ApprovalState
-from core.engine.events import ApprovalClosed, ExecutionFailed, PlanExecuted, Subscription
-from core.engine.loop import Engine, Ports
-from core.engine.orders import OrderRow, OrderState, client_order_id
-from core.exchange.base import Order, OrderRequest
+from core.engine.approvals import ApprovalState
+from core.engine.events import ApprovalClosed, ExecutionFailed, PlanExecuted
+from core.engine.orders import OrderState, client_order_id
+from core.exchange.base import OrderRequest
 from core.exchange.prices import FixedPrices
-from core.models import (
-    AssetSignal,
-    MarketRules,
-    Plan,
-    Portfolio,
-    PositionFacts,
-    Side,
-    TradeReason,
-)
-from core.settings import Settings, load_settings
+from core.models import Side, TradeReason
 from core.store import Store
 from tests.engine_support import (
     PRICES,
@@ -39,6 +26,8 @@ from tests.engine_support import (
     D,
     FaultyExchange,
     ManualClock,
+    Rig,
+    make_rig,
     order_count,
     paper_account,
     plan_of,
@@ -48,78 +37,6 @@ from tests.engine_support import (
 SELL_ETH = trade(Side.SELL, "ETH", "0.5", "3000", TradeReason.TRIM_TO_MAX)
 BUY_SOL = trade(Side.BUY, "SOL", "5", "100", TradeReason.BUY_SIGNAL)
 ACCOUNT = {"USDT": "3000", "ETH": "2", "BTC": "0.05"}
-
-
-async def value_account(exchange: FaultyExchange, quote: str) -> Portfolio:
-    """A plain valuation of the paper account at its fixed prices (enough for the cash checks)."""
-    balances = await exchange.fetch_balances()
-    prices = {s.split("/")[0]: p for s, p in exchange.prices._prices.items()}
-    cash = sum((b.total for a, b in balances.items() if a == quote), D(0))
-    holdings_value = sum(
-        (b.total * prices[a] for a, b in balances.items() if a != quote), D(0)
-    )
-    return Portfolio(quote, cash + holdings_value, cash, {quote: cash}, {}, prices)
-
-
-@dataclass
-class Rig:
-    engine: Engine
-    exchange: FaultyExchange
-    prices: FixedPrices
-    clock: ManualClock
-    store: Store
-    events: Subscription
-    fills: list[str] = field(default_factory=list)
-    next_plan: Plan | None = None
-
-    async def propose(self, plan: Plan) -> Approval:
-        approval, _ = await self.engine.approvals.propose(
-            plan, self.clock.now, timedelta(seconds=self.engine.settings.approval_ttl)
-        )
-        return approval
-
-    async def rows(self, approval_id: str) -> list[OrderRow]:
-        return await self.engine.orders.for_approval(approval_id)
-
-
-async def make_rig(
-    store: Store, clock: ManualClock, prices: FixedPrices, exchange: FaultyExchange,
-    **overrides: Any,
-) -> Rig:
-    settings: Settings = load_settings(env={}, **overrides)
-    holder: dict[str, Rig] = {}
-
-    async def read_portfolio(now: datetime) -> Portfolio:
-        return await value_account(exchange, settings.quote)
-
-    async def no_signals(portfolio: Portfolio, now: datetime) -> dict[str, AssetSignal]:
-        return {}
-
-    async def no_facts(portfolio: Portfolio, now: datetime) -> dict[str, PositionFacts]:
-        return {}
-
-    def planned(
-        portfolio: Portfolio,
-        signals: Mapping[str, AssetSignal],
-        facts: Mapping[str, PositionFacts],
-        rules: Mapping[str, MarketRules],
-        now: datetime,
-    ) -> Plan:
-        return holder["rig"].next_plan or plan_of()
-
-    async def record_fill(row: OrderRow, order: Order) -> None:
-        if row.client_order_id not in holder["rig"].fills:
-            holder["rig"].fills.append(row.client_order_id)
-
-    engine = Engine(
-        settings,
-        exchange,
-        store,
-        Ports(read_portfolio, no_signals, no_facts, planned, record_fill),
-    )
-    rig = Rig(engine, exchange, prices, clock, store, engine.bus.subscribe())
-    holder["rig"] = rig
-    return rig
 
 
 @pytest.fixture

@@ -1,0 +1,151 @@
+"""The service API front-ends call (Telegram, the terminal): one method per thing the owner asks.
+
+Each method returns plain data; formatting belongs to the front-end. The clock is the service's,
+so a front-end never passes times around.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+from core.engine.approvals import Approval, ApprovalState, Decision
+from core.engine.events import EventBus, Subscription
+from core.engine.loop import Engine, Proposal, auto_approval_allowed
+from core.engine.orders import OrderRow
+from core.engine.state import LAST_SCAN, Snapshot
+from core.exchange.errors import ExchangeError
+from core.models import AssetSignal, Portfolio, PositionFacts
+
+
+@dataclass(frozen=True, slots=True)
+class PortfolioView:
+    """The portfolio with each asset's signal and, where known, cost basis."""
+
+    at: datetime
+    portfolio: Portfolio
+    signals: dict[str, AssetSignal]
+    facts: dict[str, PositionFacts]
+
+
+@dataclass(frozen=True, slots=True)
+class History:
+    """Recent plans, the orders that traded, and value snapshots (oldest first)."""
+
+    approvals: list[Approval]
+    trades: list[OrderRow]
+    snapshots: list[Snapshot]
+
+
+@dataclass(frozen=True, slots=True)
+class Status:
+    """How the engine is doing, for /status."""
+
+    mode: str
+    exchange: str
+    approval: str
+    auto_approval: bool
+    paused: bool
+    last_scan: datetime | None
+    next_plan: datetime | None
+    exchange_ok: bool
+    trouble_since: datetime | None
+    last_error: str | None
+    pending: list[Approval]
+    executing: list[Approval]
+
+
+class ServiceError(Exception):
+    """The service cannot answer right now (e.g. the exchange is not reachable)."""
+
+
+class EngineService:
+    """What a front-end may ask of the engine."""
+
+    def __init__(self, engine: Engine, clock: Callable[[], datetime]) -> None:
+        self.engine = engine
+        self.clock = clock
+
+    @property
+    def bus(self) -> EventBus:
+        """The engine's event stream."""
+        return self.engine.bus
+
+    def subscribe(self) -> Subscription:
+        """Receive every event from now on."""
+        return self.engine.bus.subscribe()
+
+    async def portfolio(self) -> PortfolioView:
+        """The latest scan's portfolio (scanning now if there is none), with cost bases."""
+        now = self.clock()
+        scan = self.engine.latest or await self.engine.scan(now)
+        if scan is None:
+            raise ServiceError(f"the exchange is not answering: {self.engine.last_error}")
+        try:
+            facts = await self.engine.ports.position_facts(scan.portfolio, now)
+        except ExchangeError:
+            facts = {}
+        return PortfolioView(scan.at, scan.portfolio, dict(scan.signals), facts)
+
+    async def signals(self) -> dict[str, AssetSignal]:
+        """Each asset's latest signal with its votes and reasons."""
+        scan = self.engine.latest or await self.engine.scan(self.clock())
+        if scan is None:
+            raise ServiceError(f"the exchange is not answering: {self.engine.last_error}")
+        return dict(scan.signals)
+
+    async def plan_now(self) -> Proposal:
+        """Make a plan now and propose it (works while paused: it was asked for)."""
+        return await self.engine.plan(self.clock(), on_demand=True)
+
+    async def approve(self, approval_id: str, by: str) -> Decision:
+        """Approve a pending plan: executed once, or re-planned if prices drifted."""
+        return await self.engine.approve(approval_id, by, self.clock())
+
+    async def reject(self, approval_id: str, by: str) -> Decision:
+        """Reject a pending plan."""
+        return await self.engine.reject(approval_id, by, self.clock())
+
+    async def pending(self) -> list[Approval]:
+        """Plans waiting for a decision, oldest first."""
+        now = self.clock()
+        waiting = await self.engine.approvals.in_states(ApprovalState.PENDING)
+        return [a for a in waiting if a.expires_at > now]
+
+    async def pause(self) -> None:
+        """Stop proposing plans (scans and alerts go on)."""
+        await self.engine.set_paused(True)
+
+    async def resume(self) -> None:
+        """Start proposing plans again."""
+        await self.engine.set_paused(False)
+
+    async def history(self, limit: int = 20) -> History:
+        """Recent approvals and trades, and the value history."""
+        return History(
+            approvals=await self.engine.approvals.recent(limit),
+            trades=await self.engine.orders.recent_filled(limit),
+            snapshots=await self.engine.state.snapshots(),
+        )
+
+    async def status(self) -> Status:
+        """Mode, exchange, last scan, next plan, trouble and open approvals."""
+        engine = self.engine
+        settings = engine.settings
+        return Status(
+            mode=settings.mode,
+            exchange=engine.exchange.name,
+            approval=settings.approval,
+            auto_approval=auto_approval_allowed(settings),
+            paused=await engine.is_paused(),
+            last_scan=await engine.state.get_time(LAST_SCAN),
+            next_plan=await engine.next_plan_at(),
+            exchange_ok=engine.trouble_since is None,
+            trouble_since=engine.trouble_since,
+            last_error=engine.last_error,
+            pending=await self.pending(),
+            executing=await engine.approvals.in_states(
+                ApprovalState.APPROVED, ApprovalState.EXECUTING
+            ),
+        )
