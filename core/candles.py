@@ -1,0 +1,435 @@
+"""Candles: timeframes, candle files (SPEC §9) and an incremental SQLite cache of exchange candles.
+
+A candle is keyed by the UTC epoch milliseconds of its *open*. A candle with open time `o` of a
+timeframe `L` ms long is *closed* at `o + L`; until then it is still forming and its numbers
+can change, so nothing here hands one out as closed before its time.
+
+Candle frames are pandas DataFrames indexed by `timestamp` (int64, ascending, unique) with float
+columns `open, high, low, close, volume` — the shape `read_candle_file` returns and
+`core.signals` reads.
+"""
+
+from __future__ import annotations
+
+import gzip
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Protocol, TextIO
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+
+from core.exchange.base import Candle
+from core.store import Store
+
+COLUMNS = ("open", "high", "low", "close", "volume")
+HEADER = ("timestamp", *COLUMNS)
+
+# Only timeframes whose candles sit on a grid counted from the epoch (weeks start on Mondays,
+# months vary in length), so "the last candle closed at or before T" is plain arithmetic.
+TIMEFRAME_MS: dict[str, int] = {
+    "1m": 60_000,
+    "3m": 3 * 60_000,
+    "5m": 5 * 60_000,
+    "15m": 15 * 60_000,
+    "30m": 30 * 60_000,
+    "1h": 3_600_000,
+    "2h": 2 * 3_600_000,
+    "4h": 4 * 3_600_000,
+    "6h": 6 * 3_600_000,
+    "8h": 8 * 3_600_000,
+    "12h": 12 * 3_600_000,
+    "1d": 86_400_000,
+}
+
+# Timestamps below this are seconds, not milliseconds (1e11 ms is 1973; 1e11 s is year 5138).
+_MIN_EPOCH_MS = 100_000_000_000
+
+_FILE_NAME = re.compile(
+    r"^(?P<exchange>[A-Za-z0-9]+)_(?P<base>[A-Za-z0-9]+)_(?P<quote>[A-Za-z0-9]+)_"
+    r"(?P<timeframe>\d+[mhdwM])\.csv(?:\.gz)?$"
+)
+
+
+class CandleError(ValueError):
+    """Candles could not be read or fetched; the message names the file or market and why."""
+
+
+def timeframe_ms(timeframe: str) -> int:
+    """The length of one candle of `timeframe` (e.g. `1h`) in milliseconds."""
+    try:
+        return TIMEFRAME_MS[timeframe]
+    except KeyError:
+        known = ", ".join(TIMEFRAME_MS)
+        raise CandleError(f"unknown timeframe {timeframe!r} (known: {known})") from None
+
+
+def last_closed_open(at_ms: int, timeframe: str, phase_ms: int = 0) -> int:
+    """Open time of the last candle that closed at or before `at_ms`.
+
+    `phase_ms` is the grid's offset from the epoch (0 for exchange candles).
+    """
+    length = timeframe_ms(timeframe)
+    return ((at_ms - length - phase_ms) // length) * length + phase_ms
+
+
+def format_ms(ms: int) -> str:
+    """An epoch-ms time as `2024-03-01 00:00 UTC`, the way reasons and messages show times."""
+    try:
+        return datetime.fromtimestamp(ms / 1000, tz=UTC).strftime("%Y-%m-%d %H:%M UTC")
+    except (ValueError, OverflowError, OSError):
+        return f"{ms} ms"
+
+
+def empty_frame() -> pd.DataFrame:
+    """A candle frame with no rows."""
+    frame = pd.DataFrame({name: np.empty(0, dtype=np.float64) for name in COLUMNS})
+    frame.index = pd.Index(np.empty(0, dtype=np.int64), name="timestamp")
+    return frame
+
+
+def candles_to_frame(candles: Iterable[Candle]) -> pd.DataFrame:
+    """Candle objects → candle frame (sorted by open time; a repeated open time keeps the last)."""
+    rows = list(candles)
+    if not rows:
+        return empty_frame()
+    frame = pd.DataFrame(
+        {name: np.fromiter((getattr(c, name) for c in rows), np.float64, len(rows))
+         for name in COLUMNS},
+        index=pd.Index(np.fromiter((c.timestamp for c in rows), np.int64, len(rows)),
+                       name="timestamp"),
+    )
+    return _tidy(frame)
+
+
+def frame_to_candles(frame: pd.DataFrame) -> list[Candle]:
+    """Candle frame → Candle objects, oldest first."""
+    values = frame[list(COLUMNS)].to_numpy(dtype=np.float64)
+    return [
+        Candle(int(ts), float(o), float(h), float(lo), float(c), float(v))
+        for ts, (o, h, lo, c, v) in zip(frame.index, values, strict=True)
+    ]
+
+
+def closed_candles(frame: pd.DataFrame, timeframe: str, at_ms: int) -> pd.DataFrame:
+    """The candles of `frame` that had closed at or before `at_ms` (open + length ≤ at)."""
+    cutoff = at_ms - timeframe_ms(timeframe)
+    end = int(np.searchsorted(frame.index.to_numpy(), cutoff, side="right"))
+    return frame.iloc[:end]
+
+
+@dataclass(frozen=True, slots=True)
+class Gap:
+    """Candles missing from a series: `missing` candles between the opens `after` and `before`."""
+
+    after: int
+    before: int
+    missing: int
+
+    def describe(self) -> str:
+        """The gap in words, e.g. `4 candles missing between … and …`."""
+        noun = "candle" if self.missing == 1 else "candles"
+        return (f"{self.missing} {noun} missing between {format_ms(self.after)} "
+                f"and {format_ms(self.before)}")
+
+
+def find_gaps(timestamps: Sequence[int] | npt.NDArray[np.int64], timeframe: str) -> list[Gap]:
+    """Where consecutive open times of a sorted series are more than one candle apart."""
+    length = timeframe_ms(timeframe)
+    times = np.asarray(timestamps, dtype=np.int64)
+    if times.size < 2:
+        return []
+    steps = np.diff(times)
+    where = np.nonzero(steps > length)[0]
+    return [
+        Gap(int(times[i]), int(times[i + 1]), int(steps[i] // length) - 1) for i in where
+    ]
+
+
+# ---------------------------------------------------------------- candle files (SPEC §9)
+
+
+@dataclass(frozen=True, slots=True)
+class CandleFileName:
+    """What a candle file's name says: `<exchange>_<BASE>_<QUOTE>_<timeframe>.csv[.gz]`."""
+
+    exchange: str
+    base: str
+    quote: str
+    timeframe: str
+
+    @classmethod
+    def parse(cls, name: str) -> CandleFileName | None:
+        """Read a file name; None if it does not follow the candle file naming."""
+        match = _FILE_NAME.match(name)
+        if match is None:
+            return None
+        return cls(match["exchange"], match["base"].upper(), match["quote"].upper(),
+                   match["timeframe"])
+
+
+def read_candle_file(path: Path | str) -> pd.DataFrame:
+    """Read one candle file (`.csv` or `.csv.gz`, header `timestamp,open,high,low,close,volume`).
+
+    Rows come back sorted by open time; a repeated open time keeps its last row. Values that
+    are not numbers become NaN (the signals treat such candles as unusable, with a reason);
+    a bad header, an unreadable timestamp or timestamps in seconds raise `CandleError`.
+    """
+    file = Path(path)
+    try:
+        with _open_text(file) as handle:
+            header = handle.readline().strip().lstrip("\ufeff")
+            columns = tuple(part.strip().lower() for part in header.split(","))
+            if columns != HEADER:
+                raise CandleError(
+                    f"{file}: header is {header!r}, expected {','.join(HEADER)!r}"
+                )
+            raw = pd.read_csv(handle, header=None, names=list(HEADER), dtype=str,
+                              skip_blank_lines=True, keep_default_na=False)
+    except (OSError, EOFError, UnicodeDecodeError, pd.errors.ParserError) as error:
+        raise CandleError(f"{file}: cannot be read as a candle file: {error}") from None
+    stamps = pd.to_numeric(raw["timestamp"], errors="coerce")
+    bad = stamps.isna() | (stamps % 1 != 0)
+    if bad.any():
+        row = int(np.argmax(bad.to_numpy())) + 2  # +1 for the header, +1 for counting from 1
+        raise CandleError(f"{file}: line {row}: timestamp {raw['timestamp'].iloc[row - 2]!r} "
+                          "is not an epoch time in milliseconds")
+    times = stamps.to_numpy(dtype=np.int64)
+    if times.size and int(times.max()) < _MIN_EPOCH_MS:
+        raise CandleError(f"{file}: timestamps look like seconds; expected epoch milliseconds")
+    frame = pd.DataFrame(
+        {name: pd.to_numeric(raw[name], errors="coerce").to_numpy(dtype=np.float64)
+         for name in COLUMNS},
+        index=pd.Index(times, name="timestamp"),
+    )
+    return _tidy(frame)
+
+
+def read_candle_dir(
+    directory: Path | str,
+    timeframe: str,
+    *,
+    exchange: str | None = None,
+    quote: str | None = None,
+) -> dict[str, pd.DataFrame]:
+    """Every candle file of `timeframe` in `directory`, keyed by base asset (e.g. `BTC`).
+
+    `exchange` and `quote` narrow the choice when the directory holds several. Raises
+    `CandleError` when the directory is missing, has no files of that timeframe, or holds two
+    files for one asset.
+    """
+    timeframe_ms(timeframe)
+    folder = Path(directory)
+    if not folder.is_dir():
+        raise CandleError(f"candle directory {folder} does not exist or is not a directory")
+    chosen: dict[str, tuple[CandleFileName, Path]] = {}
+    other_timeframes: set[str] = set()
+    for path in sorted(folder.iterdir()):
+        name = CandleFileName.parse(path.name)
+        if name is None or not path.is_file():
+            continue
+        if exchange is not None and name.exchange != exchange:
+            continue
+        if quote is not None and name.quote != quote.upper():
+            continue
+        if name.timeframe != timeframe:
+            other_timeframes.add(name.timeframe)
+            continue
+        if name.base in chosen:
+            raise CandleError(
+                f"two candle files for {name.base} in {folder}: {chosen[name.base][1].name} "
+                f"and {path.name}; keep one, or choose an exchange or quote"
+            )
+        chosen[name.base] = (name, path)
+    if not chosen:
+        found = f" (found timeframes: {', '.join(sorted(other_timeframes))})" \
+            if other_timeframes else ""
+        raise CandleError(
+            f"no candle files for timeframe {timeframe} in {folder}{found}; files are named "
+            f"<exchange>_<BASE>_<QUOTE>_<timeframe>.csv or .csv.gz"
+        )
+    return {base: read_candle_file(path) for base, (_, path) in sorted(chosen.items())}
+
+
+def write_candle_file(path: Path | str, frame: pd.DataFrame) -> None:
+    """Write a candle frame in the SPEC §9 format (gzip when the name ends in `.gz`)."""
+    file = Path(path)
+    out = frame[list(COLUMNS)].copy()
+    out.insert(0, "timestamp", frame.index.to_numpy(dtype=np.int64))
+    text = out.to_csv(index=False, lineterminator="\n", float_format=None)
+    data = text.encode("utf-8")
+    file.write_bytes(gzip.compress(data, mtime=0) if file.name.endswith(".gz") else data)
+
+
+def _open_text(file: Path) -> TextIO:
+    if file.name.endswith(".gz"):
+        return gzip.open(file, "rt", encoding="utf-8", newline="")
+    return file.open(encoding="utf-8", newline="")
+
+
+def _tidy(frame: pd.DataFrame) -> pd.DataFrame:
+    frame = frame[~frame.index.duplicated(keep="last")]
+    if not frame.index.is_monotonic_increasing:
+        frame = frame.sort_index(kind="stable")
+    return frame
+
+
+# ------------------------------------------------------------ exchange candles, cached in SQLite
+
+
+class CandleSource(Protocol):
+    """The part of `core.exchange.base.Exchange` the cache needs (any Exchange is one)."""
+
+    @property
+    def name(self) -> str: ...
+
+    async def fetch_candles(
+        self, symbol: str, timeframe: str, since: int | None = None, limit: int | None = None
+    ) -> list[Candle]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Refresh:
+    """What one refresh of a market's candles did.
+
+    `gaps` are holes among the candles stored (and next to the newest one stored before);
+    `missing_recent` counts closed candles after `last_closed` the exchange did not return.
+    """
+
+    symbol: str
+    timeframe: str
+    requests: int
+    new_candles: int
+    last_closed: int | None
+    gaps: tuple[Gap, ...]
+    missing_recent: int = 0
+
+
+class CandleCache:
+    """Closed exchange candles kept in the `candles` table, fetched incrementally.
+
+    The first refresh of a market loads `history` candles; later ones ask only for candles
+    after the newest stored one, and make no request at all while no new candle can have
+    closed. A still-forming candle is never stored. Candles the exchange does not have (an
+    outage) are tolerated: they are reported as gaps and not asked for again.
+    """
+
+    def __init__(self, store: Store, source: CandleSource, *, page_limit: int = 1000) -> None:
+        if page_limit < 1:
+            raise ValueError(f"page_limit = {page_limit}: must be at least 1")
+        self.store = store
+        self.source = source
+        self.page_limit = page_limit
+
+    async def newest(self, symbol: str, timeframe: str) -> int | None:
+        """Open time of the newest stored candle of the market, or None."""
+        async with self.store.conn.execute(
+            "SELECT MAX(ts) FROM candles WHERE exchange = ? AND symbol = ? AND timeframe = ?",
+            (self.source.name, symbol, timeframe),
+        ) as cursor:
+            row = await cursor.fetchone()
+        return None if row is None or row[0] is None else int(row[0])
+
+    async def refresh(
+        self, symbol: str, timeframe: str, now_ms: int, *, history: int = 500
+    ) -> Refresh:
+        """Fetch and store the candles of `symbol` that closed since the last refresh.
+
+        `now_ms` is the clock (candles not closed by then are dropped); `history` is how many
+        candles back from now a refresh reaches at most (the first load fetches all of them).
+        Exchange errors propagate (`core.exchange.errors`); what was stored stays stored.
+        """
+        if history < 1:
+            raise ValueError(f"history = {history}: must be at least 1")
+        length = timeframe_ms(timeframe)
+        newest_closed = last_closed_open(now_ms, timeframe)
+        newest = await self.newest(symbol, timeframe)
+        # After a long pause, skip what lies beyond `history`: it would only be fetched to be
+        # ignored, and the hole is reported as a gap.
+        earliest = newest_closed - (history - 1) * length
+        since = earliest if newest is None else max(newest + length, earliest)
+        requests = 0
+        stored: dict[int, Candle] = {}
+        # Every page must bring a new candle to go on, so a source that keeps repeating itself
+        # (or caps pages below `page_limit`) can cost at most one request per candle wanted.
+        max_requests = max(0, (newest_closed - since) // length + 1)
+        while since <= newest_closed and requests < max_requests:
+            page = await self.source.fetch_candles(symbol, timeframe, since, self.page_limit)
+            requests += 1
+            fresh = [c for c in page if since <= c.timestamp <= newest_closed and _usable(c)]
+            if not fresh:
+                break
+            await self._store(symbol, timeframe, fresh)
+            stored.update((c.timestamp, c) for c in fresh)
+            since = max(c.timestamp for c in fresh) + length
+        times = sorted(stored)
+        if newest is not None and times:
+            times.insert(0, newest)
+        last = await self.newest(symbol, timeframe)
+        behind = (newest_closed - last) // length if last is not None else history
+        return Refresh(
+            symbol=symbol,
+            timeframe=timeframe,
+            requests=requests,
+            new_candles=len(stored),
+            last_closed=last,
+            gaps=tuple(find_gaps(times, timeframe)),
+            missing_recent=max(0, behind),
+        )
+
+    async def load(
+        self, symbol: str, timeframe: str, *, since: int | None = None, limit: int | None = None
+    ) -> pd.DataFrame:
+        """Stored candles of the market as a candle frame: from `since`, or the newest `limit`."""
+        query = ("SELECT ts, open, high, low, close, volume FROM candles "
+                 "WHERE exchange = ? AND symbol = ? AND timeframe = ? AND ts >= ? "
+                 "ORDER BY ts DESC")
+        params: tuple[object, ...] = (self.source.name, symbol, timeframe,
+                                      since if since is not None else -(2**62))
+        if limit is not None:
+            query += " LIMIT ?"
+            params = (*params, limit)
+        async with self.store.conn.execute(query, params) as cursor:
+            rows = list(await cursor.fetchall())
+        if not rows:
+            return empty_frame()
+        rows.reverse()
+        data = np.array([tuple(row) for row in rows], dtype=np.float64)
+        return pd.DataFrame(
+            {name: data[:, i + 1] for i, name in enumerate(COLUMNS)},
+            index=pd.Index(np.array([row[0] for row in rows], dtype=np.int64), name="timestamp"),
+        )
+
+    async def _store(self, symbol: str, timeframe: str, candles: list[Candle]) -> None:
+        # One multi-row statement per chunk, oldest chunk first, and no explicit transaction:
+        # each statement is atomic on its own, so refreshes running concurrently on the shared
+        # connection cannot entangle their transactions, and an interruption leaves a prefix
+        # (the next refresh continues after the newest stored candle).
+        ordered = sorted(candles, key=lambda c: c.timestamp)
+        for start in range(0, len(ordered), _ROWS_PER_STATEMENT):
+            chunk = ordered[start:start + _ROWS_PER_STATEMENT]
+            placeholders = ", ".join(["(?, ?, ?, ?, ?, ?, ?, ?, ?)"] * len(chunk))
+            params: list[object] = []
+            for c in chunk:
+                params += [self.source.name, symbol, timeframe, c.timestamp,
+                           c.open, c.high, c.low, c.close, c.volume]
+            await self.store.conn.execute(
+                "INSERT OR REPLACE INTO candles "
+                "(exchange, symbol, timeframe, ts, open, high, low, close, volume) "
+                f"VALUES {placeholders}",
+                params,
+            )
+
+
+# 9 values a row; SQLite allows 32,766 parameters a statement.
+_ROWS_PER_STATEMENT = 1000
+
+
+def _usable(candle: Candle) -> bool:
+    # SQLite stores NaN as NULL, which the table refuses; such a candle is left out (a gap).
+    values = (candle.open, candle.high, candle.low, candle.close, candle.volume)
+    return all(np.isfinite(v) for v in values)
