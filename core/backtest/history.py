@@ -14,8 +14,9 @@ from datetime import UTC, datetime
 
 import numpy as np
 import numpy.typing as npt
+import pandas as pd
 
-from core.backtest.metrics import timeframe_ms
+from core.candles import timeframe_ms
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
@@ -66,6 +67,21 @@ class MarketHistory:
             first = int(rows[0])
             _fill_gaps(opens[first:, column], closes[first:, column])
         return cls(timeframe, assets, union, opens, closes)
+
+    @classmethod
+    def from_frames(cls, timeframe: str, frames: Mapping[str, pd.DataFrame]) -> MarketHistory:
+        """Align candle frames (as `core.candles.read_candle_dir` returns them)."""
+        return cls.align(
+            timeframe,
+            {
+                asset: AssetCandles(
+                    frame.index.to_numpy(dtype=np.int64),
+                    frame["open"].to_numpy(dtype=np.float64),
+                    frame["close"].to_numpy(dtype=np.float64),
+                )
+                for asset, frame in frames.items()
+            },
+        )
 
     @property
     def candle_ms(self) -> int:

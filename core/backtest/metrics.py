@@ -26,6 +26,8 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
+from core.candles import timeframe_ms
+
 FloatArray = npt.NDArray[np.float64]
 
 # Rounding noise in a "constant" return series leaves a spread around 1e-17; real per-candle
@@ -34,24 +36,6 @@ NUMERICALLY_ZERO = 1e-12
 
 MS_PER_DAY = 24 * 3600 * 1000
 MS_PER_YEAR = 365 * MS_PER_DAY
-TIMEFRAME_MS: dict[str, int] = {
-    "1m": 60_000,
-    "5m": 5 * 60_000,
-    "15m": 15 * 60_000,
-    "30m": 30 * 60_000,
-    "1h": 3_600_000,
-    "4h": 4 * 3_600_000,
-    "1d": MS_PER_DAY,
-}
-
-
-def timeframe_ms(timeframe: str) -> int:
-    """The length of one candle of `timeframe` in milliseconds."""
-    try:
-        return TIMEFRAME_MS[timeframe]
-    except KeyError:
-        known = ", ".join(TIMEFRAME_MS)
-        raise ValueError(f"timeframe {timeframe!r} is not one of {known}") from None
 
 
 def periods_per_year(timeframe: str) -> float:
