@@ -1,0 +1,232 @@
+"""The Telegram front-end: the python-telegram-bot Application, the owner gate, the alert pump.
+
+Wiring lives here and only here: handlers get the engine service through `Handlers`, never
+through `bot_data`. The bot and the engine share one event loop; the engine's events are pumped
+into the chat by a plain task started in `start()` and cancelled in `stop()` (not through
+`Application.create_task`, which `Application.stop()` would wait for forever).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import Any
+
+from telegram import BotCommand, Update
+from telegram.error import TelegramError
+from telegram.ext import (
+    Application,
+    ApplicationBuilder,
+    ApplicationHandlerStop,
+    CallbackQueryHandler,
+    CommandHandler,
+    ContextTypes,
+    TypeHandler,
+)
+
+from bot.telegram.alerts import AlertFilter, AlertSwitches, alert_view
+from bot.telegram.delivery import MessageRef, PatientRateLimiter, edit_view, send_view
+from bot.telegram.handlers import Handlers, PlanMessages
+from bot.telegram.reports import COMMANDS
+from bot.telegram.settings_edit import Apply, SettingsEditor
+from bot.telegram.views import View, notice_view
+from core.engine.events import (
+    ApprovalClosed,
+    Event,
+    ExecutionFailed,
+    PlanExecuted,
+    PlanProposed,
+    Subscription,
+)
+from core.engine.service import EngineService
+from core.settings import Settings, SettingsError
+
+log = logging.getLogger(__name__)
+
+REFUSAL = "Sorry, this is a private bot."
+# Only what the handlers use: no edited messages, polls, chat member updates …
+ALLOWED_UPDATES = [Update.MESSAGE, Update.CALLBACK_QUERY]
+
+
+def api_urls(api_url: str) -> tuple[str, str]:
+    """`base_url` and `base_file_url` for a Bot API server given by BALLAST_TELEGRAM_API_URL.
+
+    Accepts the server root (`http://host:8081`) or its bot prefix (`http://host:8081/bot`).
+    """
+    root = api_url.rstrip("/").removesuffix("/bot")
+    return f"{root}/bot", f"{root}/file/bot"
+
+
+class TelegramBot:
+    """Ballast in Telegram for one owner: commands, approval buttons, alerts and charts."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        service: EngineService,
+        apply_settings: Apply,
+        *,
+        rate_limiter: PatientRateLimiter | None = None,
+        poll_timeout: int = 10,
+    ) -> None:
+        if settings.telegram_token is None:
+            raise SettingsError("telegram_token: not set (BALLAST_TELEGRAM_TOKEN)")
+        if settings.telegram_owner_id is None:
+            raise SettingsError(
+                "telegram_owner_id: not set (BALLAST_TELEGRAM_OWNER_ID): without it nobody "
+                "could use the bot"
+            )
+        self.owner_id = settings.telegram_owner_id
+        self.service = service
+        self.editor = SettingsEditor(settings, apply_settings)
+        self.plan_messages = PlanMessages()
+        self.alerts = AlertFilter()
+        self.poll_timeout = poll_timeout
+        builder = (
+            ApplicationBuilder()
+            .token(settings.telegram_token.get_secret_value())
+            .rate_limiter(rate_limiter or PatientRateLimiter())
+            .concurrent_updates(True)
+        )
+        if settings.telegram_api_url:
+            base_url, base_file_url = api_urls(settings.telegram_api_url)
+            builder = builder.base_url(base_url).base_file_url(base_file_url)
+        self.application: Application[Any, Any, Any, Any, Any, Any] = builder.build()
+        self.handlers = Handlers(service, self.editor, self.plan_messages)
+        self._register()
+        self._subscription: Subscription | None = None
+        self._pump: asyncio.Task[None] | None = None
+
+    def _register(self) -> None:
+        app = self.application
+        # Group -1 runs before every other handler: strangers stop here, whatever they send.
+        app.add_handler(TypeHandler(Update, self._owner_gate), group=-1)
+        h = self.handlers
+        commands = {
+            "start": h.start, "help": h.help, "portfolio": h.portfolio, "plan": h.plan,
+            "signals": h.signals, "history": h.history, "pause": h.pause, "resume": h.resume,
+            "status": h.status, "settings": h.settings, "chart": h.chart,
+        }
+        for name, callback in commands.items():
+            app.add_handler(CommandHandler(name, callback))
+        app.add_handler(CallbackQueryHandler(h.button))
+        app.add_error_handler(self._on_error)
+
+    # -- the owner gate ----------------------------------------------------------------------
+
+    async def _owner_gate(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        user = update.effective_user
+        query = update.callback_query
+        if user is not None and user.id == self.owner_id and (
+            query is None or query.from_user.id == self.owner_id
+        ):
+            return
+        # Who, not what: a stranger's text never reaches the logs.
+        log.warning("refused update %s from user %s", update.update_id,
+                    user.id if user is not None else "unknown")
+        try:
+            if query is not None:
+                await query.answer(REFUSAL)
+            elif update.effective_chat is not None and update.effective_chat.type == "private":
+                await context.bot.send_message(update.effective_chat.id, REFUSAL)
+        except TelegramError as error:
+            log.info("could not send the refusal: %s", type(error).__name__)
+        raise ApplicationHandlerStop
+
+    async def _on_error(self, update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
+        error = context.error
+        log.error("handling update failed: %s", type(error).__name__, exc_info=error)
+        if (
+            isinstance(update, Update)
+            and update.effective_user is not None
+            and update.effective_user.id == self.owner_id
+            and update.effective_chat is not None
+        ):
+            with contextlib.suppress(TelegramError):
+                await send_view(context.bot, update.effective_chat.id,
+                                notice_view(f"⚠️ That did not work: {error}"))
+
+    # -- life cycle --------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Connect, register the command menu, start the alert pump and poll for updates."""
+        app = self.application
+        self._subscription = self.service.subscribe()
+        await app.initialize()
+        await app.bot.set_my_commands([BotCommand(name, text) for name, text in COMMANDS])
+        self._pump = asyncio.create_task(self._pump_events(self._subscription),
+                                         name="telegram-alerts")
+        await app.start()
+        if app.updater is None:
+            raise RuntimeError("the Telegram application was built without an updater")
+        await app.updater.start_polling(timeout=self.poll_timeout,
+                                        allowed_updates=ALLOWED_UPDATES)
+
+    async def announce(self, view: View) -> None:
+        """Send a notice to the owner (start-up, shutdown)."""
+        await send_view(self.application.bot, self.owner_id, view)
+
+    async def stop(self) -> None:
+        """Stop polling, finish the handlers in flight, stop the pump, close connections."""
+        app = self.application
+        if app.updater is not None and app.updater.running:
+            await app.updater.stop()
+        if app.running:
+            await app.stop()
+        if self._pump is not None:
+            self._pump.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._pump
+            self._pump = None
+        if self._subscription is not None:
+            self.service.bus.unsubscribe(self._subscription)
+            self._subscription = None
+        await app.shutdown()
+
+    # -- alerts ------------------------------------------------------------------------------
+
+    async def _pump_events(self, subscription: Subscription) -> None:
+        async for event in subscription:
+            try:
+                await self.deliver(event)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("could not deliver a %s alert", type(event).__name__)
+
+    async def deliver(self, event: Event) -> None:
+        """Turn one engine event into a chat message or an edit of the plan's message."""
+        settings = self.editor.current
+        bot = self.application.bot
+        if isinstance(event, PlanExecuted | ExecutionFailed | ApprovalClosed):
+            where = self.plan_messages.find(event.approval_id)
+            view = alert_view(event, settings.quote)
+            if where is not None and view is not None:
+                # The plan's own message shows the outcome in place, buttons gone.
+                await edit_view(bot, where, view)
+                self.plan_messages.forget(event.approval_id)
+                return
+            if isinstance(event, ApprovalClosed):
+                return  # a plan nobody is looking at closed: not worth a notification
+        switches = AlertSwitches(
+            signals=settings.alert_signals,
+            trades=settings.alert_trades,
+            cash=settings.alert_cash,
+            exchange=settings.alert_exchange,
+        )
+        if not self.alerts.admit(event, switches):
+            return
+        view = alert_view(event, settings.quote)
+        if view is None:
+            return
+        message = await send_view(bot, self.owner_id, view)
+        if isinstance(event, PlanProposed):
+            self.plan_messages.remember(event.approval_id,
+                                        MessageRef(self.owner_id, message.message_id))
+
+
+def start_notice(settings: Settings, exchange: str) -> View:
+    """The start-up message: mode and exchange, so the owner knows what is running."""
+    return notice_view(f"🟢 Ballast is running: {settings.mode} mode on {exchange}, "
+                       f"{settings.approval} approval.")

@@ -1,0 +1,66 @@
+"""Changing a setting from the chat: the same validation as start-up, then handed to the engine.
+
+Only settings that are safe to change while running are offered: the policy table, approval
+timing and the alert switches. Mode, keys, exchange and signal parameters need a restart.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any, get_args
+
+from pydantic import ValidationError
+
+from core.settings import PolicySettings, Settings, SettingsError, format_validation_error
+
+EDITABLE: tuple[str, ...] = (
+    *PolicySettings.model_fields,
+    "approval_ttl",
+    "max_price_drift",
+    "alert_signals",
+    "alert_trades",
+    "alert_cash",
+    "alert_exchange",
+)
+_OFF = frozenset({"off", "none", "null", "-"})
+
+Apply = Callable[[Settings], Awaitable[None]]
+
+
+class SettingsEditor:
+    """Holds the settings in force and changes one at a time, validated as a whole."""
+
+    def __init__(self, settings: Settings, apply: Apply) -> None:
+        self.current = settings
+        self._apply = apply
+
+    def shown(self) -> dict[str, object]:
+        """The settings the owner may change, with their values."""
+        return {name: getattr(self.current, name) for name in EDITABLE}
+
+    async def change(self, name: str, raw: str) -> Settings:
+        """Set `name` to `raw` (text as typed), validate every rule, apply, and return the result.
+
+        Raises SettingsError naming the setting, the value and the rule, and changes nothing.
+        """
+        key = name.strip().lower()
+        if key not in EDITABLE:
+            raise SettingsError(
+                f"{name}: not a setting that can be changed from Telegram "
+                f"(try /settings to see them)"
+            )
+        values: dict[str, Any] = {field: getattr(self.current, field)
+                                  for field in Settings.model_fields}
+        values[key] = None if raw.strip().lower() in _OFF and _optional(key) else raw.strip()
+        try:
+            changed = Settings(**values)
+        except ValidationError as error:
+            raise SettingsError(format_validation_error(error)) from None
+        await self._apply(changed)
+        self.current = changed
+        return changed
+
+
+def _optional(name: str) -> bool:
+    """Whether the setting can be switched off (its type admits None)."""
+    return type(None) in get_args(Settings.model_fields[name].annotation)
