@@ -365,6 +365,7 @@ class Engine:
         if executing is None:
             return Decision(False, approval_id, None, f"there is no plan {approval_id!r}")
         report = await self.executor.run(executing, now, resumed=False)
+        self.latest = None  # balances changed: the next look at the portfolio scans afresh
         return Decision(True, approval_id, report.state, execution_message(approval_id, report))
 
     def _moves(self, plan: Plan, prices: Mapping[str, object], quote: str) -> list[str]:
