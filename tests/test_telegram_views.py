@@ -248,3 +248,34 @@ def test_value_chart_is_a_png_with_and_without_snapshots() -> None:
               for i in range(48)]
     assert _png_size(value_chart(points, "USDT"))[0] >= 600
     assert _png_size(value_chart([], "USDT"))[0] >= 600
+
+
+def test_status_and_history_fit_a_phone() -> None:
+    from bot.telegram.reports import help_view, history_view, status_view
+    from core.engine.approvals import Approval, ApprovalState
+    from core.engine.orders import OrderRow, OrderState
+    from core.engine.service import History, Status
+
+    approval = Approval("a1b2c3d4e5", seed_plan(), ApprovalState.PENDING, EXPIRY, EXPIRY)
+    status = Status(mode="live", exchange="binanceus-very-long-name", approval="manual",
+                    auto_approval=False, paused=True, last_scan=EXPIRY - timedelta(seconds=45),
+                    next_plan=EXPIRY, exchange_ok=False, trouble_since=EXPIRY,
+                    last_error="binance GET /api/v3/account 503 Service Unavailable " * 3,
+                    pending=[approval], executing=[approval])
+    view = status_view(status, EXPIRY)
+    text = visible(view.text)
+    assert "Mode live" in text and "paused" in text and "45s ago" in text
+    assert "trouble since 14:32 UTC" in text and "Waiting: plan a1b2c3d4e5" in text
+    assert_phone_sized(view)
+    row = OrderRow("bl-a1b2c3d4e5-0", "a1b2c3d4e5", 0, "ETH/USDT", "ETH", Side.SELL,
+                   D("123456.12345678"), D("3000"), OrderState.FILLED, 1, EXPIRY, "9",
+                   D("123456.12345678"), D("0.00001234"), D("1.5"), D("0.12345678"),
+                   "BNB-LONG-NAME", None, EXPIRY)
+    history = History(approvals=[approval] * 12, trades=[row] * 12, snapshots=[])
+    view = history_view(history)
+    text = visible(view.text)
+    assert "03-01 14:32 SELL ETH" in text
+    assert_phone_sized(view)
+    assert_valid_html(view.text)
+    assert_phone_sized(help_view("paper", greeting=True))
+    assert "No trades yet." in history_view(History([], [], [])).text

@@ -18,9 +18,9 @@ COMMANDS: tuple[tuple[str, str], ...] = (
     ("signals", "Each asset's signal and votes"),
     ("history", "Recent trades and plans"),
     ("chart", "Allocation or value chart"),
-    ("status", "Mode, exchange, last scan, errors"),
+    ("status", "Mode, exchange, scans, trouble"),
     ("pause", "Stop proposing plans"),
-    ("resume", "Start proposing plans again"),
+    ("resume", "Propose plans again"),
     ("settings", "View or change a setting"),
     ("help", "What Ballast can do"),
 )
