@@ -1,5 +1,6 @@
 """The `ballast` command line. Importing this package registers every command on `app`."""
 
+from bot.cli import check as _check  # noqa: F401  (registers `ballast check`)
 from bot.cli.app import app
 
 __all__ = ["app"]

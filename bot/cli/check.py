@@ -1,0 +1,57 @@
+"""`ballast check [--json]`: validate the settings and, read-only, the exchange and its keys."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.markup import escape
+
+from bot.cli.app import app
+from bot.cli.common import console, fail, print_json
+from core.exchange.ccxt_exchange import CcxtExchange, RetryPolicy
+from core.exchange.check import Finding, Severity, check_exchange, check_settings, has_problems
+from core.exchange.errors import ExchangeError
+from core.settings import Settings, SettingsError, load_settings
+
+_MARKS = {Severity.OK: "[green]✓[/]", Severity.WARNING: "[yellow]![/]",
+          Severity.PROBLEM: "[bold red]✗[/]"}
+
+
+async def _run_checks(settings: Settings) -> list[Finding]:
+    findings = check_settings(settings)
+    try:
+        # A check should answer quickly: one retry, not the trading loop's patience.
+        exchange = CcxtExchange.from_settings(settings, retry=RetryPolicy(attempts=2))
+    except ExchangeError as error:
+        return [*findings, Finding("exchange", Severity.PROBLEM, str(error))]
+    try:
+        return [*findings, *await check_exchange(exchange, settings)]
+    finally:
+        await exchange.close()
+
+
+@app.command()
+def check(
+    settings_file: Annotated[
+        Path | None, typer.Option("--settings", help="TOML settings file (else BALLAST_SETTINGS)")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="print the findings as JSON")] = False,
+) -> None:
+    """Check the configuration and, read-only, the exchange connection and API keys."""
+    try:
+        settings = load_settings(settings_file)
+    except SettingsError as error:
+        fail(str(error))
+    findings = asyncio.run(_run_checks(settings))
+    if as_json:
+        print_json([{"check": f.check, "severity": f.severity.value, "message": f.message}
+                    for f in findings])
+    else:
+        for finding in findings:
+            console.print(f"{_MARKS[finding.severity]} {finding.check}: {escape(finding.message)}",
+                          highlight=False, markup=True, soft_wrap=True)
+    if has_problems(findings):
+        raise typer.Exit(1)
