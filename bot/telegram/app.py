@@ -77,6 +77,7 @@ class TelegramBot:
                 "telegram_owner_id: not set (BALLAST_TELEGRAM_OWNER_ID): without it nobody "
                 "could use the bot"
             )
+        self._token = settings.telegram_token.get_secret_value()
         self.owner_id = settings.telegram_owner_id
         self.service = service
         self.editor = SettingsEditor(settings, apply_settings)
@@ -85,7 +86,7 @@ class TelegramBot:
         self.poll_timeout = poll_timeout
         builder = (
             ApplicationBuilder()
-            .token(settings.telegram_token.get_secret_value())
+            .token(self._token)
             .rate_limiter(rate_limiter or PatientRateLimiter())
             .concurrent_updates(True)
         )
@@ -136,6 +137,8 @@ class TelegramBot:
 
     async def _on_error(self, update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
         error = context.error
+        text = self.redact(str(error))
+        # Log handlers scrub secrets (core.logs); the owner's message is redacted here.
         log.error("handling update failed: %s", type(error).__name__, exc_info=error)
         if (
             isinstance(update, Update)
@@ -145,7 +148,11 @@ class TelegramBot:
         ):
             with contextlib.suppress(TelegramError):
                 await send_view(context.bot, update.effective_chat.id,
-                                notice_view(f"⚠️ That did not work: {error}"))
+                                notice_view(f"⚠️ That did not work: {text}"))
+
+    def redact(self, text: str) -> str:
+        """`text` with the bot token blanked out (error messages may quote request URLs)."""
+        return text.replace(self._token, "<token>")
 
     # -- life cycle --------------------------------------------------------------------------
 

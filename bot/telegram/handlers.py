@@ -67,6 +67,7 @@ class Handlers:
         self.service = service
         self.editor = editor
         self.plan_messages = plan_messages
+        self._locks: dict[str, asyncio.Lock] = {}
 
     @property
     def quote(self) -> str:
@@ -193,18 +194,21 @@ class Handlers:
             return
         if where is not None:
             self.plan_messages.remember(approval_id, where)
-        if press.action is Action.REJECT:
-            decision = await self.service.reject(approval_id, by)
-        else:
-            waiting = {a.id for a in await self.service.pending()}
-            if approval_id in waiting and where is not None:
-                await edit_view(context.bot, where, executing_view(approval_id))
-            decision = await self.service.approve(approval_id, by)
-        log.info("plan %s: %s", approval_id, decision.message)
-        if not decision.ok and where is not None:
-            view = refusal_view(decision)
-            if view is not None:
-                await edit_view(context.bot, where, view)
+        # Taps on one plan take turns, so a losing second tap can never write "executing"
+        # over the result the first one produced. The engine alone decides what runs.
+        async with self._locks.setdefault(approval_id, asyncio.Lock()):
+            if press.action is Action.REJECT:
+                decision = await self.service.reject(approval_id, by)
+            else:
+                waiting = {a.id for a in await self.service.pending()}
+                if approval_id in waiting and where is not None:
+                    await edit_view(context.bot, where, executing_view(approval_id))
+                decision = await self.service.approve(approval_id, by)
+            log.info("plan %s: %s", approval_id, decision.message)
+            if not decision.ok and where is not None:
+                view = refusal_view(decision)
+                if view is not None:
+                    await edit_view(context.bot, where, view)
 
     # -- helpers -----------------------------------------------------------------------------
 
