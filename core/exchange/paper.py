@@ -16,15 +16,10 @@ from decimal import Decimal
 import aiosqlite
 
 from core.exchange.base import Candle, Fill, Order, OrderRequest, OrderStatus
-from core.exchange.errors import (
-    BelowMinimum,
-    ExchangeUnavailable,
-    InsufficientFunds,
-    InvalidOrder,
-)
+from core.exchange.errors import ExchangeUnavailable, InvalidOrder
+from core.exchange.fill_model import order_amount, simulate_fill
 from core.exchange.prices import Clock, PriceSource, utc_now
 from core.models import ZERO, Balance, Market, Price, Side
-from core.rounding import floor_to_step, order_problem, round_to_tick
 from core.store import Store
 
 
@@ -132,10 +127,7 @@ class PaperExchange:
                 return existing
             market = self._market(request.symbol)
             last = await self._last_price(request.symbol)
-            amount = floor_to_step(request.amount, market.rules.amount_step)
-            problem = order_problem(market.rules, amount, last)
-            if problem is not None:
-                raise BelowMinimum(f"{request.side} {request.amount} {request.symbol}: {problem}")
+            amount = order_amount(request.side, request.amount, market, last)
             return await self._fill(request, market, amount, last)
 
     async def fetch_order_by_client_id(self, symbol: str, client_order_id: str) -> Order | None:
@@ -197,31 +189,19 @@ class PaperExchange:
     async def _fill(
         self, request: OrderRequest, market: Market, amount: Decimal, last: Decimal
     ) -> Order:
-        direction = 1 if request.side is Side.BUY else -1
-        price = round_to_tick(last * (1 + direction * self._slippage), market.rules.price_tick)
-        cost = amount * price
-        fee = cost * self._fee_rate
         async with _transaction(self._store.conn):
-            base = await self._read_balance(market.base)
-            quote = await self._read_balance(market.quote)
-            if request.side is Side.BUY:
-                need = cost + fee
-                if quote.free < need:
-                    raise InsufficientFunds(
-                        f"buy {amount} {market.base} needs {need} {market.quote} "
-                        f"(cost and fee); free {market.quote} is {quote.free}"
-                    )
-                base = Balance(base.free + amount, base.locked)
-                quote = Balance(quote.free - need, quote.locked)
-            else:
-                if base.free < amount:
-                    raise InsufficientFunds(
-                        f"sell {amount} {market.base}: free {market.base} is {base.free}"
-                    )
-                base = Balance(base.free - amount, base.locked)
-                quote = Balance(quote.free + cost - fee, quote.locked)
-            await self._write_balance(market.base, base)
-            await self._write_balance(market.quote, quote)
+            fill = simulate_fill(
+                request.side,
+                amount,
+                last,
+                market,
+                fee_rate=self._fee_rate,
+                slippage=self._slippage,
+                base=await self._read_balance(market.base),
+                quote=await self._read_balance(market.quote),
+            )
+            await self._write_balance(market.base, fill.base)
+            await self._write_balance(market.quote, fill.quote)
             order = Order(
                 client_order_id=request.client_order_id,
                 exchange_order_id=await self._next_order_id(),
@@ -230,9 +210,9 @@ class PaperExchange:
                 status=OrderStatus.FILLED,
                 amount=amount,
                 filled=amount,
-                average_price=price,
-                cost=cost,
-                fee=fee,
+                average_price=fill.price,
+                cost=fill.cost,
+                fee=fill.fee,
                 fee_currency=market.quote,
                 timestamp=self._clock(),
             )
