@@ -13,6 +13,7 @@ import tomllib
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, Literal, Self
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from dotenv import dotenv_values
 from pydantic import (
@@ -156,6 +157,17 @@ class Settings(PolicySettings, SignalSettings, BaseSettings):
     alert_cash: bool = True
     alert_exchange: bool = True
 
+    # Running it for real: logs, database backups, the daily summary, outage alerts.
+    log_file: Path | None = Path("ballast.log")
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    log_max_bytes: int = Field(5_000_000, ge=10_000, description="bytes before the log rotates")
+    log_backups: int = Field(5, ge=0, description="rotated log files kept")
+    backup_dir: Path | None = Path("backups")
+    backup_keep_days: int = Field(7, ge=0, description="days; 0: no automatic backups")
+    timezone: str = "UTC"
+    daily_summary_hour: int | None = Field(8, ge=0, le=23, description="hour in `timezone`")
+    scan_failure_alert_after: int = Field(900, gt=0, description="seconds")
+
     mode: Literal["paper", "live"] = "paper"
     exchange: str = "binance"
     exchange_api_key: SecretStr | None = None
@@ -179,6 +191,27 @@ class Settings(PolicySettings, SignalSettings, BaseSettings):
         if isinstance(value, str):
             return value.strip().upper()
         return tuple(a.strip().upper() for a in value if a.strip())
+
+    @field_validator("log_file", "backup_dir", "daily_summary_hour", mode="before")
+    @classmethod
+    def _empty_is_off(cls, value: Any) -> Any:
+        # `BALLAST_LOG_FILE=` in an env file means "none", not the current directory.
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper_level(cls, value: Any) -> Any:
+        return value.strip().upper() if isinstance(value, str) else value
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_timezone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError("not a known time zone (use an IANA name such as "
+                             "Europe/Berlin or UTC)") from None
+        return value
 
     @model_validator(mode="after")
     def _check_deployment(self) -> Self:

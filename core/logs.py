@@ -1,0 +1,318 @@
+"""Structured logs: one line per event, to stderr and a rotating file, with every secret scrubbed.
+
+A line reads `2026-11-24T12:00:00.123Z level=info event=plan logger=core.engine.loop
+msg="plan a1b2 proposed" approval=a1b2 trades=2` — one line whatever happened, tracebacks
+included (their line breaks are escaped), so `grep event=order ballast.log` finds every order.
+
+Secrets (exchange keys, the bot token) are removed twice: a filter on each handler rewrites the
+record's message, arguments and traceback, and the formatter scrubs the finished line again, so
+neither a library that logs a URL with the token in it nor an exception quoting a key can leak.
+"""
+
+from __future__ import annotations
+
+import logging
+import logging.handlers
+import sys
+from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, TextIO
+from urllib.parse import quote
+
+from pydantic import SecretStr
+
+from core.engine.events import (
+    ApprovalClosed,
+    CashBelowMinimum,
+    Event,
+    ExchangeRecovered,
+    ExchangeTrouble,
+    ExecutionFailed,
+    PlanExecuted,
+    PlanProposed,
+    SignalChanged,
+    Subscription,
+)
+
+REDACTED = "[redacted]"
+# Shorter strings would scrub ordinary words out of the logs; real keys and tokens are long.
+MIN_SECRET_LENGTH = 6
+# Libraries whose INFO lines are noise at best; httpx's also name the Bot API URL with the token.
+QUIET_LOGGERS = ("httpx", "httpcore", "aiosqlite", "telegram.ext.Updater", "asyncio")
+_HANDLER_MARK = "_ballast_handler"
+_RECORD_FIELDS = "ballast_fields"
+_RECORD_EVENT = "ballast_event"
+
+
+class SecretScrubber:
+    """Replaces every known secret (and its URL-encoded forms) in a text with `[redacted]`."""
+
+    def __init__(self, secrets: Iterable[str]) -> None:
+        variants: set[str] = set()
+        for secret in secrets:
+            for part in _secret_parts(secret):
+                variants.update({part, quote(part, safe=""), quote(part)})
+        # Longest first, so a secret containing another is replaced whole.
+        self._variants = sorted(
+            (v for v in variants if len(v) >= MIN_SECRET_LENGTH), key=len, reverse=True
+        )
+
+    def __bool__(self) -> bool:
+        return bool(self._variants)
+
+    def scrub(self, text: str) -> str:
+        """`text` with every secret replaced."""
+        for variant in self._variants:
+            if variant in text:
+                text = text.replace(variant, REDACTED)
+        return text
+
+
+def _secret_parts(secret: str) -> list[str]:
+    """The secret, and for a bot token (`123456:AA…`) its secret half on its own too."""
+    secret = secret.strip()
+    if not secret:
+        return []
+    parts = [secret]
+    _, colon, tail = secret.partition(":")
+    if colon and len(tail) >= MIN_SECRET_LENGTH:
+        parts.append(tail)
+    return parts
+
+
+def secrets_of(settings: Any) -> list[str]:
+    """The secret values in `settings` (every `SecretStr` field that is set)."""
+    found = []
+    for name in type(settings).model_fields:
+        value = getattr(settings, name)
+        if isinstance(value, SecretStr):
+            found.append(value.get_secret_value())
+    return found
+
+
+class RedactSecrets(logging.Filter):
+    """Rewrites each record so its message, arguments and traceback carry no secret."""
+
+    def __init__(self, scrubber: SecretScrubber) -> None:
+        super().__init__()
+        self.scrubber = scrubber
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        try:
+            message = record.getMessage()
+        except Exception:  # a bad format string must not lose the line (or raise at the caller)
+            message = f"{record.msg!r} {record.args!r}"
+        record.msg = self.scrubber.scrub(message)
+        record.args = None
+        if record.exc_info and not record.exc_text:
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
+        if record.exc_text:
+            record.exc_text = self.scrubber.scrub(record.exc_text)
+        if record.stack_info:
+            record.stack_info = self.scrubber.scrub(record.stack_info)
+        fields = getattr(record, _RECORD_FIELDS, None)
+        if isinstance(fields, dict):
+            setattr(record, _RECORD_FIELDS,
+                    {k: self.scrubber.scrub(str(v)) for k, v in fields.items()})
+        return True
+
+
+class KeyValueFormatter(logging.Formatter):
+    """Formats a record as one `key=value` line (logfmt), scrubbing secrets from the result."""
+
+    def __init__(self, scrubber: SecretScrubber | None = None) -> None:
+        super().__init__()
+        self.scrubber = scrubber or SecretScrubber(())
+
+    def format(self, record: logging.LogRecord) -> str:
+        at = datetime.fromtimestamp(record.created, UTC)
+        pairs: list[tuple[str, object]] = [
+            ("level", record.levelname.lower()),
+            ("event", event_name(record)),
+            ("logger", record.name),
+            ("msg", record.getMessage()),
+        ]
+        fields = getattr(record, _RECORD_FIELDS, None)
+        if isinstance(fields, dict):
+            pairs.extend(fields.items())
+        if record.exc_info and not record.exc_text:
+            record.exc_text = self.formatException(record.exc_info)
+        if record.exc_text:
+            pairs.append(("exc", record.exc_text))
+        if record.stack_info:
+            pairs.append(("stack", record.stack_info))
+        line = f"{at:%Y-%m-%dT%H:%M:%S}.{at.microsecond // 1000:03d}Z " + " ".join(
+            f"{key}={logfmt_value(value)}" for key, value in pairs
+        )
+        return self.scrubber.scrub(line)
+
+
+def event_name(record: logging.LogRecord) -> str:
+    """The record's event: given with `log_event`, else `error` or `log` by level."""
+    given = getattr(record, _RECORD_EVENT, None)
+    if isinstance(given, str) and given:
+        return given
+    return "error" if record.levelno >= logging.ERROR else "log"
+
+
+def logfmt_value(value: object) -> str:
+    """A value as logfmt: bare when simple, else quoted with `"`, `\\` and line breaks escaped."""
+    text = "" if value is None else str(value)
+    if text and all(c.isalnum() or c in "-_.:/+@%,[]" for c in text):
+        return text
+    escaped = (
+        text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n").replace("\r", "\\r")
+    )
+    return f'"{escaped}"'
+
+
+def log_event(
+    logger: logging.Logger,
+    event: str,
+    message: str,
+    level: int = logging.INFO,
+    **fields: object,
+) -> None:
+    """Log one structured line: `event=<event>`, the message, and `fields` as key=value pairs."""
+    logger.log(level, message, extra={_RECORD_EVENT: event, _RECORD_FIELDS: dict(fields)})
+
+
+def parse_line(line: str) -> dict[str, str]:
+    """Read a log line back into its fields (the timestamp under `at`); for tests and tools."""
+    at, _, rest = line.rstrip("\n").partition(" ")
+    fields = {"at": at}
+    i = 0
+    while i < len(rest):
+        eq = rest.index("=", i)
+        key = rest[i:eq]
+        i = eq + 1
+        if i < len(rest) and rest[i] == '"':
+            i += 1
+            chars: list[str] = []
+            while rest[i] != '"':
+                if rest[i] == "\\":
+                    i += 1
+                    chars.append({"n": "\n", "r": "\r"}.get(rest[i], rest[i]))
+                else:
+                    chars.append(rest[i])
+                i += 1
+            value = "".join(chars)
+            i += 1
+        else:
+            end = rest.find(" ", i)
+            end = len(rest) if end < 0 else end
+            value = rest[i:end]
+            i = end
+        fields[key] = value
+        i += 1  # the space between pairs
+    return fields
+
+
+def configure_logging(
+    secrets: Iterable[str],
+    *,
+    level: int | str = logging.INFO,
+    log_file: Path | None = None,
+    max_bytes: int = 5_000_000,
+    backups: int = 5,
+    stream: TextIO | None = None,
+    quiet: Mapping[str, int] | None = None,
+) -> list[logging.Handler]:
+    """Send the root logger's records to `stream` (stderr) and a rotating `log_file`.
+
+    Calling it again replaces the handlers it installed before (nothing else's). Returns the
+    handlers, so a caller can close them.
+    """
+    scrubber = SecretScrubber(secrets)
+    root = logging.getLogger()
+    for handler in list(root.handlers):
+        if getattr(handler, _HANDLER_MARK, False):
+            root.removeHandler(handler)
+            handler.close()
+    handlers: list[logging.Handler] = [logging.StreamHandler(stream or sys.stderr)]
+    if log_file is not None:
+        log_file.parent.mkdir(parents=True, exist_ok=True)
+        handlers.append(
+            logging.handlers.RotatingFileHandler(
+                log_file, maxBytes=max_bytes, backupCount=backups, encoding="utf-8"
+            )
+        )
+    for handler in handlers:
+        handler.addFilter(RedactSecrets(scrubber))
+        handler.setFormatter(KeyValueFormatter(scrubber))
+        setattr(handler, _HANDLER_MARK, True)
+        root.addHandler(handler)
+    root.setLevel(level)
+    for name, quiet_level in (quiet or dict.fromkeys(QUIET_LOGGERS, logging.WARNING)).items():
+        logging.getLogger(name).setLevel(quiet_level)
+    return handlers
+
+
+def configure_from_settings(settings: Any, *, verbose: bool = False,
+                            stream: TextIO | None = None) -> list[logging.Handler]:
+    """`configure_logging` with the secrets, level and log file named in `settings`."""
+    level = logging.DEBUG if verbose else settings.log_level
+    return configure_logging(
+        secrets_of(settings),
+        level=level,
+        log_file=settings.log_file,
+        max_bytes=settings.log_max_bytes,
+        backups=settings.log_backups,
+        stream=stream,
+    )
+
+
+def event_lines(event: Event) -> list[tuple[str, int, str, dict[str, object]]]:
+    """The log lines for an engine event: (event name, level, message, fields) each."""
+    match event:
+        case SignalChanged():
+            return [("signal", logging.INFO,
+                     f"{event.asset} {event.previous.value} -> {event.current.value}",
+                     {"asset": event.asset, "signal": event.current.value,
+                      "previous": event.previous.value, "score": f"{event.score:+.2f}"})]
+        case PlanProposed():
+            trades = "; ".join(f"{t.side.value} {t.amount} {t.asset}" for t in event.plan.trades)
+            return [("plan", logging.INFO, f"plan {event.approval_id} proposed",
+                     {"approval": event.approval_id, "trades": trades, "auto": event.auto,
+                      "expires": event.expires_at.isoformat(), "replaces": event.replaces,
+                      "reason": event.reason})]
+        case PlanExecuted() | ExecutionFailed():
+            failed = isinstance(event, ExecutionFailed)
+            lines: list[tuple[str, int, str, dict[str, object]]] = [
+                ("order", logging.INFO if r.state == "filled" else logging.WARNING,
+                 f"{r.side} {r.filled}/{r.amount} {r.asset} {r.state}",
+                 {"approval": event.approval_id, "client_order_id": r.client_order_id,
+                  "asset": r.asset, "side": r.side, "amount": r.amount, "filled": r.filled,
+                  "price": r.average_price, "fee": r.fee, "fee_currency": r.fee_currency,
+                  "state": r.state, "detail": r.detail})
+                for r in event.results
+            ]
+            reason = event.reason if isinstance(event, ExecutionFailed) else ""
+            lines.append(("approval", logging.ERROR if failed else logging.INFO,
+                          f"plan {event.approval_id} {'failed' if failed else 'done'}",
+                          {"approval": event.approval_id,
+                           "state": "failed" if failed else "done", "reason": reason}))
+            return lines
+        case ApprovalClosed():
+            return [("approval", logging.INFO, f"plan {event.approval_id} {event.state}",
+                     {"approval": event.approval_id, "state": event.state,
+                      "reason": event.reason})]
+        case CashBelowMinimum():
+            return [("alert", logging.WARNING, "cash below the minimum",
+                     {"cash": f"{event.cash_allocation:.4f}", "min_cash": event.min_cash})]
+        case ExchangeTrouble():
+            return [("error", logging.WARNING, "exchange trouble", {"error": event.message})]
+        case ExchangeRecovered():
+            return [("exchange", logging.INFO, "exchange answers again",
+                     {"since": event.since.isoformat(), "failed_scans": event.failed_scans})]
+    return []
+
+
+async def log_events(subscription: Subscription,
+                     logger: logging.Logger | None = None) -> None:
+    """Log every event of `subscription` as structured lines (runs until cancelled)."""
+    target = logger or logging.getLogger("ballast.events")
+    async for event in subscription:
+        for name, level, message, fields in event_lines(event):
+            log_event(target, name, message, level, **fields)
