@@ -1,6 +1,7 @@
 """The `ballast` command line. Importing this package registers every command on `app`."""
 
 from bot.cli import check as _check  # noqa: F401  (registers `ballast check`)
+from bot.cli import signals as _signals  # noqa: F401  (registers `ballast signals`)
 from bot.cli.app import app
 
 __all__ = ["app"]

@@ -1,0 +1,98 @@
+"""`ballast signals`: each asset's signal from a candle directory, as of a time (SPEC §9)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+from rich.table import Table
+
+from bot.cli.app import app
+from bot.cli.common import console, fail, print_json
+
+if TYPE_CHECKING:
+    from core.models import AssetSignal
+
+
+@app.command("signals")
+def signals_command(
+    candles: Annotated[Path, typer.Option(
+        "--candles", help="Directory of <exchange>_<BASE>_<QUOTE>_<timeframe>.csv[.gz] files.",
+    )],
+    timeframe: Annotated[str | None, typer.Option(
+        "--timeframe", help="Candle timeframe, e.g. 1h or 1d (default: the timeframe setting).",
+    )] = None,
+    at: Annotated[str | None, typer.Option(
+        "--at", help="ISO-8601 UTC time, e.g. 2024-03-01T00:00:00Z (default: now).",
+    )] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON (SPEC §9).")] = False,
+) -> None:
+    """Each asset's signal as of the last candle closed at or before --at, with its reasons."""
+    # Imported here: pandas-ta takes a second to import, which other commands need not pay.
+    from core.candles import CandleError, closed_candles, format_ms, read_candle_dir
+    from core.settings import SettingsError, load_settings
+    from core.signals import signal_history
+
+    at_ms = _parse_at(at)
+    try:
+        settings = load_settings().signal
+        tf = timeframe or settings.timeframe
+        frames = read_candle_dir(candles, tf)
+        signals: dict[str, AssetSignal] = {}
+        stands_on: dict[str, int | None] = {}
+        for asset, frame in frames.items():
+            history = signal_history(asset, closed_candles(frame, tf, at_ms), settings, tf)
+            signals[asset] = history.at(at_ms)
+            stands_on[asset] = history.candle_at(at_ms)
+    except (CandleError, SettingsError) as error:
+        fail(str(error))
+    if as_json:
+        print_json({asset: _as_json(signal) for asset, signal in signals.items()})
+        return
+    table = Table(
+        title=f"Signals as of {format_ms(at_ms)} ({tf} candles closed by then)",
+        show_lines=True,
+    )
+    table.add_column("Asset", style="bold")
+    table.add_column("Signal")
+    table.add_column("Score", justify="right")
+    table.add_column("Candle")
+    table.add_column("Votes")
+    for asset, signal in signals.items():
+        candle = stands_on[asset]
+        table.add_row(
+            asset,
+            f"[{_COLOURS[signal.signal]}]{signal.signal}[/]",
+            f"{signal.score:+.2f}",
+            format_ms(candle) if candle is not None else "—",
+            "\n".join(f"{_VOTES[v.vote]} {v.strategy}: {v.reason}" for v in signal.votes),
+        )
+    console.print(table)
+
+
+_COLOURS = {"STRONG_BUY": "bold green", "BUY": "green", "HOLD": "yellow", "SELL": "red"}
+_VOTES = {1: "BUY ", 0: "HOLD", -1: "SELL"}
+
+
+def _parse_at(text: str | None) -> int:
+    if text is None:
+        return int(datetime.now(tz=UTC).timestamp() * 1000)
+    try:
+        moment = datetime.fromisoformat(text.strip())
+    except ValueError:
+        fail(f"--at {text!r} is not an ISO-8601 time; use e.g. 2024-03-01T00:00:00Z")
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)  # the option is documented as UTC
+    return int(moment.timestamp() * 1000)
+
+
+def _as_json(signal: AssetSignal) -> dict[str, Any]:
+    return {
+        "signal": str(signal.signal),
+        "score": signal.score,
+        "votes": [{"strategy": v.strategy, "vote": v.vote, "reason": v.reason}
+                  for v in signal.votes],
+        "indicators": dict(signal.indicators),
+    }
