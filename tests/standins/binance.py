@@ -121,8 +121,24 @@ class Fault:
 @dataclass
 class _Route:
     handler: Handler
-    weight: int
+    weight: int | Callable[[dict[str, str]], int]
     signed: bool
+
+    def weight_of(self, params: dict[str, str]) -> int:
+        return self.weight(params) if callable(self.weight) else self.weight
+
+
+def _ticker_weight(params: dict[str, str]) -> int:
+    """Binance's 24hr ticker weight: by how many symbols are asked for (all: 80)."""
+    if params.get("symbol"):
+        return 2
+    try:
+        count = len(json.loads(params.get("symbols") or "null") or [])
+    except json.JSONDecodeError:
+        count = 0
+    if count == 0 or count > 100:
+        return 80
+    return 2 if count <= 20 else 40
 
 
 @dataclass
@@ -309,7 +325,7 @@ class BinanceStandIn:
         logged.fault = fault.kind if fault else None
         route = self._routes.get((request.method, request.path))
         if route is not None:
-            self._weights.append((time.monotonic(), route.weight))
+            self._weights.append((time.monotonic(), route.weight_of(params)))
         try:
             if fault is not None and fault.kind not in _AFTER_ACCEPT:
                 return await self._before_processing(fault, logged)
@@ -427,7 +443,7 @@ class BinanceStandIn:
     # ---- endpoints --------------------------------------------------------------------------
 
     def _route_table(self) -> dict[tuple[str, str], _Route]:
-        def public(handler: Handler, weight: int) -> _Route:
+        def public(handler: Handler, weight: int | Callable[[dict[str, str]], int]) -> _Route:
             return _Route(handler, weight, signed=False)
 
         def signed(handler: Handler, weight: int) -> _Route:
@@ -437,7 +453,7 @@ class BinanceStandIn:
             ("GET", "/api/v3/ping"): public(self._ping, 1),
             ("GET", "/api/v3/time"): public(self._time, 1),
             ("GET", "/api/v3/exchangeInfo"): public(self._exchange_info, 20),
-            ("GET", "/api/v3/ticker/24hr"): public(self._ticker_24hr, 2),
+            ("GET", "/api/v3/ticker/24hr"): public(self._ticker_24hr, _ticker_weight),
             ("GET", "/api/v3/ticker/price"): public(self._ticker_price, 2),
             ("GET", "/api/v3/klines"): public(self._klines, 2),
             ("GET", "/api/v3/account"): signed(self._account, 20),
