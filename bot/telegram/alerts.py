@@ -10,10 +10,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from decimal import Decimal
 from enum import StrEnum
 
-from bot.telegram.format import amount, clock, esc, fit, money, pct, price
+from bot.telegram.format import amount, clock, esc, fee, fit, money, pct, price
 from bot.telegram.views import SIGNAL_MARKS, View, plan_view, wrap_lines
 from core.engine.events import (
     ApprovalClosed,
@@ -202,14 +201,10 @@ def _result_lines(number: int, result: OrderResult, quote: str) -> list[str]:
         if result.average_price is not None:
             value = result.filled * result.average_price
             lines.append(f"   @ {price(result.average_price)} = {money(value)}")
-        lines.append(f"   fee {_fee(result.fee)} {esc(fit(result.fee_currency or quote, 8))}")
+        lines.append(f"   fee {fee(result.fee)} {esc(fit(result.fee_currency or quote, 8))}")
     if result.detail:
         lines.extend(wrap_lines(result.detail, indent="   "))
     return lines
-
-
-def _fee(fee: Decimal) -> str:
-    return money(fee) if fee >= 1 else amount(fee, significant=4)
 
 
 _CLOSED = {

@@ -79,6 +79,11 @@ def amount(value: Decimal, significant: int = 6) -> str:
     return text
 
 
+def fee(value: Decimal) -> str:
+    """A fee: cents when it is a quote-sized amount (`1.90`), significant digits when tiny."""
+    return money(value) if abs(value) >= 1 else amount(value, significant=4)
+
+
 def price(value: Decimal) -> str:
     """A unit price with enough digits for cheap coins: `91,182.00`, `0.3412`, `0.00001234`."""
     if value >= 1000:

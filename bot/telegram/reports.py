@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from bot.telegram.format import amount, clock, duration, esc, fit, price, when
+from bot.telegram.format import LINE_WIDTH, amount, clock, duration, esc, fee, fit, price, when
 from bot.telegram.views import View, wrap_lines
 from core.engine.approvals import Approval
 from core.engine.orders import OrderRow
@@ -89,11 +89,11 @@ def history_view(history: History, trades: int = 10, plans: int = 8) -> View:
 def _trade_rows(row: OrderRow) -> list[str]:
     head = f"{when(row.updated_at)} {row.side.value.upper()} {fit(row.asset, 12)}"
     at_price = f" @ {price(row.average_price)}" if row.average_price is not None else ""
-    fee = f"fee {amount(row.fee, significant=4)} {fit(row.fee_currency or '', 6)}".rstrip()
+    paid = f"fee {fee(row.fee)} {fit(row.fee_currency or '', 6)}".rstrip()
     detail = f"  {amount(row.filled)}{at_price}"
-    if len(detail) + len(fee) + 3 <= 40:
-        return [head, f"{detail} · {fee}"]
-    return [head, detail, f"  {fee}"]
+    if len(detail) + len(paid) + 3 <= LINE_WIDTH:
+        return [head, f"{detail} · {paid}"]
+    return [head, detail, f"  {paid}"]
 
 
 def _plan_rows(approvals: Sequence[Approval]) -> list[str]:
