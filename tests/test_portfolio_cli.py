@@ -163,3 +163,27 @@ def close_at(path: Path, open_ms: int) -> float:
         if int(fields[0]) == open_ms:
             return float(fields[4])
     raise AssertionError(f"no candle opening at {open_ms} in {path}")
+
+
+async def test_live_account_with_cost_basis_rebuilt_from_trade_history(
+    standin: BinanceStandIn, env: dict[str, str]
+) -> None:
+    """Live mode reads the real account; a holding its trade history explains gets a basis."""
+    standin.set_balance("USDT", "1000")
+    standin.set_balance("XRP", "50")  # deposited: no trades explain it
+    env |= {"BALLAST_MODE": "live", "BALLAST_EXCHANGE_API_URL": standin.url,
+            "BALLAST_EXCHANGE_API_KEY": standin.api_key,
+            "BALLAST_EXCHANGE_API_SECRET": standin.api_secret}
+    settings = load_settings(env=env)
+    async with await Store.open(settings.db) as store:
+        exchange = await build_exchange(settings, store)
+        await exchange.create_order(OrderRequest("SOL/USDT", Side.BUY, Decimal("2"), "live-1"))
+        await exchange.close()
+    data = as_json(await invoke(["portfolio", "--json"], env))
+    sol = data["holdings"]["SOL"]
+    # Binance takes the 0.1% fee in SOL: 1.998 SOL for 275.74 USDT.
+    assert sol["free"] == 1.998
+    assert sol["cost_basis"] == pytest.approx(275.74 / 1.998, abs=1e-8)
+    assert data["holdings"]["XRP"]["cost_basis"] is None
+    assert data["cash"]["value"] == 724.26
+    assert standin.count("GET /api/v3/account") == 1
