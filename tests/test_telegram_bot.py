@@ -138,7 +138,7 @@ async def test_portfolio_from_the_owner_answers_with_the_holdings(world: World) 
 async def test_a_stranger_is_refused_sees_no_data_and_is_logged_without_text(
     world: World, caplog: pytest.LogCaptureFixture,
 ) -> None:
-    caplog.set_level(logging.INFO)
+    caplog.set_level(logging.DEBUG)
     for command in ("/portfolio", "/status", "/history", "/pause", SECRET_TEXT):
         world.tg.push_text(STRANGER, command)
     world.tg.push_command(OWNER, "/status")

@@ -49,6 +49,32 @@ REFUSAL = "Sorry, this is a private bot."
 ALLOWED_UPDATES = [Update.MESSAGE, Update.CALLBACK_QUERY]
 
 
+class HideUpdateContents(logging.Filter):
+    """Drops python-telegram-bot's DEBUG lines that print whole updates.
+
+    Those carry what a stranger wrote, which must never reach the logs (only who, not what).
+    """
+
+    LOGGERS = ("telegram.Bot", "telegram.ext.ExtBot", "telegram.ext.Application")
+    _TEMPLATES = frozenset({"Processing update %s", "Dropping pending update: %s"})
+    _RESULT = "Call to Bot API endpoint `%s` finished with return value `%s`"
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.msg in self._TEMPLATES:
+            return False
+        args = record.args
+        return not (record.msg == self._RESULT and isinstance(args, tuple) and args
+                    and args[0] == "getUpdates")
+
+    @classmethod
+    def install(cls) -> None:
+        """Attach the filter to python-telegram-bot's loggers (once)."""
+        for name in cls.LOGGERS:
+            logger = logging.getLogger(name)
+            if not any(isinstance(f, cls) for f in logger.filters):
+                logger.addFilter(cls())
+
+
 def api_urls(api_url: str) -> tuple[str, str]:
     """`base_url` and `base_file_url` for a Bot API server given by BALLAST_TELEGRAM_API_URL.
 
@@ -77,6 +103,7 @@ class TelegramBot:
                 "telegram_owner_id: not set (BALLAST_TELEGRAM_OWNER_ID): without it nobody "
                 "could use the bot"
             )
+        HideUpdateContents.install()
         self._token = settings.telegram_token.get_secret_value()
         self.owner_id = settings.telegram_owner_id
         self.service = service
