@@ -10,8 +10,11 @@ Two ways in, with the same results:
   read it at any T without look-ahead, and `.times/.scores/.kinds` expose the arrays. For
   backtests: one pass per asset instead of one per candle.
 
-Values at T depend on where the history starts only through pandas-ta's RSI warm-up (see
-`strategies.Rsi`): give at least ~250 candles for RSI values that match the textbook to 1e-6.
+Each indicator equals its textbook value over the candles given (tests check 1e-6). The
+exponential ones (EMA, MACD, RSI) remember where the history starts, a memory that fades by
+(1 - alpha) per candle: with ~400 candles (default settings) the start no longer moves a value
+by 1e-6; with the bare minimum (`candles_needed`) votes are right but values can differ a little
+from a longer history's.
 
 Rules of reading: the signal stands on the last candle closed at or before T (open + length ≤
 T); a missing or unusable candle there, a gap inside an indicator's window, or too short a
