@@ -15,59 +15,23 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
-import json
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Any
 
 from aiohttp import web
 
-JSON = dict[str, Any]
-
-# Parameters python-telegram-bot JSON-encodes into a form field; decoded here for assertions.
-_JSON_PARAMS = frozenset(
-    {"reply_markup", "commands", "entities", "caption_entities", "allowed_updates",
-     "link_preview_options", "reply_parameters", "scope"}
+from tests.standins.telegram_wire import (
+    JSON,
+    POLLING_METHODS,
+    ApiError,
+    Call,
+    Fault,
+    SentMessage,
+    check_buttons,
+    error_response,
+    frozen,
+    read_params,
 )
-# Methods fault injection never touches unless asked: breaking them only stalls polling.
-_POLLING_METHODS = frozenset({"getMe", "deleteWebhook", "getUpdates"})
-
-
-@dataclass
-class Call:
-    """One request the stand-in received, with its decoded parameters and how it was answered."""
-
-    method: str
-    params: JSON
-    status: int
-    at: float
-    files: dict[str, bytes] = field(default_factory=dict)
-
-    @property
-    def ok(self) -> bool:
-        return self.status == 200
-
-
-@dataclass
-class SentMessage:
-    """A message the bot sent, as it currently reads in the chat (edits applied)."""
-
-    chat_id: int
-    message_id: int
-    text: str | None
-    reply_markup: JSON | None
-    photo: bytes | None = None
-    caption: str | None = None
-    edits: int = 0
-
-
-@dataclass
-class _Fault:
-    status: int
-    remaining: int
-    retry_after: int | None
-    methods: frozenset[str] | None
 
 
 class TelegramStandIn:
@@ -90,7 +54,7 @@ class TelegramStandIn:
         self._message_ids = itertools.count(1)
         self._callback_ids = itertools.count(1)
         self._changed = asyncio.Condition()
-        self._faults: list[_Fault] = []
+        self._faults: list[Fault] = []
         self._closing = asyncio.Event()
         self._runner: web.AppRunner | None = None
         self.port = 0
@@ -217,18 +181,18 @@ class TelegramStandIn:
         self, count: int = 1, status: int = 502, methods: set[str] | None = None
     ) -> None:
         """Answer the next `count` calls (of `methods`, default all but polling) with `status`."""
-        self._faults.append(_Fault(status, count, None, _frozen(methods)))
+        self._faults.append(Fault(status, count, None, frozen(methods)))
 
     def rate_limit_next(
         self, count: int = 1, retry_after: int = 1, methods: set[str] | None = None
     ) -> None:
         """Answer the next `count` calls with 429 Too Many Requests and `retry_after` seconds."""
-        self._faults.append(_Fault(429, count, retry_after, _frozen(methods)))
+        self._faults.append(Fault(429, count, retry_after, frozen(methods)))
 
-    def _take_fault(self, method: str) -> _Fault | None:
+    def _take_fault(self, method: str) -> Fault | None:
         for fault in self._faults:
             applies = (method in fault.methods if fault.methods is not None
-                       else method not in _POLLING_METHODS)
+                       else method not in POLLING_METHODS)
             if applies and fault.remaining > 0:
                 fault.remaining -= 1
                 return fault
@@ -289,25 +253,25 @@ class TelegramStandIn:
 
     async def _handle(self, request: web.Request) -> web.Response:
         if request.match_info["token"] != self.token:
-            return _error(401, "Unauthorized")
+            return error_response(401, "Unauthorized")
         method = request.match_info["method"]
-        params, files = await _read_params(request)
+        params, files = await read_params(request)
         fault = self._take_fault(method)
         if fault is not None:
             await self._record(Call(method, params, fault.status, time.monotonic(), files))
             if fault.retry_after is not None:
-                return _error(429, f"Too Many Requests: retry after {fault.retry_after}",
+                return error_response(429, f"Too Many Requests: retry after {fault.retry_after}",
                               {"retry_after": fault.retry_after})
-            return _error(fault.status, "Bad Gateway")
+            return error_response(fault.status, "Bad Gateway")
         handler = getattr(self, f"_api_{method}", None)
         if handler is None:
             await self._record(Call(method, params, 404, time.monotonic(), files))
-            return _error(404, "Not Found: method not found")
+            return error_response(404, "Not Found: method not found")
         try:
             result = await handler(params, files)
-        except _ApiError as error:
+        except ApiError as error:
             await self._record(Call(method, params, error.status, time.monotonic(), files))
-            return _error(error.status, error.description)
+            return error_response(error.status, error.description)
         await self._record(Call(method, params, 200, time.monotonic(), files))
         return web.json_response({"ok": True, "result": result})
 
@@ -358,10 +322,10 @@ class TelegramStandIn:
     async def _api_sendMessage(self, params: JSON, files: dict[str, bytes]) -> JSON:
         text = str(params.get("text") or "")
         if not text:
-            raise _ApiError(400, "Bad Request: message text is empty")
+            raise ApiError(400, "Bad Request: message text is empty")
         if len(text) > 4096:
-            raise _ApiError(400, "Bad Request: message is too long")
-        _check_buttons(params.get("reply_markup"))
+            raise ApiError(400, "Bad Request: message is too long")
+        check_buttons(params.get("reply_markup"))
         chat_id = int(params["chat_id"])
         sent = SentMessage(chat_id, next(self._message_ids), text, params.get("reply_markup"))
         self.messages[(chat_id, sent.message_id)] = sent
@@ -370,11 +334,11 @@ class TelegramStandIn:
     async def _api_sendPhoto(self, params: JSON, files: dict[str, bytes]) -> JSON:
         photo = files.get("photo")
         if photo is None:
-            raise _ApiError(400, "Bad Request: there is no photo in the request")
+            raise ApiError(400, "Bad Request: there is no photo in the request")
         caption = params.get("caption")
         if caption is not None and len(str(caption)) > 1024:
-            raise _ApiError(400, "Bad Request: message caption is too long")
-        _check_buttons(params.get("reply_markup"))
+            raise ApiError(400, "Bad Request: message caption is too long")
+        check_buttons(params.get("reply_markup"))
         chat_id = int(params["chat_id"])
         sent = SentMessage(chat_id, next(self._message_ids), None, params.get("reply_markup"),
                            photo=photo, caption=caption)
@@ -385,11 +349,11 @@ class TelegramStandIn:
         sent = self._find(params)
         text = str(params.get("text") or "")
         if len(text) > 4096:
-            raise _ApiError(400, "Bad Request: MESSAGE_TOO_LONG")
+            raise ApiError(400, "Bad Request: MESSAGE_TOO_LONG")
         markup = params.get("reply_markup")
         if text == sent.text and markup == sent.reply_markup:
-            raise _ApiError(400, "Bad Request: message is not modified")
-        _check_buttons(markup)
+            raise ApiError(400, "Bad Request: message is not modified")
+        check_buttons(markup)
         sent.text = text
         sent.reply_markup = markup
         sent.edits += 1
@@ -398,7 +362,7 @@ class TelegramStandIn:
     async def _api_editMessageReplyMarkup(self, params: JSON, files: dict[str, bytes]) -> JSON:
         sent = self._find(params)
         markup = params.get("reply_markup")
-        _check_buttons(markup)
+        check_buttons(markup)
         sent.reply_markup = markup
         sent.edits += 1
         return self._message_json(sent)
@@ -407,7 +371,7 @@ class TelegramStandIn:
         key = (int(params.get("chat_id") or 0), int(params.get("message_id") or 0))
         sent = self.messages.get(key)
         if sent is None:
-            raise _ApiError(400, "Bad Request: message to edit not found")
+            raise ApiError(400, "Bad Request: message to edit not found")
         return sent
 
     def _message_json(self, sent: SentMessage) -> JSON:
@@ -429,52 +393,3 @@ class TelegramStandIn:
         if sent.reply_markup:
             body["reply_markup"] = sent.reply_markup
         return body
-
-
-class _ApiError(Exception):
-    def __init__(self, status: int, description: str) -> None:
-        super().__init__(description)
-        self.status = status
-        self.description = description
-
-
-def _frozen(methods: set[str] | None) -> frozenset[str] | None:
-    return frozenset(methods) if methods is not None else None
-
-
-def _error(status: int, description: str, parameters: JSON | None = None) -> web.Response:
-    body: JSON = {"ok": False, "error_code": status, "description": description}
-    if parameters:
-        body["parameters"] = parameters
-    return web.json_response(body, status=status)
-
-
-def _check_buttons(markup: Any) -> None:
-    """Refuse what the real server refuses: callback data outside 1–64 bytes."""
-    if not isinstance(markup, dict):
-        return
-    for row in markup.get("inline_keyboard", []):
-        for button in row:
-            data = button.get("callback_data")
-            if data is not None and not 1 <= len(str(data).encode()) <= 64:
-                raise _ApiError(400, "Bad Request: BUTTON_DATA_INVALID")
-
-
-async def _read_params(request: web.Request) -> tuple[JSON, dict[str, bytes]]:
-    params: JSON = {}
-    files: dict[str, bytes] = {}
-    if request.content_type == "application/json":
-        params = dict(await request.json())
-    elif request.can_read_body:
-        form = await request.post()
-        for key, value in form.items():
-            if isinstance(value, web.FileField):
-                files[key] = value.file.read()
-            else:
-                params[key] = str(value)
-    params.update({k: v for k, v in request.query.items() if k not in params})
-    for key in _JSON_PARAMS & params.keys():
-        if isinstance(params[key], str):
-            with contextlib.suppress(ValueError):
-                params[key] = json.loads(params[key])
-    return params, files
