@@ -4,7 +4,7 @@
 - **Calendar**: at the first candle of every calendar month (UTC), rebalance to the starting
   weights — cash included — measured at the start. Like Ballast, it decides at the close of the
   month's last candle, valuing the portfolio at those closes, and fills at the next candle's open
-  through the same paper exchange (fee on the traded value in the quote currency, amounts
+  through the same fill model as paper trading (fee on the traded value in the quote, amounts
   floored to the market's step, the market's minimums enforced). Orders worth less than
   `min_trade_value` are skipped, as Ballast's policy skips them; sells go before buys, and buys
   are capped to the cash the sells left.
@@ -123,36 +123,33 @@ async def calendar_rebalance(
     first_prices = history.opens[0, columns]
     start_value = float(start.cash) + float(first_prices @ amounts)
     weights = {a: float(amounts[i] * first_prices[i]) / start_value for i, a in enumerate(assets)}
-    broker = await Broker.open(
+    broker = Broker(
         history, start.balances(), markets, quote=start.quote, fee_rate=fee_rate,
         slippage=slippage, name="calendar",
     )
-    try:
-        rebalance_rows = set(month_starts(history.times))
-        equity = np.empty(history.times.size + 1)
-        cash = np.empty(history.times.size + 1)
-        equity[0] = start_value
-        cash[0] = float(start.cash)
-        for row in range(history.times.size):
-            if row in rebalance_rows:
-                prices = history.closes[row - 1, columns]
-                orders = _rebalance_orders(
-                    broker, start.quote, assets, prices, weights, markets, min_trade_value
-                )
-                await broker.execute(row, orders)
-            equity[row + 1] = _value(broker, start.quote, assets, history.closes[row, columns])
-            cash[row + 1] = float(broker.amount(start.quote))
-        shares = np.divide(cash, equity, out=np.zeros_like(equity), where=equity > 0)
-        return EquityCurve(
-            history.curve_times(),
-            equity,
-            shares,
-            trades=broker.trades,
-            fees_paid=float(broker.fees_paid),
-            traded_value=float(broker.traded_value),
-        )
-    finally:
-        await broker.close()
+    rebalance_rows = set(month_starts(history.times))
+    equity = np.empty(history.times.size + 1)
+    cash = np.empty(history.times.size + 1)
+    equity[0] = start_value
+    cash[0] = float(start.cash)
+    for row in range(history.times.size):
+        if row in rebalance_rows:
+            prices = history.closes[row - 1, columns]
+            orders = _rebalance_orders(
+                broker, start.quote, assets, prices, weights, markets, min_trade_value
+            )
+            await broker.execute(row, orders)
+        equity[row + 1] = _value(broker, start.quote, assets, history.closes[row, columns])
+        cash[row + 1] = float(broker.amount(start.quote))
+    shares = np.divide(cash, equity, out=np.zeros_like(equity), where=equity > 0)
+    return EquityCurve(
+        history.curve_times(),
+        equity,
+        shares,
+        trades=broker.trades,
+        fees_paid=float(broker.fees_paid),
+        traded_value=float(broker.traded_value),
+    )
 
 
 def _rebalance_orders(

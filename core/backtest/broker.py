@@ -1,28 +1,28 @@
-"""Order execution for a simulated account: the paper exchange, fed the candle open as price.
+"""Order execution for a simulated account, at the open of the candle after each decision.
 
-Ballast and the calendar benchmark both trade through `Broker`, which wraps the one fill model
-Ballast has — `PaperExchange` (fees, exchange rounding, minimums, slippage) — on an in-memory
-SQLite store. A decision taken at the close of a candle is filled at the *open of the next
-candle*: the first price that exists after the decision, never one known only later.
+Ballast and the calendar benchmark both trade through `Broker`: balances in memory, every order
+filled by the paper exchange's own fill model (`core.exchange.fill_model`: fee, slippage,
+exchange rounding and minimums), so a backtest trades exactly as paper trading does, minus the
+SQLite bookkeeping that would make years of candles slow. A decision taken at the close of a
+candle is filled at the *open of the next candle*: the first price that exists after the
+decision, never one known only later.
 
-Balances are read back from the paper exchange after each fill and cached in between, so a step
-with nothing to trade does no I/O.
+`OpenPrices` is the same price, as a `PriceSource`, for a real `PaperExchange` (the engine run).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
 from core.backtest.history import MarketHistory, to_datetime
-from core.exchange.base import Candle, Order, OrderRequest
-from core.exchange.errors import ExchangeError
-from core.exchange.paper import PaperExchange
+from core.exchange.base import Candle, Order, OrderStatus
+from core.exchange.errors import ExchangeError, ExchangeUnavailable, InvalidOrder
+from core.exchange.fill_model import order_amount, simulate_fill
 from core.models import ZERO, Balance, Market, Price, Side
 from core.rounding import floor_to_step, round_to_tick
-from core.store import Store
 
 
 class OpenPrices:
@@ -74,7 +74,7 @@ class OpenPrices:
 
 @dataclass(frozen=True, slots=True)
 class Execution:
-    """The outcome of one order: the paper exchange's order, or why it was refused."""
+    """The outcome of one order: the filled order, or why it was refused or skipped."""
 
     side: Side
     asset: str
@@ -83,37 +83,15 @@ class Execution:
     refused: str | None = None
 
 
+BuyCap = Callable[[str, Decimal], tuple[Decimal, str]]
+"""How much of a planned buy may be sent now: (asset, amount) → (amount, why if 0)."""
+
+
 class Broker:
-    """One simulated account trading at candle opens through a `PaperExchange`."""
+    """One simulated account trading at candle opens (see the module docs)."""
 
     def __init__(
         self,
-        store: Store,
-        exchange: PaperExchange,
-        prices: OpenPrices,
-        markets: Mapping[str, Market],
-        quote: str,
-        fee_rate: Decimal,
-        slippage: Decimal,
-        name: str,
-    ) -> None:
-        self._store = store
-        self._exchange = exchange
-        self._prices = prices
-        self._markets = dict(markets)
-        self._quote = quote
-        self._fee_rate = fee_rate
-        self._slippage = slippage
-        self._name = name
-        self._sequence = 0
-        self.balances: dict[str, Balance] = {}
-        self.fees_paid = ZERO
-        self.traded_value = ZERO
-        self.trades = 0
-
-    @classmethod
-    async def open(
-        cls,
         history: MarketHistory,
         balances: Mapping[str, Balance],
         markets: Mapping[str, Market],
@@ -122,77 +100,123 @@ class Broker:
         fee_rate: Decimal,
         slippage: Decimal,
         name: str,
-    ) -> Broker:
-        """A fresh account holding `balances`, on its own in-memory paper exchange."""
-        store = await Store.open(":memory:")
-        prices = OpenPrices(history, quote)
-        exchange = PaperExchange(
-            store, prices, markets, fee_rate=fee_rate, slippage=slippage,
-            clock=lambda: prices.now, name=f"backtest-{name}",
-        )
-        await exchange.seed(balances)
-        broker = cls(store, exchange, prices, markets, quote, fee_rate, slippage, name)
-        broker.balances = await exchange.fetch_balances()
-        return broker
-
-    async def close(self) -> None:
-        """Release the in-memory store."""
-        await self._exchange.close()
-        await self._store.close()
+    ) -> None:
+        if fee_rate < 0 or slippage < 0:
+            raise ValueError(
+                f"fee_rate ({fee_rate}) and slippage ({slippage}) must not be negative"
+            )
+        self.prices = OpenPrices(history, quote)
+        self._markets = dict(markets)
+        self._quote = quote
+        self._fee_rate = fee_rate
+        self._slippage = slippage
+        self._name = name
+        self._sequence = 0
+        self.balances: dict[str, Balance] = {a: b for a, b in balances.items() if b.total}
+        self.fees_paid = ZERO
+        self.traded_value = ZERO
+        self.trades = 0
 
     def free(self, asset: str) -> Decimal:
-        """The cached free balance of `asset`."""
+        """The free balance of `asset`."""
         balance = self.balances.get(asset)
         return balance.free if balance is not None else ZERO
 
     def amount(self, asset: str) -> Decimal:
-        """The cached total balance of `asset`."""
+        """The total balance of `asset`."""
         balance = self.balances.get(asset)
         return balance.total if balance is not None else ZERO
 
+    def move_to(self, row: int) -> None:
+        """Stand on candle `row`: orders from now on fill at its open."""
+        self.prices.move_to(row)
+
+    def fill_price(self, asset: str) -> Decimal | None:
+        """The current open of `asset` (before slippage), or None while it is unpriced."""
+        return self.prices.price(asset)
+
     async def execute(
-        self, row: int, orders: Iterable[tuple[Side, str, Decimal]]
+        self,
+        row: int,
+        orders: Iterable[tuple[Side, str, Decimal]],
+        cap: BuyCap | None = None,
     ) -> list[Execution]:
         """Fill `orders` (side, asset, base amount) at the open of candle `row`, sells first.
 
-        A buy is capped to what the free quote balance pays at the fill price, fee included,
-        as a market buy by quote amount would be. A refused order (below the market minimum,
-        unpriced) is reported, not raised: the simulated owner simply sees it fail.
+        Each buy is first capped by `cap`, which sees the balances left by the sells before
+        it; the default caps it to what the free quote balance pays at the fill price, fee
+        included, as a market buy by quote amount would be. A refused or skipped order is
+        reported, not raised: the simulated owner simply sees it fail.
         """
-        self._prices.move_to(row)
+        self.move_to(row)
+        limit = cap or self.affordable_at_fill
         ordered = sorted(orders, key=lambda order: order[0] is not Side.SELL)
         results: list[Execution] = []
         for side, asset, amount in ordered:
             if side is Side.BUY:
-                amount = min(amount, self._affordable(asset))
-            results.append(await self._place(row, side, asset, amount))
+                amount, why = limit(asset, amount)
+                if amount <= 0:
+                    results.append(Execution(side, asset, amount, None, why))
+                    continue
+            results.append(self._place(row, side, asset, amount))
         return results
 
-    def _affordable(self, asset: str) -> Decimal:
+    def affordable_at_fill(self, asset: str, amount: Decimal) -> tuple[Decimal, str]:
+        """`amount` capped to what the free quote pays at the current open, fee included."""
         market = self._markets.get(f"{asset}/{self._quote}")
-        price = self._prices.price(asset)
+        price = self.prices.price(asset)
         if market is None or price is None:
-            return ZERO
-        # The paper exchange's buy price: the open plus slippage, on the tick.
+            return ZERO, f"{asset}/{self._quote} has no market or no price"
+        # The fill model's buy price: the open plus slippage, on the tick.
         paid = round_to_tick(price * (1 + self._slippage), market.rules.price_tick)
         budget = self.free(self._quote) / (paid * (1 + self._fee_rate))
-        return floor_to_step(budget, market.rules.amount_step)
+        allowed = min(amount, floor_to_step(budget, market.rules.amount_step))
+        return allowed, "" if allowed > 0 else f"no {self._quote} left to pay for it"
 
-    async def _place(self, row: int, side: Side, asset: str, amount: Decimal) -> Execution:
-        self._sequence += 1
-        request = OrderRequest(
-            symbol=f"{asset}/{self._quote}",
-            side=side,
-            amount=amount,
-            client_order_id=f"{self._name}-{row}-{self._sequence}",
-        )
-        try:
-            order = await self._exchange.create_order(request)
-        except ExchangeError as error:
-            return Execution(side, asset, amount, None, str(error))
-        # Re-read after each fill: a later buy of this batch spends this sell's cash.
-        self.balances = await self._exchange.fetch_balances()
+    def note_fill(self, order: Order) -> None:
+        """Count a filled order's trade, fee and traded value."""
+        if order.filled <= 0:
+            return
         self.trades += 1
         self.fees_paid += order.fee
         self.traded_value += order.cost
+
+    def _place(self, row: int, side: Side, asset: str, amount: Decimal) -> Execution:
+        self._sequence += 1
+        symbol = f"{asset}/{self._quote}"
+        try:
+            order = self._fill(f"{self._name}-{row}-{self._sequence}", symbol, side, amount)
+        except ExchangeError as error:
+            return Execution(side, asset, amount, None, str(error))
+        self.note_fill(order)
         return Execution(side, asset, amount, order)
+
+    def _fill(self, client_order_id: str, symbol: str, side: Side, requested: Decimal) -> Order:
+        market = self._markets.get(symbol)
+        if market is None or not market.active:
+            raise InvalidOrder(f"{symbol} is not a market this exchange trades")
+        last = self.prices.price(market.base)
+        if last is None:
+            raise ExchangeUnavailable(f"no current price for {symbol}: cannot fill the order")
+        amount = order_amount(side, requested, market, last)
+        fill = simulate_fill(
+            side, amount, last, market, fee_rate=self._fee_rate, slippage=self._slippage,
+            base=self.balances.get(market.base, Balance(ZERO)),
+            quote=self.balances.get(market.quote, Balance(ZERO)),
+        )
+        self.balances[market.base] = fill.base
+        self.balances[market.quote] = fill.quote
+        return Order(
+            client_order_id=client_order_id,
+            exchange_order_id=client_order_id,
+            symbol=symbol,
+            side=side,
+            status=OrderStatus.FILLED,
+            amount=amount,
+            filled=amount,
+            average_price=fill.price,
+            cost=fill.cost,
+            fee=fill.fee,
+            fee_currency=market.quote,
+            timestamp=self.prices.now,
+        )

@@ -1,0 +1,189 @@
+"""The market as a backtest sees it at each decision: last closed prices and signals.
+
+A decision is taken at the open time T of candle `row` — the moment candle `row - 1` closed.
+It sees only what had closed by T:
+
+- prices are the closes of candle `row - 1` (assets not yet listed are unpriced);
+- signals stand on the last candle closed at or before T (`core.signals.SignalHistory`, whose
+  values at a candle depend on that candle and earlier ones only).
+
+Orders from that decision fill at the open of candle `row` (see `core.backtest.broker`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from core.backtest.history import FloatArray, IntArray, MarketHistory, to_datetime
+from core.candles import read_candle_dir, timeframe_ms
+from core.models import AssetSignal, Price, SignalKind
+from core.settings import SignalSettings
+from core.signals import KIND_ORDER, SignalHistory, candles_needed, signal_history
+
+HOLD_CODE = KIND_ORDER.index(SignalKind.HOLD)
+# Candles of history before the start that signals warm up on. Fixed, so that a backtest's
+# result does not depend on how far back the candle files happen to go.
+MIN_WARM_UP = 500
+
+
+@dataclass(frozen=True, slots=True)
+class _Column:
+    codes: IntArray
+    scores: FloatArray
+
+
+class MarketReplay:
+    """Prices and signals of every asset at every decision row of a backtest."""
+
+    def __init__(
+        self,
+        history: MarketHistory,
+        signals: Mapping[str, SignalHistory],
+        quote: str,
+        first_row: int,
+    ) -> None:
+        if not 1 <= first_row <= history.times.size:
+            raise ValueError(
+                f"the backtest must start after the first candle ({first_row=}): "
+                "a decision needs one closed candle"
+            )
+        self.history = history
+        self.signals = dict(signals)
+        self.quote = quote
+        self.first_row = first_row
+        self._columns = {asset: self._precompute(s) for asset, s in self.signals.items()}
+        self._memo: dict[tuple[str, int, float], AssetSignal] = {}
+
+    @property
+    def rows(self) -> range:
+        """The decision rows: the candles of the backtest period."""
+        return range(self.first_row, self.history.times.size)
+
+    @property
+    def assets(self) -> tuple[str, ...]:
+        """Every asset with candles."""
+        return self.history.assets
+
+    def time(self, row: int) -> datetime:
+        """When the decision of `row` is taken: the open of candle `row`."""
+        return to_datetime(int(self.history.times[row]))
+
+    def last_closes(self, row: int) -> dict[str, Decimal]:
+        """Each listed asset's close of candle `row - 1`."""
+        closes = self.history.closes[row - 1]
+        return {
+            asset: Decimal(repr(float(value)))
+            for asset, value in zip(self.history.assets, closes, strict=True)
+            if value == value and value > 0  # NaN: not listed yet
+        }
+
+    def prices(self, row: int) -> dict[str, Price]:
+        """Last closed prices as the exchange would quote them, keyed by `BASE/QUOTE`."""
+        at = self.time(row)
+        return {
+            f"{asset}/{self.quote}": Price(asset, self.quote, last, at)
+            for asset, last in self.last_closes(row).items()
+        }
+
+    def signals_at(self, row: int, assets: Iterable[str]) -> dict[str, AssetSignal]:
+        """Signal and score only (no votes), from arrays: the fast path for long backtests."""
+        found: dict[str, AssetSignal] = {}
+        for asset in assets:
+            column = self._columns.get(asset)
+            if column is None:
+                continue
+            code, score = int(column.codes[row]), float(column.scores[row])
+            key = (asset, code, score)
+            signal = self._memo.get(key)
+            if signal is None:
+                signal = self._memo[key] = AssetSignal(asset, KIND_ORDER[code], score)
+            found[asset] = signal
+        return found
+
+    def explained_signals_at(self, row: int, assets: Iterable[str]) -> dict[str, AssetSignal]:
+        """Full signals with every strategy's vote and reason (what the owner is shown)."""
+        at_ms = int(self.history.times[row])
+        return {a: self.signals[a].at(at_ms) for a in assets if a in self.signals}
+
+    def _precompute(self, history: SignalHistory) -> _Column:
+        """`history.signal_at(T)` for the decision time T of every row, as arrays."""
+        rows = self.history.times.size
+        if history.times.size == 0:
+            return _Column(np.full(rows, HOLD_CODE, dtype=np.int64), np.zeros(rows))
+        length = history.length
+        # The candle the signal at T stands on opens at the last grid point ≤ T - length;
+        # if that candle is missing or unusable the signal is HOLD, as `signal_at` says.
+        expected = ((self.history.times - length - history.phase) // length) * length
+        expected += history.phase
+        index = np.searchsorted(history.times, expected, side="left")
+        safe = np.minimum(index, history.times.size - 1)
+        found = (index < history.times.size) & (history.times[safe] == expected)
+        codes = np.where(found, history.kinds[safe], HOLD_CODE).astype(np.int64)
+        scores = np.where(found, history.scores[safe], 0.0).astype(np.float64)
+        return _Column(codes, scores)
+
+
+def warm_up_candles(settings: SignalSettings) -> int:
+    """How many candles before the start the signals are computed over."""
+    return max(MIN_WARM_UP, candles_needed(settings) * 10)
+
+
+def load_replay(
+    directory: Path | str,
+    timeframe: str,
+    quote: str,
+    start_ms: int,
+    end_ms: int,
+    settings: SignalSettings,
+) -> MarketReplay:
+    """Read a candle directory and prepare the period [start_ms, end_ms) for replay.
+
+    Candles after `end_ms` are never read into anything; candles before `start_ms` serve only
+    as the signals' warm-up (`warm_up_candles`) and as the first decision's last close.
+    """
+    frames = read_candle_dir(directory, timeframe, quote=quote)
+    return replay_from_frames(frames, timeframe, quote, start_ms, end_ms, settings)
+
+
+def replay_from_frames(
+    frames: Mapping[str, pd.DataFrame],
+    timeframe: str,
+    quote: str,
+    start_ms: int,
+    end_ms: int,
+    settings: SignalSettings,
+) -> MarketReplay:
+    """`load_replay` on candle frames already read."""
+    if end_ms <= start_ms:
+        raise ValueError("the backtest period is empty: --to must be after --from")
+    length = timeframe_ms(timeframe)
+    warm_from = start_ms - warm_up_candles(settings) * length
+    cut = {
+        asset: frame[(frame.index >= warm_from) & (frame.index < end_ms)]
+        for asset, frame in frames.items()
+    }
+    cut = {asset: frame for asset, frame in cut.items() if len(frame)}
+    if not cut:
+        raise ValueError(_no_candles(start_ms, end_ms))
+    history = MarketHistory.from_frames(timeframe, cut)
+    window = history.between(start_ms - length, end_ms)
+    history = history.window(window)
+    first_row = int(np.searchsorted(history.times, start_ms, side="left"))
+    if first_row >= history.times.size:
+        raise ValueError(_no_candles(start_ms, end_ms))
+    first_row = max(first_row, 1)
+    signals = {asset: signal_history(asset, frame, settings, timeframe)
+               for asset, frame in cut.items()}
+    return MarketReplay(history, signals, quote, first_row)
+
+
+def _no_candles(start_ms: int, end_ms: int) -> str:
+    return (f"no candles between {to_datetime(start_ms):%Y-%m-%d %H:%M} and "
+            f"{to_datetime(end_ms):%Y-%m-%d %H:%M} UTC in the candle directory")

@@ -1,0 +1,266 @@
+"""Ballast on a historical clock: the pieces one decision needs, and the fast replay loop.
+
+`Simulation` gathers what the engine's ports provide live — the portfolio valued at the last
+closed prices, the signals, the position facts, the policy's plan — from a `MarketReplay`, a
+`Broker` and a `PositionBook`. Two drivers use it:
+
+- `run_fast` (this module): the engine's decision and execution rules applied directly, with
+  nothing stored between candles. Fast enough for years of hourly candles.
+- `core.backtest.engine_run.run_engine`: the real `core.engine.Engine` ticking on the
+  historical clock with auto approval, its approvals and orders in SQLite and its events on a
+  bus. The demo uses it; a test checks that both drivers make the same trades.
+
+What `run_fast` reproduces of the engine, in the engine's order: a plan every
+`rebalance_interval`; a plan whose prices drifted more than `max_price_drift` by the fill is
+not executed (the engine re-proposes it for a manual decision and, unattended, it expires);
+sells before buys; each buy capped to the cash above `cash_floor` and the free quote balance
+at the decision's prices (the executor's `_affordable`), skipped when that is below the
+market minimum; an order the exchange refuses is reported and the rest go on.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import Decimal
+
+import numpy as np
+
+from core.backtest.benchmarks import EquityCurve, StartingPortfolio
+from core.backtest.broker import Broker, BuyCap, Execution
+from core.backtest.history import FloatArray
+from core.backtest.positions import PositionBook
+from core.backtest.replay import MarketReplay
+from core.engine.execution import drift
+from core.exchange.base import Order
+from core.models import ZERO, AssetSignal, Market, Plan, Portfolio, PositionFacts
+from core.policy import PlanInput, make_plan
+from core.rounding import floor_to_step, order_problem
+from core.settings import Settings
+from core.valuation import value_portfolio
+
+Progress = Callable[[int, int], None]
+"""Called as (candles done, candles in all) while a backtest runs."""
+
+
+@dataclass(frozen=True, slots=True)
+class BacktestInput:
+    """What a backtest starts from: settings, the starting portfolio and what is known of it."""
+
+    settings: Settings
+    start: StartingPortfolio
+    positions: Mapping[str, PositionFacts]
+    watchlist: tuple[str, ...]
+
+
+@dataclass(slots=True)
+class Tally:
+    """What the simulated owner went through: plans made, executed, and orders refused."""
+
+    plans: int = 0
+    executed: int = 0
+    drifted: int = 0
+    refused: int = 0
+
+
+class Simulation:
+    """One simulated Ballast account over a replay (see the module docs)."""
+
+    def __init__(
+        self,
+        replay: MarketReplay,
+        inp: BacktestInput,
+        markets: Mapping[str, Market],
+        broker: Broker,
+    ) -> None:
+        self.replay = replay
+        self.settings = inp.settings
+        self.policy = inp.settings.policy
+        self.quote = inp.start.quote
+        self.broker = broker
+        self.markets = dict(markets)
+        self.rules = {m.base: m.rules for m in markets.values() if m.quote == self.quote}
+        self.watchlist = tuple(a for a in inp.watchlist if a in replay.assets)
+        self.cash_assets = tuple(inp.settings.cash_assets)
+        self.book = PositionBook(
+            self.quote, inp.start.amounts, inp.positions, replay.time(replay.first_row)
+        )
+        self.tally = Tally()
+        self.orders: list[Order] = []
+        self.last_plan: datetime | None = None
+        rows = replay.history.times.size
+        self.equity = np.full(rows + 1, np.nan)
+        self.cash = np.full(rows + 1, np.nan)
+
+    # -- one decision ------------------------------------------------------------------------
+
+    def portfolio(self, row: int) -> Portfolio:
+        """The account valued at the last closes before candle `row` (SPEC §1)."""
+        now = self.replay.time(row)
+        return value_portfolio(
+            self.broker.balances,
+            self.replay.prices(row),
+            quote=self.quote,
+            cash_assets=self.cash_assets,
+            markets=self.rules,
+            now=now,
+            max_price_age=timedelta(0),
+            watchlist=self.watchlist,
+        )
+
+    def signal_assets(self, portfolio: Portfolio) -> list[str]:
+        """Holdings that are not dust and priced watchlist assets, as the engine scans them."""
+        held = {asset for asset, holding in portfolio.holdings.items() if not holding.dust}
+        watched = {asset for asset in self.watchlist if asset in portfolio.prices}
+        return sorted((held | watched) - set(self.cash_assets))
+
+    def signals(
+        self, row: int, portfolio: Portfolio, *, explained: bool = False
+    ) -> dict[str, AssetSignal]:
+        """Each scanned asset's signal as of the decision (with reasons if `explained`)."""
+        assets = self.signal_assets(portfolio)
+        if explained:
+            return self.replay.explained_signals_at(row, assets)
+        return self.replay.signals_at(row, assets)
+
+    def plan(
+        self, portfolio: Portfolio, signals: Mapping[str, AssetSignal], now: datetime
+    ) -> Plan:
+        """The policy's plan for this moment."""
+        return make_plan(
+            PlanInput(
+                portfolio=portfolio,
+                signals=signals,
+                positions=self.book.facts(),
+                markets=self.rules,
+                watchlist=self.watchlist,
+                now=now,
+            ),
+            self.policy,
+        )
+
+    def plan_due(self, now: datetime) -> bool:
+        """Whether `rebalance_interval` has passed since the last plan."""
+        interval = timedelta(seconds=self.policy.rebalance_interval)
+        return self.last_plan is None or now - self.last_plan >= interval
+
+    def drifted(self, plan: Plan) -> bool:
+        """Whether any trade's fill price moved beyond `max_price_drift` from the plan's."""
+        for trade in plan.trades:
+            price = self.broker.fill_price(trade.asset)
+            if price is None or drift(trade.price, price) > self.settings.max_price_drift:
+                return True
+        return False
+
+    def engine_buy_cap(self, row: int) -> BuyCap:
+        """The engine executor's buy limit: cash above the floor and free quote, at closes."""
+
+        def cap(asset: str, amount: Decimal) -> tuple[Decimal, str]:
+            portfolio = self.portfolio(row)
+            free_quote = self.broker.free(self.quote)
+            above_floor = portfolio.cash_value - self.policy.cash_floor * portfolio.total_value
+            price = portfolio.prices.get(asset)
+            budget = min(free_quote, above_floor)
+            if budget <= 0 or price is None or price <= 0:
+                return ZERO, f"no {self.quote} to spend above the cash floor"
+            rules = self.rules.get(asset)
+            step = rules.amount_step if rules is not None else None
+            allowed = min(amount, floor_to_step(budget / (price * (1 + self.policy.fee_rate)),
+                                                step))
+            if rules is not None and order_problem(rules, allowed, price) is not None:
+                return ZERO, "what cash allows is too small"
+            return allowed, ""
+
+        return cap
+
+    def record(self, executions: list[Execution]) -> None:
+        """Take fills into the position facts."""
+        for execution in executions:
+            if execution.order is None:
+                self.tally.refused += 1
+                continue
+            self.record_order_fill(execution.asset, execution.order)
+
+    def record_order_fill(self, asset: str, order: Order) -> None:
+        """One filled order into the journal and the position facts."""
+        self.orders.append(order)
+        rules = self.rules.get(asset)
+        left = floor_to_step(self.broker.free(asset), rules.amount_step if rules else None)
+        self.book.record(asset, order, sold_out=left <= 0)
+
+    # -- equity ------------------------------------------------------------------------------
+
+    def mark(self, row: int) -> None:
+        """Equity and cash at the close of candle `row`."""
+        value, cash = self._value(self.replay.history.closes[row])
+        self.equity[row + 1] = value
+        self.cash[row + 1] = cash
+
+    def mark_start(self) -> None:
+        """Equity and cash at the open of the first candle of the period."""
+        first = self.replay.first_row
+        value, cash = self._value(self.replay.history.opens[first])
+        self.equity[first] = value
+        self.cash[first] = cash
+
+    def _value(self, prices: FloatArray) -> tuple[float, float]:
+        cash = 0.0
+        value = 0.0
+        for asset, balance in self.broker.balances.items():
+            amount = float(balance.total)
+            if asset == self.quote or asset in self.cash_assets:
+                cash += amount
+                continue
+            price = float(prices[self.replay.history.column(asset)])
+            if price == price:  # unpriced assets are left out, as in valuation
+                value += amount * price
+        return cash + value, cash
+
+    def curve(self) -> EquityCurve:
+        """Ballast's equity curve over the period."""
+        first = self.replay.first_row
+        equity = self.equity[first:]
+        cash = self.cash[first:]
+        shares = np.divide(cash, equity, out=np.zeros_like(equity), where=equity > 0)
+        times = self.replay.history.window(slice(first, None)).curve_times()
+        return EquityCurve(
+            times,
+            equity,
+            shares,
+            trades=self.broker.trades,
+            fees_paid=float(self.broker.fees_paid),
+            traded_value=float(self.broker.traded_value),
+        )
+
+
+async def run_fast(sim: Simulation, progress: Progress | None = None) -> EquityCurve:
+    """Replay every candle of the period with the engine's rules applied directly."""
+    rows = sim.replay.rows
+    sim.mark_start()
+    for done, row in enumerate(rows, start=1):
+        now = sim.replay.time(row)
+        if sim.plan_due(now):
+            portfolio = sim.portfolio(row)
+            plan = sim.plan(portfolio, sim.signals(row, portfolio), now)
+            sim.last_plan = now
+            if plan.trades:
+                await execute_plan(sim, row, plan)
+        sim.mark(row)
+        if progress is not None:
+            progress(done, len(rows))
+    return sim.curve()
+
+
+async def execute_plan(sim: Simulation, row: int, plan: Plan) -> list[Execution]:
+    """Execute a plan as the engine does with auto approval (module docs)."""
+    sim.tally.plans += 1
+    sim.broker.move_to(row)
+    if sim.drifted(plan):
+        sim.tally.drifted += 1
+        return []
+    orders = [(t.side, t.asset, t.amount) for t in plan.trades]
+    executions = await sim.broker.execute(row, orders, cap=sim.engine_buy_cap(row))
+    sim.record(executions)
+    sim.tally.executed += 1
+    return executions
