@@ -69,6 +69,9 @@ def route_price(
     """The price of one `asset` in `quote` through the first existing route, or None (unpriced)."""
     if asset == quote:
         return ONE
+    direct = prices.get(f"{asset}/{quote}")
+    if direct is not None:  # the first route, taken without building the others (hot path)
+        return _usable(direct, now, max_price_age)
     for route in _routes(asset, quote, via):
         if not all(symbol in prices for symbol, _ in route):
             continue
