@@ -71,6 +71,16 @@ MIGRATIONS: tuple[str, ...] = (
         data TEXT NOT NULL
     );
     """,
+    # 3: the outbox: messages for the owner, kept until delivered (in order, once).
+    """
+    CREATE TABLE outbox (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        created_at TEXT NOT NULL, kind TEXT NOT NULL, payload TEXT NOT NULL,
+        state TEXT NOT NULL, attempts INTEGER NOT NULL DEFAULT 0, last_error TEXT,
+        finished_at TEXT
+    );
+    CREATE INDEX outbox_by_state ON outbox (state, id);
+    """,
 )
 
 

@@ -20,9 +20,11 @@ import pytest
 
 from core.engine.approvals import ApprovalRepo, ApprovalState
 from core.engine.codec import plan_to_json, time_text
+from core.engine.events import ExchangeTrouble
 from core.engine.orders import OrderRepo, OrderState
 from core.engine.state import EngineState
 from core.models import Side, TradeReason
+from core.outbox import Outbox, decode
 from core.store import MIGRATIONS, Store
 from tests.engine_support import plan_of, trade
 
@@ -56,6 +58,10 @@ SAMPLES: dict[str, dict[str, Any]] = {
                   "allocations": '{"BTC": "0.2513", "cash": "0.0497"}'},
     "engine_state": {"key": "paused", "value": "1"},
     "events": {"id": 1, "at": time_text(T), "kind": "plan_proposed", "data": "{}"},
+    "outbox": {"id": 1, "created_at": time_text(T), "kind": "ExchangeTrouble",
+               "payload": '{"at":"2026-11-24T12:00:00+00:00","message":"down"}',
+               "state": "waiting", "attempts": 2, "last_error": "NetworkError: refused",
+               "finished_at": None},
 }
 
 
@@ -202,6 +208,9 @@ async def test_todays_code_reads_the_migrated_rows(tmp_path: Path, version: int)
         if "snapshots" in inserted:
             (snapshot,) = await EngineState(store).snapshots()
             assert snapshot.total_value == Decimal("12632")
+        if "outbox" in inserted:
+            (waiting,) = await Outbox(store).waiting()
+            assert decode(waiting.kind, waiting.text) == ExchangeTrouble(T, "down")
         if "paper_balances" in inserted:
             async with store.conn.execute("SELECT free FROM paper_balances") as cursor:
                 assert [row[0] for row in await cursor.fetchall()] == ["0.03482"]

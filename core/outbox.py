@@ -1,0 +1,345 @@
+"""The outbox: messages for the owner wait in SQLite and are delivered in order, each once.
+
+The engine never waits for Telegram. Every engine event (and every notice such as the daily
+summary) is written to the `outbox` table as it happens; a `Courier` hands the waiting ones,
+oldest first, to the front-end's `deliver` and marks each delivered as soon as that returns. If
+delivery fails because the channel is down, the same letter is tried again with growing pauses
+and nothing behind it overtakes it; after a restart the courier starts with what is still
+waiting. A letter the front-end refuses for good (it cannot be formatted or Telegram rejects
+it as malformed) is set aside after a few tries so it cannot block the queue forever.
+
+Exactly once, with one caveat no outbox can remove: if the connection breaks after Telegram
+accepted a message but before it answered, Ballast cannot know, and sends it again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import types
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass, fields, is_dataclass
+from datetime import date, datetime
+from decimal import Decimal
+from enum import Enum
+from typing import Any, Union, get_args, get_origin, get_type_hints
+
+from core.engine.codec import parse_time, time_text
+from core.engine.events import Event, Subscription
+from core.logs import log_event
+from core.store import Store
+from core.summary import DailySummary
+from core.watchdog import ScansFailing, ScansResumed
+
+log = logging.getLogger(__name__)
+
+Letter = Event | DailySummary | ScansFailing | ScansResumed
+LETTER_KINDS: tuple[type[Any], ...] = (*get_args(Event), DailySummary, ScansFailing,
+                                       ScansResumed)
+
+WAITING = "waiting"
+DELIVERED = "delivered"
+SET_ASIDE = "set_aside"
+
+
+class CodecError(ValueError):
+    """A letter could not be written or read back (an unknown kind or a changed shape)."""
+
+
+# -- turning letters into JSON and back ---------------------------------------------------------
+
+
+def to_plain(value: Any) -> Any:
+    """A dataclass tree as JSON-ready data: Decimals and times as text, enums as values."""
+    if is_dataclass(value) and not isinstance(value, type):
+        return {f.name: to_plain(getattr(value, f.name)) for f in fields(value)}
+    if isinstance(value, Enum):
+        return value.value
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, tuple | list):
+        return [to_plain(item) for item in value]
+    if isinstance(value, dict):
+        return {str(key): to_plain(item) for key, item in value.items()}
+    if value is None or isinstance(value, str | int | float | bool):
+        return value
+    raise CodecError(f"cannot store a {type(value).__name__} in the outbox")
+
+
+def from_plain(hint: Any, data: Any) -> Any:
+    """The inverse of `to_plain`, guided by the type hint of where the value goes."""
+    origin = get_origin(hint)
+    if hint is Any:
+        return data
+    if origin in (Union, types.UnionType):
+        options = [arg for arg in get_args(hint) if arg is not type(None)]
+        if data is None:
+            return None
+        if len(options) != 1:
+            raise CodecError(f"cannot tell which of {hint} to read")
+        return from_plain(options[0], data)
+    if origin is tuple:
+        args = get_args(hint)
+        if len(args) == 2 and args[1] is Ellipsis:
+            return tuple(from_plain(args[0], item) for item in data)
+        return tuple(from_plain(arg, item) for arg, item in zip(args, data, strict=True))
+    if origin is list:
+        return [from_plain(get_args(hint)[0], item) for item in data]
+    if origin is dict:
+        key_hint, value_hint = get_args(hint)
+        return {from_plain(key_hint, k): from_plain(value_hint, v) for k, v in data.items()}
+    if isinstance(hint, type):
+        if is_dataclass(hint):
+            hints = get_type_hints(hint)
+            return hint(**{f.name: from_plain(hints[f.name], data[f.name])
+                           for f in fields(hint) if f.name in data})
+        if issubclass(hint, Enum):
+            return hint(data)
+        if hint is Decimal:
+            return Decimal(data)
+        if hint is datetime:
+            return datetime.fromisoformat(data)
+        if hint is date:
+            return date.fromisoformat(data)
+        if hint is float:
+            return float(data)
+        if hint in (str, int, bool):
+            return data
+    raise CodecError(f"cannot read a {hint} from the outbox")
+
+
+def encode(letter: Letter, kinds: Iterable[type[Any]] = LETTER_KINDS) -> tuple[str, str]:
+    """The letter's kind name and JSON text."""
+    kind = type(letter)
+    if kind not in tuple(kinds):
+        raise CodecError(f"{kind.__name__} is not a kind of letter the outbox carries")
+    return kind.__name__, json.dumps(to_plain(letter), separators=(",", ":"))
+
+
+def decode(kind: str, text: str, kinds: Iterable[type[Any]] = LETTER_KINDS) -> Letter:
+    """The letter stored as `kind` and `text`."""
+    by_name = {k.__name__: k for k in kinds}
+    if kind not in by_name:
+        raise CodecError(f"unknown letter kind {kind!r}")
+    try:
+        letter: Letter = from_plain(by_name[kind], json.loads(text))
+    except (KeyError, TypeError, ValueError, ArithmeticError) as error:
+        raise CodecError(f"a stored {kind} no longer reads: {error}") from None
+    return letter
+
+
+# -- the table ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Posted:
+    """A waiting letter with its place in the queue."""
+
+    id: int
+    created_at: datetime
+    kind: str
+    text: str
+    attempts: int
+
+
+class Outbox:
+    """The `outbox` table: letters in the order they were posted, each waiting or delivered."""
+
+    def __init__(self, store: Store) -> None:
+        self._conn = store.conn
+        self.arrived = asyncio.Event()
+
+    async def post(self, letter: Letter, now: datetime) -> int:
+        """Store `letter` for delivery; returns its number (the queue order)."""
+        kind, text = encode(letter)
+        cursor = await self._conn.execute(
+            "INSERT INTO outbox (created_at, kind, payload, state) VALUES (?, ?, ?, ?)",
+            (time_text(now), kind, text, WAITING),
+        )
+        number = cursor.lastrowid
+        await cursor.close()
+        self.arrived.set()
+        if number is None:  # SQLite always reports the rowid of an INSERT
+            raise RuntimeError("the outbox did not number a letter")
+        return number
+
+    async def waiting(self, limit: int = 100) -> list[Posted]:
+        """Letters not yet delivered, oldest first."""
+        async with self._conn.execute(
+            "SELECT id, created_at, kind, payload, attempts FROM outbox"
+            " WHERE state = ? ORDER BY id LIMIT ?",
+            (WAITING, limit),
+        ) as cursor:
+            rows = await cursor.fetchall()
+        return [Posted(row[0], parse_time(row[1]), row[2], row[3], row[4]) for row in rows]
+
+    async def count(self, state: str = WAITING) -> int:
+        """How many letters are in `state`."""
+        async with self._conn.execute(
+            "SELECT COUNT(*) FROM outbox WHERE state = ?", (state,)
+        ) as cursor:
+            row = await cursor.fetchone()
+        return int(row[0]) if row else 0
+
+    async def mark_delivered(self, number: int, now: datetime) -> bool:
+        """Record that letter `number` arrived (False if it was not waiting)."""
+        return await self._finish(number, DELIVERED, now, None)
+
+    async def set_aside(self, number: int, now: datetime, error: str) -> bool:
+        """Stop trying letter `number`: it can never be delivered as it is."""
+        return await self._finish(number, SET_ASIDE, now, error)
+
+    async def note_failure(self, number: int, error: str) -> int:
+        """Count a failed attempt at letter `number`; returns the attempts so far."""
+        async with self._conn.execute(
+            "UPDATE outbox SET attempts = attempts + 1, last_error = ? WHERE id = ?"
+            " RETURNING attempts",
+            (error[:500], number),
+        ) as cursor:
+            row = await cursor.fetchone()
+        return int(row[0]) if row else 0
+
+    async def prune(self, before: datetime) -> int:
+        """Delete delivered and set-aside letters finished before `before`."""
+        cursor = await self._conn.execute(
+            "DELETE FROM outbox WHERE state != ? AND finished_at < ?",
+            (WAITING, time_text(before)),
+        )
+        removed = cursor.rowcount
+        await cursor.close()
+        return removed
+
+    async def _finish(self, number: int, state: str, now: datetime, error: str | None) -> bool:
+        cursor = await self._conn.execute(
+            "UPDATE outbox SET state = ?, finished_at = ?, last_error = COALESCE(?, last_error)"
+            " WHERE id = ? AND state = ?",
+            (state, time_text(now), error, number, WAITING),
+        )
+        changed = cursor.rowcount == 1
+        await cursor.close()
+        return changed
+
+
+# -- delivering ------------------------------------------------------------------------------------
+
+Deliver = Callable[[Letter], Awaitable[None]]
+Clock = Callable[[], datetime]
+
+
+class Courier:
+    """Hands waiting letters to `deliver` in order; pauses and retries while delivery fails.
+
+    `is_permanent(error)` says which failures no retry can fix (a malformed message); those
+    letters are set aside after `permanent_attempts` tries. Any other failure is taken as the
+    channel being down: the letter stays first in line.
+    """
+
+    def __init__(
+        self,
+        outbox: Outbox,
+        deliver: Deliver,
+        clock: Clock,
+        *,
+        is_permanent: Callable[[Exception], bool] = lambda error: False,
+        permanent_attempts: int = 3,
+        first_pause: float = 1.0,
+        max_pause: float = 60.0,
+        idle_check: float = 60.0,
+    ) -> None:
+        self.outbox = outbox
+        self.deliver = deliver
+        self.clock = clock
+        self.is_permanent = is_permanent
+        self.permanent_attempts = permanent_attempts
+        self.first_pause = first_pause
+        self.max_pause = max_pause
+        self.idle_check = idle_check
+        self.failures = 0
+
+    async def deliver_waiting(self) -> bool:
+        """Deliver what is waiting, in order; False if the channel failed (stop for now)."""
+        while True:
+            batch = await self.outbox.waiting()
+            if not batch:
+                return True
+            for posted in batch:
+                if not await self._deliver_one(posted):
+                    return False
+
+    async def _deliver_one(self, posted: Posted) -> bool:
+        try:
+            letter = decode(posted.kind, posted.text)
+        except CodecError as error:
+            await self.outbox.set_aside(posted.id, self.clock(), str(error))
+            log_event(log, "error", "an outbox letter cannot be read", logging.ERROR,
+                      letter=posted.id, kind=posted.kind, error=error)
+            return True
+        try:
+            await self.deliver(letter)
+        except asyncio.CancelledError:
+            raise
+        except Exception as error:
+            return await self._failed(posted, error)
+        await self.outbox.mark_delivered(posted.id, self.clock())
+        if self.failures:
+            log_event(log, "delivery", "messages are getting through again",
+                      after_failures=self.failures)
+        self.failures = 0
+        return True
+
+    async def _failed(self, posted: Posted, error: Exception) -> bool:
+        reason = f"{type(error).__name__}: {error}"
+        attempts = await self.outbox.note_failure(posted.id, reason)
+        if self.is_permanent(error):
+            if attempts >= self.permanent_attempts:
+                await self.outbox.set_aside(posted.id, self.clock(), reason)
+                log_event(log, "error", "a message was refused for good; set aside",
+                          logging.ERROR, letter=posted.id, kind=posted.kind, error=reason)
+                return True
+            log_event(log, "delivery", "a message was refused; trying again", logging.WARNING,
+                      letter=posted.id, kind=posted.kind, attempts=attempts, error=reason)
+            return False
+        if self.failures == 0:
+            log_event(log, "error", "cannot deliver messages; they wait in the outbox",
+                      logging.WARNING, letter=posted.id, kind=posted.kind, error=reason)
+        self.failures += 1
+        return False
+
+    def pause(self) -> float:
+        """Seconds to wait after the latest failure: doubling from `first_pause` to `max_pause`."""
+        if self.failures == 0:
+            return self.first_pause
+        return float(min(self.first_pause * 2 ** (self.failures - 1), self.max_pause))
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Deliver until `stop` is set: at once when a letter arrives, later after a failure."""
+        while not stop.is_set():
+            self.outbox.arrived.clear()
+            delivered = await self.deliver_waiting()
+            wait = self.idle_check if delivered else self.pause()
+            stopping = asyncio.ensure_future(stop.wait())
+            arriving = asyncio.ensure_future(self.outbox.arrived.wait())
+            try:
+                # After a failure only time (or stopping) ends the pause, not a new letter.
+                watched = {stopping, arriving} if delivered else {stopping}
+                await asyncio.wait(watched, timeout=wait, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                for waiter in (stopping, arriving):
+                    waiter.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await waiter
+
+
+async def post_events(subscription: Subscription, outbox: Outbox, clock: Clock) -> None:
+    """Write every engine event of `subscription` to the outbox as it comes (until cancelled)."""
+    async for event in subscription:
+        try:
+            await outbox.post(event, clock())
+        except Exception:  # a full disk must not stop the engine; the log says what was lost
+            log.exception("could not store a %s alert in the outbox", type(event).__name__)
