@@ -113,6 +113,7 @@ class Broker:
         self._name = name
         self._sequence = 0
         self.balances: dict[str, Balance] = {a: b for a, b in balances.items() if b.total}
+        self.version = 0  # counts balance changes, so readers can keep what they derived
         self.fees_paid = ZERO
         self.traded_value = ZERO
         self.trades = 0
@@ -130,6 +131,11 @@ class Broker:
     def move_to(self, row: int) -> None:
         """Stand on candle `row`: orders from now on fill at its open."""
         self.prices.move_to(row)
+
+    def replace_balances(self, balances: Mapping[str, Balance]) -> None:
+        """Take balances as another account keeper reports them (the engine's paper exchange)."""
+        self.balances = dict(balances)
+        self.version += 1
 
     def fill_price(self, asset: str) -> Decimal | None:
         """The current open of `asset` (before slippage), or None while it is unpriced."""
@@ -206,6 +212,7 @@ class Broker:
         )
         self.balances[market.base] = fill.base
         self.balances[market.quote] = fill.quote
+        self.version += 1
         return Order(
             client_order_id=client_order_id,
             exchange_order_id=client_order_id,

@@ -79,7 +79,7 @@ async def run_engine(
             )
 
         async def record_fill(order_row: OrderRow, order: Order) -> None:
-            broker.balances = await exchange.fetch_balances()
+            broker.replace_balances(await exchange.fetch_balances())
             broker.note_fill(order)
             sim.record_order_fill(order_row.asset, order)
 

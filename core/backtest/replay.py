@@ -60,6 +60,9 @@ class MarketReplay:
         self.first_row = first_row
         self._columns = {asset: self._precompute(s) for asset, s in self.signals.items()}
         self._memo: dict[tuple[str, int, float], AssetSignal] = {}
+        self._symbols = {asset: f"{asset}/{quote}" for asset in history.assets}
+        self._prices_row = -1
+        self._prices: dict[str, Price] = {}
 
     @property
     def rows(self) -> range:
@@ -77,20 +80,27 @@ class MarketReplay:
 
     def last_closes(self, row: int) -> dict[str, Decimal]:
         """Each listed asset's close of candle `row - 1`."""
-        closes = self.history.closes[row - 1]
         return {
-            asset: Decimal(repr(float(value)))
-            for asset, value in zip(self.history.assets, closes, strict=True)
+            asset: Decimal(repr(value))
+            for asset, value in zip(self.history.assets, self.history.closes[row - 1].tolist(),
+                                    strict=True)
             if value == value and value > 0  # NaN: not listed yet
         }
 
     def prices(self, row: int) -> dict[str, Price]:
-        """Last closed prices as the exchange would quote them, keyed by `BASE/QUOTE`."""
+        """Last closed prices as the exchange would quote them, keyed by `BASE/QUOTE`.
+
+        The answer for the latest row asked is kept: a decision reads it more than once.
+        """
+        if self._prices_row == row:
+            return self._prices
         at = self.time(row)
-        return {
-            f"{asset}/{self.quote}": Price(asset, self.quote, last, at)
+        self._prices = {
+            self._symbols[asset]: Price(asset, self.quote, last, at)
             for asset, last in self.last_closes(row).items()
         }
+        self._prices_row = row
+        return self._prices
 
     def signals_at(self, row: int, assets: Iterable[str]) -> dict[str, AssetSignal]:
         """Signal and score only (no votes), from arrays: the fast path for long backtests."""

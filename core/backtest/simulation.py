@@ -29,7 +29,7 @@ import numpy as np
 
 from core.backtest.benchmarks import EquityCurve, StartingPortfolio
 from core.backtest.broker import Broker, BuyCap, Execution
-from core.backtest.history import FloatArray
+from core.backtest.history import FloatArray, IntArray
 from core.backtest.positions import PositionBook
 from core.backtest.replay import MarketReplay
 from core.engine.execution import drift
@@ -89,6 +89,9 @@ class Simulation:
         self.tally = Tally()
         self.orders: list[Order] = []
         self.last_plan: datetime | None = None
+        self._held_version = -1
+        self._held: tuple[IntArray, FloatArray, float] = (np.zeros(0, dtype=np.int64),
+                                                          np.zeros(0), 0.0)
         rows = replay.history.times.size
         self.equity = np.full(rows + 1, np.nan)
         self.cash = np.full(rows + 1, np.nan)
@@ -205,17 +208,27 @@ class Simulation:
         self.cash[first] = cash
 
     def _value(self, prices: FloatArray) -> tuple[float, float]:
-        cash = 0.0
-        value = 0.0
-        for asset, balance in self.broker.balances.items():
-            amount = float(balance.total)
-            if asset == self.quote or asset in self.cash_assets:
-                cash += amount
-                continue
-            price = float(prices[self.replay.history.column(asset)])
-            if price == price:  # unpriced assets are left out, as in valuation
-                value += amount * price
+        columns, amounts, cash = self._holdings()
+        held = prices[columns]
+        # Unpriced (not yet listed) assets are left out, as valuation leaves them out.
+        value = float(np.dot(amounts, np.where(np.isnan(held), 0.0, held)))
         return cash + value, cash
+
+    def _holdings(self) -> tuple[IntArray, FloatArray, float]:
+        """Held amounts by history column, and cash; re-derived only when balances changed."""
+        if self._held_version != self.broker.version:
+            columns: list[int] = []
+            amounts: list[float] = []
+            cash = 0.0
+            for asset, balance in self.broker.balances.items():
+                if asset == self.quote or asset in self.cash_assets:
+                    cash += float(balance.total)
+                elif balance.total:
+                    columns.append(self.replay.history.column(asset))
+                    amounts.append(float(balance.total))
+            self._held = (np.array(columns, dtype=np.int64), np.array(amounts), cash)
+            self._held_version = self.broker.version
+        return self._held
 
     def curve(self) -> EquityCurve:
         """Ballast's equity curve over the period."""
