@@ -18,8 +18,8 @@ def test_one_alert_per_stretch_of_failures_and_one_when_it_ends() -> None:
     watchdog = ScanWatchdog(LIMIT, START)
     assert watchdog.check(minutes(1), minutes(1)) is None  # scanning fine
     assert watchdog.check(minutes(10), minutes(1), "timeout") is None  # failing, not for long
-    assert watchdog.check(minutes(16), minutes(1), "timeout") == ScansFailing(
-        minutes(16), minutes(1), "timeout"
+    assert watchdog.check(minutes(17), minutes(1), "timeout") == ScansFailing(
+        minutes(17), minutes(1), "timeout"
     )
     assert watchdog.check(minutes(30), minutes(1), "timeout") is None  # said once
     assert watchdog.check(minutes(31), minutes(31)) == ScansResumed(minutes(31), minutes(1))
