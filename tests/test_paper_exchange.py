@@ -247,3 +247,11 @@ async def test_balances_and_order_are_written_together(
     order = await exchange.create_order(buy("ETH/USDT", "0.1", "lost"))
     assert order.exchange_order_id == "paper-1"
     assert (await exchange.fetch_balances())["ETH"].free == D("0.1")
+
+
+@pytest.mark.parametrize("client_id", ["", "x" * 37, "plan 1", "plan#1"])
+async def test_client_ids_the_exchange_would_refuse_are_refused(
+    exchange: PaperExchange, client_id: str
+) -> None:
+    with pytest.raises(InvalidOrder, match="client order id"):
+        await exchange.create_order(buy("ETH/USDT", "0.1", client_id))

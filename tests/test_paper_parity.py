@@ -57,7 +57,9 @@ CASES = (
     Case("locked amount cannot be sold", Side.SELL, "BTC/USDT", "0.04"),
     Case("sell of an asset not held", Side.SELL, "ETH/USDT", "1"),
     Case("no such market", Side.BUY, "PEPE/USDT", "1000000"),
+    Case("client order id too long", Side.BUY, "SOL/USDT", "0.1"),
 )
+CLIENT_IDS = {"client order id too long": "x" * 37}
 
 
 async def outcome(exchange: Exchange, case: Case, client_id: str) -> tuple[str, Decimal | None]:
@@ -102,7 +104,7 @@ async def test_paper_refuses_the_same_orders_the_exchange_does(
 ) -> None:
     results = []
     for number, case in enumerate(CASES):
-        client_id = f"parity-{number}"
+        client_id = CLIENT_IDS.get(case.name, f"parity-{number}")
         results.append(
             (case.name, await outcome(paper, case, client_id), await outcome(live, case, client_id))
         )

@@ -9,6 +9,7 @@ the live adapter raises, so a plan that works on paper works on the exchange.
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -21,6 +22,10 @@ from core.exchange.fill_model import order_amount, simulate_fill
 from core.exchange.prices import Clock, PriceSource, utc_now
 from core.models import ZERO, Balance, Market, Price, Side
 from core.store import Store
+
+# Binance's rule for client order ids (the live adapter checks the same before sending), so an
+# id that works on paper works on the exchange.
+CLIENT_ORDER_ID = re.compile(r"^[.A-Z:/a-z0-9_-]{1,36}$")
 
 
 class PaperExchange:
@@ -112,10 +117,15 @@ class PaperExchange:
     async def create_order(self, request: OrderRequest) -> Order:
         """Fill a market order at once, or refuse it as the real exchange would.
 
-        Raises `InvalidOrder` (unknown market, client id reused for another order),
-        `BelowMinimum` (amount or value under the market's minimums once floored to the step),
-        `InsufficientFunds`, or `ExchangeUnavailable` (no current price).
+        Raises `InvalidOrder` (unknown market, malformed client id, or one reused for another
+        order), `BelowMinimum` (amount or value under the market's minimums once floored to the
+        step), `InsufficientFunds`, or `ExchangeUnavailable` (no current price).
         """
+        if not CLIENT_ORDER_ID.match(request.client_order_id):
+            raise InvalidOrder(
+                f"client order id {request.client_order_id!r} must be 1-36 characters of "
+                "letters, digits and . : / _ -"
+            )
         async with self._lock:
             existing = await self._read_order(request.client_order_id)
             if existing is not None:
