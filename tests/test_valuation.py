@@ -113,8 +113,11 @@ def test_price_exactly_max_age_old_is_fresh_and_unknown_age_is_accepted() -> Non
         [price("SOL/USDT", "10", at_limit), price("AVAX/USDT", "20", None)],
     )
     assert p.prices == {"AVAX": d(20), "SOL": d(10)}
-    q = value({"SOL": Balance(d(1))}, [price("SOL/USDT", "10", at_limit)],
-              max_price_age=timedelta(seconds=119))
+    q = value(
+        {"SOL": Balance(d(1))},
+        [price("SOL/USDT", "10", at_limit)],
+        max_price_age=timedelta(seconds=119),
+    )
     assert q.unpriced == ("SOL",)
 
 
@@ -171,8 +174,13 @@ def test_dust_is_below_the_market_minimum_and_still_counts_in_v() -> None:
         "BTC": rules(min_notional=10, step="0.00001"),
     }
     p = portfolio(
-        {"DOGE": ("40", "0.1"), "SHIB": ("999", "1"), "PEPE": ("9", "100"),
-         "BTC": ("0.001", "60000"), "NOMKT": ("0.001", "1")},
+        {
+            "DOGE": ("40", "0.1"),
+            "SHIB": ("999", "1"),
+            "PEPE": ("9", "100"),
+            "BTC": ("0.001", "60000"),
+            "NOMKT": ("0.001", "1"),
+        },
         {"USDT": "100"},
         markets=markets,
     )

@@ -1,0 +1,18 @@
+"""The rebalancing policy (SPEC §3): pure and deterministic — portfolio, signals, settings and
+market rules in; a `Plan` out. No I/O, no clock: `now` comes in with the input.
+
+`project_portfolio` and `project_positions` show the state after a plan is executed at its
+own prices (the engine and the no-churn property use them; real fills come from exchanges).
+"""
+
+from core.policy.plan import CASH_KEY, PlanInput, allocations_before, make_plan
+from core.policy.projection import project_portfolio, project_positions
+
+__all__ = [
+    "CASH_KEY",
+    "PlanInput",
+    "allocations_before",
+    "make_plan",
+    "project_portfolio",
+    "project_positions",
+]
