@@ -8,6 +8,7 @@ from decimal import Decimal
 from bot.telegram.alerts import AlertFilter, AlertSwitches, alert_view, kind_of
 from bot.telegram.callbacks import Action, ButtonPress, decode
 from bot.telegram.format import LINE_WIDTH, visible
+from bot.telegram.letters import letter_view
 from core.engine.events import (
     ApprovalClosed,
     CashBelowMinimum,
@@ -21,6 +22,8 @@ from core.engine.events import (
     SignalChanged,
 )
 from core.models import SignalKind
+from core.summary import DailySummary, HoldingLine, SignalLine, TradeLine
+from core.watchdog import ScansFailing, ScansResumed
 from tests.telegram_builders import seed_plan
 
 D = Decimal
@@ -141,3 +144,46 @@ def test_results_show_filled_amount_average_price_and_fee() -> None:
     assert "fee 1.90 USDT" in text
     assert "BUY BTC rejected" in text
     assert "insufficient balance" in text
+
+
+def test_daily_summary_and_watchdog_letters_read_well_on_a_phone() -> None:
+    summary = DailySummary(
+        at=at(0), quote="USDT", total_value=D("12632"), value_before=D("12400"),
+        value_since=at(-1440), cash_value=D("2526.4"), cash_allocation=D("0.2"),
+        holdings=tuple(HoldingLine(f"COIN{i}VERYLONG", D("123456789.12"), D("0.3"),
+                                   SignalKind.STRONG_BUY) for i in range(20)),
+        trades=tuple(TradeLine(at(i), "sell", "ETHEREUMCLASSIC", D("1234567.891"), D("3000"),
+                               D("98765432.1"), D("1.9"), "USDT", D("1.9")) for i in range(12)),
+        fees=D("22.8"),
+        signals=(SignalLine("ETH", SignalKind.SELL, -0.25, True),),
+        holds=3,
+        attention=("Plan a1b2c3d4e5 waits for your decision.",
+                   "The exchange has not answered since 12:00 UTC: " + "x" * 200),
+    )
+    view = letter_view(summary, "USDT")
+    assert view is not None
+    text = visible(view.text)
+    assert "Value 12,632.00 USDT" in text
+    assert "+232.00 (+1.9%) since" in text
+    assert "Cash 2,526.40 · 20.0%" in text
+    assert "Trades 12 · fees 22.80 USDT" in text
+    assert "Signals: ETH SELL (+3 HOLD)" in text
+    assert "Needs attention" in text
+    for line in text.split("\n"):
+        assert len(line) <= LINE_WIDTH, line
+    watchdog = (ScansFailing(at(0), at(-30), "binance: 503 " * 20), ScansResumed(at(5), at(-30)))
+    for letter in watchdog:
+        shown = letter_view(letter, "USDT")
+        assert shown is not None
+        assert all(len(line) <= LINE_WIDTH for line in visible(shown.text).split("\n"))
+
+
+def test_a_letter_is_said_only_after_it_went_out() -> None:
+    alerts = AlertFilter()
+    failing = ScansFailing(at(0), at(-30))
+    assert alerts.is_new(failing, ON)
+    assert alerts.is_new(failing, ON), "not remembered until sent"
+    alerts.remember(failing)
+    assert not alerts.is_new(failing, ON)
+    assert alerts.admit(ScansResumed(at(1), at(-30)), ON)
+    assert not alerts.admit(ScansFailing(at(2), at(-30)), AlertSwitches(exchange=False))

@@ -16,11 +16,14 @@ from bot.telegram.app import TelegramBot, api_urls
 from bot.telegram.callbacks import Action, encode
 from bot.telegram.delivery import PatientRateLimiter
 from bot.telegram.format import visible
+from core.engine.events import CashBelowMinimum
 from core.engine.service import EngineService
 from core.exchange.prices import FixedPrices
 from core.models import Side, TradeReason
+from core.outbox import Courier, Outbox
 from core.settings import Settings, load_settings
 from core.store import Store
+from core.watchdog import ScansFailing
 from tests.engine_support import (
     PRICES,
     FaultyExchange,
@@ -293,3 +296,32 @@ async def test_pause_resume_status_signals_history_help(world: World) -> None:
         world.tg.push_command(OWNER, command)
         await world.tg.wait_for_method("sendMessage", to(OWNER, expected), after=seen)
     assert not await world.service.engine.is_paused()
+
+
+async def test_a_courier_retries_what_telegram_refused_and_each_letter_arrives_once(
+    world: World,
+) -> None:
+    await world.bot.stop()
+
+    async def keep(settings: Settings) -> None:
+        return None
+
+    world.bot = TelegramBot(bot_settings(world.tg), world.service, keep,
+                            rate_limiter=PatientRateLimiter(network_retries=0),
+                            poll_timeout=5, pump_events=False)
+    await world.bot.start()
+    outbox = Outbox(world.store)
+    courier = Courier(outbox, world.bot.deliver, world.clock)
+    now = world.clock.now
+    await outbox.post(CashBelowMinimum(now, Decimal("0.05"), Decimal("0.2")), now)
+    await outbox.post(ScansFailing(now, now, "exchange unreachable"), now)
+    world.tg.fail_next(2, status=502, methods={"sendMessage"})
+    assert not await courier.deliver_waiting(), "Telegram is down: the letter waits"
+    assert not await courier.deliver_waiting()
+    assert await courier.deliver_waiting()
+    assert await courier.deliver_waiting()
+    texts = [visible(str(m.text)) for m in world.tg.sent_to(OWNER)]
+    assert len(texts) == 2
+    assert "Cash 5.0% is below the 20% minimum." in texts[0]
+    assert "Scans are failing" in texts[1]
+    assert await outbox.count() == 0

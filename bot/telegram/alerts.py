@@ -26,6 +26,9 @@ from core.engine.events import (
     PlanProposed,
     SignalChanged,
 )
+from core.outbox import Letter
+from core.summary import DailySummary
+from core.watchdog import ScansFailing, ScansResumed
 
 
 class AlertKind(StrEnum):
@@ -50,16 +53,16 @@ class AlertSwitches:
         return kind is None or bool(getattr(self, kind.value))
 
 
-def kind_of(event: Event) -> AlertKind | None:
-    """The switchable family of `event`, or None for plan messages (never switched off)."""
-    match event:
+def kind_of(letter: Letter) -> AlertKind | None:
+    """The switchable family of `letter`, or None for plan messages and the daily summary."""
+    match letter:
         case SignalChanged():
             return AlertKind.SIGNALS
         case PlanExecuted() | ExecutionFailed():
             return AlertKind.TRADES
         case CashBelowMinimum():
             return AlertKind.CASH
-        case ExchangeTrouble() | ExchangeRecovered():
+        case ExchangeTrouble() | ExchangeRecovered() | ScansFailing() | ScansResumed():
             return AlertKind.EXCHANGE
         case _:
             return None
@@ -79,20 +82,29 @@ class AlertFilter:
         self._repeat_after = repeat_after
         self._last: dict[tuple[str, ...], tuple[object, datetime]] = {}
 
-    def admit(self, event: Event, switches: AlertSwitches) -> bool:
-        """Whether `event` should produce a message now (records it if so)."""
-        if not switches.allows(kind_of(event)):
+    def admit(self, letter: Letter, switches: AlertSwitches) -> bool:
+        """Whether `letter` should produce a message now (and count it as said if so)."""
+        if not self.is_new(letter, switches):
             return False
-        key, value, window = self._identity(event)
-        previous = self._last.get(key)
-        if previous is not None and previous[0] == value and (
-            window is None or event.at - previous[1] < window
-        ):
-            return False
-        self._last[key] = (value, event.at)
+        self.remember(letter)
         return True
 
-    def _identity(self, event: Event) -> tuple[tuple[str, ...], object, timedelta | None]:
+    def is_new(self, letter: Letter, switches: AlertSwitches) -> bool:
+        """Whether `letter` is switched on and not already said (changes nothing)."""
+        if not switches.allows(kind_of(letter)):
+            return False
+        key, value, window = self._identity(letter)
+        previous = self._last.get(key)
+        return not (previous is not None and previous[0] == value and (
+            window is None or letter.at - previous[1] < window
+        ))
+
+    def remember(self, letter: Letter) -> None:
+        """Count `letter` as said (call once its message went out, so a failed send is retried)."""
+        key, value, _ = self._identity(letter)
+        self._last[key] = (value, letter.at)
+
+    def _identity(self, event: Letter) -> tuple[tuple[str, ...], object, timedelta | None]:
         match event:
             case SignalChanged(asset=asset, current=current):
                 return ("signal", asset), current, None
@@ -108,6 +120,12 @@ class AlertFilter:
                 return ("exchange",), "down", None
             case ExchangeRecovered():
                 return ("exchange",), "up", None
+            case ScansFailing():
+                return ("scans",), "down", None
+            case ScansResumed():
+                return ("scans",), "up", None
+            case DailySummary(at=at):
+                return ("summary",), at.date(), None
         return ("other", type(event).__name__), event, None
 
 

@@ -28,18 +28,19 @@ from telegram.ext import (
 from bot.telegram.alerts import AlertFilter, AlertSwitches, alert_view
 from bot.telegram.delivery import MessageRef, PatientRateLimiter, edit_view, send_view
 from bot.telegram.handlers import Handlers, PlanMessages
+from bot.telegram.letters import letter_view
 from bot.telegram.reports import COMMANDS
 from bot.telegram.settings_edit import Apply, SettingsEditor
 from bot.telegram.views import View, notice_view
 from core.engine.events import (
     ApprovalClosed,
-    Event,
     ExecutionFailed,
     PlanExecuted,
     PlanProposed,
     Subscription,
 )
 from core.engine.service import EngineService
+from core.outbox import Letter
 from core.settings import Settings, SettingsError
 
 log = logging.getLogger(__name__)
@@ -95,6 +96,7 @@ class TelegramBot:
         *,
         rate_limiter: PatientRateLimiter | None = None,
         poll_timeout: int = 10,
+        pump_events: bool = True,
     ) -> None:
         if settings.telegram_token is None:
             raise SettingsError("telegram_token: not set (BALLAST_TELEGRAM_TOKEN)")
@@ -111,6 +113,8 @@ class TelegramBot:
         self.plan_messages = PlanMessages()
         self.alerts = AlertFilter()
         self.poll_timeout = poll_timeout
+        # False when a courier (core.outbox) hands events to `deliver` instead.
+        self.pump_events = pump_events
         builder = (
             ApplicationBuilder()
             .token(self._token)
@@ -186,11 +190,13 @@ class TelegramBot:
     async def start(self) -> None:
         """Connect, register the command menu, start the alert pump and poll for updates."""
         app = self.application
-        self._subscription = self.service.subscribe()
+        if self.pump_events:
+            self._subscription = self.service.subscribe()
         await app.initialize()
         await app.bot.set_my_commands([BotCommand(name, text) for name, text in COMMANDS])
-        self._pump = asyncio.create_task(self._pump_events(self._subscription),
-                                         name="telegram-alerts")
+        if self._subscription is not None:
+            self._pump = asyncio.create_task(self._pump_events(self._subscription),
+                                             name="telegram-alerts")
         await app.start()
         if app.updater is None:
             raise RuntimeError("the Telegram application was built without an updater")
@@ -229,19 +235,24 @@ class TelegramBot:
             except Exception:
                 log.exception("could not deliver a %s alert", type(event).__name__)
 
-    async def deliver(self, event: Event) -> None:
-        """Turn one engine event into a chat message or an edit of the plan's message."""
+    async def deliver(self, letter: Letter) -> None:
+        """Turn one letter (engine event, daily summary, watchdog alert) into a chat message,
+        or into an edit of the plan's own message.
+
+        Raises when Telegram cannot be reached, so that a courier (`core.outbox`) tries the same
+        letter again later; a letter counts as said only once its message went out.
+        """
         settings = self.editor.current
         bot = self.application.bot
-        if isinstance(event, PlanExecuted | ExecutionFailed | ApprovalClosed):
-            where = self.plan_messages.find(event.approval_id)
-            view = alert_view(event, settings.quote)
+        if isinstance(letter, PlanExecuted | ExecutionFailed | ApprovalClosed):
+            where = self.plan_messages.find(letter.approval_id)
+            view = alert_view(letter, settings.quote)
             if where is not None and view is not None:
                 # The plan's own message shows the outcome in place, buttons gone.
                 await edit_view(bot, where, view)
-                self.plan_messages.forget(event.approval_id)
+                self.plan_messages.forget(letter.approval_id)
                 return
-            if isinstance(event, ApprovalClosed):
+            if isinstance(letter, ApprovalClosed):
                 return  # a plan nobody is looking at closed: not worth a notification
         switches = AlertSwitches(
             signals=settings.alert_signals,
@@ -249,14 +260,15 @@ class TelegramBot:
             cash=settings.alert_cash,
             exchange=settings.alert_exchange,
         )
-        if not self.alerts.admit(event, switches):
+        if not self.alerts.is_new(letter, switches):
             return
-        view = alert_view(event, settings.quote)
+        view = letter_view(letter, settings.quote)
         if view is None:
             return
         message = await send_view(bot, self.owner_id, view)
-        if isinstance(event, PlanProposed):
-            self.plan_messages.remember(event.approval_id,
+        self.alerts.remember(letter)
+        if isinstance(letter, PlanProposed):
+            self.plan_messages.remember(letter.approval_id,
                                         MessageRef(self.owner_id, message.message_id))
 
 

@@ -1,0 +1,65 @@
+"""Messages for what the outbox carries besides engine events: the daily summary and the scan
+watchdog's alerts. Pure: data in, (HTML text) out."""
+
+from __future__ import annotations
+
+from bot.telegram.alerts import alert_view
+from bot.telegram.format import amount, clock, esc, fit, money, pct, signed_money, signed_pct
+from bot.telegram.views import ASSET_WIDTH, VALUE_WIDTH, View, wrap_lines
+from core.outbox import Letter
+from core.summary import DailySummary
+from core.watchdog import ScansFailing, ScansResumed
+
+SUMMARY_HOLDINGS = 12
+SUMMARY_TRADES = 8
+
+
+def letter_view(letter: Letter, quote: str) -> View | None:
+    """The message for anything the outbox delivers, or None when it needs none."""
+    match letter:
+        case DailySummary():
+            return summary_view(letter)
+        case ScansFailing():
+            lines = ["⛔ <b>Scans are failing</b>",
+                     f"No successful scan since {clock(letter.since)}."]
+            if letter.error:
+                lines += wrap_lines(letter.error, limit=4)
+            return View("\n".join(lines))
+        case ScansResumed():
+            return View(f"✅ <b>Scans work again</b>\nFailing since {clock(letter.since)}.")
+    return alert_view(letter, quote)
+
+
+def summary_view(summary: DailySummary) -> View:
+    """The day in a few lines: value and change, cash, holdings, trades and fees, signals,
+    and what needs attention."""
+    quote = esc(summary.quote)
+    lines = [f"📅 <b>Daily summary</b> · {summary.at:%Y-%m-%d}"]
+    if summary.total_value is not None:
+        lines.append(f"Value <b>{money(summary.total_value)}</b> {quote}")
+        change, fraction = summary.change, summary.change_fraction
+        if change is not None and fraction is not None and summary.value_since is not None:
+            lines.append(f"  {signed_money(change)} ({signed_pct(fraction)}) since "
+                         f"{summary.value_since:%m-%d %H:%M}")
+    if summary.cash_value is not None and summary.cash_allocation is not None:
+        lines.append(f"Cash {money(summary.cash_value)} · {pct(summary.cash_allocation)}")
+    if summary.holdings:
+        rows = [f"{fit(h.asset, ASSET_WIDTH - 1):<{ASSET_WIDTH}}{money(h.value):>{VALUE_WIDTH}}"
+                f" {pct(h.allocation):>6} {h.signal.value if h.signal else '—'}"
+                for h in summary.holdings[:SUMMARY_HOLDINGS]]
+        lines.append("<pre>" + "\n".join(esc(row) for row in rows) + "</pre>")
+    if summary.trades:
+        lines.append(f"<b>Trades</b> {len(summary.trades)} · fees {money(summary.fees)} {quote}")
+        for trade in summary.trades[:SUMMARY_TRADES]:
+            lines.append(esc(fit(f"  {trade.side.upper()} {amount(trade.amount)} "
+                                 f"{trade.asset} ≈ {money(trade.value)}", 40)))
+    else:
+        lines.append("No trades today.")
+    if summary.signals:
+        named = ", ".join(f"{s.asset} {s.signal.value}" for s in summary.signals)
+        lines += wrap_lines(f"Signals: {named} (+{summary.holds} HOLD)", limit=4)
+    if summary.attention:
+        lines.append("⚠️ <b>Needs attention</b>")
+        for note in summary.attention:
+            lines += wrap_lines(f"· {note}", indent="", limit=3)
+    return View("\n".join(lines))
