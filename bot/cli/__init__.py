@@ -4,6 +4,7 @@ from bot.cli import check as _check  # noqa: F401  (registers `ballast check`)
 from bot.cli import signals as _signals  # noqa: F401  (registers `ballast signals`)
 from bot.cli import portfolio as _portfolio  # noqa: F401  (registers `ballast portfolio`)
 from bot.cli import backup as _backup  # noqa: F401  (registers `ballast backup`)
+from bot.cli import run as _run  # noqa: F401  (registers `ballast run`)
 from bot.cli.app import app
 
 __all__ = ["app"]

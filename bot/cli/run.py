@@ -1,0 +1,213 @@
+"""`ballast run`: the engine, with approvals at the terminal until a Telegram front-end is added.
+
+Events print as one line each; the operator types `approve`, `reject`, `plan`, `status` …
+(`help` lists them). SIGTERM or SIGINT stop it cleanly: the current step finishes, connections
+close. `serve` is the reusable part: any front-end can run beside the engine through it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import stat
+import sys
+from collections.abc import Callable, Coroutine
+from datetime import timedelta
+from typing import Annotated, Any, TextIO
+
+import typer
+
+from bot.cli.app import app
+from bot.cli.common import fail
+from core.engine.events import (
+    ApprovalClosed,
+    CashBelowMinimum,
+    Event,
+    ExchangeRecovered,
+    ExchangeTrouble,
+    ExecutionFailed,
+    PlanExecuted,
+    PlanProposed,
+    SignalChanged,
+)
+from core.engine.service import EngineService, ServiceError
+from core.engine.wiring import RunningEngine, start_engine
+from core.exchange.errors import ExchangeError
+from core.exchange.paper_markets import MarketsFileError
+from core.exchange.prices import utc_now
+from core.logs import configure_from_settings, log_events
+from core.settings import Settings, SettingsError, load_settings
+
+FrontEnd = Callable[[EngineService, asyncio.Event], Coroutine[Any, Any, None]]
+
+HELP = (
+    "commands: approve [ID] · reject [ID] · plan · status · portfolio · pause · resume · "
+    "history · quit"
+)
+
+
+def describe(event: Event, quote: str) -> str:
+    """One plain line for a terminal or a log."""
+    at = f"{event.at:%H:%M:%S}"
+    match event:
+        case PlanProposed():
+            trades = ", ".join(
+                f"{t.side.value} {t.amount} {t.asset} (~{t.value:.2f} {quote})"
+                for t in event.plan.trades
+            )
+            how = "auto-approving" if event.auto else f"type: approve {event.approval_id}"
+            note = f" [{event.reason}]" if event.reason else ""
+            return f"{at} plan {event.approval_id}: {trades}; {how}{note}"
+        case PlanExecuted():
+            done = "; ".join(
+                f"{r.side} {r.filled} {r.asset} @ {r.average_price}" for r in event.results
+            )
+            return f"{at} plan {event.approval_id} executed: {done}"
+        case ExecutionFailed():
+            return f"{at} plan {event.approval_id} FAILED: {event.reason}"
+        case ApprovalClosed():
+            return f"{at} plan {event.approval_id} {event.state}: {event.reason}"
+        case SignalChanged():
+            return (f"{at} {event.asset} signal {event.previous.value} → {event.current.value} "
+                    f"(score {event.score:+.2f})")
+        case CashBelowMinimum():
+            return (f"{at} cash {event.cash_allocation:.1%} is below the minimum "
+                    f"{event.min_cash:.0%}")
+        case ExchangeTrouble():
+            return f"{at} exchange trouble: {event.message} (retrying)"
+        case ExchangeRecovered():
+            return f"{at} exchange answers again ({event.failed_scans} scan(s) missed)"
+
+
+async def serve(running: RunningEngine, stop: asyncio.Event, *front_ends: FrontEnd) -> None:
+    """Run the engine's clock and the front-ends until `stop` is set, then close everything."""
+    tasks = [asyncio.create_task(fe(running.service, stop)) for fe in front_ends]
+    try:
+        await running.engine.run(running.service.clock, stop)
+    finally:
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        await running.close()
+
+
+async def print_events(service: EngineService, stop: asyncio.Event) -> None:
+    """Print every engine event as a line on stdout."""
+    quote = service.engine.settings.quote
+    async for event in service.subscribe():
+        typer.echo(describe(event, quote))
+
+
+async def log_engine_events(service: EngineService, stop: asyncio.Event) -> None:
+    """Write every engine event to the structured log."""
+    await log_events(service.subscribe())
+
+
+async def terminal_commands(service: EngineService, stop: asyncio.Event) -> None:
+    """Read operator commands from stdin until it closes (the engine keeps running then)."""
+    if not _readable_stream(sys.stdin):
+        return  # stdin is /dev/null, a file or absent: run without terminal commands
+    reader = asyncio.StreamReader()
+    loop = asyncio.get_running_loop()
+    await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
+    while not stop.is_set():
+        line = await reader.readline()
+        if not line:
+            return
+        typer.echo(await answer(service, line.decode(errors="replace").strip(), stop))
+
+
+def _readable_stream(stream: TextIO | None) -> bool:
+    """Whether the event loop can wait on `stream`: a terminal, a pipe or a socket."""
+    if stream is None:
+        return False
+    try:
+        fd = stream.fileno()
+        mode = os.fstat(fd).st_mode
+    except (OSError, ValueError):
+        return False
+    return os.isatty(fd) or stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode)
+
+
+async def answer(service: EngineService, line: str, stop: asyncio.Event) -> str:
+    """Carry out one typed command and say what happened."""
+    word, _, rest = line.partition(" ")
+    word, rest = word.lower(), rest.strip()
+    try:
+        if word in ("approve", "a", "reject", "r"):
+            target = rest or await _only_pending(service)
+            if target is None:
+                return "no plan is waiting for a decision"
+            if word.startswith("a"):
+                return (await service.approve(target, "terminal")).message
+            return (await service.reject(target, "terminal")).message
+        if word == "plan":
+            return (await service.plan_now()).message
+        if word == "status":
+            status = await service.status()
+            health = "ok" if status.exchange_ok else f"TROUBLE: {status.last_error}"
+            return (f"{status.mode} on {status.exchange}, approval {status.approval}"
+                    f"{' (paused)' if status.paused else ''}; last scan {status.last_scan}; "
+                    f"exchange {health}; pending {[a.id for a in status.pending]}")
+        if word == "portfolio":
+            view = await service.portfolio()
+            p = view.portfolio
+            parts = [f"{a} {h.amount} = {h.value:.2f} ({h.allocation:.1%})"
+                     for a, h in sorted(p.holdings.items())]
+            return (f"total {p.total_value:.2f} {p.quote}, cash {p.cash_allocation:.1%}; "
+                    + "; ".join(parts))
+        if word in ("pause", "resume"):
+            await (service.pause() if word == "pause" else service.resume())
+            return "proposals paused" if word == "pause" else "proposals resumed"
+        if word == "history":
+            history = await service.history(10)
+            return "\n".join(f"{a.created_at:%m-%d %H:%M} plan {a.id} {a.state}: {a.reason or ''}"
+                             for a in history.approvals) or "no plans yet"
+        if word in ("quit", "exit"):
+            stop.set()
+            return "stopping"
+    except (ServiceError, ExchangeError) as error:
+        return f"cannot do that now: {error}"
+    return HELP
+
+
+async def _only_pending(service: EngineService) -> str | None:
+    pending = await service.pending()
+    return pending[-1].id if pending else None
+
+
+async def run_engine(settings: Settings, resend_grace: timedelta) -> None:
+    """Start the engine with the terminal front-end and serve until SIGTERM/SIGINT."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    running = await start_engine(settings, clock=utc_now, resend_grace=resend_grace)
+    typer.echo(f"ballast running: {settings.mode} mode on {running.exchange.name}, approval "
+               f"{settings.approval}, database {settings.db}")
+    await serve(running, stop, print_events, terminal_commands, log_engine_events)
+    typer.echo("ballast stopped")
+
+
+@app.command()
+def run(
+    resend_grace: Annotated[
+        float,
+        typer.Option(hidden=True, help="seconds before an unanswered order may be looked up "
+                     "and, if the exchange has none, sent again"),
+    ] = 30.0,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="log debug lines too")] = False,
+) -> None:
+    """Run Ballast: scan, plan, and execute approved plans (approve at the terminal)."""
+    try:
+        settings = load_settings()
+        configure_from_settings(settings, verbose=verbose)
+        asyncio.run(run_engine(settings, timedelta(seconds=resend_grace)))
+    except (SettingsError, MarketsFileError) as error:
+        fail(str(error))
+    except ExchangeError as error:
+        fail(f"the exchange refused to start: {error}")

@@ -1,0 +1,90 @@
+"""Signals for a scan: candles refreshed incrementally, signals recomputed only on a new candle.
+
+Candles close once per timeframe (an hour by default) while scans run every 30 s, so most scans
+make no candle request and reuse the signal computed from the same last closed candle.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import datetime
+
+import pandas as pd
+
+from core.candles import CandleCache
+from core.exchange.base import Exchange
+from core.exchange.errors import ExchangeError
+from core.models import AssetSignal, Portfolio
+from core.settings import Settings
+from core.signals import candles_needed, compute_signal
+
+log = logging.getLogger(__name__)
+
+# Indicators such as EMA(50) need a run-in beyond their window to settle.
+WARM_UP = 3
+MIN_HISTORY = 200
+CONCURRENT_REFRESHES = 8
+
+
+class SignalScanner:
+    """Reads each relevant asset's signal during a scan (the engine's `read_signals` port)."""
+
+    def __init__(self, exchange: Exchange, cache: CandleCache, settings: Settings) -> None:
+        self._exchange = exchange
+        self._cache = cache
+        self._settings = settings
+        self._history = max(MIN_HISTORY, candles_needed(settings.signal) * WARM_UP)
+        self._computed: dict[str, tuple[int, AssetSignal]] = {}
+        self._gate = asyncio.Semaphore(CONCURRENT_REFRESHES)
+
+    def assets(self, portfolio: Portfolio) -> list[str]:
+        """Holdings that are not dust, and watchlist assets with a price."""
+        held = {asset for asset, holding in portfolio.holdings.items() if not holding.dust}
+        watched = {asset for asset in self._settings.watchlist if asset in portfolio.prices}
+        cash = set(self._settings.cash_assets)
+        return sorted((held | watched) - cash)
+
+    async def __call__(self, portfolio: Portfolio, now: datetime) -> dict[str, AssetSignal]:
+        """The signal of every relevant asset with candles; assets without any are left out."""
+        now_ms = int(now.timestamp() * 1000)
+        markets = await self._exchange.load_markets()
+        quote = self._settings.quote
+        assets = [a for a in self.assets(portfolio) if f"{a}/{quote}" in markets]
+        frames = await asyncio.gather(*(self._candles(asset, now_ms) for asset in assets))
+        todo = {
+            asset: frame
+            for asset, frame in zip(assets, frames, strict=True)
+            if frame is not None and not self._fresh(asset, frame)
+        }
+        if todo:
+            computed = await asyncio.to_thread(self._compute, todo)
+            for asset, signal in computed.items():
+                self._computed[asset] = (int(todo[asset].index[-1]), signal)
+        return {
+            asset: self._computed[asset][1]
+            for asset in assets
+            if asset in self._computed
+        }
+
+    async def _candles(self, asset: str, now_ms: int) -> pd.DataFrame | None:
+        symbol = f"{asset}/{self._settings.quote}"
+        timeframe = self._settings.timeframe
+        async with self._gate:
+            try:
+                await self._cache.refresh(symbol, timeframe, now_ms, history=self._history)
+            except ExchangeError as error:
+                # Keep going on the candles already stored; the next scan asks again.
+                log.warning("candles of %s not refreshed: %s", symbol, error)
+        frame = await self._cache.load(symbol, timeframe, limit=self._history)
+        return None if frame.empty else frame
+
+    def _fresh(self, asset: str, frame: pd.DataFrame) -> bool:
+        known = self._computed.get(asset)
+        return known is not None and known[0] == int(frame.index[-1])
+
+    def _compute(self, frames: dict[str, pd.DataFrame]) -> dict[str, AssetSignal]:
+        return {
+            asset: compute_signal(asset, frame, self._settings.signal)
+            for asset, frame in frames.items()
+        }

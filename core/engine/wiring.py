@@ -1,0 +1,117 @@
+"""Builds a running engine from settings: database, exchange, candles, signals, policy, fills.
+
+One place connects the engine's ports to the real modules, so `ballast run`, the Telegram bot
+and the benchmark start the same engine.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from core.account import read_portfolio
+from core.candles import CandleCache
+from core.cost_basis import read_position_facts, record_order_fill
+from core.engine.execution import DEFAULT_RESEND_GRACE
+from core.engine.loop import Engine, Ports
+from core.engine.orders import OrderRow
+from core.engine.service import EngineService
+from core.engine.signals import SignalScanner
+from core.exchange.base import Exchange, Order
+from core.exchange.factory import build_exchange
+from core.exchange.prices import Clock, utc_now
+from core.models import AssetSignal, MarketRules, Plan, Portfolio, PositionFacts
+from core.policy import PlanInput, make_plan
+from core.settings import Settings
+from core.store import Store
+
+
+@dataclass
+class RunningEngine:
+    """An engine with everything it holds open; `await close()` releases it all."""
+
+    engine: Engine
+    service: EngineService
+    exchange: Exchange
+    data_store: Store
+    engine_store: Store
+
+    async def close(self) -> None:
+        """Close the exchange and both database connections."""
+        try:
+            await self.exchange.close()
+        finally:
+            await self.engine_store.close()
+            await self.data_store.close()
+
+
+def real_ports(
+    settings: Settings, exchange: Exchange, data_store: Store, engine_store: Store
+) -> Ports:
+    """The engine's ports connected to account, signals, cost basis and policy."""
+    scanner = SignalScanner(exchange, CandleCache(data_store, exchange), settings)
+    policy = settings.policy
+
+    async def portfolio(now: datetime) -> Portfolio:
+        return await read_portfolio(exchange, settings, now)
+
+    async def facts(portfolio: Portfolio, now: datetime) -> dict[str, PositionFacts]:
+        held = {asset: h.amount for asset, h in portfolio.holdings.items()}
+        return await read_position_facts(engine_store, exchange, held, settings.quote)
+
+    def plan(
+        portfolio: Portfolio,
+        signals: Mapping[str, AssetSignal],
+        positions: Mapping[str, PositionFacts],
+        markets: Mapping[str, MarketRules],
+        now: datetime,
+    ) -> Plan:
+        return make_plan(
+            PlanInput(
+                portfolio=portfolio,
+                signals=dict(signals),
+                positions=dict(positions),
+                markets=dict(markets),
+                watchlist=settings.watchlist,
+                now=now,
+            ),
+            policy,
+        )
+
+    async def record_fill(row: OrderRow, order: Order) -> None:
+        await record_order_fill(engine_store, order)
+
+    return Ports(portfolio, scanner, facts, plan, record_fill)
+
+
+async def start_engine(
+    settings: Settings,
+    *,
+    clock: Clock = utc_now,
+    exchange: Exchange | None = None,
+    resend_grace: timedelta = DEFAULT_RESEND_GRACE,
+) -> RunningEngine:
+    """Open the database (two connections), build the exchange and the engine, and recover.
+
+    The engine's approvals and orders use a connection of their own: the paper exchange and the
+    candle cache hold multi-statement transactions on theirs, and a statement of the engine must
+    never land inside (or be rolled back with) one of those.
+    """
+    data_store = await Store.open(settings.db)
+    engine_store = await Store.open(settings.db)
+    built: Exchange | None = None
+    try:
+        if exchange is None:
+            exchange = built = await build_exchange(settings, data_store, clock=clock)
+        ports = real_ports(settings, exchange, data_store, engine_store)
+        engine = Engine(settings, exchange, engine_store, ports, resend_grace=resend_grace)
+        await engine.housekeeping(clock())
+    except BaseException:
+        if built is not None:
+            await built.close()
+        await engine_store.close()
+        await data_store.close()
+        raise
+    return RunningEngine(engine, EngineService(engine, clock), exchange, data_store,
+                         engine_store)
