@@ -282,9 +282,15 @@ async def test_settings_change_is_validated_like_start_up(world: World) -> None:
     world.tg.push_command(OWNER, "/settings telegram_token x")
     refused = await world.tg.wait_for_method("sendMessage", to(OWNER, "Not changed"), after=seen)
     assert "telegram_token" in str(refused.params["text"])
+    seen = len(world.tg.calls)
+    world.tg.push_command(OWNER, "/settings cash_floor 0.1")
+    refused = await world.tg.wait_for_method("sendMessage", to(OWNER, "Not changed"), after=seen)
+    assert "cash_floor" in visible(str(refused.params["text"]))
+    assert len(world.applied) == 1
     world.tg.push_command(OWNER, "/settings")
     shown = await world.tg.wait_for_method("sendMessage", to(OWNER, "min_cash = 0.22"))
     assert "telegram_token" not in str(shown.params["text"])
+    assert "cash_floor" not in str(shown.params["text"])
 
 
 async def test_pause_resume_status_signals_history_help(world: World) -> None:

@@ -1,7 +1,9 @@
 """Changing a setting from the chat: the same validation as start-up, then handed to the engine.
 
-Only settings that are safe to change while running are offered: the policy table, approval
-timing and the alert switches. Mode, keys, exchange and signal parameters need a restart.
+Offered: the policy table (what the next plan uses) and the alert switches. Not offered, because
+they guard execution itself and are read when Ballast starts: `cash_floor`, `fee_rate`,
+`approval_ttl`, `max_price_drift`; nor mode, keys, exchange or signal parameters. Those change
+in the settings file or environment, with a restart.
 """
 
 from __future__ import annotations
@@ -13,10 +15,9 @@ from pydantic import ValidationError
 
 from core.settings import PolicySettings, Settings, SettingsError, format_validation_error
 
+START_UP_ONLY = frozenset({"cash_floor", "fee_rate", "approval_ttl", "max_price_drift"})
 EDITABLE: tuple[str, ...] = (
-    *PolicySettings.model_fields,
-    "approval_ttl",
-    "max_price_drift",
+    *(name for name in PolicySettings.model_fields if name not in START_UP_ONLY),
     "alert_signals",
     "alert_trades",
     "alert_cash",
@@ -44,6 +45,11 @@ class SettingsEditor:
         Raises SettingsError naming the setting, the value and the rule, and changes nothing.
         """
         key = name.strip().lower()
+        if key in START_UP_ONLY:
+            raise SettingsError(
+                f"{key}: guards execution, so it changes only in the settings file or "
+                f"environment (BALLAST_{key.upper()}) with a restart"
+            )
         if key not in EDITABLE:
             raise SettingsError(
                 f"{name}: not a setting that can be changed from Telegram "
