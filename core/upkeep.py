@@ -1,0 +1,167 @@
+"""Upkeep beside the engine: daily backups, the daily summary, the scan watchdog, outbox pruning.
+
+`Upkeep.run` is one more task next to the engine's loop in `ballast run`. Its letters (the
+summary, scan alerts) go to `post` — the outbox, when a Telegram front-end delivers it — and
+every one is logged as a structured line as well.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from core.backup import DailyBackups
+from core.engine.service import EngineService
+from core.logs import log_event
+from core.outbox import Letter, Outbox
+from core.settings import Settings
+from core.summary import DailySummary, EngineHealth, SummaryInput, compose_summary, summary_due
+from core.watchdog import ScansFailing, ScansResumed, ScanWatchdog
+
+log = logging.getLogger(__name__)
+
+SUMMARY_DAY = "daily_summary:last_day"
+KEEP_DELIVERED = timedelta(days=30)
+MAX_CHECK_INTERVAL = 60.0
+
+Post = Callable[[Letter], Awaitable[object]]
+Clock = Callable[[], datetime]
+
+
+class Upkeep:
+    """The daily and watchful chores of a running Ballast, on a clock that is passed in."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        service: EngineService,
+        clock: Clock,
+        *,
+        outbox: Outbox | None = None,
+    ) -> None:
+        self.settings = settings
+        self.service = service
+        self.clock = clock
+        self.outbox = outbox
+        self.zone = ZoneInfo(settings.timezone)
+        self.backups = (
+            DailyBackups(settings.db, settings.backup_dir, settings.backup_keep_days, self.zone)
+            if settings.backup_dir is not None and settings.backup_keep_days > 0
+            else None
+        )
+        self.watchdog = ScanWatchdog(
+            timedelta(seconds=settings.scan_failure_alert_after), clock()
+        )
+        self._pruned: date | None = None
+
+    async def post(self, letter: Letter, now: datetime) -> None:
+        """Log `letter` and, with a Telegram front-end, queue it for the owner."""
+        _log_letter(letter)
+        if self.outbox is not None:
+            await self.outbox.post(letter, now)
+
+    async def gather(self, now: datetime) -> SummaryInput:
+        """The summary's inputs from the engine: latest scan, history and health."""
+        engine = self.service.engine
+        scan = engine.latest
+        status = await self.service.status()
+        history = await self.service.history(limit=200)
+        return SummaryInput(
+            now=now,
+            quote=engine.settings.quote,
+            min_cash=engine.settings.min_cash,
+            portfolio=scan.portfolio if scan else None,
+            signals=dict(scan.signals) if scan else {},
+            snapshots=history.snapshots,
+            orders=history.trades,
+            approvals=history.approvals,
+            health=EngineHealth(
+                paused=status.paused,
+                trouble_since=status.trouble_since,
+                last_error=status.last_error,
+                last_scan=status.last_scan,
+                pending=tuple(a.id for a in status.pending),
+                executing=tuple(a.id for a in status.executing),
+            ),
+            zone=self.zone,
+        )
+
+    async def summary_if_due(self, now: datetime) -> DailySummary | None:
+        """Compose and post today's summary once its hour has come (once a day, restarts too)."""
+        hour = self.settings.daily_summary_hour
+        if hour is None:
+            return None
+        state = self.service.engine.state
+        last = await state.get(SUMMARY_DAY)
+        last_day = date.fromisoformat(last) if last else None
+        if not summary_due(now, self.zone, hour, last_day):
+            return None
+        summary = compose_summary(await self.gather(now))
+        # Remember the day before posting: a crash in between loses one summary, never repeats.
+        await state.set(SUMMARY_DAY, now.astimezone(self.zone).date().isoformat())
+        await self.post(summary, now)
+        return summary
+
+    async def watch_scans(self, now: datetime) -> ScansFailing | ScansResumed | None:
+        """Post an alert if scans have failed too long (or work again after one)."""
+        engine = self.service.engine
+        latest = engine.latest.at if engine.latest is not None else None
+        letter = self.watchdog.check(now, latest, engine.last_error)
+        if letter is not None:
+            await self.post(letter, now)
+        return letter
+
+    async def prune_outbox(self, now: datetime) -> None:
+        """Once a day, forget letters delivered more than `KEEP_DELIVERED` ago."""
+        today = now.astimezone(self.zone).date()
+        if self.outbox is None or self._pruned == today:
+            return
+        self._pruned = today
+        removed = await self.outbox.prune(now - KEEP_DELIVERED)
+        if removed:
+            log_event(log, "outbox", f"forgot {removed} delivered message(s)", removed=removed)
+
+    async def step(self, now: datetime) -> None:
+        """One round of checks; a failing chore is logged and never stops the others."""
+        for chore in (self.watch_scans, self.summary_if_due, self.prune_outbox):
+            try:
+                await chore(now)
+            except Exception:
+                log.exception("upkeep: %s failed", chore.__name__)
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Backups on their own schedule; the other chores every minute (or scan), until stop."""
+        interval = min(float(self.settings.scan_interval), MAX_CHECK_INTERVAL)
+        backups = (
+            asyncio.create_task(self.backups.run(self.clock, stop), name="daily-backups")
+            if self.backups is not None
+            else None
+        )
+        try:
+            while not stop.is_set():
+                await self.step(self.clock())
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), timeout=interval)
+        finally:
+            if backups is not None:
+                backups.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await backups
+
+
+def _log_letter(letter: Letter) -> None:
+    match letter:
+        case DailySummary():
+            log_event(log, "summary", "daily summary", total_value=letter.total_value,
+                      change=letter.change, cash=letter.cash_allocation,
+                      trades=len(letter.trades), fees=letter.fees,
+                      attention=" | ".join(letter.attention))
+        case ScansFailing():
+            log_event(log, "error", "no successful scan for too long", logging.ERROR,
+                      since=letter.since.isoformat(), error=letter.error)
+        case ScansResumed():
+            log_event(log, "scan", "scans succeed again", since=letter.since.isoformat())

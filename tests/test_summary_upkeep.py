@@ -1,0 +1,158 @@
+"""Upkeep beside a real engine: the daily summary at its hour, the scan watchdog, the outbox."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from core.engine.approvals import ApprovalState
+from core.engine.service import EngineService
+from core.exchange.prices import FixedPrices
+from core.models import Side, TradeReason
+from core.outbox import Outbox, decode
+from core.store import Store
+from core.summary import DailySummary
+from core.upkeep import Upkeep
+from core.watchdog import ScansFailing, ScansResumed
+from tests.engine_support import (
+    PRICES,
+    T0,
+    D,
+    FaultyExchange,
+    ManualClock,
+    Rig,
+    make_rig,
+    paper_account,
+    plan_of,
+    trade,
+)
+
+# V = 1000 + 0.1 × 50000 + 2 × 3000 = 12000; cash 8.3%.
+ACCOUNT = {"USDT": "1000", "BTC": "0.1", "ETH": "2"}
+SETTINGS: dict[str, Any] = {
+    "daily_summary_hour": 13, "scan_failure_alert_after": 600, "backup_dir": None,
+    "watchlist": "BTC,ETH,SOL",  # the assets the test prices
+}
+
+
+@pytest.fixture
+async def store(tmp_path: Path) -> AsyncIterator[Store]:
+    opened = await Store.open(tmp_path / "ballast.db")
+    yield opened
+    await opened.close()
+
+
+async def build(store: Store, **overrides: Any) -> tuple[Rig, Upkeep, Outbox]:
+    clock = ManualClock()
+    prices = FixedPrices(dict(PRICES))
+    paper = await paper_account(store, ACCOUNT, clock, prices)
+    rig = await make_rig(store, clock, prices, FaultyExchange(paper, prices),
+                         **{**SETTINGS, **overrides})
+    outbox = Outbox(store)
+    upkeep = Upkeep(rig.engine.settings, EngineService(rig.engine, clock), clock, outbox=outbox)
+    return rig, upkeep, outbox
+
+
+async def letters(outbox: Outbox) -> list[object]:
+    return [decode(p.kind, p.text) for p in await outbox.waiting()]
+
+
+async def test_the_summary_comes_once_a_day_at_its_hour(store: Store) -> None:
+    rig, upkeep, outbox = await build(store)
+    await rig.engine.tick(rig.clock.now)  # 12:00 UTC: a scan, no summary yet
+    assert await upkeep.summary_if_due(rig.clock.now) is None
+
+    at_one = T0 + timedelta(hours=1)
+    summary = await upkeep.summary_if_due(at_one)
+    assert summary is not None
+    assert summary.total_value == D("12000") and summary.cash_value == D("1000")
+    assert summary.attention == ("Cash 8.3% is below the 20% minimum.",)
+    assert await letters(outbox) == [summary]
+
+    assert await upkeep.summary_if_due(at_one + timedelta(hours=3)) is None
+    restarted = Upkeep(rig.engine.settings, upkeep.service, rig.clock, outbox=outbox)
+    assert await restarted.summary_if_due(at_one + timedelta(hours=4)) is None  # said today
+    tomorrow = await restarted.summary_if_due(at_one + timedelta(days=1))
+    assert tomorrow is not None and len(await letters(outbox)) == 2
+
+
+async def test_the_summary_counts_the_days_trades_and_fees(store: Store) -> None:
+    rig, upkeep, _ = await build(store)
+    rig.next_plan = plan_of(trade(Side.SELL, "ETH", "0.5", "3000", TradeReason.RAISE_CASH))
+    proposal = await rig.engine.plan(rig.clock.now)
+    assert proposal.approval is not None
+    decision = await rig.engine.approve(proposal.approval.id, "owner", rig.clock.advance(5))
+    assert decision.state is ApprovalState.DONE, decision.message
+    await rig.engine.scan(rig.clock.advance(5))
+
+    summary = await upkeep.summary_if_due(T0 + timedelta(hours=1))
+    assert summary is not None
+    ((side, asset, amount, fee),) = [(t.side, t.asset, t.amount, t.fee_value)
+                                     for t in summary.trades]
+    assert (side, asset, amount) == ("sell", "ETH", D("0.5"))
+    assert fee == D("1.5") == summary.fees  # the paper exchange's 0.1% of 1,500 USDT
+    assert summary.cash_value == D("1000") + D("1500") - D("1.5")
+
+
+async def test_no_summary_when_switched_off(store: Store) -> None:
+    _, upkeep, outbox = await build(store, daily_summary_hour=None)
+    assert await upkeep.summary_if_due(T0 + timedelta(hours=5)) is None
+    assert await outbox.count() == 0
+
+
+async def test_failing_scans_alert_once_past_the_threshold_then_resume(store: Store) -> None:
+    rig, upkeep, outbox = await build(store)
+    await rig.engine.tick(rig.clock.now)
+    rig.exchange.down = True
+    for _ in range(5):
+        now = rig.clock.advance(120)
+        await rig.engine.tick(now)
+        await upkeep.watch_scans(now)  # at +2 … +10 min: not past 10 min yet
+    assert await outbox.count() == 0
+    now = rig.clock.advance(120)
+    await rig.engine.tick(now)
+    failing = await upkeep.watch_scans(now)
+    assert failing == ScansFailing(now, T0, "exchange unreachable (test outage)")
+    await upkeep.watch_scans(rig.clock.advance(120))  # still failing: said once
+    rig.exchange.down = False
+    now = rig.clock.advance(30)
+    await rig.engine.tick(now)
+    resumed = await upkeep.watch_scans(now)
+    assert resumed == ScansResumed(now, T0)
+    assert await letters(outbox) == [failing, resumed]
+
+
+async def test_a_failing_chore_does_not_stop_the_others(
+    store: Store, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rig, upkeep, outbox = await build(store)
+
+    async def broken(now: datetime) -> None:
+        raise RuntimeError("history unreadable")
+
+    monkeypatch.setattr(upkeep, "gather", broken)
+    rig.exchange.down = True
+    later = T0 + timedelta(hours=2)
+    await upkeep.step(later)  # the summary fails; the watchdog still alerts
+    assert "summary_if_due failed" in caplog.text
+    assert [type(letter) for letter in await letters(outbox)] == [ScansFailing]
+
+
+async def test_upkeep_runs_until_stopped(store: Store) -> None:
+    rig, upkeep, outbox = await build(store)
+    await rig.engine.tick(rig.clock.now)
+    stop = asyncio.Event()
+
+    def stopping_clock() -> datetime:
+        stop.set()  # one round of chores, then the wait ends because we are stopping
+        return T0 + timedelta(hours=1)
+
+    upkeep.clock = stopping_clock
+    await asyncio.wait_for(upkeep.run(stop), 5)
+    # An hour without a scan is past the threshold too: both chores ran.
+    assert [type(letter) for letter in await letters(outbox)] == [ScansFailing, DailySummary]
