@@ -6,7 +6,8 @@ Front-ends use `EngineService` and subscribe to its `EventBus`; nothing here imp
 
 from core.engine.approvals import Approval, ApprovalState, Decision
 from core.engine.events import Event, EventBus, Subscription
-from core.engine.loop import Engine, Ports, Proposal, Scan
+from core.engine.loop import Engine
+from core.engine.ports import Ports, Proposal, Scan
 from core.engine.service import EngineService, History, PortfolioView, ServiceError, Status
 
 __all__ = [

@@ -12,12 +12,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 from decimal import Decimal
 
-from core.engine.approvals import Approval, ApprovalRepo, ApprovalState, Decision
+from core.engine.approvals import ApprovalRepo, ApprovalState, Decision
 from core.engine.events import (
     ApprovalClosed,
     CashBelowMinimum,
@@ -28,84 +27,23 @@ from core.engine.events import (
     PlanProposed,
     SignalChanged,
 )
-from core.engine.execution import (
-    DEFAULT_RESEND_GRACE,
-    Executor,
-    FillRecorder,
-    PortfolioReader,
-    drift,
-)
+from core.engine.execution import DEFAULT_RESEND_GRACE, Executor, drift
 from core.engine.orders import OrderRepo
+from core.engine.ports import Ports, Proposal, Scan, auto_approval_allowed, same_trades
 from core.engine.recovery import recover
 from core.engine.state import CASH_ALERT, LAST_PLAN, LAST_SCAN, PAUSED, EngineState
 from core.engine.summary import execution_message, signals_from_json, signals_to_json
 from core.exchange.base import Exchange
 from core.exchange.errors import ExchangeError
-from core.models import AssetSignal, MarketRules, Plan, Portfolio, PositionFacts, SignalKind
+from core.models import AssetSignal, Plan, Portfolio, SignalKind
 from core.settings import Settings, SettingsError
 from core.store import Store
+
+__all__ = ["Engine", "Ports", "Proposal", "Scan"]  # Ports and co. live in core.engine.ports
 
 log = logging.getLogger(__name__)
 
 MAX_RETRY_DELAY = 30.0
-
-SignalReader = Callable[[Portfolio, datetime], Awaitable[dict[str, AssetSignal]]]
-FactsReader = Callable[[Portfolio, datetime], Awaitable[dict[str, PositionFacts]]]
-Planner = Callable[
-    [
-        Portfolio,
-        Mapping[str, AssetSignal],
-        Mapping[str, PositionFacts],
-        Mapping[str, MarketRules],
-        datetime,
-    ],
-    Plan,
-]
-
-
-@dataclass(frozen=True, slots=True)
-class Ports:
-    """The engine's ways into the rest of core; `core.engine.wiring` connects the real ones."""
-
-    read_portfolio: PortfolioReader
-    read_signals: SignalReader
-    position_facts: FactsReader
-    make_plan: Planner
-    record_fill: FillRecorder
-
-
-@dataclass(frozen=True, slots=True)
-class Scan:
-    """What one successful scan saw."""
-
-    at: datetime
-    portfolio: Portfolio
-    signals: dict[str, AssetSignal]
-
-
-@dataclass(frozen=True, slots=True)
-class Proposal:
-    """The outcome of asking for a plan: the approval proposed (or kept), or why there is none."""
-
-    approval: Approval | None
-    plan: Plan | None
-    message: str
-    kept_pending: bool = False
-    decision: Decision | None = None
-
-
-def auto_approval_allowed(settings: Settings) -> bool:
-    """Auto approval runs in paper mode, and in live mode only with `allow_live_auto` too."""
-    return settings.approval == "auto" and (settings.mode == "paper" or settings.allow_live_auto)
-
-
-def same_trades(a: Plan, b: Plan, tolerance: Decimal) -> bool:
-    """Whether two plans trade the same assets the same way in amounts within `tolerance`."""
-    if [(t.side, t.asset) for t in a.trades] != [(t.side, t.asset) for t in b.trades]:
-        return False
-    pairs = zip(a.trades, b.trades, strict=True)
-    return all(drift(x.amount, y.amount) <= tolerance for x, y in pairs)
-
 
 class Engine:
     """The running bot's core; front-ends use it through `EngineService`."""

@@ -12,8 +12,9 @@ from datetime import datetime
 
 from core.engine.approvals import Approval, ApprovalState, Decision
 from core.engine.events import EventBus, Subscription
-from core.engine.loop import Engine, Proposal, auto_approval_allowed
+from core.engine.loop import Engine
 from core.engine.orders import OrderRow
+from core.engine.ports import Proposal, auto_approval_allowed
 from core.engine.state import LAST_SCAN, Snapshot
 from core.exchange.errors import ExchangeError
 from core.models import AssetSignal, Portfolio, PositionFacts

@@ -14,8 +14,9 @@ from core.account import read_portfolio
 from core.candles import CandleCache
 from core.cost_basis import read_position_facts, record_order_fill
 from core.engine.execution import DEFAULT_RESEND_GRACE
-from core.engine.loop import Engine, Ports
+from core.engine.loop import Engine
 from core.engine.orders import OrderRow
+from core.engine.ports import Ports
 from core.engine.service import EngineService
 from core.engine.signals import SignalScanner
 from core.exchange.base import Exchange, Order

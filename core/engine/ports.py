@@ -1,0 +1,74 @@
+"""What the engine is plugged into, and the plain results of its steps.
+
+`Ports` are the engine's ways into the rest of core (the account, signals, cost basis, policy
+and fill records); `core.engine.wiring` connects the real ones, tests may connect their own.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+
+from core.engine.approvals import Approval, Decision
+from core.engine.execution import FillRecorder, PortfolioReader, drift
+from core.models import AssetSignal, MarketRules, Plan, Portfolio, PositionFacts
+from core.settings import Settings
+
+SignalReader = Callable[[Portfolio, datetime], Awaitable[dict[str, AssetSignal]]]
+FactsReader = Callable[[Portfolio, datetime], Awaitable[dict[str, PositionFacts]]]
+Planner = Callable[
+    [
+        Portfolio,
+        Mapping[str, AssetSignal],
+        Mapping[str, PositionFacts],
+        Mapping[str, MarketRules],
+        datetime,
+    ],
+    Plan,
+]
+
+
+@dataclass(frozen=True, slots=True)
+class Ports:
+    """The engine's ways into the rest of core."""
+
+    read_portfolio: PortfolioReader
+    read_signals: SignalReader
+    position_facts: FactsReader
+    make_plan: Planner
+    record_fill: FillRecorder
+
+
+@dataclass(frozen=True, slots=True)
+class Scan:
+    """What one successful scan saw."""
+
+    at: datetime
+    portfolio: Portfolio
+    signals: dict[str, AssetSignal]
+
+
+@dataclass(frozen=True, slots=True)
+class Proposal:
+    """The outcome of asking for a plan: the approval proposed (or kept), or why there is none."""
+
+    approval: Approval | None
+    plan: Plan | None
+    message: str
+    kept_pending: bool = False
+    decision: Decision | None = None
+
+
+def auto_approval_allowed(settings: Settings) -> bool:
+    """Auto approval runs in paper mode, and in live mode only with `allow_live_auto` too."""
+    return settings.approval == "auto" and (settings.mode == "paper" or settings.allow_live_auto)
+
+
+def same_trades(a: Plan, b: Plan, tolerance: Decimal) -> bool:
+    """Whether two plans trade the same assets the same way in amounts within `tolerance`."""
+    if [(t.side, t.asset) for t in a.trades] != [(t.side, t.asset) for t in b.trades]:
+        return False
+    pairs = zip(a.trades, b.trades, strict=True)
+    return all(drift(x.amount, y.amount) <= tolerance for x, y in pairs)
