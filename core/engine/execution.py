@@ -9,10 +9,12 @@ second time (same client order id) only when
 
 The grace period covers a request still travelling when the lookup is made: Binance refuses a
 signed request older than its `recvWindow` (ccxt sends 10 s), so after the grace (default 30 s)
-a lost request can no longer turn into an order behind our back. Attempts are capped, and an
-order is never sent after its approval went stale (`approval_ttl` after the owner approved it)
-or once its price drifted more than `max_price_drift` from the plan; it is then `not_sent` and
-the next plan starts from the real balances.
+a lost request can no longer turn into an order behind our back. The exchange itself is no
+safety net here: Binance accepts a client order id again once the earlier order is no longer
+open, and a market order is closed at once. Attempts are capped, and an order is never sent
+after its approval went stale (`approval_ttl` after the owner approved it) or once its price
+drifted more than `max_price_drift` from the plan; it is then `not_sent` and the next plan
+starts from the real balances.
 """
 
 from __future__ import annotations
