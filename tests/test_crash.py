@@ -251,7 +251,7 @@ def test_sigkill_during_execution_never_sends_an_order_twice(tmp_path: Path) -> 
 
         started = datetime.now(UTC)
         final = subprocess.Popen(
-            [str(REPO / ".venv" / "bin" / "ballast"), *grace],
+            [str(Path(sys.executable).parent / "ballast"), *grace],
             cwd=tmp_path, env=env, stdin=subprocess.DEVNULL,
             stdout=log.open("a"), stderr=subprocess.STDOUT,
         )
