@@ -1,0 +1,276 @@
+"""`ballast backtest`: Ballast's rules replayed over candle history, against two benchmarks."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+from bot.cli.app import app
+from bot.cli.common import console, error_console, fail, print_json
+
+if TYPE_CHECKING:
+    from core.backtest.runner import BacktestResult
+    from core.backtest.simulation import BacktestInput
+    from core.backtest.simulation import Progress as ProgressCallback
+    from core.settings import Settings
+
+NAMES = {"ballast": "Ballast", "hodl": "Buy & hold", "calendar": "Calendar (monthly)"}
+ROWS = (
+    ("final_value", "Final value", "money"),
+    ("total_return", "Total return", "pct"),
+    ("cagr", "CAGR", "pct"),
+    ("sharpe", "Sharpe", "ratio"),
+    ("sortino", "Sortino", "ratio"),
+    ("max_drawdown", "Max drawdown", "pct"),
+    ("trades", "Trades", "count"),
+    ("fees_paid", "Fees paid", "money"),
+    ("turnover", "Turnover", "times"),
+    ("avg_cash", "Average cash", "pct"),
+)
+
+
+@app.command("backtest")
+def backtest_command(
+    candles: Annotated[Path, typer.Option(
+        "--candles", help="Directory of <exchange>_<BASE>_<QUOTE>_<timeframe>.csv[.gz] files.",
+    )],
+    timeframe: Annotated[str | None, typer.Option(
+        "--timeframe", help="Candle timeframe, e.g. 1h (default: the timeframe setting).",
+    )] = None,
+    start: Annotated[str | None, typer.Option(
+        "--from", help="First day (UTC), e.g. 2021-01-01, or an ISO time (default: the data's).",
+    )] = None,
+    end: Annotated[str | None, typer.Option(
+        "--to", help="Last day (UTC, included), e.g. 2024-12-31, or an ISO time to stop at.",
+    )] = None,
+    input_file: Annotated[Path | None, typer.Option(
+        "--input", help="Starting portfolio as a what-if JSON file (default: the seed portfolio).",
+    )] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON (SPEC §9).")] = False,
+    plot: Annotated[Path | None, typer.Option(
+        "--plot", help="Write a PNG of the three equity curves and Ballast's cash share.",
+    )] = None,
+) -> None:
+    """Replay Ballast's signals and policy over history, with fees and exchange rounding.
+
+    Decisions at each candle's open use only candles closed by then; orders fill at that
+    candle's open. Compared with buy-and-hold and monthly rebalancing to the starting weights.
+    """
+    from core.backtest.replay import replay_from_frames
+    from core.backtest.runner import run_backtest
+    from core.candles import CandleError, read_candle_dir
+    from core.exchange.paper_markets import MarketsFileError, bundled_markets
+    from core.settings import SettingsError
+
+    try:
+        settings, inp = read_input(input_file)
+        tf = timeframe or settings.timeframe
+        frames = read_candle_dir(candles, tf, quote=inp.start.quote)
+        first, last = data_range(frames)
+        start_ms = parse_moment(start, "--from") if start else first
+        end_ms = parse_moment(end, "--to", end_of_day=True) if end else last + _length(tf)
+        replay = replay_from_frames(frames, tf, inp.start.quote, start_ms, end_ms,
+                                    settings.signal)
+        markets = bundled_markets()
+        with progress_bar(enabled=not as_json, total=len(replay.rows)) as progress:
+            result = asyncio.run(run_backtest(replay, inp, markets, progress=progress))
+    except (CandleError, SettingsError, MarketsFileError, ValueError, KeyError) as error:
+        fail(str(error).strip("'\""))
+    if plot is not None:
+        write_plot(result, plot, settings)
+    if as_json:
+        print_json(result.summary())
+        return
+    console.print(summary_table(result.summary(), title=_title(result)))
+    _explain(result)
+    if plot is not None:
+        console.print(f"Chart written to {plot}")
+
+
+def read_input(path: Path | None) -> tuple[Settings, BacktestInput]:
+    """Settings (paper, auto approval, the file's policy overrides) and the starting point."""
+    from core.backtest.inputs import parse_portfolio
+    from core.backtest.runner import starting_portfolio
+    from core.backtest.simulation import BacktestInput
+    from core.exchange.factory import SEED_PORTFOLIO
+    from core.settings import SettingsError, load_settings
+
+    if path is None:
+        settings = load_settings(mode="paper", approval="auto")
+        start = starting_portfolio(settings.quote, SEED_PORTFOLIO, tuple(settings.cash_assets))
+        return settings, BacktestInput(settings, start, {}, tuple(settings.watchlist))
+    where = f"--input {path}"
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise SettingsError(f"{where} does not exist") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise SettingsError(f"{where} is not valid JSON: {error}") from None
+    file = parse_portfolio(data, where)
+    settings = load_settings(mode="paper", approval="auto", quote=file.quote, **file.settings)
+    start = starting_portfolio(file.quote, file.balances, tuple(settings.cash_assets))
+    watchlist = file.watchlist if file.watchlist is not None else tuple(settings.watchlist)
+    return settings, BacktestInput(settings, start, file.positions, watchlist)
+
+
+def _length(timeframe: str) -> int:
+    from core.candles import timeframe_ms
+
+    return timeframe_ms(timeframe)
+
+
+def data_range(frames: Mapping[str, Any]) -> tuple[int, int]:
+    """The first and last candle open time over all assets' frames."""
+    starts = [int(f.index[0]) for f in frames.values() if len(f)]
+    ends = [int(f.index[-1]) for f in frames.values() if len(f)]
+    if not starts:
+        raise ValueError("the candle files hold no candles")
+    return min(starts), max(ends)
+
+
+def parse_moment(text: str, option: str, *, end_of_day: bool = False) -> int:
+    """A UTC day (`2024-12-31`) or ISO time as epoch ms; a bare `--to` day includes that day."""
+    try:
+        if len(text) == 10:
+            day = datetime.strptime(text, "%Y-%m-%d").replace(tzinfo=UTC)
+            return int((day + timedelta(days=1 if end_of_day else 0)).timestamp() * 1000)
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise ValueError(f"{option} {text!r}: expected a day like 2024-12-31 "
+                         "or an ISO time like 2024-12-31T12:00:00Z") from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return int(moment.timestamp() * 1000)
+
+
+@contextmanager
+def progress_bar(*, enabled: bool, total: int) -> Iterator[ProgressCallback | None]:
+    """A rich progress bar on stderr (stdout stays clean for the table), or nothing."""
+    if not enabled:
+        yield None
+        return
+    step = max(1, total // 200)
+    with Progress(
+        TextColumn("replaying candles"), BarColumn(),
+        TextColumn("{task.completed:,}/{task.total:,}"), TimeRemainingColumn(),
+        console=error_console, transient=True,
+    ) as bar:
+        task = bar.add_task("backtest", total=total)
+
+        def advance(done: int, _total: int) -> None:
+            if done % step == 0 or done == _total:
+                bar.update(task, completed=done)
+
+        yield advance
+
+
+def summary_table(summary: Mapping[str, Any], title: str) -> Table:
+    """The three strategies side by side, one metric a row."""
+    table = Table(title=title, title_justify="left")
+    table.add_column("")
+    for key in ("ballast", "hodl", "calendar"):
+        table.add_column(NAMES[key], justify="right")
+    for key, label, kind in ROWS:
+        cells = [_cell(summary[name].get(key), kind) for name in ("ballast", "hodl", "calendar")]
+        table.add_row(label, *cells)
+    return table
+
+
+def _cell(value: float | int | None, kind: str) -> str:
+    if value is None:
+        return "—"
+    if kind == "money":
+        return f"{value:,.2f}"
+    if kind == "pct":
+        return f"{value:.1%}"
+    if kind == "times":
+        return f"{value:,.1f}×"
+    if kind == "count":
+        return f"{value:,}"
+    return f"{value:.2f}"
+
+
+def _title(result: BacktestResult) -> str:
+    return (f"Backtest {result.start:%Y-%m-%d %H:%M} → {result.end:%Y-%m-%d %H:%M} UTC · "
+            f"{result.candles:,} {result.timeframe} candles")
+
+
+def _explain(result: BacktestResult) -> None:
+    tally = result.tally
+    console.print(
+        f"Ballast executed {tally.executed:,} of {tally.plans:,} plans "
+        f"({tally.drifted:,} not executed: price moved beyond max_price_drift before the fill; "
+        f"{tally.refused:,} orders refused or skipped). Decisions use candles closed by then; "
+        "fills at the next candle's open.",
+        highlight=False,
+    )
+
+
+def write_plot(result: BacktestResult, path: Path, settings: Settings) -> None:
+    """Equity curves of all three (log scale) above Ballast's cash share with its band."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+    from matplotlib.ticker import FuncFormatter
+
+    times = result.ballast.times.astype("datetime64[ms]")
+    figure, (top, bottom) = plt.subplots(
+        2, 1, figsize=(10, 6.5), sharex=True, gridspec_kw={"height_ratios": [3, 1]},
+    )
+    curves = (("ballast", result.ballast, "tab:blue", "-"),
+              ("hodl", result.hodl, "tab:grey", "-"),
+              ("calendar", result.calendar, "tab:orange", "--"))
+    for key, curve, colour, style in curves:
+        top.plot(times, np.maximum(curve.equity, 1e-9), label=NAMES[key], color=colour,
+                 linestyle=style, linewidth=1.0)
+    values = np.concatenate([curve.equity for _, curve, _, _ in curves])
+    positive = values[values > 0]
+    # Years of crypto span orders of magnitude: a log scale keeps every curve readable.
+    if positive.size and positive.max() / positive.min() > 5:
+        top.set_yscale("log")
+    top.yaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:,.0f}"))
+    top.yaxis.set_minor_formatter(FuncFormatter(lambda value, _: f"{value:,.0f}"))
+    top.set_ylabel(f"Value ({settings.quote})")
+    top.legend(loc="upper left")
+    top.set_title(_title(result))
+    top.grid(True, alpha=0.3)
+    cash_times, cash_share = _daily_if_long(result.ballast.times, result.ballast.cash_share)
+    bottom.plot(cash_times.astype("datetime64[ms]"), cash_share * 100, color="tab:blue",
+                linewidth=0.8)
+    bottom.axhspan(float(settings.min_cash) * 100, float(settings.max_cash) * 100,
+                   color="tab:green", alpha=0.12, label="cash band")
+    bottom.set_ylabel("Ballast cash %" if cash_times.size == times.size else "cash %, daily mean")
+    bottom.set_ylim(0, 100)
+    bottom.grid(True, alpha=0.3)
+    bottom.legend(loc="upper left")
+    figure.autofmt_xdate()
+    figure.tight_layout()
+    try:
+        figure.savefig(path, dpi=120)
+    except OSError as error:
+        fail(f"cannot write the chart to {path}: {error.strerror or error}")
+    finally:
+        plt.close(figure)
+
+
+def _daily_if_long(times: Any, values: Any, limit: int = 2000) -> tuple[Any, Any]:
+    """Daily means of a long hourly series (thousands of hourly swings read as a solid block)."""
+    import numpy as np
+
+    if times.size <= limit:
+        return times, values
+    days = times // 86_400_000
+    unique, index = np.unique(days, return_inverse=True)
+    means = np.bincount(index, weights=values) / np.bincount(index)
+    return unique * 86_400_000, means

@@ -1,0 +1,58 @@
+"""`ballast demo`: the real engine over bundled candles, printing what Telegram would show."""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from bot.cli import app
+from core.backtest.demo import DEMO_CANDLES, demo_candles
+
+
+@pytest.fixture(autouse=True)
+def clean_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    for name in list(os.environ):
+        if name.startswith("BALLAST_"):
+            monkeypatch.delenv(name)
+
+
+def test_the_bundled_candles_ship_inside_the_package() -> None:
+    assert demo_candles() == DEMO_CANDLES
+    assert DEMO_CANDLES.parent.parent.name == "core"  # packaged with `core`, found from a wheel
+    files = sorted(p.name for p in DEMO_CANDLES.glob("*.csv.gz"))
+    assert files == sorted(f"binance_{a}_USDT_1h.csv.gz"
+                           for a in ("BTC", "ETH", "SOL", "AVAX", "BNB", "XRP", "ADA", "LINK"))
+    assert sum(p.stat().st_size for p in DEMO_CANDLES.glob("*.csv.gz")) < 4_000_000
+
+
+def test_the_demo_prints_alerts_plans_fills_and_the_summary(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The environment must not change the demo: it ignores settings and needs no keys.
+    monkeypatch.setenv("BALLAST_MODE", "live")
+    monkeypatch.setenv("BALLAST_MIN_CASH", "0.5")
+    result = CliRunner().invoke(app, ["demo", "--days", "1", "--no-full"])
+    assert result.exit_code == 0, result.output
+    out = result.stdout
+    # the seed portfolio starts with ~4% cash: the reserve alert, then a plan that raises cash
+    assert "Cash 4.3% is below the 20% minimum" in out
+    assert re.search(r"📝 Plan \w+\nAuto-approved: executing now\.", out)
+    assert re.search(r"✅ Plan \w+ executed", out)
+    assert re.search(r"SELL [\d.]+ (ETH|BTC|SOL|AVAX)", out)
+    assert "fee" in out
+    assert "Mon 2024-12-30" not in out and "Tue 2024-12-31 00:00 UTC · Telegram" in out
+    for label in ("The engine's run, 2024-12-31 → 2025-01-01", "Buy & hold", "Calendar"):
+        assert label in out
+    assert "<b>" not in out  # Telegram's HTML is shown as the owner reads it
+
+
+def test_quiet_prints_only_the_summary() -> None:
+    result = CliRunner().invoke(app, ["demo", "--days", "1", "--no-full", "--quiet"])
+    assert result.exit_code == 0, result.output
+    assert "Telegram" not in result.stdout
+    assert "The engine's run" in result.stdout
