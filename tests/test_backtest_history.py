@@ -31,6 +31,16 @@ def test_a_missing_candle_repeats_the_previous_close_and_unlisted_is_nan() -> No
     assert np.isnan(history.opens[:2, sol]).all()
     assert history.closes[2:, sol].tolist() == [6, 7]
     assert history.curve_times().tolist() == [0, H, 2 * H, 3 * H, 4 * H]
+    # the repeated close values a holding; but no decision is priced, nothing fills, on it
+    assert history.traded[:, btc].tolist() == [True, True, False, True]
+    assert history.traded[:, sol].tolist() == [False, False, True, True]
+
+
+def test_unusable_prices_count_as_a_missing_candle() -> None:
+    history = MarketHistory.align("1h", {"BTC": candles([0, H, 2 * H], [10, np.nan, 12],
+                                                        [11, 0.0, 13])})
+    assert history.traded[:, 0].tolist() == [True, False, True]
+    assert history.closes[:, 0].tolist() == [11, 11, 13]
 
 
 def test_window_is_half_open() -> None:

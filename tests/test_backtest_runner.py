@@ -149,6 +149,18 @@ async def test_truncation_keeps_every_order_before_t() -> None:
     assert before
 
 
+def test_an_asset_whose_last_candle_is_missing_is_unpriced_for_that_decision() -> None:
+    eth = flat_frame(10.0, 10.0)
+    gap = T0 + 120 * H
+    replay = replay_from_frames(
+        {"BTC": flat_frame(100.0, 100.0), "ETH": eth[eth.index != gap]},
+        "1h", "USDT", T0 + 100 * H, T0 + 148 * H, settings().signal,
+    )
+    row = int(np.searchsorted(replay.history.times, gap + H))
+    assert set(replay.last_closes(row)) == {"BTC"}  # ETH's price would be an hour stale
+    assert set(replay.last_closes(row + 1)) == {"BTC", "ETH"}
+
+
 def test_the_fast_signal_arrays_equal_the_signal_history_reader() -> None:
     replay = demo_replay(T0 + 10 * DAY, T0 + 12 * DAY)
     for asset in ("BTC", "SOL"):

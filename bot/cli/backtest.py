@@ -75,6 +75,9 @@ def backtest_command(
         settings, inp = read_input(input_file)
         tf = timeframe or settings.timeframe
         frames = read_candle_dir(candles, tf, quote=inp.start.quote)
+        # Only what the portfolio holds or watches can be traded: skip the others' signals.
+        wanted = set(inp.start.amounts) | set(inp.watchlist)
+        frames = {asset: frame for asset, frame in frames.items() if asset in wanted} or frames
         first, last = data_range(frames)
         start_ms = parse_moment(start, "--from") if start else first
         end_ms = parse_moment(end, "--to", end_of_day=True) if end else last + _length(tf)

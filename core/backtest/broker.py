@@ -44,9 +44,10 @@ class OpenPrices:
 
     def price(self, asset: str) -> Decimal | None:
         """The current open of `asset`, or None while it is unpriced."""
-        value = float(self._history.opens[self._row, self._history.column(asset)])
-        if value != value or value <= 0:  # NaN: not listed yet
+        column = self._history.column(asset)
+        if not self._history.traded[self._row, column]:  # no candle: nothing trades
             return None
+        value = float(self._history.opens[self._row, column])
         # repr of a float is the shortest text that reads back the same: the CSV's own digits.
         return Decimal(repr(value))
 

@@ -1,9 +1,11 @@
 """Aligned market history for a backtest: every asset's opens and closes on one clock.
 
 The clock is the union of all assets' candle open times. A candle an asset is missing (an
-exchange outage) repeats its previous close as open and close: no trade happened, the price
-stood still. Before an asset's first candle its prices are NaN: it is *unpriced*, as in SPEC §1,
-and nothing involving it can be valued or traded.
+exchange outage, or the file ending early) repeats its previous close as open and close, so a
+holding keeps its last value; but `traded` marks the candle as not real, and nothing is priced
+for a decision or filled at it (SPEC §1: a stale price makes the asset unpriced). Before an
+asset's first candle its prices are NaN: it is unpriced, and nothing involving it can be valued
+or traded.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from core.candles import timeframe_ms
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
+BoolArray = npt.NDArray[np.bool_]
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,13 +36,17 @@ class AssetCandles:
 
 @dataclass(frozen=True, slots=True)
 class MarketHistory:
-    """Opens and closes of `assets` (columns) at `times` (rows, candle open in epoch ms)."""
+    """Opens and closes of `assets` (columns) at `times` (rows, candle open in epoch ms).
+
+    `traded[row, column]` is True where the asset has a real candle with usable prices.
+    """
 
     timeframe: str
     assets: tuple[str, ...]
     times: IntArray
     opens: FloatArray
     closes: FloatArray
+    traded: BoolArray
 
     @classmethod
     def align(cls, timeframe: str, candles: Mapping[str, AssetCandles]) -> MarketHistory:
@@ -64,9 +71,14 @@ class MarketHistory:
             rows = np.searchsorted(union, series.times)
             opens[rows, column] = series.opens
             closes[rows, column] = series.closes
-            first = int(rows[0])
-            _fill_gaps(opens[first:, column], closes[first:, column])
-        return cls(timeframe, assets, union, opens, closes)
+        traded = np.isfinite(opens) & np.isfinite(closes) & (opens > 0) & (closes > 0)
+        opens[~traded] = np.nan
+        closes[~traded] = np.nan
+        for column in range(len(assets)):
+            real = np.nonzero(traded[:, column])[0]
+            if real.size:
+                _fill_gaps(opens[real[0]:, column], closes[real[0]:, column])
+        return cls(timeframe, assets, union, opens, closes, traded)
 
     @classmethod
     def from_frames(cls, timeframe: str, frames: Mapping[str, pd.DataFrame]) -> MarketHistory:
@@ -106,7 +118,8 @@ class MarketHistory:
     def window(self, rows: slice) -> MarketHistory:
         """The same history cut to `rows`."""
         return MarketHistory(
-            self.timeframe, self.assets, self.times[rows], self.opens[rows], self.closes[rows]
+            self.timeframe, self.assets, self.times[rows], self.opens[rows], self.closes[rows],
+            self.traded[rows],
         )
 
     def curve_times(self) -> IntArray:

@@ -3,7 +3,8 @@
 A decision is taken at the open time T of candle `row` — the moment candle `row - 1` closed.
 It sees only what had closed by T:
 
-- prices are the closes of candle `row - 1` (assets not yet listed are unpriced);
+- prices are the closes of candle `row - 1`; an asset without that candle (not listed yet,
+  an outage, its data ended) is unpriced, so nothing is planned for it;
 - signals stand on the last candle closed at or before T (`core.signals.SignalHistory`, whose
   values at a candle depend on that candle and earlier ones only).
 
@@ -79,12 +80,13 @@ class MarketReplay:
         return to_datetime(int(self.history.times[row]))
 
     def last_closes(self, row: int) -> dict[str, Decimal]:
-        """Each listed asset's close of candle `row - 1`."""
+        """Each asset's close of candle `row - 1`, if it has that candle (else it is unpriced)."""
+        closes = self.history.closes[row - 1].tolist()
+        traded = self.history.traded[row - 1].tolist()
         return {
             asset: Decimal(repr(value))
-            for asset, value in zip(self.history.assets, self.history.closes[row - 1].tolist(),
-                                    strict=True)
-            if value == value and value > 0  # NaN: not listed yet
+            for asset, value, real in zip(self.history.assets, closes, traded, strict=True)
+            if real
         }
 
     def prices(self, row: int) -> dict[str, Price]:

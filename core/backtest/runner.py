@@ -13,6 +13,8 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any, Literal
 
+import numpy as np
+
 from core.backtest.benchmarks import (
     EquityCurve,
     StartingPortfolio,
@@ -108,8 +110,8 @@ def check_assets(replay: MarketReplay, start: StartingPortfolio) -> None:
             f"no {replay.history.timeframe} {start.quote} candles for {', '.join(missing)} "
             f"in the candle directory: add their files or leave them out of the portfolio"
         )
-    closes = replay.last_closes(replay.first_row)
-    unlisted = sorted(asset for asset in start.amounts if asset not in closes)
+    closes = replay.history.closes[replay.first_row - 1]
+    unlisted = sorted(a for a in start.amounts if np.isnan(closes[replay.history.column(a)]))
     if unlisted:
         raise ValueError(
             f"{', '.join(unlisted)} had no candle before {replay.time(replay.first_row):%Y-%m-%d}"
