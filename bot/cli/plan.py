@@ -1,0 +1,128 @@
+"""`ballast plan --input FILE [--json]`: what would the policy do with this portfolio? (SPEC §8)
+
+Reads a what-if JSON file (`-` for stdin), runs the same pure policy the bot runs, and prints
+the plan as tables, or as SPEC §8's JSON with `--json`. Invalid input exits with code 2 and
+a message naming the field on stderr; nothing is printed on stdout then.
+"""
+
+from __future__ import annotations
+
+import sys
+from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.markup import escape
+from rich.table import Table
+
+from bot.cli.app import app
+from bot.cli.common import console, fail, print_json
+from core.models import Plan, Portfolio
+from core.policy import CASH_KEY, make_plan
+from core.whatif import WhatIf, WhatIfError, load_whatif, plan_output
+
+
+@app.command("plan")
+def plan_command(
+    input_file: Annotated[
+        Path,
+        typer.Option(
+            "--input",
+            "-i",
+            help="What-if JSON file (SPEC §8): balances, prices, signals, settings…; - for stdin.",
+        ),
+    ],
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print the plan as SPEC §8's JSON.")
+    ] = False,
+) -> None:
+    """Plan the trades the policy would make for a portfolio given in a JSON file."""
+    whatif = read_input(input_file, now=datetime.now(UTC))
+    plan = make_plan(whatif.plan_input, whatif.settings)
+    if as_json:
+        print_json(plan_output(plan))
+    else:
+        show_plan(plan, whatif)
+
+
+def read_input(path: Path, *, now: datetime) -> WhatIf:
+    """Read and validate the what-if file, or exit 2 naming the problem."""
+    try:
+        text = sys.stdin.buffer.read() if str(path) == "-" else path.read_bytes()
+    except OSError as error:
+        fail(f"--input {escape(str(path))}: cannot read the file ({escape(error.strerror or '')})")
+    try:
+        return load_whatif(text, default_now=now)
+    except WhatIfError as error:
+        fail(f"--input {escape(str(path))}: {escape(str(error))}")
+
+
+def _money(value: Decimal) -> str:
+    return f"{value:,.2f}"
+
+
+def _pct(fraction: Decimal) -> str:
+    return f"{fraction * 100:.1f}%"
+
+
+def show_plan(plan: Plan, whatif: WhatIf) -> None:
+    """Print the plan for a person: trades, skipped trades, cash and allocations."""
+    portfolio = whatif.plan_input.portfolio
+    quote = portfolio.quote
+    console.print(
+        f"Portfolio value [bold]{_money(plan.total_value)} {quote}[/], cash "
+        f"{_money(plan.cash_before)} ({_pct(plan.before[CASH_KEY])}) → "
+        f"{_money(plan.cash_after)} ({_pct(plan.after[CASH_KEY])})",
+        highlight=False,
+    )
+    if plan.trades:
+        trades = Table(title="Trades", title_justify="left")
+        for column in ("#", "side", "asset", "amount", f"value {quote}", "fee", "why"):
+            trades.add_column(column, justify="right" if column in ("#", "amount") else "left")
+        for number, trade in enumerate(plan.trades, 1):
+            style = "red" if trade.side.value == "sell" else "green"
+            trades.add_row(
+                str(number),
+                f"[{style}]{trade.side.value}[/]",
+                trade.asset,
+                f"{trade.amount.normalize():f}",
+                _money(trade.value),
+                _money(trade.fee),
+                ", ".join(reason.value for reason in trade.reasons),
+            )
+        console.print(trades)
+    else:
+        console.print("Nothing to trade: the portfolio is within the policy's limits.")
+    if plan.skipped:
+        skipped = Table(title="Considered, not planned", title_justify="left")
+        for column in ("asset", "side", "reason", "detail"):
+            skipped.add_column(column)
+        for skip in plan.skipped:
+            skipped.add_row(skip.asset, skip.side.value, skip.reason.value, escape(skip.detail))
+        console.print(skipped)
+    console.print(_allocations(plan))
+    _notes(portfolio)
+
+
+def _allocations(plan: Plan) -> Table:
+    table = Table(title="Allocation", title_justify="left")
+    for column in ("", "before", "after"):
+        table.add_column(column, justify="left" if not column else "right")
+    for asset, after in plan.after.items():
+        before = plan.before.get(asset, Decimal(0))
+        changed = before.quantize(Decimal("0.001")) != after.quantize(Decimal("0.001"))
+        shown = f"[bold]{_pct(after)}[/]" if changed else _pct(after)
+        table.add_row(asset, _pct(before), shown)
+    return table
+
+
+def _notes(portfolio: Portfolio) -> None:
+    if portfolio.dust:
+        console.print(f"Dust (too small to trade): {', '.join(portfolio.dust)}", highlight=False)
+    if portfolio.unpriced:
+        console.print(
+            f"[yellow]No usable price (not valued, not traded):[/] {', '.join(portfolio.unpriced)}",
+            highlight=False,
+        )

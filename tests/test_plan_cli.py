@@ -1,0 +1,138 @@
+"""`ballast plan --input FILE [--json]`: tables, SPEC §8 JSON, and refusals that name the field."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from typer.testing import CliRunner, Result
+
+from bot.cli import app
+
+ROOT = Path(__file__).resolve().parent.parent
+SEED = ROOT / "examples" / "seed-portfolio.json"
+
+
+def run(*args: str, stdin: str | None = None) -> Result:
+    return CliRunner().invoke(app, ["plan", *args], input=stdin)
+
+
+def test_seed_portfolio_shows_the_initial_rebalance_of_spec_4_1() -> None:
+    """The seed's real holdings (cash $677 with its USDT; SPEC's S rounds it to $628) at the
+    default fee: one ETH sell for both the trim and the cash raise, cash 5.3% → 20.0%."""
+    result = run("--input", str(SEED))
+    assert result.exit_code == 0, result.output
+    text = result.stdout
+    assert "12,680.79 USDT" in text
+    assert "677.00 (5.3%) → 2,536.37 (20.0%)" in text
+    assert "trim_to_max, raise_cash" in text
+    assert "0.6228" in text and "1,861.23" in text
+    assert "36.3%" in text and "21.7%" in text
+    assert result.stderr == ""
+
+
+def test_json_output_is_spec_8s_shape_with_the_seed_figures() -> None:
+    result = run("--input", str(SEED), "--json")
+    assert result.exit_code == 0, result.output
+    out = json.loads(result.stdout)
+    assert list(out) == ["total_value", "cash", "before", "after", "trades", "skipped"]
+    assert out["total_value"] == 12680.79
+    assert out["cash"] == {"value": 677.0, "allocation": 0.0534}
+    assert out["trades"] == [
+        {
+            "side": "sell",
+            "asset": "ETH",
+            "amount": 0.6228,
+            "value": 1861.23,
+            "fee": 1.86,
+            "reasons": ["trim_to_max", "raise_cash"],
+        }
+    ]
+    assert out["after"]["cash"] == 0.2 and out["after"]["ETH"] == 0.2166
+    assert out["skipped"] == []
+
+
+def test_an_empty_plan_and_skipped_trades_are_explained(tmp_path: Path) -> None:
+    doc = {
+        "balances": {"ETH": {"free": 1}, "USDT": {"free": 9000}, "DOGE": {"free": 1}},
+        "prices": {"ETH": 1000, "DOGE": "0.1"},
+        "signals": {"ETH": "SELL", "XRP": "STRONG_BUY"},
+        "positions": {"ETH": {"last_buy": "2026-11-23T23:59:00Z"}},
+        "now": "2026-11-24T00:00:00Z",
+    }
+    path = tmp_path / "whatif.json"
+    path.write_text(json.dumps(doc))
+    result = run("--input", str(path))
+    assert result.exit_code == 0, result.output
+    text = " ".join(result.stdout.split())
+    assert "Nothing to trade" in text
+    assert "min_hold" in text and "bought 60 s ago; min_hold is 300 s" in text
+    assert "unpriced" in text and "XRP" in text
+    assert "Dust (too small to trade): DOGE" in text
+
+
+def test_input_from_stdin() -> None:
+    result = run("--input", "-", "--json", stdin=SEED.read_text())
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["total_value"] == 12680.79
+
+
+def test_invalid_input_exits_2_naming_the_field_and_prints_no_plan(tmp_path: Path) -> None:
+    path = tmp_path / "bad.json"
+    path.write_text('{"balances": {"BTC": {"free": "lots"}}, "prices": {"BTC": 1}}')
+    for extra in ([], ["--json"]):
+        result = run("--input", str(path), *extra)
+        assert result.exit_code == 2
+        assert result.stdout == ""
+        message = " ".join(result.stderr.split())
+        assert "balances.BTC.free: Input should be a valid decimal" in message
+
+
+def test_invalid_settings_and_json_errors_are_named(tmp_path: Path) -> None:
+    path = tmp_path / "bad.json"
+    path.write_text('{"balances": {}, "prices": {}, "settings": {"max_position": "[0.9]"}}')
+    result = run("--input", str(path))
+    assert result.exit_code == 2 and result.stdout == ""
+    assert "settings.max_position = '[0.9]'" in " ".join(result.stderr.split())
+    path.write_text('{"balances": {}')
+    result = run("--input", str(path), "--json")
+    assert result.exit_code == 2 and result.stdout == ""
+    assert "not valid JSON" in result.stderr
+
+
+def test_a_missing_file_is_named(tmp_path: Path) -> None:
+    result = run("--input", str(tmp_path / "nope.json"))
+    assert result.exit_code == 2 and result.stdout == ""
+    message = " ".join(result.stderr.split())
+    assert "nope.json: cannot read the file" in message
+
+
+def test_the_installed_ballast_command_runs_as_a_real_process() -> None:
+    script = Path(sys.executable).with_name("ballast")
+    command = (
+        [str(script)]
+        if script.exists()
+        else [sys.executable, "-c", "from bot.cli import app; app()"]
+    )
+    done = subprocess.run(
+        [*command, "plan", "--input", str(SEED), "--json"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        cwd=ROOT,
+    )
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["trades"][0]["value"] == 1861.23
+    bad = subprocess.run(
+        [*command, "plan", "--input", str(ROOT / "pyproject.toml")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        cwd=ROOT,
+    )
+    assert bad.returncode == 2 and bad.stdout == ""
+    assert "not valid JSON" in bad.stderr
