@@ -1,0 +1,117 @@
+"""End to end over real HTTP on both sides: the owner's phone (the Bot API stand-in) → the bot →
+the real engine (`start_engine`: live mode, ccxt, signals, policy, SQLite) → the Binance
+stand-in. Waits are on recorded calls with timeouts; nothing sleeps."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from bot.telegram.app import TelegramBot
+from bot.telegram.delivery import PatientRateLimiter
+from bot.telegram.format import LINE_WIDTH, visible
+from core.engine.wiring import RunningEngine, start_engine
+from core.settings import Settings, load_settings
+from tests.standins.binance import BinanceStandIn
+from tests.standins.telegram import Call, TelegramStandIn
+
+OWNER = 4242
+STRANGER = 666
+# Short of cash (5%) and over max_position on ETH, like the seed portfolio: a plan sells.
+ACCOUNT = {"USDT": "628", "BTC": "0.0348", "ETH": "1.25", "SOL": "25", "AVAX": "20"}
+PRICES = {"BTC/USDT": "91182", "ETH/USDT": "3685", "SOL/USDT": "138.5", "AVAX/USDT": "38"}
+
+
+@dataclass
+class Stack:
+    tg: TelegramStandIn
+    binance: BinanceStandIn
+    running: RunningEngine
+    bot: TelegramBot
+
+
+def live_settings(binance: BinanceStandIn, tg: TelegramStandIn, db: Path) -> Settings:
+    return load_settings(env={
+        "BALLAST_MODE": "live",
+        "BALLAST_EXCHANGE_API_KEY": binance.api_key,
+        "BALLAST_EXCHANGE_API_SECRET": binance.api_secret,
+        "BALLAST_EXCHANGE_API_URL": binance.url,
+        "BALLAST_DB": str(db),
+        "BALLAST_WATCHLIST": "BTC,ETH,SOL,AVAX",
+        "BALLAST_TELEGRAM_TOKEN": tg.token,
+        "BALLAST_TELEGRAM_OWNER_ID": str(OWNER),
+        "BALLAST_TELEGRAM_API_URL": tg.base_url,
+    })
+
+
+@pytest.fixture
+async def stack(tmp_path: Path) -> AsyncIterator[Stack]:
+    async with BinanceStandIn(balances=ACCOUNT, prices=PRICES) as binance, \
+            TelegramStandIn() as tg:
+        settings = live_settings(binance, tg, tmp_path / "ballast.db")
+        running = await start_engine(settings)
+
+        async def apply(changed: Settings) -> None:
+            return None
+
+        bot = TelegramBot(settings, running.service, apply,
+                          rate_limiter=PatientRateLimiter(first_backoff=0.05), poll_timeout=5)
+        await bot.start()
+        try:
+            yield Stack(tg, binance, running, bot)
+        finally:
+            await bot.stop()
+            await running.close()
+
+
+def to(chat: int, text: str = "") -> object:
+    def match(call: Call) -> bool:
+        body = str(call.params.get("text") or call.params.get("caption") or "")
+        return str(call.params.get("chat_id")) == str(chat) and text in body
+    return match
+
+
+async def test_portfolio_answers_the_owner_and_reveals_nothing_to_a_stranger(
+    stack: Stack,
+) -> None:
+    stack.tg.push_command(STRANGER, "/portfolio")
+    stack.tg.push_command(OWNER, "/portfolio")
+    call = await stack.tg.wait_for_method("sendMessage", to(OWNER, "Portfolio"), timeout=20)
+    text = visible(str(call.params["text"]))
+    for asset in ("BTC", "ETH", "SOL", "AVAX"):
+        assert asset in text
+    assert "USDT" in text
+    for line in text.split("\n"):
+        assert len(line) <= LINE_WIDTH
+    to_stranger = [c for c in stack.tg.calls_to("sendMessage") if to(STRANGER)(c)]
+    assert [c.params["text"] for c in to_stranger] == ["Sorry, this is a private bot."]
+    assert not any(to(STRANGER)(c) for c in stack.tg.calls_to("sendPhoto"))
+
+
+async def test_plan_approve_sends_orders_to_binance_and_edits_the_message(stack: Stack) -> None:
+    stack.tg.push_command(OWNER, "/plan")
+    call = await stack.tg.wait_for_method(
+        "sendMessage", lambda c: "Approve" in str(c.params.get("reply_markup")), timeout=30)
+    [message] = [m for m in stack.tg.sent_to(OWNER) if m.text == call.params["text"]]
+    planned = visible(str(message.text))
+    assert "SELL" in planned and "Expires" in planned
+    assert stack.binance.count("POST /api/v3/order") == 0
+
+    stack.tg.press_button(STRANGER, message, "Approve")
+    stack.tg.press_button(OWNER, message, "Approve")
+    stack.tg.press_button(OWNER, message, "Approve")
+    await stack.tg.wait_for_method(
+        "editMessageText", lambda c: "executed" in str(c.params["text"])
+        or "failed" in str(c.params["text"]), timeout=30)
+    await stack.tg.wait_until(lambda: len(stack.tg.calls_to("answerCallbackQuery")) == 3)
+    result = visible(str(message.text))
+    trades = planned.count(". SELL") + planned.count(". BUY")
+    assert stack.binance.count("POST /api/v3/order") == trades
+    client_ids = [o.client_order_id for o in stack.binance.orders]
+    assert len(client_ids) == len(set(client_ids)) == trades
+    assert "executed" in result, result
+    assert "filled" in result and "fee" in result and "@ " in result
+    assert message.reply_markup is None
