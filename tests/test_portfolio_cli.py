@@ -187,3 +187,14 @@ async def test_live_account_with_cost_basis_rebuilt_from_trade_history(
     assert data["holdings"]["XRP"]["cost_basis"] is None
     assert data["cash"]["value"] == 724.26
     assert standin.count("GET /api/v3/account") == 1
+
+
+async def test_signals_match_ballast_signals_at_the_same_time(env: dict[str, str]) -> None:
+    at = "2024-03-01T00:00:00Z"
+    portfolio = as_json(await invoke(["portfolio", "--json", "--candles", str(DEMO), "--at", at],
+                                     env))
+    signals = as_json(await invoke(["signals", "--json", "--candles", str(DEMO), "--at", at],
+                                   env))
+    shown = {asset: h["signal"] for asset, h in portfolio["holdings"].items()}
+    assert shown == {asset: signals[asset]["signal"] for asset in shown}
+    assert set(shown.values()) != {"HOLD"}  # real signals, not the placeholder

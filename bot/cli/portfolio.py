@@ -15,8 +15,10 @@ from rich.table import Table
 from bot.cli.app import app
 from bot.cli.common import console, fail, print_json
 from core.account import read_portfolio, unrealised_pnl
-from core.candles import CandleError, timeframe_ms
+from core.candles import CandleCache, CandleError, timeframe_ms
 from core.cost_basis import read_position_facts
+from core.engine.signals import SignalScanner
+from core.exchange.base import Exchange
 from core.exchange.errors import ExchangeError
 from core.exchange.factory import build_exchange
 from core.exchange.paper_markets import MarketsFileError
@@ -49,6 +51,7 @@ def portfolio_json(view: AccountView) -> dict[str, Any]:
     holdings: dict[str, Any] = {}
     for asset, holding in sorted(portfolio.holdings.items(), key=lambda kv: -kv[1].value):
         basis = view.facts.get(asset, PositionFacts()).cost_basis
+        # A holding with no signal (dust, or no candles to read one from) shows HOLD.
         holdings[asset] = {
             "free": holding.free,
             "locked": holding.locked,
@@ -169,10 +172,34 @@ async def read_account_view(
             portfolio = await read_portfolio(exchange, settings, now, max_price_age=max_price_age)
             held = {asset: h.amount for asset, h in portfolio.holdings.items()}
             facts = await read_position_facts(store, exchange, held, settings.quote)
+            signals = await _read_signals(exchange, store, portfolio, settings, now, replay)
         finally:
             await exchange.close()
-    # Signals are not wired into this command yet: every holding shows HOLD.
-    return AccountView(portfolio, facts, {})
+    return AccountView(portfolio, facts, signals)
+
+
+async def _read_signals(
+    exchange: Exchange,
+    store: Store,
+    portfolio: Portfolio,
+    settings: Settings,
+    now: datetime,
+    replay: ReplayPrices | None,
+) -> dict[str, SignalKind]:
+    """Each holding's signal, computed as the engine's scan does (assets without candles: none).
+
+    Live candles go through the database's candle cache, shared with `ballast run`; replayed
+    ones through a throwaway cache, so a replay never mixes history into the live cache.
+    """
+    if replay is None:
+        scanned = await SignalScanner(exchange, CandleCache(store, exchange), settings)(
+            portfolio, now
+        )
+    else:
+        async with await Store.open(":memory:") as scratch:
+            scanner = SignalScanner(exchange, CandleCache(scratch, exchange), settings)
+            scanned = await scanner(portfolio, now)
+    return {asset: signal.signal for asset, signal in scanned.items()}
 
 
 @app.command("portfolio")
