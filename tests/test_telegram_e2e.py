@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -115,3 +116,77 @@ async def test_plan_approve_sends_orders_to_binance_and_edits_the_message(stack:
     assert "executed" in result, result
     assert "filled" in result and "fee" in result and "@ " in result
     assert message.reply_markup is None
+
+
+class Clock:
+    """Wall time plus whatever the test skips ahead."""
+
+    def __init__(self) -> None:
+        self.skipped = timedelta(0)
+
+    def __call__(self) -> datetime:
+        return datetime.now(UTC) + self.skipped
+
+
+async def test_taps_after_a_restart_or_after_expiry_place_no_order(tmp_path: Path) -> None:
+    clock = Clock()
+    db = tmp_path / "ballast.db"
+
+    async def keep(changed: Settings) -> None:
+        return None
+
+    async with BinanceStandIn(balances=ACCOUNT, prices=PRICES) as binance, \
+            TelegramStandIn() as tg:
+        settings = live_settings(binance, tg, db)
+
+        async def start() -> tuple[RunningEngine, TelegramBot]:
+            running = await start_engine(settings, clock=clock)
+            bot = TelegramBot(settings, running.service, keep, poll_timeout=5,
+                              rate_limiter=PatientRateLimiter(first_backoff=0.05))
+            await bot.start()
+            return running, bot
+
+        running, bot = await start()
+        try:
+            # A plan executed before the restart: its old Approve button must stay spent.
+            tg.push_command(OWNER, "/plan")
+            first = await tg.wait_for_method(
+                "sendMessage", lambda c: "Approve" in str(c.params.get("reply_markup")),
+                timeout=30)
+            [message] = [m for m in tg.sent_to(OWNER) if m.text == first.params["text"]]
+            approve = str(message.reply_markup["inline_keyboard"][0][0]["callback_data"]
+                          if message.reply_markup else "")
+            tg.press_button(OWNER, message, "Approve")
+            await tg.wait_for_method("editMessageText",
+                                     lambda c: "executed" in str(c.params["text"]), timeout=30)
+            orders = binance.count("POST /api/v3/order")
+            assert orders >= 1
+        finally:
+            await bot.stop()
+            await running.close()
+
+        running, bot = await start()
+        try:
+            seen = len(tg.calls)
+            tg.push_callback(OWNER, approve, message.message_id)
+            await tg.wait_for_method("answerCallbackQuery", after=seen, timeout=10)
+            tg.push_command(OWNER, "/status")
+            await tg.wait_for_method("sendMessage", to(OWNER, "Status"), after=seen, timeout=10)
+            assert binance.count("POST /api/v3/order") == orders, "a spent button stays spent"
+
+            # A fresh plan, left until it expires, then tapped: nothing is sent.
+            binance.set_balance("USDT", "10")
+            tg.push_command(OWNER, "/plan")
+            fresh = await tg.wait_for_method(
+                "sendMessage", lambda c: "Approve" in str(c.params.get("reply_markup")),
+                after=seen, timeout=30)
+            [late] = [m for m in tg.sent_to(OWNER) if m.text == fresh.params["text"]]
+            clock.skipped = timedelta(seconds=settings.approval_ttl + 1)
+            tg.press_button(OWNER, late, "Approve")
+            await tg.wait_for_method("editMessageText",
+                                     lambda c: "expired" in str(c.params["text"]), timeout=10)
+            assert binance.count("POST /api/v3/order") == orders
+            assert late.reply_markup is None
+        finally:
+            await bot.stop()
+            await running.close()
