@@ -104,7 +104,6 @@ class Book:
     spendable: Decimal
     assets: dict[str, Asset]
     unpriced: tuple[str, ...]
-    cash_names: frozenset[str]
     signals: Mapping[str, AssetSignal]
     orders: dict[str, Order] = field(default_factory=dict)
     skipped: list[SkippedTrade] = field(default_factory=list)
@@ -305,7 +304,6 @@ def open_book(
         spendable=spendable,
         assets=assets,
         unpriced=tuple(sorted(unpriced)),
-        cash_names=cash_names,
         signals=signals,
     )
 
