@@ -331,3 +331,38 @@ async def test_a_courier_retries_what_telegram_refused_and_each_letter_arrives_o
     assert "Cash 5.0% is below the 20% minimum." in texts[0]
     assert "Scans are failing" in texts[1]
     assert await outbox.count() == 0
+
+
+async def test_plan_again_shows_the_waiting_plan_and_an_empty_plan_says_why(
+    world: World,
+) -> None:
+    message = await plan_message(world)
+    seen = len(world.tg.calls)
+    world.tg.push_command(OWNER, "/plan")
+    again = await world.tg.wait_for_method("sendMessage", has_buttons, after=seen)
+    assert "still waits for your decision" in visible(str(again.params["text"]))
+    assert button_data(message, "Approve") in str(again.params["reply_markup"])
+    world.rig.next_plan = plan_of()
+    world.tg.push_command(OWNER, "/plan")
+    await world.tg.wait_for_method("sendMessage", to(OWNER, "Nothing to do"), after=seen)
+
+
+async def test_approve_after_prices_drifted_replans_instead_of_trading(world: World) -> None:
+    message = await plan_message(world)
+    world.rig.prices.set("ETH/USDT", Decimal("3300"))  # +10%: beyond max_price_drift
+    seen = len(world.tg.calls)
+    world.tg.press_button(OWNER, message, "Approve")
+    await world.tg.wait_for_method(
+        "editMessageText", lambda c: "superseded" in str(c.params["text"]), after=seen)
+    replacement = await world.tg.wait_for_method("sendMessage", has_buttons, after=seen)
+    assert "Replaces plan" in visible(str(replacement.params["text"]))
+    assert "prices moved" in visible(str(message.text))
+    assert message.reply_markup is None
+    assert await order_count(world.store) == 0
+
+
+async def test_an_exchange_outage_is_said_plainly(world: World) -> None:
+    world.rig.exchange.down = True
+    world.tg.push_command(OWNER, "/portfolio")
+    answer = await world.tg.wait_for_method("sendMessage", to(OWNER, "not answering"))
+    assert "Portfolio" not in str(answer.params["text"])
