@@ -27,6 +27,7 @@ from telegram.ext import (
 
 from bot.telegram.alerts import AlertFilter, AlertSwitches, alert_view
 from bot.telegram.delivery import MessageRef, PatientRateLimiter, edit_view, send_view
+from bot.telegram.format import esc, fit
 from bot.telegram.handlers import Handlers, PlanMessages
 from bot.telegram.letters import letter_view
 from bot.telegram.reports import COMMANDS
@@ -274,5 +275,8 @@ class TelegramBot:
 
 def start_notice(settings: Settings, exchange: str) -> View:
     """The start-up message: mode and exchange, so the owner knows what is running."""
-    return notice_view(f"🟢 Ballast is running: {settings.mode} mode on {exchange}, "
-                       f"{settings.approval} approval.")
+    return View("\n".join([
+        "🟢 <b>Ballast is running</b>",
+        f"Mode <b>{esc(settings.mode)}</b> on {esc(fit(exchange, 20))}",
+        f"Approval {esc(settings.approval)}",
+    ]))
