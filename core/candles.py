@@ -430,10 +430,9 @@ class CandleCache:
         )
 
     async def _store(self, symbol: str, timeframe: str, candles: list[Candle]) -> None:
-        # One multi-row statement per chunk, oldest chunk first, and no explicit transaction:
-        # each statement is atomic on its own, so refreshes running concurrently on the shared
-        # connection cannot entangle their transactions, and an interruption leaves a prefix
-        # (the next refresh continues after the newest stored candle).
+        # One multi-row statement per chunk, oldest chunk first, each in its own short
+        # transaction of the store (writers on the shared connection take turns); an
+        # interruption leaves a prefix (the next refresh continues after the newest candle).
         ordered = sorted(candles, key=lambda c: c.timestamp)
         for start in range(0, len(ordered), _ROWS_PER_STATEMENT):
             chunk = ordered[start:start + _ROWS_PER_STATEMENT]
@@ -442,12 +441,13 @@ class CandleCache:
             for c in chunk:
                 params += [self.source.name, symbol, timeframe, c.timestamp,
                            c.open, c.high, c.low, c.close, c.volume]
-            await self.store.conn.execute(
-                "INSERT OR REPLACE INTO candles "
-                "(exchange, symbol, timeframe, ts, open, high, low, close, volume) "
-                f"VALUES {placeholders}",
-                params,
-            )
+            async with self.store.transaction() as conn:
+                await conn.execute(
+                    "INSERT OR REPLACE INTO candles "
+                    "(exchange, symbol, timeframe, ts, open, high, low, close, volume) "
+                    f"VALUES {placeholders}",
+                    params,
+                )
 
 
 # 9 values a row; SQLite allows 32,766 parameters a statement.

@@ -117,23 +117,24 @@ async def record_fill(
     Returns True if the fill was new.
     """
     base, quote = fill.symbol.split("/")
-    cursor = await store.conn.execute(
-        "INSERT OR IGNORE INTO fills (fill_id, client_order_id, asset, quote, side, amount,"
-        " price, fee, fee_currency, at, source) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        (
-            f"{fill.symbol}#{fill.trade_id}",
-            client_order_id,
-            base,
-            quote,
-            fill.side.value,
-            str(fill.amount),
-            str(fill.price),
-            str(fill.fee),
-            fill.fee_currency,
-            fill.timestamp.astimezone(UTC).isoformat(timespec="microseconds"),
-            source,
-        ),
-    )
+    async with store.transaction() as conn:
+        cursor = await conn.execute(
+            "INSERT OR IGNORE INTO fills (fill_id, client_order_id, asset, quote, side, amount,"
+            " price, fee, fee_currency, at, source) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                f"{fill.symbol}#{fill.trade_id}",
+                client_order_id,
+                base,
+                quote,
+                fill.side.value,
+                str(fill.amount),
+                str(fill.price),
+                str(fill.fee),
+                fill.fee_currency,
+                fill.timestamp.astimezone(UTC).isoformat(timespec="microseconds"),
+                source,
+            ),
+        )
     return cursor.rowcount == 1
 
 

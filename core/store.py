@@ -6,6 +6,9 @@ how far a database has come. Decimals are stored as TEXT so no cent is lost to f
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from types import TracebackType
 from typing import Self
@@ -90,6 +93,24 @@ class Store:
     def __init__(self, conn: aiosqlite.Connection, path: Path) -> None:
         self.conn = conn
         self.path = path
+        # One connection is shared by coroutines: a write of one must never land inside
+        # another's open transaction (and be rolled back with it), so writes take turns.
+        self._write_lock = asyncio.Lock()
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[aiosqlite.Connection]:
+        """`BEGIN IMMEDIATE … COMMIT` on this store's connection, rolled back on any error.
+
+        Every write on a shared store goes through here, so writers take turns.
+        """
+        async with self._write_lock:
+            await self.conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield self.conn
+            except BaseException:
+                await self.conn.execute("ROLLBACK")
+                raise
+            await self.conn.execute("COMMIT")
 
     @classmethod
     async def open(cls, path: Path | str) -> Store:

@@ -83,7 +83,7 @@ class PaperExchange:
         async with self._lock:
             if await self.is_seeded():
                 return False
-            async with _transaction(self._store.conn):
+            async with self._store.transaction():
                 for asset, balance in balances.items():
                     await self._write_balance(asset.upper(), balance)
             return True
@@ -199,7 +199,7 @@ class PaperExchange:
     async def _fill(
         self, request: OrderRequest, market: Market, amount: Decimal, last: Decimal
     ) -> Order:
-        async with _transaction(self._store.conn):
+        async with self._store.transaction():
             fill = simulate_fill(
                 request.side,
                 amount,
@@ -278,19 +278,6 @@ class PaperExchange:
         ) as cursor:
             row = await cursor.fetchone()
         return None if row is None else _order_from_row(row)
-
-
-class _transaction:
-    """`BEGIN IMMEDIATE … COMMIT`, rolled back on any exception (the store runs in autocommit)."""
-
-    def __init__(self, conn: aiosqlite.Connection) -> None:
-        self._conn = conn
-
-    async def __aenter__(self) -> None:
-        await self._conn.execute("BEGIN IMMEDIATE")
-
-    async def __aexit__(self, exc_type: type[BaseException] | None, *_: object) -> None:
-        await self._conn.execute("COMMIT" if exc_type is None else "ROLLBACK")
 
 
 def _utc_text(moment: datetime) -> str:
