@@ -12,7 +12,7 @@ from datetime import datetime
 
 import pandas as pd
 
-from core.candles import CandleCache
+from core.candles import CandleCache, timeframe_ms
 from core.exchange.base import Exchange
 from core.exchange.errors import ExchangeError
 from core.models import AssetSignal, Portfolio
@@ -21,9 +21,11 @@ from core.signals import candles_needed, compute_signal
 
 log = logging.getLogger(__name__)
 
-# Indicators such as EMA(50) need a run-in beyond their window to settle.
+# Indicators such as EMA(50) need a run-in beyond their window to settle: with ~400 candles
+# the values no longer depend on where the history starts (to 1e-6), so a live signal equals
+# the one `ballast signals` and the backtest compute from the same candles.
 WARM_UP = 3
-MIN_HISTORY = 200
+MIN_HISTORY = 500
 CONCURRENT_REFRESHES = 8
 
 
@@ -35,7 +37,8 @@ class SignalScanner:
         self._cache = cache
         self._settings = settings
         self._history = max(MIN_HISTORY, candles_needed(settings.signal) * WARM_UP)
-        self._computed: dict[str, tuple[int, AssetSignal]] = {}
+        # Per asset: (last candle, the candle that should be the last one now) → its signal.
+        self._computed: dict[str, tuple[tuple[int, int], AssetSignal]] = {}
         self._gate = asyncio.Semaphore(CONCURRENT_REFRESHES)
 
     def assets(self, portfolio: Portfolio) -> list[str]:
@@ -52,15 +55,17 @@ class SignalScanner:
         quote = self._settings.quote
         assets = [a for a in self.assets(portfolio) if f"{a}/{quote}" in markets]
         frames = await asyncio.gather(*(self._candles(asset, now_ms) for asset in assets))
+        step = timeframe_ms(self._settings.timeframe)
+        expected = now_ms // step * step - step
         todo = {
             asset: frame
             for asset, frame in zip(assets, frames, strict=True)
-            if frame is not None and not self._fresh(asset, frame)
+            if frame is not None and not self._fresh(asset, frame, expected)
         }
         if todo:
-            computed = await asyncio.to_thread(self._compute, todo)
+            computed = await asyncio.to_thread(self._compute, todo, now_ms)
             for asset, signal in computed.items():
-                self._computed[asset] = (int(todo[asset].index[-1]), signal)
+                self._computed[asset] = ((int(todo[asset].index[-1]), expected), signal)
         return {
             asset: self._computed[asset][1]
             for asset in assets
@@ -79,12 +84,14 @@ class SignalScanner:
         frame = await self._cache.load(symbol, timeframe, limit=self._history)
         return None if frame.empty else frame
 
-    def _fresh(self, asset: str, frame: pd.DataFrame) -> bool:
+    def _fresh(self, asset: str, frame: pd.DataFrame, expected: int) -> bool:
         known = self._computed.get(asset)
-        return known is not None and known[0] == int(frame.index[-1])
+        return known is not None and known[0] == (int(frame.index[-1]), expected)
 
-    def _compute(self, frames: dict[str, pd.DataFrame]) -> dict[str, AssetSignal]:
+    def _compute(self, frames: dict[str, pd.DataFrame], now_ms: int) -> dict[str, AssetSignal]:
+        # As of now, not of the last stored candle: when candles stop arriving (an outage)
+        # the signal turns HOLD with the reason instead of repeating a stale vote.
         return {
-            asset: compute_signal(asset, frame, self._settings.signal)
+            asset: compute_signal(asset, frame, self._settings.signal, at_ms=now_ms)
             for asset, frame in frames.items()
         }
