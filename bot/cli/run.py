@@ -21,6 +21,7 @@ import typer
 
 from bot.cli.app import app
 from bot.cli.common import fail
+from bot.cli.operations import needs_owner_setup, operations, run_owner_setup
 from core.engine.events import (
     ApprovalClosed,
     CashBelowMinimum,
@@ -182,6 +183,11 @@ async def _only_pending(service: EngineService) -> str | None:
 
 async def run_engine(settings: Settings, resend_grace: timedelta) -> None:
     """Start the engine with the terminal front-end and serve until SIGTERM/SIGINT."""
+    if needs_owner_setup(settings):
+        typer.echo("BALLAST_TELEGRAM_OWNER_ID is not set: send /start to your bot to learn "
+                   "your user id, set it, and restart Ballast (nothing else runs until then)")
+        await run_owner_setup(settings)
+        return
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
@@ -189,7 +195,8 @@ async def run_engine(settings: Settings, resend_grace: timedelta) -> None:
     running = await start_engine(settings, clock=utc_now, resend_grace=resend_grace)
     typer.echo(f"ballast running: {settings.mode} mode on {running.exchange.name}, approval "
                f"{settings.approval}, database {settings.db}")
-    await serve(running, stop, print_events, terminal_commands, log_engine_events)
+    await serve(running, stop, print_events, terminal_commands, log_engine_events,
+                operations(settings, running))
     typer.echo("ballast stopped")
 
 

@@ -1,0 +1,131 @@
+"""What `ballast run` runs beside the engine: Telegram fed through the outbox, and upkeep.
+
+- Every engine event is written to the outbox the moment it is published, whether or not
+  Telegram answers; a courier hands them to the bot in order, each once, and keeps them while
+  Telegram is unreachable (across restarts too).
+- Upkeep posts the daily summary and scan-watchdog alerts to the same outbox, and makes the
+  daily database backup.
+- Without a Telegram token, upkeep still runs and its letters go to the log only.
+- With a token but no owner id, `run_owner_setup` replaces all of it: the bot only tells each
+  person who writes to it their own user id, and nothing runs that could trade.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+from telegram.error import BadRequest, TelegramError
+
+from bot.telegram.app import TelegramBot, start_notice
+from bot.telegram.setup import serve_owner_setup
+from core.engine.service import EngineService
+from core.engine.wiring import RunningEngine, real_ports
+from core.logs import log_event
+from core.outbox import Courier, Outbox, post_events
+from core.settings import Settings
+from core.store import Store
+from core.upkeep import Upkeep
+
+log = logging.getLogger(__name__)
+
+FrontEnd = Callable[[EngineService, asyncio.Event], Coroutine[Any, Any, None]]
+
+FIRST_RETRY = 5.0
+MAX_RETRY = 300.0
+
+
+def refused_for_good(error: Exception) -> bool:
+    """Whether a failed delivery would fail again: Telegram called the message malformed, or
+    making it broke. Network trouble, rate limits, a blocked bot may pass: those are retried."""
+    return isinstance(error, BadRequest) or not isinstance(error, TelegramError)
+
+
+def needs_owner_setup(settings: Settings) -> bool:
+    """A bot token but nobody allowed to use it yet."""
+    return settings.telegram_token is not None and settings.telegram_owner_id is None
+
+
+async def run_owner_setup(settings: Settings) -> None:
+    """Serve the owner-id bot until SIGTERM/SIGINT (`ballast run` without an owner id)."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    await serve_owner_setup(settings, stop)
+
+
+def operations(settings: Settings, running: RunningEngine) -> FrontEnd:
+    """The front-end that runs outbox, Telegram and upkeep for `running`.
+
+    Subscribes to the engine's events now, before the engine's loop starts, so that nothing
+    published from then on can miss the outbox.
+    """
+    subscription = running.service.subscribe() if settings.telegram_token else None
+
+    async def run(service: EngineService, stop: asyncio.Event) -> None:
+        store = await Store.open(settings.db)  # the outbox's own connection
+        tasks: list[asyncio.Task[None]] = []
+        try:
+            outbox = Outbox(store) if subscription is not None else None
+            upkeep = Upkeep(settings, service, service.clock, outbox=outbox)
+            tasks.append(asyncio.create_task(upkeep.run(stop), name="upkeep"))
+            if outbox is not None and subscription is not None:
+                tasks.append(asyncio.create_task(
+                    post_events(subscription, outbox, service.clock), name="outbox"))
+                tasks.append(asyncio.create_task(
+                    _telegram(settings, running, outbox, stop), name="telegram"))
+            await asyncio.gather(*tasks)
+        finally:
+            for task in tasks:
+                task.cancel()
+            for task in tasks:
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+            if subscription is not None:
+                service.bus.unsubscribe(subscription)
+            await store.close()
+
+    return run
+
+
+async def _telegram(settings: Settings, running: RunningEngine, outbox: Outbox,
+                    stop: asyncio.Event) -> None:
+    """Start the bot (retrying while Telegram is unreachable), then deliver the outbox."""
+    service = running.service
+
+    async def apply(changed: Settings) -> None:
+        # The policy and alert settings changed in the chat take effect from the next plan.
+        running.engine.settings = changed
+        running.engine.ports = real_ports(changed, running.exchange, running.data_store,
+                                          running.engine_store)
+
+    bot = TelegramBot(settings, service, apply, pump_events=False)
+    pause = FIRST_RETRY
+    while not stop.is_set():
+        try:
+            await bot.start()
+            break
+        except TelegramError as error:
+            log_event(log, "error", "Telegram is unreachable; alerts wait in the outbox",
+                      logging.WARNING, error=f"{type(error).__name__}: {bot.redact(str(error))}",
+                      retry_in=pause)
+            with contextlib.suppress(TelegramError):
+                await bot.stop()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=pause)
+            pause = min(pause * 2, MAX_RETRY)
+    try:
+        if stop.is_set():
+            return
+        with contextlib.suppress(TelegramError):
+            await bot.announce(start_notice(settings, running.exchange.name))
+        courier = Courier(outbox, bot.deliver, service.clock, is_permanent=refused_for_good)
+        await courier.run(stop)
+    finally:
+        with contextlib.suppress(TelegramError):
+            await bot.stop()
