@@ -23,7 +23,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from core.backtest.replay import load_replay
-from core.backtest.runner import run_backtest, starting_portfolio
+from core.backtest.runner import Driver, run_backtest, starting_portfolio
 from core.backtest.simulation import BacktestInput
 from core.exchange.paper_markets import bundled_markets
 from core.models import Balance
@@ -57,7 +57,8 @@ async def bench(candles: Path, driver: str) -> None:
     inp = BacktestInput(settings, start, {}, ASSETS)
     markets = bundled_markets()
     ran = time.perf_counter()
-    result = await run_backtest(replay, inp, markets, driver="fast" if driver == "fast" else "engine")
+    chosen: Driver = "engine" if driver == "engine" else "fast"
+    result = await run_backtest(replay, inp, markets, driver=chosen)
     finished = time.perf_counter()
     candles_replayed = result.candles * len(ASSETS)
     whole = finished - began
@@ -73,8 +74,9 @@ async def bench(candles: Path, driver: str) -> None:
     print(f"target      ≤ {TARGET_SECONDS:.0f} s whole run: {verdict}")
     for name in ("ballast", "hodl", "calendar"):
         figures = summary[name]
-        print(f"{name:9} final {figures['final_value']:>12,.2f}  return {figures['total_return']:+8.1%}"
-              f"  max drawdown {figures['max_drawdown']:+7.1%}  sharpe {figures['sharpe']:5.2f}")
+        print(f"{name:9} final {figures['final_value']:>12,.2f}  "
+              f"return {figures['total_return']:+8.1%}  "
+              f"max drawdown {figures['max_drawdown']:+7.1%}  sharpe {figures['sharpe']:5.2f}")
 
 
 def main() -> None:
