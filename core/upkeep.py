@@ -100,6 +100,10 @@ class Upkeep:
         last_day = date.fromisoformat(last) if last else None
         if not summary_due(now, self.zone, hour, last_day):
             return None
+        if self.service.engine.latest is None and (
+            now - self.watchdog.started < self.watchdog.threshold
+        ):
+            return None  # just started: wait for the first scan (or the watchdog's verdict)
         summary = compose_summary(await self.gather(now))
         # Remember the day before posting: a crash in between loses one summary, never repeats.
         await state.set(SUMMARY_DAY, now.astimezone(self.zone).date().isoformat())

@@ -99,6 +99,26 @@ async def test_the_summary_counts_the_days_trades_and_fees(store: Store) -> None
     assert summary.cash_value == D("1000") + D("1500") - D("1.5")
 
 
+async def test_after_a_start_the_summary_waits_for_the_first_scan(store: Store) -> None:
+    """Due at start-up, it waits for the first scan rather than report an empty portfolio."""
+    rig, upkeep, _ = await build(store)
+    late = T0 + timedelta(hours=1)  # past the hour, but Ballast has not scanned yet
+    upkeep.watchdog.started = late
+    assert await upkeep.summary_if_due(late) is None
+    await rig.engine.tick(late + timedelta(seconds=30))
+    summary = await upkeep.summary_if_due(late + timedelta(seconds=31))
+    assert summary is not None and summary.total_value == D("12000")
+
+
+async def test_if_scans_keep_failing_the_summary_comes_anyway(store: Store) -> None:
+    _, upkeep, _ = await build(store)
+    late = T0 + timedelta(hours=1)
+    upkeep.watchdog.started = late
+    assert await upkeep.summary_if_due(late + timedelta(minutes=5)) is None
+    never = await upkeep.summary_if_due(late + timedelta(minutes=11))
+    assert never is not None and never.attention[0].startswith("No portfolio")
+
+
 async def test_no_summary_when_switched_off(store: Store) -> None:
     _, upkeep, outbox = await build(store, daily_summary_hour=None)
     assert await upkeep.summary_if_due(T0 + timedelta(hours=5)) is None
