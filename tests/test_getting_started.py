@@ -218,7 +218,8 @@ async def test_the_readme_getting_started_path_works(tmp_path: Path) -> None:
                                                       "sendPhoto", "answerCallbackQuery")]
     logs = [p.read_text() for p in tmp_path.iterdir()
             if p.name.startswith(("run-", "check-", "ballast.log"))]
-    assert any("event=order" in text for text in logs), "the orders were logged"
+    for event in ("scan", "plan", "approval", "order"):
+        assert any(f"event={event} " in text for text in logs), f"no {event} was logged"
     assert sum(text.count("\n") for text in logs) > 20
     for secret in (KEY, SECRET, TOKEN, TOKEN.split(":")[1]):
         assert not [text for text in logs if secret in text], "a secret reached a log"

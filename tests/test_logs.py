@@ -26,21 +26,30 @@ from core.engine.events import (
     PlanProposed,
     SignalChanged,
 )
+from core.event_log import event_lines, log_events
+from core.exchange.prices import FixedPrices
 from core.logs import (
     REDACTED,
     SecretScrubber,
     configure_from_settings,
     configure_logging,
-    event_lines,
     log_event,
-    log_events,
     logfmt_value,
     parse_line,
     secrets_of,
 )
 from core.models import Side, SignalKind, TradeReason
 from core.settings import load_settings
-from tests.engine_support import plan_of, trade
+from core.store import Store
+from tests.engine_support import (
+    PRICES,
+    FaultyExchange,
+    ManualClock,
+    make_rig,
+    paper_account,
+    plan_of,
+    trade,
+)
 
 KEY = "vmPUZE6mv9SD5VNHk4HlWFsOr6aKE2zvsw0MuIgwCIPy6utIco14y7Ju91duEh8A"
 SECRET = "NhqPtmdSJYdKjVHjA7PZj4Mge3R5YNiP1e3UZjInClVN65XAbvqqM6A7H5fATj0j"
@@ -241,3 +250,25 @@ async def test_log_events_follows_the_bus(logs: tuple[io.StringIO, Path]) -> Non
     events = [parse_line(line)["event"] for line in stream.getvalue().splitlines()]
     assert events == ["error", "exchange"]
     assert KEY not in stream.getvalue()
+
+
+async def test_the_engine_logs_each_scan_and_approval(
+    logs: tuple[io.StringIO, Path], tmp_path: Path
+) -> None:
+    stream, _ = logs
+    async with await Store.open(tmp_path / "ballast.db") as store:
+        clock = ManualClock()
+        prices = FixedPrices(dict(PRICES))
+        paper = await paper_account(store, {"USDT": "1000", "ETH": "2"}, clock, prices)
+        rig = await make_rig(store, clock, prices, FaultyExchange(paper, prices))
+        await rig.engine.scan(clock.now)
+        approval = await rig.propose(plan_of(trade(Side.SELL, "ETH", "0.5", "3000",
+                                                   TradeReason.RAISE_CASH)))
+        await rig.engine.approve(approval.id, "owner", clock.advance(1))
+        await rig.engine.approve(approval.id, "owner", clock.advance(1))  # a second tap
+    lines = [parse_line(line) for line in stream.getvalue().splitlines()]
+    scans = [line for line in lines if line["event"] == "scan"]
+    approvals = [line for line in lines if line["event"] == "approval"]
+    assert scans and scans[0]["total_value"] == "7000.00"
+    assert [(a["ok"], a["by"]) for a in approvals] == [("True", "owner"), ("False", "owner")]
+    assert approvals[1]["msg"].endswith("was already executed")

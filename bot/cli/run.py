@@ -35,10 +35,11 @@ from core.engine.events import (
 )
 from core.engine.service import EngineService, ServiceError
 from core.engine.wiring import RunningEngine, start_engine
+from core.event_log import log_events
 from core.exchange.errors import ExchangeError
 from core.exchange.paper_markets import MarketsFileError
 from core.exchange.prices import utc_now
-from core.logs import configure_from_settings, log_events
+from core.logs import configure_from_settings
 from core.settings import Settings, SettingsError, load_settings
 
 FrontEnd = Callable[[EngineService, asyncio.Event], Coroutine[Any, Any, None]]

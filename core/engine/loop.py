@@ -35,6 +35,7 @@ from core.engine.state import CASH_ALERT, LAST_PLAN, LAST_SCAN, PAUSED, EngineSt
 from core.engine.summary import execution_message, signals_from_json, signals_to_json
 from core.exchange.base import Exchange
 from core.exchange.errors import ExchangeError
+from core.logs import log_event
 from core.models import AssetSignal, Plan, Portfolio, SignalKind
 from core.settings import Settings, SettingsError
 from core.store import Store
@@ -163,6 +164,8 @@ class Engine:
             await self.state.add_snapshot(portfolio, now)
         await self.state.set_time(LAST_SCAN, now)
         self.latest = Scan(now, portfolio, signals)
+        log_event(log, "scan", "scan", total_value=f"{portfolio.total_value:.2f}",
+                  cash=f"{portfolio.cash_allocation:.4f}", assets=len(signals))
         return self.latest
 
     def _trouble(self, now: datetime, error: ExchangeError) -> None:
@@ -274,6 +277,9 @@ class Engine:
     async def approve(self, approval_id: str, by: str, now: datetime) -> Decision:
         """Approve and execute a pending plan once; re-plan instead if prices drifted."""
         decision = await self.approvals.claim(approval_id, by, now)
+        log_event(log, "approval", decision.message if not decision.ok
+                  else f"plan {approval_id} approved", approval=approval_id, by=by,
+                  ok=decision.ok)
         if not decision.ok:
             return decision
         approval = await self.approvals.get(approval_id)
