@@ -11,10 +11,11 @@ from typing import Any
 import pytest
 
 from core.engine.approvals import ApprovalState
+from core.engine.events import ExchangeRecovered, ExchangeTrouble, PlanProposed
 from core.engine.service import EngineService
 from core.exchange.prices import FixedPrices
 from core.models import Side, TradeReason
-from core.outbox import Outbox, decode
+from core.outbox import Outbox, decode, post_events
 from core.store import Store
 from core.summary import DailySummary
 from core.upkeep import Upkeep
@@ -176,3 +177,33 @@ async def test_upkeep_runs_until_stopped(store: Store) -> None:
     await asyncio.wait_for(upkeep.run(stop), 5)
     # An hour without a scan is past the threshold too: both chores ran.
     assert [type(letter) for letter in await letters(outbox)] == [ScansFailing, DailySummary]
+
+
+async def test_an_exchange_outage_makes_no_plan_one_alert_and_one_recovery(
+    store: Store,
+) -> None:
+    """Through the outbox, as the owner would get them: one trouble, one recovery, no plan."""
+    rig, upkeep, outbox = await build(store, rebalance_interval=60)
+    recorder = asyncio.create_task(post_events(rig.engine.bus.subscribe(), outbox, rig.clock))
+    await rig.engine.tick(rig.clock.now)  # the first plan (empty) is made before the outage
+    rig.next_plan = plan_of(trade(Side.SELL, "ETH", "0.5", "3000", TradeReason.RAISE_CASH))
+    rig.exchange.down = True
+    for _ in range(6):  # six minutes of rebalance intervals, every scan failing
+        now = rig.clock.advance(60)
+        await rig.engine.tick(now)
+        assert (await upkeep.service.plan_now()).approval is None
+    rig.exchange.down = False
+    await rig.engine.tick(rig.clock.advance(60))
+    async with asyncio.timeout(5):
+        while True:
+            outbox.arrived.clear()
+            kinds = [type(letter) for letter in await letters(outbox)]
+            if ExchangeRecovered in kinds:
+                break
+            await outbox.arrived.wait()
+    recorder.cancel()
+    assert kinds.count(ExchangeTrouble) == 1 and kinds.count(ExchangeRecovered) == 1
+    assert kinds.index(ExchangeTrouble) < kinds.index(ExchangeRecovered)
+    proposed_during = [k for k in kinds[kinds.index(ExchangeTrouble):kinds.index(
+        ExchangeRecovered)] if k is PlanProposed]
+    assert proposed_during == []
