@@ -152,18 +152,20 @@ class Outbox:
     """The `outbox` table: letters in the order they were posted, each waiting or delivered."""
 
     def __init__(self, store: Store) -> None:
+        self._store = store
         self._conn = store.conn
         self.arrived = asyncio.Event()
 
     async def post(self, letter: Letter, now: datetime) -> int:
         """Store `letter` for delivery; returns its number (the queue order)."""
         kind, text = encode(letter)
-        cursor = await self._conn.execute(
-            "INSERT INTO outbox (created_at, kind, payload, state) VALUES (?, ?, ?, ?)",
-            (time_text(now), kind, text, WAITING),
-        )
-        number = cursor.lastrowid
-        await cursor.close()
+        async with self._store.transaction() as conn:
+            cursor = await conn.execute(
+                "INSERT INTO outbox (created_at, kind, payload, state) VALUES (?, ?, ?, ?)",
+                (time_text(now), kind, text, WAITING),
+            )
+            number = cursor.lastrowid
+            await cursor.close()
         self.arrived.set()
         if number is None:  # SQLite always reports the rowid of an INSERT
             raise RuntimeError("the outbox did not number a letter")
@@ -197,7 +199,7 @@ class Outbox:
 
     async def note_failure(self, number: int, error: str) -> int:
         """Count a failed attempt at letter `number`; returns the attempts so far."""
-        async with self._conn.execute(
+        async with self._store.transaction() as conn, conn.execute(
             "UPDATE outbox SET attempts = attempts + 1, last_error = ? WHERE id = ?"
             " RETURNING attempts",
             (error[:500], number),
@@ -207,22 +209,24 @@ class Outbox:
 
     async def prune(self, before: datetime) -> int:
         """Delete delivered and set-aside letters finished before `before`."""
-        cursor = await self._conn.execute(
-            "DELETE FROM outbox WHERE state != ? AND finished_at < ?",
-            (WAITING, time_text(before)),
-        )
-        removed = cursor.rowcount
-        await cursor.close()
+        async with self._store.transaction() as conn:
+            cursor = await conn.execute(
+                "DELETE FROM outbox WHERE state != ? AND finished_at < ?",
+                (WAITING, time_text(before)),
+            )
+            removed = cursor.rowcount
+            await cursor.close()
         return removed
 
     async def _finish(self, number: int, state: str, now: datetime, error: str | None) -> bool:
-        cursor = await self._conn.execute(
-            "UPDATE outbox SET state = ?, finished_at = ?, last_error = COALESCE(?, last_error)"
-            " WHERE id = ? AND state = ?",
-            (state, time_text(now), error, number, WAITING),
-        )
-        changed = cursor.rowcount == 1
-        await cursor.close()
+        async with self._store.transaction() as conn:
+            cursor = await conn.execute(
+                "UPDATE outbox SET state = ?, finished_at = ?,"
+                " last_error = COALESCE(?, last_error) WHERE id = ? AND state = ?",
+                (state, time_text(now), error, number, WAITING),
+            )
+            changed = cursor.rowcount == 1
+            await cursor.close()
         return changed
 
 
