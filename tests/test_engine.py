@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -20,7 +21,7 @@ from core.engine.events import (
 from core.engine.loop import Engine, Ports
 from core.engine.service import EngineService
 from core.exchange.prices import FixedPrices
-from core.models import AssetSignal, Side, SignalKind, TradeReason, Vote
+from core.models import AssetSignal, Balance, Side, SignalKind, TradeReason, Vote
 from core.settings import SettingsError, load_settings
 from core.store import Store
 from tests.engine_support import (
@@ -234,3 +235,40 @@ async def test_history_and_snapshots_are_kept(store: Store) -> None:
     assert history.snapshots[0].total_value == D("12000")
     assert [a.state for a in history.approvals][:1] == [ApprovalState.DONE]
     assert [(t.asset, t.filled) for t in history.trades] == [("ETH", D("0.5"))]
+
+
+async def test_no_plan_is_proposed_from_balances_an_execution_is_changing(store: Store) -> None:
+    """A plan being made while the owner approves another must not outlive that execution.
+
+    The plan's scan is held at the exchange while Approve arrives. Approval waits for the plan
+    in progress (which keeps the identical pending plan), then executes it; no second plan
+    with the same sell is left pending to be approved again.
+    """
+    rig = await build(store)
+    service = EngineService(rig.engine, rig.clock)
+    rig.next_plan = plan_of(SELL_ETH)
+    first = await service.plan_now()
+    assert first.approval is not None
+
+    entered, release = asyncio.Event(), asyncio.Event()
+    real_balances = rig.exchange.fetch_balances
+
+    async def held_balances() -> dict[str, Balance]:
+        if not entered.is_set():
+            entered.set()
+            await release.wait()
+        return await real_balances()
+
+    rig.exchange.fetch_balances = held_balances  # type: ignore[method-assign]
+    planning = asyncio.ensure_future(service.plan_now())
+    await entered.wait()
+    approving = asyncio.ensure_future(service.approve(first.approval.id, "owner"))
+    # Give the approval every chance to run ahead of the held plan (it must not).
+    await asyncio.wait({approving}, timeout=0.5)
+    release.set()
+    await planning
+    decision = await approving
+
+    assert decision.ok
+    assert await order_count(store) == 1
+    assert await service.pending() == []

@@ -275,7 +275,15 @@ class Engine:
     # -- decisions ---------------------------------------------------------------------------
 
     async def approve(self, approval_id: str, by: str, now: datetime) -> Decision:
-        """Approve and execute a pending plan once; re-plan instead if prices drifted."""
+        """Approve and execute a pending plan once; re-plan instead if prices drifted.
+
+        Holds the planning lock from the claim to the end of execution: a plan made meanwhile
+        would rest on balances from before this execution and could sell the same thing twice.
+        """
+        async with self._plan_lock:
+            return await self._approve(approval_id, by, now)
+
+    async def _approve(self, approval_id: str, by: str, now: datetime) -> Decision:
         decision = await self.approvals.claim(approval_id, by, now)
         log_event(log, "approval", decision.message if not decision.ok
                   else f"plan {approval_id} approved", approval=approval_id, by=by,
@@ -330,7 +338,8 @@ class Engine:
         reason = "prices moved since the plan: " + ", ".join(moves)
         await self.approvals.supersede_drifted(approval_id, now, reason, None)
         self.bus.publish(ApprovalClosed(now, approval_id, ApprovalState.SUPERSEDED.value, reason))
-        proposal = await self.plan(now, on_demand=True, replaces=approval_id, reason=reason)
+        # Called with the planning lock held (from `approve`); a replacement is never auto-approved.
+        proposal = await self._propose(now, on_demand=True, replaces=approval_id, reason=reason)
         new = proposal.approval
         if new is None:
             return Decision(False, approval_id, ApprovalState.SUPERSEDED,
