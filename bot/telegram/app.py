@@ -130,6 +130,7 @@ class TelegramBot:
         self._register()
         self._subscription: Subscription | None = None
         self._pump: asyncio.Task[None] | None = None
+        self._stopping: asyncio.Future[None] | None = None
 
     def _register(self) -> None:
         app = self.application
@@ -209,7 +210,24 @@ class TelegramBot:
         await send_view(self.application.bot, self.owner_id, view)
 
     async def stop(self) -> None:
-        """Stop polling, finish the handlers in flight, stop the pump, close connections."""
+        """Stop polling, finish the handlers in flight, stop the pump, close connections.
+
+        A shutdown is seen through even if the caller is cancelled meanwhile (a process
+        stopping on SIGTERM cancels its tasks, maybe twice): the cancellation is let through
+        only once the handlers have finished and the last updates were acknowledged.
+        """
+        if self._stopping is None or self._stopping.done():
+            self._stopping = asyncio.ensure_future(self._stop())
+        stopping = self._stopping
+        try:
+            await asyncio.shield(stopping)
+        except asyncio.CancelledError:
+            while not stopping.done():
+                with contextlib.suppress(asyncio.CancelledError):
+                    await asyncio.shield(stopping)
+            raise
+
+    async def _stop(self) -> None:
         app = self.application
         if app.updater is not None and app.updater.running:
             await app.updater.stop()
