@@ -1,0 +1,72 @@
+"""`ballast run` with a bot token, as a real process: the engine and the bot start, the owner
+gets a start-up message naming mode and exchange, commands are answered, and SIGTERM stops
+everything cleanly (the bot acknowledges its last updates, the process exits 0)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import sys
+from pathlib import Path
+
+from bot.telegram.format import visible
+from tests.standins.binance import BinanceStandIn
+from tests.standins.telegram import Call, TelegramStandIn
+
+OWNER = 4242
+ACCOUNT = {"USDT": "628", "BTC": "0.0348", "ETH": "1.25", "SOL": "25", "AVAX": "20"}
+PRICES = {"BTC/USDT": "91182", "ETH/USDT": "3685", "SOL/USDT": "138.5", "AVAX/USDT": "38"}
+START_TIMEOUT = 60.0  # a cold interpreter imports ccxt, pandas-ta and matplotlib
+
+
+def to_owner(text: str) -> object:
+    def match(call: Call) -> bool:
+        return str(call.params.get("chat_id")) == str(OWNER) and text in visible(
+            str(call.params.get("text") or ""))
+    return match
+
+
+async def test_ballast_run_serves_telegram_and_stops_cleanly_on_sigterm(tmp_path: Path) -> None:
+    async with BinanceStandIn(balances=ACCOUNT, prices=PRICES) as binance, \
+            TelegramStandIn() as tg:
+        env = {
+            **os.environ,
+            "BALLAST_MODE": "live",
+            "BALLAST_EXCHANGE_API_KEY": binance.api_key,
+            "BALLAST_EXCHANGE_API_SECRET": binance.api_secret,
+            "BALLAST_EXCHANGE_API_URL": binance.url,
+            "BALLAST_DB": str(tmp_path / "ballast.db"),
+            "BALLAST_WATCHLIST": "BTC,ETH,SOL,AVAX",
+            "BALLAST_TELEGRAM_TOKEN": tg.token,
+            "BALLAST_TELEGRAM_OWNER_ID": str(OWNER),
+            "BALLAST_TELEGRAM_API_URL": f"http://127.0.0.1:{tg.port}",
+            "BALLAST_LOG_FILE": str(tmp_path / "ballast.log"),
+        }
+        ballast = Path(sys.executable).parent / "ballast"
+        process = await asyncio.create_subprocess_exec(
+            str(ballast), "run", cwd=tmp_path, env=env, stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        )
+        try:
+            hello = await tg.wait_for_method("sendMessage", to_owner("Ballast is running"),
+                                             timeout=START_TIMEOUT)
+            assert "Mode live on binance" in visible(str(hello.params["text"]))
+            assert {c["command"] for c in tg.commands} >= {"portfolio", "plan", "settings"}
+
+            seen = len(tg.calls)
+            tg.push_command(OWNER, "/portfolio")
+            answer = await tg.wait_for_method("sendMessage", to_owner("Portfolio"), after=seen,
+                                              timeout=30)
+            assert "ETH" in visible(str(answer.params["text"]))
+
+            process.send_signal(signal.SIGTERM)
+            stdout, stderr = await asyncio.wait_for(process.communicate(), timeout=30)
+        finally:
+            if process.returncode is None:
+                process.kill()
+                await process.wait()
+        assert process.returncode == 0, stderr.decode()[-2000:]
+        polls = tg.calls_to("getUpdates")
+        assert polls[-1].params.get("timeout") in ("0", 0, None), "updates acknowledged on stop"
+        assert tg.token not in stdout.decode() + stderr.decode()
