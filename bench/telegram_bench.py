@@ -27,7 +27,8 @@ from bot.telegram.callbacks import Action, encode
 from core.engine.wiring import start_engine
 from core.settings import Settings, load_settings
 from tests.standins.binance import BinanceStandIn
-from tests.standins.telegram import Call, TelegramStandIn
+from tests.standins.telegram import TelegramStandIn
+from tests.standins.telegram_wire import Call
 
 OWNER = 4242
 ACCOUNT = {"USDT": "628", "BTC": "0.0348", "ETH": "1.25", "SOL": "25", "AVAX": "20"}
