@@ -2,8 +2,8 @@
 
 The real ccxt client talks to it over HTTP exactly as it would to api.binance.com (point every
 `exchange.urls['api']` entry at `standin.url`). It verifies HMAC-SHA256 signatures over the raw
-query or body, serves the real `exchangeInfo` filters from `/work/shared/data/fixtures`, real
-candles from `/work/shared/data/ohlcv`, keeps balances, orders and trades (see `binance_book`),
+query or body, serves the real `exchangeInfo` filters from `../shared/data/fixtures`, real
+candles from `../shared/data/ohlcv`, keeps balances, orders and trades (see `binance_book`),
 logs every request so tests and benches can count them, and injects faults on demand:
 
     async with BinanceStandIn(balances={"USDT": "1000"}, prices={"BTC/USDT": "30000"}) as ex:

@@ -20,7 +20,8 @@ from decimal import ROUND_DOWN, Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
-DATA_DIR = Path("/work/shared/data")
+# The workplace's shared data sits beside the repository (`../shared/data`).
+DATA_DIR = Path(__file__).resolve().parents[3] / "shared" / "data"
 EXCHANGE_INFO_SUBSET = DATA_DIR / "fixtures" / "binance_spot_exchangeInfo_2023-08-13_subset.json"
 EXCHANGE_INFO_FULL = DATA_DIR / "fixtures" / "binance_spot_exchangeInfo_2023-08-13.json.gz"
 OHLCV_DIR = DATA_DIR / "ohlcv"
