@@ -1,0 +1,67 @@
+"""MACD and Bollinger, built from pandas-ta's `ema`/`sma`/`stdev` for speed, equal pandas-ta's
+own `macd` and `bbands` exactly (same bits, same NaNs), on real candles and odd settings.
+
+The textbook values are checked in `test_signals_reference.py`; this pins that the faster
+construction is the very indicator the library computes, not merely close to it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pandas_ta as ta
+import pytest
+
+from core.candles import read_candle_file
+from core.settings import SignalSettings
+from core.signals.strategies import STRATEGIES, FloatArray
+
+FIXTURES = Path(__file__).parent / "fixtures" / "candles"
+
+
+def run_frame(name: str, rows: int) -> pd.DataFrame:
+    """The last `rows` candles of a fixture, as the history hands a run to a strategy."""
+    frame = read_candle_file(FIXTURES / name).iloc[-rows:]
+    return pd.DataFrame({column: frame[column].to_numpy() for column in frame.columns})
+
+
+def same(ours: FloatArray, theirs: pd.Series) -> None:
+    reference = theirs.to_numpy(dtype=np.float64)
+    np.testing.assert_array_equal(np.isnan(ours), np.isnan(reference))
+    np.testing.assert_array_equal(ours[~np.isnan(ours)], reference[~np.isnan(reference)])
+
+
+CASES = [
+    ("binance_BTC_USDT_1h.csv.gz", 500, SignalSettings()),
+    ("binance_ETH_USDT_1d.csv.gz", 300, SignalSettings()),
+    ("binance_AVAX_USDT_1d.csv.gz", 120, SignalSettings(
+        macd_fast=5, macd_slow=35, macd_signal=5, bb_period=10, bb_std=1.5)),
+    # The bare minimum of candles each strategy needs (26 + 9 - 1 = 34 for the MACD).
+    ("binance_BTC_USDT_1d.csv.gz", 34, SignalSettings()),
+]
+
+
+@pytest.mark.parametrize(("name", "rows", "settings"), CASES)
+def test_macd_equals_pandas_ta_macd(name: str, rows: int, settings: SignalSettings) -> None:
+    candles = run_frame(name, rows)
+    ours = STRATEGIES["macd"].compute(candles, settings)
+    frame = ta.macd(candles["close"], fast=settings.macd_fast, slow=settings.macd_slow,
+                    signal=settings.macd_signal, talib=False)
+    same(ours["macd"], frame.iloc[:, 0])
+    same(ours["macd_signal"], frame.iloc[:, 2])
+    assert np.isfinite(ours["macd_signal"][-1])
+
+
+@pytest.mark.parametrize(("name", "rows", "settings"), CASES)
+def test_bollinger_equals_pandas_ta_bbands(
+    name: str, rows: int, settings: SignalSettings
+) -> None:
+    candles = run_frame(name, rows)
+    ours = STRATEGIES["bollinger"].compute(candles, settings)
+    frame = ta.bbands(candles["close"], length=settings.bb_period, lower_std=settings.bb_std,
+                      upper_std=settings.bb_std, ddof=0, talib=False)
+    same(ours["bb_lower"], frame.iloc[:, 0])
+    same(ours["bb_upper"], frame.iloc[:, 2])
+    assert np.isfinite(ours["bb_upper"][-1])
