@@ -1,5 +1,5 @@
-"""MACD and Bollinger, built from pandas-ta's `ema`/`sma`/`stdev` for speed, equal pandas-ta's
-own `macd` and `bbands` exactly (same bits, same NaNs), on real candles and odd settings.
+"""EMA, MACD and Bollinger, built from pandas-ta's `ema`/`sma`/`stdev` for speed, equal pandas-ta's
+own `ema`, `macd` and `bbands` exactly (same bits, same NaNs), on real candles and odd settings.
 
 The textbook values are checked in `test_signals_reference.py`; this pins that the faster
 construction is the very indicator the library computes, not merely close to it.
@@ -65,3 +65,15 @@ def test_bollinger_equals_pandas_ta_bbands(
     same(ours["bb_lower"], frame.iloc[:, 0])
     same(ours["bb_upper"], frame.iloc[:, 2])
     assert np.isfinite(ours["bb_upper"][-1])
+
+
+@pytest.mark.parametrize(("name", "rows", "settings"), CASES)
+def test_ema_equals_pandas_ta_ema(name: str, rows: int, settings: SignalSettings) -> None:
+    candles = run_frame(name, rows)
+    ours = STRATEGIES["ema"].compute(candles, settings)
+    for length in (settings.ema_fast, settings.ema_slow):
+        theirs = ta.ema(candles["close"], length=length, talib=False)
+        if theirs is None:  # fewer candles than the EMA's length: nothing to compare
+            assert np.isnan(ours[f"ema_{length}"]).all()
+            continue
+        same(ours[f"ema_{length}"], theirs)

@@ -120,6 +120,32 @@ def _array(series: pd.Series | None, size: int) -> FloatArray:
     return values
 
 
+def _seeded(values: FloatArray, length: int, start: int = 0) -> pd.Series:
+    """`values` ready for a smoothing that starts from the mean of `values[start:start+length]`:
+    NaN up to the last of those, their mean in its place, the values after it unchanged."""
+    seeded = np.full(values.size, np.nan)
+    first = start + length - 1
+    if first < values.size:
+        seeded[first] = values[start:first + 1].mean()
+        seeded[first + 1:] = values[first + 1:]
+    return pd.Series(seeded)
+
+
+def _ema(values: FloatArray, length: int) -> FloatArray:
+    """pandas-ta's EMA of `values` (finite), seeded with the SMA of the first `length`.
+
+    The same numbers as `ta.ema(..., presma=True)`, but seeded here in numpy: pandas-ta seeds
+    by writing into a copy of the Series, which costs as much as the smoothing itself.
+    """
+    return _array(ta.ema(_seeded(values, length), length=length, presma=False, talib=False),
+                  values.size)
+
+
+def _wilder_average(values: FloatArray, period: int) -> FloatArray:
+    """Wilder's smoothing of `values[1:]`: the mean of the first `period`, then pandas-ta's rma."""
+    return _array(ta.rma(_seeded(values, period, start=1), length=period), values.size)
+
+
 class Rsi:
     """RSI overbought/oversold: above `rsi_overbought` sells, below `rsi_oversold` buys.
 
@@ -176,16 +202,6 @@ class Rsi:
         return f"{label} {rsi:.1f} within {low:g}–{high:g}"
 
 
-def _wilder_average(values: FloatArray, period: int) -> FloatArray:
-    """Wilder's smoothing of `values[1:]`: the mean of the first `period`, then pandas-ta's rma."""
-    seeded = np.full(values.size, np.nan)
-    if values.size <= period:
-        return seeded
-    seeded[period] = values[1:period + 1].mean()
-    seeded[period + 1:] = values[period + 1:]
-    return _array(ta.rma(pd.Series(seeded), length=period), values.size)
-
-
 class MacdCross:
     """MACD crossing its signal line: a cross above buys, a cross below sells (an event)."""
 
@@ -199,19 +215,17 @@ class MacdCross:
         return settings.macd_slow + settings.macd_signal - 1
 
     def compute(self, candles: pd.DataFrame, settings: SignalSettings) -> dict[str, FloatArray]:
-        # Built from pandas-ta's `ema` exactly as `ta.macd` builds it (same values), without
-        # the histogram and the DataFrame it assembles, which cost three times as much.
-        close, size = candles["close"], len(candles)
-        fast = _array(ta.ema(close, length=settings.macd_fast, talib=False), size)
-        slow = _array(ta.ema(close, length=settings.macd_slow, talib=False), size)
-        macd = fast - slow
+        # Built from pandas-ta's EMA exactly as `ta.macd` builds it (same values), without the
+        # histogram and the DataFrame it assembles, which cost three times as much.
+        close = candles["close"].to_numpy(dtype=np.float64)
+        size = close.size
+        macd = _ema(close, settings.macd_fast) - _ema(close, settings.macd_slow)
         signal = np.full(size, np.nan)
         defined = np.flatnonzero(np.isfinite(macd))
         if defined.size:
             # The signal line is the EMA of the MACD line from its first value on.
             start = int(defined[0])
-            line = ta.ema(pd.Series(macd[start:]), length=settings.macd_signal, talib=False)
-            signal[start:] = _array(line, size - start)
+            signal[start:] = _ema(macd[start:], settings.macd_signal)
         return {"macd": macd, "macd_signal": signal}
 
     def states(
@@ -251,12 +265,10 @@ class EmaTrend:
         return settings.ema_slow
 
     def compute(self, candles: pd.DataFrame, settings: SignalSettings) -> dict[str, FloatArray]:
-        close, size = candles["close"], len(candles)
+        close = candles["close"].to_numpy(dtype=np.float64)
         return {
-            f"ema_{settings.ema_fast}": _array(
-                ta.ema(close, length=settings.ema_fast, talib=False), size),
-            f"ema_{settings.ema_slow}": _array(
-                ta.ema(close, length=settings.ema_slow, talib=False), size),
+            f"ema_{settings.ema_fast}": _ema(close, settings.ema_fast),
+            f"ema_{settings.ema_slow}": _ema(close, settings.ema_slow),
         }
 
     def states(
