@@ -4,8 +4,11 @@
 
 Prints
 1. the time to compute every strategy for 100 symbols × 500 closed 1h candles through
-   `compute_signals` (target ≤ 0.5 s), after one warm-up call (pandas-ta loads its numba
-   kernels once per process; that first call is printed too);
+   `compute_signals` (target ≤ 0.5 s), warm and cold. Warm (median of repeated calls) is what
+   the engine pays every cycle, and what the target is about: the engine computes signals in
+   one long-running process. Cold is the first call in a process, which also loads pandas-ta's
+   compiled SMA kernel (numba, from its disk cache): a one-off the engine pays once at
+   start-up, and a one-shot command (`ballast signals`) pays every time on top of its imports;
 2. the backtest path: `signal_history` over 20 symbols × 4 years of 1h candles, then the
    signal read at every hour;
 3. the candle cache: requests for a first load of 100 symbols, for a refresh with no new
@@ -124,11 +127,15 @@ def main(argv: Sequence[str] | None = None) -> None:
     windows = symbol_windows(frames, 100, 500)
     print(f"symbols: {len(windows)} × {min(len(f) for f in windows.values())} 1h candles, "
           f"strategies: {', '.join(settings.strategies)}")
-    cold = timed(1, lambda: compute_signals(dict(list(windows.items())[:1]), settings))[0][0]
-    wall, cpu = timed(5, lambda: compute_signals(windows, settings))
-    print(f"compute_signals, 100 symbols: median {statistics.median(wall):.3f} s wall "
-          f"({statistics.median(cpu):.3f} s CPU), best {min(wall):.3f} s (target ≤ 0.5 s); "
-          f"first call in a process {cold:.3f} s (pandas-ta loads its numba kernels)")
+    # The cold call must be this process's first: it is the one that loads the kernels.
+    (cold,), (cold_cpu,) = timed(1, lambda: compute_signals(windows, settings))
+    wall, cpu = timed(7, lambda: compute_signals(windows, settings))
+    warm = statistics.median(wall)
+    print(f"compute_signals, {len(windows)} symbols (target ≤ 0.5 s):")
+    print(f"  warm, every engine cycle: median {warm:.3f} s wall "
+          f"({statistics.median(cpu):.3f} s CPU) over {len(wall)} calls, best {min(wall):.3f} s")
+    print(f"  cold, first call in a process: {cold:.3f} s wall ({cold_cpu:.3f} s CPU) = warm + "
+          f"{cold - warm:.3f} s once (pandas-ta loads its numba SMA kernel)")
 
     long = {asset: frame[(frame.index >= 1_609_459_200_000) & (frame.index < 1_735_689_600_000)]
             for asset, frame in sorted(frames.items())[:20]}
