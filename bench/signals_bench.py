@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import statistics
+import sys
 import tempfile
 import time
 from collections.abc import Callable, Sequence
@@ -136,6 +137,10 @@ def main(argv: Sequence[str] | None = None) -> None:
           f"({statistics.median(cpu):.3f} s CPU) over {len(wall)} calls, best {min(wall):.3f} s")
     print(f"  cold, first call in a process: {cold:.3f} s wall ({cold_cpu:.3f} s CPU) = warm + "
           f"{cold - warm:.3f} s once (pandas-ta loads its numba SMA kernel)")
+    if sys.flags.dont_write_bytecode:
+        print("  (Python writes no bytecode here: the numba modules that were not compiled at "
+              "install are compiled from source in every process, most of that one-off; "
+              "`uv sync --compile-bytecode` installs them compiled)")
 
     long = {asset: frame[(frame.index >= 1_609_459_200_000) & (frame.index < 1_735_689_600_000)]
             for asset, frame in sorted(frames.items())[:20]}
