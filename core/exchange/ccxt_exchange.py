@@ -1,7 +1,10 @@
 """The live exchange: any ccxt spot exchange behind Ballast's `Exchange` protocol.
 
 What it guarantees on top of ccxt:
-- spot markets only, loaded with one request on Binance (no currency or margin calls);
+- spot markets only, loaded with one request on Binance (no currency or margin calls), and
+  only those Ballast can use: markets in or against the quote currency, BTC (valuation's
+  intermediary) and the cash assets, with the exchange's raw nested payloads dropped — ccxt
+  otherwise keeps all 2,000+ of Binance's markets with their filters in memory for good;
 - `BALLAST_EXCHANGE_API_URL` replaces the host of every REST endpoint (regional endpoint,
   proxy, test server), keeping each endpoint's path;
 - orders are rounded down to the market's step and refused locally (`BelowMinimum`) when
@@ -43,6 +46,7 @@ from core.exchange.ccxt_parsing import (
     parse_market,
     parse_order,
     redirect_urls,
+    slim_market,
     to_decimal,
     to_time,
 )
@@ -56,7 +60,7 @@ from core.exchange.errors import (
 )
 from core.models import Balance, Market, Price
 from core.rounding import floor_to_step, order_problem
-from core.settings import Settings
+from core.settings import DEFAULT_CASH_ASSETS, Settings
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -64,6 +68,9 @@ Sleep = Callable[[float], Awaitable[None]]
 
 CLIENT_ORDER_ID = re.compile(r"^[.A-Z:/a-z0-9_-]{1,36}$")
 _TRADES_PAGE = 1000
+# Valuation routes through BTC; `ballast check` names these quotes when the configured one is
+# missing. Markets touching none of them (or the quote or a cash asset) are never used.
+ROUTING_ASSETS = ("BTC", "USDT", "USD", "USDC", "FDUSD")
 
 
 class UnknownExchange(ExchangeError):
@@ -106,6 +113,7 @@ class CcxtExchange:
         api_secret: str | None = None,
         api_url: str | None = None,
         quote: str = "USDT",
+        cash_assets: Sequence[str] = DEFAULT_CASH_ASSETS,
         timeout: float = 10.0,
         retry: RetryPolicy | None = None,
         sleep: Sleep = asyncio.sleep,
@@ -121,6 +129,7 @@ class CcxtExchange:
                                     "http(s) URL such as https://api.binance.us")
         self._id = exchange_id
         self.quote = quote
+        self.kept_assets = frozenset((quote, *cash_assets, *ROUTING_ASSETS))
         self.retry = retry or RetryPolicy()
         self._sleep = sleep
         self._redact = Redactor([api_key, api_secret])
@@ -133,6 +142,9 @@ class CcxtExchange:
             # without a window size in ccxt keep the evenly spaced bucket.
             "rateLimiterAlgorithm": "rollingWindow",
             "timeout": int(timeout * 1000),
+            # ccxt would keep the last response's text (the 3.7 MB market listing after a
+            # start) until the next request; Ballast never reads it.
+            "enableLastHttpResponse": False,
             "logger": RedactingLogger(logging.getLogger(f"{__name__}.wire"), self._redact),
             "options": {
                 "defaultType": "spot",
@@ -165,7 +177,8 @@ class CcxtExchange:
         secret = (settings.exchange_api_secret.get_secret_value()
                   if settings.exchange_api_secret else None)
         return cls(settings.exchange, api_key=key, api_secret=secret,
-                   api_url=settings.exchange_api_url, quote=settings.quote, **kwargs)
+                   api_url=settings.exchange_api_url, quote=settings.quote,
+                   cash_assets=settings.cash_assets, **kwargs)
 
     def __repr__(self) -> str:
         return f"CcxtExchange({self._id!r}, keys={'set' if self._has_keys else 'none'})"
@@ -183,13 +196,37 @@ class CcxtExchange:
     # ---- reads ------------------------------------------------------------------------------
 
     async def load_markets(self) -> Mapping[str, Market]:
-        """Spot markets by symbol with their step, tick and minimums (loaded once)."""
+        """The usable spot markets by symbol with their step, tick and minimums (loaded once).
+
+        Usable: base or quote is one of `kept_assets` (the quote, the cash assets, BTC and the
+        usual dollar quotes) — every market valuation can route through and `ballast check`
+        looks at. ccxt is given only these, so it holds no table of the exchange's whole
+        listing; orders and lookups on them work as before.
+        """
         if self._markets is None:
-            raw = await self._read("loading markets", lambda: self._client.load_markets())
-            mode = self._client.precisionMode
+            client = self._client
+            raw, currencies = await self._read("loading markets", self._fetch_markets)
+            kept = [slim_market(m) for m in raw
+                    if m.get("spot") and not self.kept_assets.isdisjoint((m.get("base"),
+                                                                          m.get("quote")))]
+            client.set_markets(kept, currencies)
+            mode = client.precisionMode
             self._markets = {symbol: parse_market(m, mode)
-                             for symbol, m in raw.items() if m.get("spot")}
+                             for symbol, m in client.markets.items()}
         return self._markets
+
+    async def _fetch_markets(self) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
+        """ccxt's markets and currencies as its `load_markets` fetches them, not yet indexed.
+
+        Fetched rather than loaded: ccxt's `load_markets` keeps its whole result alive (for
+        later callers) however the markets are replaced afterwards.
+        """
+        client = self._client
+        currencies = None
+        if client.has.get("fetchCurrencies") is True:
+            currencies = await client.fetch_currencies()
+        markets: list[dict[str, Any]] = await client.fetch_markets()
+        return markets, currencies
 
     async def fetch_balances(self) -> dict[str, Balance]:
         """Every asset with a non-zero balance, free and locked."""

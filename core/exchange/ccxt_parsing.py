@@ -78,6 +78,26 @@ def parse_market(raw: Mapping[str, Any], precision_mode: int) -> Market:
                   active=raw.get("active") is not False)
 
 
+def slim_market(raw: Mapping[str, Any]) -> dict[str, Any]:
+    """A ccxt market whose raw `info` keeps only its flat entries (numbers, text, lists of text).
+
+    Nested entries — Binance's `filters`, `permissionSets` — are what ccxt already parsed into
+    `limits` and `precision`; they are most of a market's memory. Flat ones stay because ccxt
+    reads some when placing orders (Binance checks `info['orderTypes']`).
+    """
+    info = raw.get("info")
+    if not isinstance(info, dict):
+        return dict(raw)
+    flat = {key: value for key, value in info.items() if _is_flat(value)}
+    return {**raw, "info": flat}
+
+
+def _is_flat(value: Any) -> bool:
+    if isinstance(value, list | tuple):
+        return all(not isinstance(item, dict | list | tuple) for item in value)
+    return not isinstance(value, dict)
+
+
 def parse_fee(raw: Mapping[str, Any]) -> tuple[Decimal, str | None]:
     """One fee per order or trade: ccxt's `fee`, else its `fees` in the first currency listed.
 
