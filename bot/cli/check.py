@@ -11,7 +11,6 @@ from rich.markup import escape
 
 from bot.cli.app import app
 from bot.cli.common import console, fail, print_json
-from core.exchange.ccxt_exchange import CcxtExchange, RetryPolicy
 from core.exchange.check import Finding, Severity, check_exchange, check_settings, has_problems
 from core.exchange.errors import ExchangeError
 from core.settings import Settings, SettingsError, load_settings
@@ -21,6 +20,9 @@ _MARKS = {Severity.OK: "[green]✓[/]", Severity.WARNING: "[yellow]![/]",
 
 
 async def _run_checks(settings: Settings) -> list[Finding]:
+    # ccxt (~70 MB) loads only for `ballast check`, not for every command this module registers.
+    from core.exchange.ccxt_exchange import CcxtExchange, RetryPolicy
+
     findings = check_settings(settings)
     try:
         # A check should answer quickly: one retry, not the trading loop's patience.

@@ -2,6 +2,9 @@
 
 Built on `Figure` + `FigureCanvasAgg` rather than pyplot, so no global figure state is shared
 between calls and rendering can run in a worker thread. Sized for a phone screen.
+
+matplotlib is imported by the functions that draw, not with this module: it costs `ballast run`
+about 26 MB of memory, and most runs never draw a chart.
 """
 
 from __future__ import annotations
@@ -11,16 +14,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
+from typing import TYPE_CHECKING
 
 import numpy
-from matplotlib import rc_context
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
-from matplotlib.patches import Rectangle
-from matplotlib.ticker import FuncFormatter, PercentFormatter
 
 from core.models import Portfolio
 from core.settings import PolicySettings
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 _SIZE = (7.2, 4.8)
 _DPI = 110
@@ -43,6 +45,10 @@ class ValuePoint:
 def allocation_chart(portfolio: Portfolio, limits: PolicySettings) -> bytes:
     """Horizontal bars of each holding's allocation against the min/max position limits,
     and cash against its band (min_cash … max_cash). Returns PNG bytes."""
+    from matplotlib.figure import Figure
+    from matplotlib.patches import Rectangle
+    from matplotlib.ticker import PercentFormatter
+
     holdings = sorted(
         (h for h in portfolio.holdings.values() if not h.dust),
         key=lambda h: (h.allocation, h.asset),
@@ -90,11 +96,16 @@ def allocation_chart(portfolio: Portfolio, limits: PolicySettings) -> bytes:
 
 def value_chart(points: Sequence[ValuePoint], quote: str) -> bytes:
     """Portfolio value over time, with the cash part shaded underneath. Returns PNG bytes."""
+    from matplotlib import rc_context
+
     with rc_context({"date.converter": "concise"}):
         return _value_chart(points, quote)
 
 
 def _value_chart(points: Sequence[ValuePoint], quote: str) -> bytes:
+    from matplotlib.figure import Figure
+    from matplotlib.ticker import FuncFormatter
+
     figure = Figure(figsize=_SIZE, dpi=_DPI)
     axes = figure.add_subplot()
     ordered = sorted(points, key=lambda p: p.at)
@@ -128,6 +139,8 @@ def _cash_colour(allocation: Decimal, limits: PolicySettings) -> str:
 
 
 def _png(figure: Figure) -> bytes:
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
     figure.tight_layout()
     buffer = io.BytesIO()
     FigureCanvasAgg(figure)

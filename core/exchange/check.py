@@ -11,12 +11,15 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
-from core.exchange.ccxt_exchange import KeyPermissions
 from core.exchange.errors import AuthenticationFailed, ExchangeError
 from core.models import Balance, Market
 from core.settings import Settings
+
+if TYPE_CHECKING:
+    # Only named here: importing ccxt (~70 MB) is left to whoever builds the live exchange.
+    from core.exchange.ccxt_exchange import KeyPermissions
 
 # Binance refuses signed requests whose timestamp is more than ~1 s ahead of its clock.
 MAX_CLOCK_SKEW_SECONDS = 1.0

@@ -1,0 +1,36 @@
+"""What the `ballast` command loads before it needs it: not matplotlib, not ccxt.
+
+matplotlib (~26 MB) loads when a chart is drawn, ccxt (~70 MB) when a live exchange is built or
+`ballast check` runs — so `ballast run` starts lighter and paper, demo and backtest commands
+never pay for ccxt. Each case runs in a fresh interpreter: this test process has both loaded.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+HEAVY = ("matplotlib", "ccxt")
+
+
+def loaded_after(code: str) -> list[str]:
+    """Which of the heavy packages are imported after running `code` in a new interpreter."""
+    probe = (f"{code}\nimport json, sys\n"
+             f"print(json.dumps([m for m in {HEAVY!r} if m in sys.modules]))")
+    result = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True,
+                            text=True, timeout=60, check=True)
+    loaded: list[str] = json.loads(result.stdout.splitlines()[-1])
+    return loaded
+
+
+def test_the_cli_and_the_engine_load_without_matplotlib_or_ccxt() -> None:
+    assert loaded_after("import bot.cli, core.engine.wiring, bot.telegram.charts") == []
+
+
+def test_drawing_a_chart_loads_matplotlib_then() -> None:
+    code = ("from bot.telegram.charts import value_chart\n"
+            'assert value_chart([], "USDT")[:4] == b"\\x89PNG"')
+    assert loaded_after(code) == ["matplotlib"]
