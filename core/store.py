@@ -6,7 +6,6 @@ how far a database has come. Decimals are stored as TEXT so no cent is lost to f
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -14,6 +13,8 @@ from types import TracebackType
 from typing import Self
 
 import aiosqlite
+
+from core.store_connection import SharedConnection
 
 # Append new migrations at the end; never edit one that has shipped.
 MIGRATIONS: tuple[str, ...] = (
@@ -91,19 +92,18 @@ class Store:
     """An open Ballast database. Use `async with Store.open(path) as store:`."""
 
     def __init__(self, conn: aiosqlite.Connection, path: Path) -> None:
-        self.conn = conn
+        # Coroutines share the connection: statements and transactions take turns on it.
+        self.conn = SharedConnection(conn)
         self.path = path
-        # One connection is shared by coroutines: a write of one must never land inside
-        # another's open transaction (and be rolled back with it), so writes take turns.
-        self._write_lock = asyncio.Lock()
 
     @asynccontextmanager
-    async def transaction(self) -> AsyncIterator[aiosqlite.Connection]:
+    async def transaction(self) -> AsyncIterator[SharedConnection]:
         """`BEGIN IMMEDIATE … COMMIT` on this store's connection, rolled back on any error.
 
-        Every write on a shared store goes through here, so writers take turns.
+        Other coroutines' statements on this store wait until it ends, so none can land inside
+        it; statements of the task that holds it run as usual.
         """
-        async with self._write_lock:
+        async with self.conn.lock.hold():
             await self.conn.execute("BEGIN IMMEDIATE")
             try:
                 yield self.conn
@@ -142,15 +142,10 @@ class Store:
             )
         for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
             # executescript would commit on its own; run statements in one explicit transaction.
-            await self.conn.execute("BEGIN IMMEDIATE")
-            try:
+            async with self.transaction() as conn:
                 for statement in _statements(script):
-                    await self.conn.execute(statement)
-                await self.conn.execute(f"PRAGMA user_version={number}")
-                await self.conn.execute("COMMIT")
-            except BaseException:
-                await self.conn.execute("ROLLBACK")
-                raise
+                    await conn.execute(statement)
+                await conn.execute(f"PRAGMA user_version={number}")
 
     async def close(self) -> None:
         """Close the connection."""

@@ -49,3 +49,62 @@ async def _insert_candle(store: Store) -> None:
         await conn.execute(
             "INSERT INTO candles VALUES ('binance', 'BTC/USDT', '1h', 0, 1, 1, 1, 1, 1)"
         )
+
+
+async def test_reading_while_another_connection_writes_never_locks_the_database(
+    tmp_path: Path,
+) -> None:
+    """The engine and the data layer open two stores on one file. A coroutine reading rows on
+    one while the other connection commits a write must not turn the first one's next write
+    into "database is locked" (SQLite refuses to upgrade a stale read snapshot, at once)."""
+    path = tmp_path / "ballast.db"
+    engine_side = await Store.open(path)
+    data_side = await Store.open(path)
+    for ts in range(3):
+        await engine_side.conn.execute(
+            "INSERT INTO candles VALUES ('binance', 'BTC/USDT', '1h', ?, 1, 1, 1, 1, 1)", (ts,)
+        )
+
+    async with engine_side.conn.execute("SELECT ts FROM candles ORDER BY ts") as rows:
+        first = await rows.fetchone()
+        await data_side.conn.execute("INSERT INTO paper_balances VALUES ('BTC', '1', '0')")
+        await engine_side.conn.execute("INSERT INTO paper_balances VALUES ('ETH', '2', '0')")
+        rest = await rows.fetchall()
+
+    async with data_side.conn.execute("SELECT asset FROM paper_balances ORDER BY asset") as rows:
+        assets = [row["asset"] for row in await rows.fetchall()]
+    await engine_side.close()
+    await data_side.close()
+    assert first is not None and first["ts"] == 0
+    assert [row["ts"] for row in rest] == [1, 2]
+    assert assets == ["BTC", "ETH"]
+
+
+async def test_statements_of_other_tasks_wait_for_a_transaction_and_its_own_run(
+    tmp_path: Path,
+) -> None:
+    store = await Store.open(tmp_path / "ballast.db")
+    order: list[str] = []
+    inside = asyncio.Event()
+    release = asyncio.Event()
+
+    async def transfer() -> None:
+        async with store.transaction() as conn:
+            await conn.execute("INSERT INTO paper_balances VALUES ('USDT', '10', '0')")
+            await store.conn.execute("UPDATE paper_balances SET free = '9' WHERE asset = 'USDT'")
+            inside.set()
+            await release.wait()
+            order.append("transfer")
+
+    async def reader() -> None:
+        await inside.wait()
+        reading = asyncio.ensure_future(store.conn.execute("SELECT * FROM paper_balances"))
+        await asyncio.sleep(0)
+        assert not reading.done()  # waits for the transaction instead of joining it
+        release.set()
+        rows = await (await reading).fetchall()
+        order.append(f"reader saw {[row['free'] for row in rows]}")
+
+    await asyncio.gather(transfer(), reader())
+    await store.close()
+    assert order == ["transfer", "reader saw ['9']"]
