@@ -7,7 +7,7 @@ answering every request after 20 ms, with the full real `exchangeInfo` and real 
     uv run python bench/engine_bench.py [--latency 0.02] [--scans 5]
 
 The engine runs in a child process so that its peak RSS is its own, not the stand-in's.
-Figures: the cold scan (markets loaded, 200 candles of history per asset fetched and every
+Figures: the cold scan (markets loaded, the signal history per asset fetched and every
 signal computed), the warm scans after it (what every 30 s scan costs within the hour), and one
 plan. Targets: ≤ 1 s per scan, ≤ 250 MB peak RSS.
 """
@@ -26,6 +26,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from core.engine.signals import MIN_HISTORY
 from core.engine.wiring import start_engine
 from core.settings import load_settings
 from tests.standins.binance import EXCHANGE_INFO_FULL, OHLCV_DIR, BinanceStandIn
@@ -125,7 +126,7 @@ async def main(latency: float, scans: int) -> bool:
     print(f"{'markets':>14}: {figures['markets']:.3f} s wall (start-up, once)")
     for n, wall in enumerate(walls):
         label = "first scan" if n == 0 else f"scan {n + 1}"
-        note = " (200 candles of history per asset, first signals)" if n == 0 else ""
+        note = f" ({MIN_HISTORY} candles of history per asset, first signals)" if n == 0 else ""
         print(f"{label:>14}: {wall:.3f} s wall{note}")
     print(f"{'new candle':>14}: {figures['new_candle']:.3f} s wall (an hour on: one new candle "
           "per asset, every signal recomputed)")
