@@ -27,7 +27,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from core.account import read_portfolio
-from core.candles import CandleCache
+from core.candle_cache import CandleCache
 from core.exchange.ccxt_exchange import CcxtExchange
 from core.settings import load_settings
 from core.store import Store

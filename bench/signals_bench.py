@@ -30,7 +30,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from core.candles import CandleCache, frame_to_candles, read_candle_dir, timeframe_ms
+from core.candle_cache import CandleCache
+from core.candles import frame_to_candles, read_candle_dir, timeframe_ms
 from core.exchange.base import Candle
 from core.settings import SignalSettings
 from core.signals import compute_signals, signal_history

@@ -10,8 +10,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from core.candle_cache import CandleCache
 from core.candles import (
-    CandleCache,
     CandleError,
     CandleFileName,
     Gap,

@@ -4,7 +4,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from core.account import read_portfolio
-from core.candles import CandleCache, read_candle_file
+from core.candle_cache import CandleCache
+from core.candles import read_candle_file
 from core.engine.signals import SignalScanner
 from core.exchange.factory import build_exchange
 from core.exchange.prices import ReplayPrices

@@ -15,7 +15,8 @@ from rich.table import Table
 from bot.cli.app import app
 from bot.cli.common import console, fail, print_json
 from core.account import read_portfolio, unrealised_pnl
-from core.candles import CandleCache, CandleError, timeframe_ms
+from core.candle_cache import CandleCache
+from core.candles import CandleError, timeframe_ms
 from core.cost_basis import read_position_facts
 from core.engine.signals import SignalScanner
 from core.exchange.base import Exchange

@@ -12,7 +12,8 @@ from datetime import datetime
 
 import pandas as pd
 
-from core.candles import CandleCache, timeframe_ms
+from core.candle_cache import CandleCache
+from core.candles import timeframe_ms
 from core.exchange.base import Exchange
 from core.exchange.errors import ExchangeError
 from core.models import AssetSignal, Portfolio

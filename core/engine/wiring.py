@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from core.account import read_portfolio
-from core.candles import CandleCache
+from core.candle_cache import CandleCache
 from core.cost_basis import read_position_facts, record_order_fill
 from core.engine.execution import DEFAULT_RESEND_GRACE
 from core.engine.loop import Engine

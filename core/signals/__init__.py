@@ -65,7 +65,7 @@ def compute_signal(
     """The signal of `asset` as of `at_ms` (UTC epoch ms) from its candles.
 
     Candles not closed by `at_ms` are ignored. `at_ms=None` means every given candle is closed
-    (e.g. candles from `core.candles.CandleCache`) and reads as of the last one's close.
+    (e.g. candles from `core.candle_cache.CandleCache`) and reads as of the last one's close.
     `timeframe` defaults to `settings.timeframe`. Raises `SettingsError` for an unknown
     strategy name, `ValueError` for candles in an unknown shape; bad data gives HOLD reasons.
     """
