@@ -15,8 +15,9 @@ from decimal import Decimal
 import pytest
 
 from core.exchange.base import Exchange, OrderRequest, OrderStatus
-from core.exchange.ccxt_exchange import CcxtExchange, RetryPolicy, UnknownExchange
+from core.exchange.ccxt_exchange import CcxtExchange, UnknownExchange
 from core.exchange.ccxt_parsing import parse_fill, parse_order, redirect_urls
+from core.exchange.ccxt_retry import RetryPolicy
 from core.exchange.errors import BelowMinimum, ExchangeError, InsufficientFunds, InvalidOrder
 from core.models import Side
 from core.settings import load_settings

@@ -13,7 +13,8 @@ from decimal import Decimal
 import pytest
 
 from core.exchange.base import OrderRequest, OrderStatus
-from core.exchange.ccxt_exchange import CcxtExchange, RetryPolicy
+from core.exchange.ccxt_exchange import CcxtExchange
+from core.exchange.ccxt_retry import RetryPolicy
 from core.exchange.errors import (
     AuthenticationFailed,
     BelowMinimum,

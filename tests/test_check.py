@@ -12,7 +12,8 @@ import pytest
 from typer.testing import CliRunner, Result
 
 from bot.cli import app
-from core.exchange.ccxt_exchange import CcxtExchange, RetryPolicy
+from core.exchange.ccxt_exchange import CcxtExchange
+from core.exchange.ccxt_retry import RetryPolicy
 from core.exchange.check import (
     Finding,
     Severity,

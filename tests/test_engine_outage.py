@@ -17,7 +17,8 @@ from core.engine.events import ExchangeRecovered, ExchangeTrouble
 from core.engine.loop import Engine, Ports
 from core.engine.orders import OrderRow
 from core.exchange.base import Order
-from core.exchange.ccxt_exchange import CcxtExchange, RetryPolicy
+from core.exchange.ccxt_exchange import CcxtExchange
+from core.exchange.ccxt_retry import RetryPolicy
 from core.models import AssetSignal, MarketRules, Plan, Portfolio, PositionFacts
 from core.settings import load_settings
 from core.store import Store

@@ -20,7 +20,8 @@ from pathlib import Path
 import pytest
 
 from core.exchange.base import Exchange, OrderRequest
-from core.exchange.ccxt_exchange import CcxtExchange, RetryPolicy
+from core.exchange.ccxt_exchange import CcxtExchange
+from core.exchange.ccxt_retry import RetryPolicy
 from core.exchange.errors import ExchangeError
 from core.exchange.paper import PaperExchange
 from core.exchange.paper_markets import bundled_markets

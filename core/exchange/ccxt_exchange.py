@@ -50,6 +50,7 @@ from core.exchange.ccxt_parsing import (
     to_decimal,
     to_time,
 )
+from core.exchange.ccxt_retry import RetryPolicy, Sleep, read_with_retry
 from core.exchange.errors import (
     BelowMinimum,
     ExchangeError,
@@ -64,7 +65,6 @@ from core.settings import DEFAULT_CASH_ASSETS, Settings
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
-Sleep = Callable[[float], Awaitable[None]]
 
 CLIENT_ORDER_ID = re.compile(r"^[.A-Z:/a-z0-9_-]{1,36}$")
 _TRADES_PAGE = 1000
@@ -75,21 +75,6 @@ ROUTING_ASSETS = ("BTC", "USDT", "USD", "USDC", "FDUSD")
 
 class UnknownExchange(ExchangeError):
     """The configured exchange id is not a ccxt exchange, or not a spot exchange."""
-
-
-@dataclass(frozen=True, slots=True)
-class RetryPolicy:
-    """How reads are retried, and how long a lost order is looked for (seconds)."""
-
-    attempts: int = 4
-    base_delay: float = 0.5
-    max_delay: float = 8.0
-    max_retry_after: float = 30.0
-    lookup_attempts: int = 4
-
-    def delay(self, attempt: int) -> float:
-        """Backoff before retry number `attempt` (1-based): base · 2^(attempt-1), capped."""
-        return float(min(self.max_delay, self.base_delay * 2 ** (attempt - 1)))
 
 
 @dataclass(frozen=True, slots=True)
@@ -448,22 +433,9 @@ class CcxtExchange:
 
     async def _read(self, action: str, call: Callable[[], Awaitable[T]]) -> T:
         """Run a read, retrying network errors and rate limits with backoff (bounded)."""
-        attempt = 1
-        while True:
-            try:
-                return await call()
-            except ccxt.BaseError as error:
-                problem = translate(error, self._id, action, self._redact)
-                if not isinstance(problem, ExchangeUnavailable | RateLimited):
-                    raise problem from None
-                delay = self.retry.delay(attempt)
-                if isinstance(problem, RateLimited) and problem.retry_after is not None:
-                    if problem.retry_after > self.retry.max_retry_after:
-                        raise problem from None
-                    delay = max(delay, problem.retry_after)
-                if attempt >= self.retry.attempts:
-                    raise problem from None
-                log.warning("%s (attempt %d of %d); retrying in %.1f s", problem, attempt,
-                            self.retry.attempts, delay)
-                await self._sleep(delay)
-                attempt += 1
+        return await read_with_retry(
+            call,
+            policy=self.retry,
+            translate=lambda error: translate(error, self._id, action, self._redact),
+            sleep=self._sleep,
+        )
