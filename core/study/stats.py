@@ -106,9 +106,9 @@ def pbo_cscv(returns: FloatArray, splits: int = DEFAULT_SPLITS) -> PboResult:
     periods, configs = r.shape
     if splits < 2 or splits % 2:
         raise ValueError(f"splits = {splits}: must be an even number ≥ 2")
-    if periods < 2 * splits:
-        raise ValueError(f"{periods} periods are too few for {splits} CSCV blocks "
-                         f"(need at least {2 * splits}): use fewer splits or a longer study")
+    if periods // splits * (splits // 2) < 2:
+        raise ValueError(f"{periods} periods are too few for {splits} CSCV blocks: each half "
+                         "needs two periods or more (use fewer splits or a longer study)")
     if configs < 2:
         return PboResult(0.0, np.zeros(0), splits, periods, configs)
     size = periods // splits
