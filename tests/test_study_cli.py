@@ -104,6 +104,14 @@ def test_a_bad_grid_value_names_the_key_and_the_config(tmp_path: Path) -> None:
     assert "'sell_rules' is not a setting" in result.output
 
 
+def test_a_holding_listed_after_the_start_is_named_before_any_backtest() -> None:
+    result = CliRunner().invoke(app, ["study", "--candles", str(DEMO), "--from", "2023-01-01",
+                                      "--to", "2023-02-01", "--json"])
+    assert result.exit_code == 2
+    assert "portfolio seed holds AVAX, whose 1h candles start 2023-01-01" in \
+        " ".join(result.output.split())
+
+
 def daily_and_hourly(tmp_path: Path) -> Path:
     """BTC and ETH hourly candles and the same candles summed up per UTC day."""
     folder = tmp_path / "candles"

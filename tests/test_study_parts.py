@@ -14,7 +14,7 @@ from core.backtest.metrics import Metrics
 from core.settings import Settings
 from core.study.folds import DAY_MS, WEEK_MS, Period, shifted_starts, split_folds
 from core.study.grid import config_name, expand_grid
-from core.study.selection import chain, choose, sampled_returns
+from core.study.selection import chain, choose, on_clock, sampled_returns
 
 KNOWN = set(Settings.model_fields)
 HOUR = 3_600_000
@@ -109,3 +109,11 @@ def test_the_criterion_takes_the_best_sharpe_under_the_trades_cap() -> None:
 
 def test_when_every_config_trades_too_much_the_best_sharpe_wins() -> None:
     assert choose([metrics(0.5, 900), metrics(0.9, 1000)], years=1.0) == 1
+
+
+def test_on_clock_reads_a_curve_at_coarser_points_with_its_costs() -> None:
+    hourly = curve(0, [100, 101, 102, 110, 120], trades=4, fees=2.0)
+    daily = on_clock(hourly, np.array([0, 2 * HOUR, 4 * HOUR], dtype=np.int64))
+    assert daily.equity.tolist() == [100, 102, 120]
+    assert daily.times.tolist() == [0, 2 * HOUR, 4 * HOUR]
+    assert (daily.trades, daily.fees_paid) == (4, 2.0)

@@ -209,7 +209,33 @@ def read_candles(directory: Path, plan: StudyPlan) -> SharedCandles:
     for (tf, quote), assets in wanted.items():
         found = read_candle_dir(directory, tf, quote=quote)
         frames[(tf, quote)] = {a: f for a, f in found.items() if a in assets} or found
+    check_listed(plan, frames)
     return SharedCandles.from_frames(frames)
+
+
+def check_listed(plan: StudyPlan, frames: Mapping[tuple[str, str], Mapping[str, Any]]) -> None:
+    """Every held asset has candles from the study's start: say which does not, before running.
+
+    Each fold starts from the portfolio's quantities, so an asset listed after the start cannot
+    be held in the first fold.
+    """
+    from core.backtest.history import to_datetime
+    from core.candles import timeframe_ms
+
+    for portfolio in plan.portfolios:
+        for inp in portfolio.inputs:
+            tf, quote = inp.settings.timeframe, inp.start.quote
+            for asset in sorted(inp.start.amounts):
+                frame = frames[(tf, quote)].get(asset)
+                if frame is None or not len(frame):
+                    raise ValueError(f"portfolio {portfolio.name} holds {asset}, which has no "
+                                     f"{tf} {quote} candles in the candle directory")
+                first = int(frame.index[0])
+                if first > plan.period.start_ms - timeframe_ms(tf):
+                    raise ValueError(
+                        f"portfolio {portfolio.name} holds {asset}, whose {tf} candles start "
+                        f"{to_datetime(first):%Y-%m-%d}: start the study after that or leave "
+                        f"{asset} out of the portfolio")
 
 
 @contextmanager

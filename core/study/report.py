@@ -9,13 +9,14 @@ from typing import Any
 
 import numpy as np
 
+from core.backtest.history import IntArray
 from core.backtest.metrics import Metrics, periods_per_year
 from core.backtest.runner import BacktestResult
 from core.backtest.simulation import BacktestInput, Tally
 from core.candles import timeframe_ms
 from core.study.folds import Period
 from core.study.grid import Config
-from core.study.selection import CRITERION, chain, choose, sampled_returns
+from core.study.selection import CRITERION, chain, choose, on_clock, sampled_returns
 from core.study.stats import DEFAULT_SPLITS, deflated_sharpe, pbo_cscv
 from core.study.tasks import Task
 
@@ -105,8 +106,24 @@ def walk_forward(plan: StudyPlan, results: Results, p: int) -> dict[str, Any]:
     }
     if picks:
         runs = [results[(p, c, k + 1, FOLD)] for k, c in enumerate(picks)]
-        shape["oos"] = _chain_runs(plan.timeframe(p, picks[0]), runs).summary()
+        timeframes = {plan.timeframe(p, c) for c in picks}
+        timeframe = max(timeframes, key=timeframe_ms)
+        if len(timeframes) > 1:
+            # Picks on different timeframes: read every fold on the longest candle's clock.
+            runs = [_on_clock(run, timeframe, plan.folds[k + 1]) for k, run in enumerate(runs)]
+        shape["oos"] = _chain_runs(timeframe, runs).summary()
     return shape
+
+
+def _clock(timeframe: str, period: Period) -> IntArray:
+    step = timeframe_ms(timeframe)
+    return np.arange(period.start_ms, period.end_ms + 1, step, dtype=np.int64)
+
+
+def _on_clock(run: BacktestResult, timeframe: str, period: Period) -> BacktestResult:
+    clock = _clock(timeframe, period)
+    return BacktestResult(timeframe, on_clock(run.ballast, clock), on_clock(run.hodl, clock),
+                          on_clock(run.calendar, clock), run.tally)
 
 
 def overfitting(plan: StudyPlan, results: Results, p: int) -> dict[str, Any]:
@@ -117,8 +134,7 @@ def overfitting(plan: StudyPlan, results: Results, p: int) -> dict[str, Any]:
     """
     configs = range(len(plan.configs))
     timeframe = max((plan.timeframe(p, c) for c in configs), key=timeframe_ms)
-    step = timeframe_ms(timeframe)
-    clock = np.arange(plan.period.start_ms, plan.period.end_ms + 1, step, dtype=np.int64)
+    clock = _clock(timeframe, plan.period)
     matrix = np.column_stack([
         sampled_returns(chained(plan, results, p, c).ballast, clock) for c in configs
     ])

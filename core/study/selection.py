@@ -52,13 +52,20 @@ def chain(curves: Sequence[EquityCurve]) -> EquityCurve:
                        trades=trades, fees_paid=fees, traded_value=traded)
 
 
-def sampled_returns(curve: EquityCurve, clock: IntArray) -> FloatArray:
-    """Returns between the points of `clock` (epoch ms), the curve read as its last value.
+def on_clock(curve: EquityCurve, clock: IntArray) -> EquityCurve:
+    """The curve read at the points of `clock` (epoch ms), each as its last value by then.
 
     Configurations with different timeframes (or candle gaps) meet on one clock this way.
     """
-    index = np.searchsorted(curve.times, clock, side="right") - 1
-    values = curve.equity[np.clip(index, 0, curve.times.size - 1)]
+    index = np.clip(np.searchsorted(curve.times, clock, side="right") - 1, 0,
+                    curve.times.size - 1)
+    return EquityCurve(clock, curve.equity[index], curve.cash_share[index], trades=curve.trades,
+                       fees_paid=curve.fees_paid, traded_value=curve.traded_value)
+
+
+def sampled_returns(curve: EquityCurve, clock: IntArray) -> FloatArray:
+    """Returns between the points of `clock`, the curve read with `on_clock`."""
+    values = on_clock(curve, clock).equity
     with np.errstate(divide="ignore", invalid="ignore"):
         returns = np.where(values[:-1] > 0, values[1:] / values[:-1] - 1.0, 0.0)
     return np.asarray(returns, dtype=np.float64)
