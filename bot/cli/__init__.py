@@ -10,6 +10,7 @@ from bot.cli import (  # noqa: F401
     portfolio,
     run,
     signals,
+    study,
 )
 from bot.cli.app import app
 

@@ -67,6 +67,7 @@ def backtest_command(
     """
     from core.backtest.replay import replay_from_frames
     from core.backtest.runner import run_backtest
+    from core.backtest.verdict import verdict
     from core.candles import CandleError, read_candle_dir
     from core.exchange.paper_markets import MarketsFileError, bundled_markets
     from core.settings import SettingsError
@@ -97,6 +98,7 @@ def backtest_command(
     _explain(result)
     if plot is not None:
         console.print(f"Chart written to {plot}")
+    console.print(verdict(result.summary(), settings.quote), highlight=False)
 
 
 def read_input(path: Path | None) -> tuple[Settings, BacktestInput]:

@@ -46,6 +46,7 @@ def demo_command(
         demo_settings,
     )
     from core.backtest.runner import run_backtest
+    from core.backtest.verdict import verdict
     from core.engine.events import EventBus
     from core.exchange.paper_markets import bundled_markets
 
@@ -81,7 +82,7 @@ def demo_command(
     ))
     if full:
         whole = demo_replay(settings, FULL_REPLAY_START)
-        replayed = asyncio.run(run_backtest(whole, inp, markets))
+        result = replayed = asyncio.run(run_backtest(whole, inp, markets))
         console.print(summary_table(
             replayed.summary(),
             title=(f"The same rules over {replayed.start:%Y-%m-%d} → {replayed.end:%Y-%m-%d} "
@@ -92,6 +93,8 @@ def demo_command(
         "--to 2024-12-31 --input PORTFOLIO.json --plot chart.png",
         highlight=False,
     )
+    # The verdict speaks of the last run shown: the full replay when there is one.
+    console.print(verdict(result.summary(), settings.quote), highlight=False)
 
 
 def _print_messages(

@@ -1,0 +1,367 @@
+"""`ballast study`: a settings grid backtested over walk-forward folds, in parallel (SPEC §12)."""
+
+from __future__ import annotations
+
+import json
+import tomllib
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from bot.cli.app import app
+from bot.cli.common import console, error_console, fail, print_json
+
+if TYPE_CHECKING:
+    from core.backtest.inputs import PortfolioFile
+    from core.backtest.runner import BacktestResult
+    from core.study.grid import Config
+    from core.study.report import StudyPlan, StudyPortfolio
+    from core.study.tasks import SharedCandles
+
+SEED = "seed"
+
+
+@app.command("study")
+def study_command(
+    candles: Annotated[Path, typer.Option(
+        "--candles", help="Directory of <exchange>_<BASE>_<QUOTE>_<timeframe>.csv[.gz] files.",
+    )],
+    start: Annotated[str, typer.Option("--from", help="First day (UTC), e.g. 2017-09-01.")],
+    end: Annotated[str, typer.Option("--to", help="Last day (UTC, included), e.g. 2024-12-31.")],
+    timeframe: Annotated[str | None, typer.Option(
+        "--timeframe", help="Candle timeframe for configs the grid gives none (default: setting).",
+    )] = None,
+    inputs: Annotated[list[Path] | None, typer.Option(
+        "--input", help="Starting portfolio (what-if JSON); repeat for several (default: seed).",
+    )] = None,
+    grid_file: Annotated[Path | None, typer.Option(
+        "--grid", help="TOML mapping setting names to lists of values (default: the defaults).",
+    )] = None,
+    folds: Annotated[int, typer.Option("--folds", min=1, help="Walk-forward folds.")] = 4,
+    jobs: Annotated[int, typer.Option(
+        "--jobs", help="Worker processes on this machine (-1: one per core).",
+    )] = -1,
+    scheduler: Annotated[str | None, typer.Option(
+        "--scheduler", help="Dask scheduler address (tcp://host:8786): run there instead.",
+    )] = None,
+    offsets: Annotated[str, typer.Option(
+        "--offsets", help="Start-date robustness: weeks to shift the start by ('' for none).",
+    )] = "0,2,4,6",
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON (SPEC §12).")] = False,
+    plot: Annotated[Path | None, typer.Option(
+        "--plot", help="Write a PNG: every config's folds chained, the walk-forward, benchmarks.",
+    )] = None,
+) -> None:
+    """Backtest every configuration of a grid over consecutive folds, choose walk-forward,
+    and say how likely the choice is overfitted (PBO, deflated Sharpe). See docs/study.md.
+    """
+    from core.candles import CandleError
+    from core.exchange.paper_markets import MarketsFileError
+    from core.settings import SettingsError
+    from core.study.parallel import backtest_count, run_study
+    from core.study.report import study_report
+
+    if jobs == 0 or jobs < -1:
+        fail(f"--jobs {jobs}: give a number of workers, or -1 for one per core")
+    try:
+        plan = build_plan(candles, start, end, timeframe, inputs or [], grid_file, folds,
+                          _weeks(offsets))
+        shared = read_candles(candles, plan)
+        with study_progress(enabled=not as_json, total=backtest_count(plan)) as done:
+            results = run_study(plan, shared, jobs=jobs, scheduler=scheduler, done=done)
+        report = study_report(plan, results)
+    except (CandleError, SettingsError, MarketsFileError, ValueError, KeyError,
+            OSError) as error:
+        fail(str(error).strip("'\""))
+    if plot is not None:
+        write_plot(plan, results, report, plot)
+    if as_json:
+        print_json(report)
+        return
+    show_report(report)
+    if plot is not None:
+        console.print(f"Chart written to {plot}")
+
+
+def _weeks(text: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(part) for part in text.split(",") if part.strip())
+    except ValueError:
+        raise ValueError(f"--offsets {text!r}: expected weeks like 0,2,4,6") from None
+
+
+def read_grid(path: Path | None) -> list[Config]:
+    """The grid file's configurations (the defaults alone without one)."""
+    from core.settings import Settings, SettingsError
+    from core.study.grid import Config, expand_grid
+
+    if path is None:
+        return [Config("defaults", {})]
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise SettingsError(f"--grid {path} does not exist") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
+        raise SettingsError(f"--grid {path} is not valid TOML: {error}") from None
+    flat: dict[str, Any] = {}
+    for key, value in data.items():
+        # `[policy]`/`[signals]` tables read as in a settings file.
+        flat.update(value if isinstance(value, dict) else {key: value})
+    try:
+        return expand_grid(flat, set(Settings.model_fields))
+    except ValueError as error:
+        raise SettingsError(f"--grid {path}: {error}") from None
+
+
+def read_portfolio(path: Path) -> PortfolioFile:
+    """A what-if file as a study's starting portfolio."""
+    from core.backtest.inputs import parse_portfolio
+    from core.settings import SettingsError
+
+    where = f"--input {path}"
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise SettingsError(f"{where} does not exist") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise SettingsError(f"{where} is not valid JSON: {error}") from None
+    return parse_portfolio(data, where)
+
+
+def study_portfolio(
+    name: str, file: PortfolioFile | None, configs: Sequence[Config], timeframe: str | None
+) -> StudyPortfolio:
+    """One portfolio's backtest input under every config, each config's settings validated.
+
+    Settings stack as in `ballast backtest` (file, environment, the portfolio file's
+    `settings`), then `--timeframe`, then the grid's values on top.
+    """
+    from core.backtest.runner import starting_portfolio
+    from core.backtest.simulation import BacktestInput
+    from core.exchange.factory import SEED_PORTFOLIO
+    from core.settings import SettingsError, load_settings
+    from core.study.report import StudyPortfolio
+
+    base: dict[str, Any] = {"timeframe": timeframe} if timeframe else {}
+    quote = "USDT"
+    if file is not None:
+        base = {**base, **file.settings}
+        quote = file.quote
+    inputs = []
+    for config in configs:
+        try:
+            settings = load_settings(mode="paper", approval="auto", quote=quote,
+                                     **{**base, **config.settings})
+        except SettingsError as error:
+            raise SettingsError(f"grid config {config.name} ({name}): {error}") from None
+        balances = file.balances if file is not None else SEED_PORTFOLIO
+        start = starting_portfolio(quote, balances, tuple(settings.cash_assets))
+        if file is not None and file.watchlist is not None:
+            watchlist = file.watchlist
+        else:
+            watchlist = tuple(settings.watchlist)
+        positions = file.positions if file is not None else {}
+        inputs.append(BacktestInput(settings, start, positions, watchlist))
+    return StudyPortfolio(name, tuple(inputs))
+
+
+def build_plan(
+    candles: Path, start: str, end: str, timeframe: str | None, inputs: Sequence[Path],
+    grid_file: Path | None, folds: int, offsets: tuple[int, ...],
+) -> StudyPlan:
+    """Everything a study runs, validated before any backtest starts."""
+    from bot.cli.backtest import parse_moment
+    from core.study.folds import Period, split_folds
+    from core.study.report import StudyPlan
+
+    period = Period(parse_moment(start, "--from"), parse_moment(end, "--to", end_of_day=True))
+    if period.end_ms <= period.start_ms:
+        raise ValueError("the study period is empty: --to must be after --from")
+    configs = read_grid(grid_file)
+    if inputs:
+        names = [p.stem for p in inputs]
+        if len(set(names)) != len(names):
+            raise ValueError("two --input files share a name: rename one")
+        portfolios = [study_portfolio(p.stem, read_portfolio(p), configs, timeframe)
+                      for p in inputs]
+    else:
+        portfolios = [study_portfolio(SEED, None, configs, timeframe)]
+    return StudyPlan(period, tuple(split_folds(period.start_ms, period.end_ms, folds)),
+                     tuple(configs), tuple(portfolios), offsets)
+
+
+def read_candles(directory: Path, plan: StudyPlan) -> SharedCandles:
+    """Each (timeframe, quote) the study needs, read once; only assets some portfolio uses."""
+    from core.candles import read_candle_dir
+    from core.study.tasks import SharedCandles
+
+    wanted: dict[tuple[str, str], set[str]] = {}
+    for portfolio in plan.portfolios:
+        for inp in portfolio.inputs:
+            key = (inp.settings.timeframe, inp.start.quote)
+            wanted.setdefault(key, set()).update(inp.start.amounts, inp.watchlist)
+    frames = {}
+    for (tf, quote), assets in wanted.items():
+        found = read_candle_dir(directory, tf, quote=quote)
+        frames[(tf, quote)] = {a: f for a, f in found.items() if a in assets} or found
+    check_listed(plan, frames)
+    return SharedCandles.from_frames(frames)
+
+
+def check_listed(plan: StudyPlan, frames: Mapping[tuple[str, str], Mapping[str, Any]]) -> None:
+    """Every held asset has candles from the study's start: say which does not, before running.
+
+    Each fold starts from the portfolio's quantities, so an asset listed after the start cannot
+    be held in the first fold.
+    """
+    from core.backtest.history import to_datetime
+    from core.candles import timeframe_ms
+
+    for portfolio in plan.portfolios:
+        for inp in portfolio.inputs:
+            tf, quote = inp.settings.timeframe, inp.start.quote
+            for asset in sorted(inp.start.amounts):
+                frame = frames[(tf, quote)].get(asset)
+                if frame is None or not len(frame):
+                    raise ValueError(f"portfolio {portfolio.name} holds {asset}, which has no "
+                                     f"{tf} {quote} candles in the candle directory")
+                first = int(frame.index[0])
+                if first > plan.period.start_ms - timeframe_ms(tf):
+                    raise ValueError(
+                        f"portfolio {portfolio.name} holds {asset}, whose {tf} candles start "
+                        f"{to_datetime(first):%Y-%m-%d}: start the study after that or leave "
+                        f"{asset} out of the portfolio")
+
+
+@contextmanager
+def study_progress(*, enabled: bool, total: int) -> Iterator[Callable[[Any], None]]:
+    """A rich progress bar over backtests on stderr (or none); yields the per-backtest tick."""
+    with Progress(
+        TextColumn("backtests"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+        console=error_console, transient=True, disable=not enabled,
+    ) as bar:
+        task = bar.add_task("study", total=total)
+        yield lambda _key: bar.advance(task)
+
+
+def show_report(report: Mapping[str, Any]) -> None:
+    """One table per portfolio, then walk-forward, overfitting and robustness in words."""
+    for block in report.get("portfolios", [report]):
+        console.print(config_table(block, report["period"]))
+        _explain(block)
+
+
+def config_table(block: Mapping[str, Any], period: Mapping[str, str]) -> Table:
+    """Every config over all folds chained, under buy-and-hold and the monthly calendar."""
+    picks = block["walk_forward"]["chosen"]
+    years = (_ms(period["to"]) - _ms(period["from"])) / (365 * 86_400_000)
+    table = Table(title=f"Study · portfolio {block['portfolio']} · {period['from'][:10]} → "
+                        f"{period['to'][:10]} · all folds chained", title_justify="left")
+    table.add_column("config", overflow="fold")
+    for header in ("return", "Sharpe", "max DD", "trades/y", "fees", "cash", "picked"):
+        table.add_column(header, justify="right")
+    first = block["configs"][0]["all_folds"]
+    for key, label in (("hodl", "buy & hold"), ("calendar", "calendar (monthly)")):
+        figures = first[key]
+        trades = figures.get("trades", 0) / years if years > 0 else 0
+        table.add_row(label, *_figures(figures, trades), "", style="dim")
+    for config in block["configs"]:
+        figures = config["all_folds"]["ballast"]
+        trades = figures["trades"] / years if years > 0 else 0
+        table.add_row(config["name"], *_figures(figures, trades),
+                      str(picks.count(config["name"])) if picks else "—")
+    return table
+
+
+def _figures(figures: Mapping[str, Any], trades_a_year: float) -> list[str]:
+    return [f"{figures['total_return']:.1%}", f"{figures['sharpe']:.2f}",
+            f"{figures['max_drawdown']:.1%}", f"{trades_a_year:,.0f}",
+            f"{figures.get('fees_paid', 0):,.0f}", f"{figures.get('avg_cash', 0):.0%}"]
+
+
+def _ms(iso: str) -> int:
+    from datetime import datetime
+
+    return int(datetime.fromisoformat(iso.replace("Z", "+00:00")).timestamp() * 1000)
+
+
+def _explain(block: Mapping[str, Any]) -> None:
+    wf = block["walk_forward"]
+    say = console.print
+    if wf["chosen"]:
+        oos = wf["oos"]
+        b, h, c = oos["ballast"], oos["hodl"], oos["calendar"]
+        say(f"Walk-forward ({wf['criterion']}): chose {', '.join(wf['chosen'])}. "
+            f"Out of sample {oos['period']['from'][:10]} → {oos['period']['to'][:10]}: "
+            f"return {b['total_return']:.1%}, Sharpe {b['sharpe']:.2f}, "
+            f"max drawdown {b['max_drawdown']:.1%}, {b['trades']:,} trades, fees "
+            f"{b['fees_paid']:,.0f}; buy-and-hold {h['total_return']:.1%} / "
+            f"{h['sharpe']:.2f} / {h['max_drawdown']:.1%}; calendar {c['total_return']:.1%} / "
+            f"{c['sharpe']:.2f} / {c['max_drawdown']:.1%}.", highlight=False)
+    stats = block["statistics"]
+    dsr = stats.get("deflated_sharpe", {})
+    say(f"Overfitting: PBO {block['pbo']:.2f} (chance the in-sample best is below the median "
+        f"out of sample; 0.5 = luck) · deflated Sharpe {block['deflated_sharpe']:.2f} "
+        f"(chance the best config, {dsr.get('best', '—')}, has a real edge after "
+        f"{dsr.get('trials', 0)} configurations tried) · {stats['returns']}.", highlight=False)
+    robust = block["start_robustness"]
+    if robust:
+        spread = robust["spread"]
+        weeks = "/".join(str(s["weeks_later"]) for s in robust["starts"])
+        say(f"Start dates {weeks} weeks later ({robust['config']}): return spread "
+            f"{spread['total_return']:.1%}, Sharpe spread {spread['sharpe']:.2f}, drawdown "
+            f"spread {spread['max_drawdown']:.1%}.", highlight=False)
+
+
+def write_plot(plan: StudyPlan, results: Mapping[Any, BacktestResult],
+               report: Mapping[str, Any], path: Path) -> None:
+    """The first portfolio: each config's folds chained, the walk-forward, both benchmarks."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    from core.study.report import FOLD, chained
+    from core.study.selection import chain
+
+    figure, axis = plt.subplots(figsize=(10, 5.5))
+    for c in range(len(plan.configs)):
+        run = chained(plan, results, 0, c)
+        axis.plot(run.ballast.times.astype("datetime64[ms]"), run.ballast.equity,
+                  color="tab:blue", alpha=0.25, linewidth=0.6)
+    run = chained(plan, results, 0, 0)
+    for curve, label, colour in ((run.hodl, "Buy & hold", "black"),
+                                 (run.calendar, "Calendar (monthly)", "tab:orange")):
+        axis.plot(curve.times.astype("datetime64[ms]"), curve.equity, label=label,
+                  color=colour, linewidth=1.0)
+    names = [c.name for c in plan.configs]
+    picks = [names.index(n) for n in report["walk_forward"]["chosen"]]
+    if picks:
+        # The out-of-sample folds as one account, starting where the first pick's chain stood.
+        oos = chain([results[(0, c, k, FOLD)].ballast for k, c in enumerate(picks, start=1)])
+        level = chained(plan, results, 0, picks[0], range(1)).ballast.equity[-1]
+        axis.plot(oos.times.astype("datetime64[ms]"), oos.equity * level / oos.equity[0],
+                  color="tab:red", linewidth=1.2, label="walk-forward picks, out of sample")
+    axis.plot([], [], color="tab:blue", alpha=0.5, label="each config, folds chained")
+    equity = np.concatenate([run.hodl.equity, run.calendar.equity])
+    if equity.min() > 0 and equity.max() / equity.min() > 5:
+        axis.set_yscale("log")
+    axis.set_title(f"Study · {plan.portfolios[0].name} · {len(names)} configs × "
+                   f"{len(plan.folds)} folds")
+    axis.set_ylabel(f"Value ({plan.portfolios[0].inputs[0].start.quote})")
+    axis.grid(True, alpha=0.3)
+    axis.legend(loc="upper left")
+    figure.autofmt_xdate()
+    figure.tight_layout()
+    try:
+        figure.savefig(path, dpi=120)
+    except OSError as error:
+        fail(f"cannot write the chart to {path}: {error.strerror or error}")
+    finally:
+        plt.close(figure)

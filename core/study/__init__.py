@@ -1,0 +1,6 @@
+"""`ballast study`: backtests of a grid of settings over walk-forward folds, and their statistics.
+
+Pure parts: the grid (`grid`), the folds (`folds`), chaining curves and walk-forward selection
+(`selection`), PBO and the deflated Sharpe ratio (`stats`), the report (`report`). The
+imperative shell: one backtest in a worker (`tasks`) and running them in parallel (`parallel`).
+"""

@@ -1,0 +1,212 @@
+"""A study's plan and its report (SPEC §12 JSON): pure, from the backtests' results."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import numpy as np
+
+from core.backtest.history import IntArray
+from core.backtest.metrics import Metrics, periods_per_year
+from core.backtest.runner import BacktestResult
+from core.backtest.simulation import BacktestInput, Tally
+from core.candles import timeframe_ms
+from core.study.folds import Period
+from core.study.grid import Config
+from core.study.selection import CRITERION, chain, choose, on_clock, sampled_returns
+from core.study.stats import DEFAULT_SPLITS, deflated_sharpe, pbo_cscv
+from core.study.tasks import Task
+
+FOLD, SHIFTED = 0, 1
+Results = Mapping[tuple[int, int, int, int], BacktestResult]
+
+
+@dataclass(frozen=True, slots=True)
+class StudyPortfolio:
+    """A starting portfolio and its backtest input under each configuration (grid order)."""
+
+    name: str
+    inputs: tuple[BacktestInput, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class StudyPlan:
+    """What a study runs: portfolios × configurations × folds, then shifted starts of one."""
+
+    period: Period
+    folds: tuple[Period, ...]
+    configs: tuple[Config, ...]
+    portfolios: tuple[StudyPortfolio, ...]
+    offsets_weeks: tuple[int, ...]
+
+    def fold_tasks(self) -> list[Task]:
+        """Every (portfolio, config, fold) backtest."""
+        return [
+            Task((p, c, f, FOLD), inp.settings.timeframe, fold.start_ms, fold.end_ms, inp)
+            for p, portfolio in enumerate(self.portfolios)
+            for c, inp in enumerate(portfolio.inputs)
+            for f, fold in enumerate(self.folds)
+        ]
+
+    def shifted_tasks(self, best: Sequence[int]) -> list[Task]:
+        """The whole period started `offsets_weeks` later, for each portfolio's best config."""
+        from core.study.folds import shifted_starts
+
+        periods = shifted_starts(self.period.start_ms, self.period.end_ms, self.offsets_weeks)
+        tasks = []
+        for p, portfolio in enumerate(self.portfolios):
+            inp = portfolio.inputs[best[p]]
+            for s, period in enumerate(periods):
+                tasks.append(Task((p, best[p], s, SHIFTED), inp.settings.timeframe,
+                                  period.start_ms, period.end_ms, inp))
+        return tasks
+
+    def timeframe(self, p: int, c: int) -> str:
+        """The candle timeframe config `c` of portfolio `p` runs on."""
+        return self.portfolios[p].inputs[c].settings.timeframe
+
+
+def chained(plan: StudyPlan, results: Results, p: int, c: int,
+            folds: Sequence[int] | None = None) -> BacktestResult:
+    """Config `c`'s fold results chained into one account (all folds, or those given)."""
+    chosen = range(len(plan.folds)) if folds is None else folds
+    runs = [results[(p, c, f, FOLD)] for f in chosen]
+    return _chain_runs(plan.timeframe(p, c), runs)
+
+
+def _chain_runs(timeframe: str, runs: Sequence[BacktestResult]) -> BacktestResult:
+    tally = Tally(*(sum(getattr(r.tally, n) for r in runs)
+                    for n in ("plans", "executed", "drifted", "refused")))
+    return BacktestResult(timeframe, chain([r.ballast for r in runs]),
+                          chain([r.hodl for r in runs]), chain([r.calendar for r in runs]), tally)
+
+
+def best_overall(plan: StudyPlan, results: Results, p: int) -> int:
+    """The config the criterion picks over all folds chained (for the shifted starts)."""
+    runs = [chained(plan, results, p, c) for c in range(len(plan.configs))]
+    return choose([r.ballast.metrics(r.timeframe) for r in runs], plan.period.years)
+
+
+def _fold_metrics(plan: StudyPlan, results: Results, p: int, f: int) -> list[Metrics]:
+    return [results[(p, c, f, FOLD)].ballast.metrics(plan.timeframe(p, c))
+            for c in range(len(plan.configs))]
+
+
+def walk_forward(plan: StudyPlan, results: Results, p: int) -> dict[str, Any]:
+    """Choose on fold k−1, report fold k; the chosen configs' out-of-sample folds chained."""
+    picks = [choose(_fold_metrics(plan, results, p, k - 1), plan.folds[k - 1].years)
+             for k in range(1, len(plan.folds))]
+    shape: dict[str, Any] = {
+        "criterion": CRITERION,
+        "chosen": [plan.configs[c].name for c in picks],
+        "oos": {},
+    }
+    if picks:
+        runs = [results[(p, c, k + 1, FOLD)] for k, c in enumerate(picks)]
+        timeframes = {plan.timeframe(p, c) for c in picks}
+        timeframe = max(timeframes, key=timeframe_ms)
+        if len(timeframes) > 1:
+            # Picks on different timeframes: read every fold on the longest candle's clock.
+            runs = [_on_clock(run, timeframe, plan.folds[k + 1]) for k, run in enumerate(runs)]
+        shape["oos"] = _chain_runs(timeframe, runs).summary()
+    return shape
+
+
+def _clock(timeframe: str, period: Period) -> IntArray:
+    step = timeframe_ms(timeframe)
+    return np.arange(period.start_ms, period.end_ms + 1, step, dtype=np.int64)
+
+
+def _on_clock(run: BacktestResult, timeframe: str, period: Period) -> BacktestResult:
+    clock = _clock(timeframe, period)
+    return BacktestResult(timeframe, on_clock(run.ballast, clock), on_clock(run.hodl, clock),
+                          on_clock(run.calendar, clock), run.tally)
+
+
+def overfitting(plan: StudyPlan, results: Results, p: int) -> dict[str, Any]:
+    """PBO and the deflated Sharpe from every config's chained returns on one clock.
+
+    The clock steps by the grid's longest candle, so per-candle returns when the grid has one
+    timeframe.
+    """
+    configs = range(len(plan.configs))
+    timeframe = max((plan.timeframe(p, c) for c in configs), key=timeframe_ms)
+    clock = _clock(timeframe, plan.period)
+    matrix = np.column_stack([
+        sampled_returns(chained(plan, results, p, c).ballast, clock) for c in configs
+    ])
+    splits = min(DEFAULT_SPLITS, 2 * (matrix.shape[0] // 4))
+    pbo = pbo_cscv(matrix, splits) if splits >= 2 else None
+    dsr = deflated_sharpe(matrix) if matrix.shape[0] >= 3 else None
+    annual = np.sqrt(periods_per_year(timeframe))
+    detail: dict[str, Any] = {"returns": f"per {timeframe} candle, all folds chained"}
+    if pbo is not None:
+        detail["pbo"] = pbo.as_dict()
+    if dsr is not None:
+        detail["deflated_sharpe"] = {
+            **dsr.as_dict(), "best": plan.configs[dsr.best].name,
+            "sharpe_annual": round(dsr.sharpe * annual, 6),
+            "expected_max_sharpe_annual": round(dsr.expected_max_sharpe * annual, 6),
+        }
+    return {"pbo": round(pbo.pbo, 6) if pbo else 0.0,
+            "deflated_sharpe": round(dsr.probability, 6) if dsr else 0.0,
+            "statistics": detail}
+
+
+def shifted_starts(plan: StudyPlan, results: Results, p: int) -> dict[str, Any]:
+    """The best config's whole-period figures started a few weeks apart, and their spread."""
+    found = sorted((k, r) for k, r in results.items() if k[0] == p and k[3] == SHIFTED)
+    if not found:
+        return {}
+    starts = []
+    for (_, _, s, _), result in found:
+        ballast = result.summary()["ballast"]
+        starts.append({"weeks_later": plan.offsets_weeks[s], "from": _iso(result.start),
+                       **{k: ballast[k] for k in ("total_return", "sharpe", "max_drawdown")}})
+    spread = {k: round(max(s[k] for s in starts) - min(s[k] for s in starts), 6)
+              for k in ("total_return", "sharpe", "max_drawdown")}
+    return {"config": plan.configs[found[0][0][1]].name, "starts": starts, "spread": spread}
+
+
+def portfolio_report(plan: StudyPlan, results: Results, p: int) -> dict[str, Any]:
+    """The SPEC §12 shape for one starting portfolio, with more detail beside its keys."""
+    configs = []
+    for c, config in enumerate(plan.configs):
+        folds = []
+        for f in range(len(plan.folds)):
+            summary = results[(p, c, f, FOLD)].summary()
+            period = summary.pop("period")
+            folds.append({"from": period["from"], "to": period["to"], **summary,
+                          "candles": period["candles"]})
+        whole = chained(plan, results, p, c).summary()
+        whole.pop("period")
+        configs.append({"name": config.name, "settings": dict(config.settings),
+                        "folds": folds, "all_folds": whole})
+    return {"portfolio": plan.portfolios[p].name, "configs": configs,
+            "walk_forward": walk_forward(plan, results, p),
+            **overfitting(plan, results, p),
+            "start_robustness": shifted_starts(plan, results, p)}
+
+
+def study_report(plan: StudyPlan, results: Results) -> dict[str, Any]:
+    """The first portfolio's report at the top (SPEC §12); all of them under `portfolios`."""
+    reports = [portfolio_report(plan, results, p) for p in range(len(plan.portfolios))]
+    top: dict[str, Any] = {
+        **reports[0],
+        "period": {"from": _iso_ms(plan.period.start_ms), "to": _iso_ms(plan.period.end_ms)},
+        "folds": [{"from": _iso_ms(f.start_ms), "to": _iso_ms(f.end_ms)} for f in plan.folds],
+    }
+    if len(reports) > 1:
+        top["portfolios"] = reports
+    return top
+
+
+def _iso(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _iso_ms(ms: int) -> str:
+    return _iso(datetime.fromtimestamp(ms / 1000, UTC))
