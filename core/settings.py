@@ -129,9 +129,9 @@ class SignalSettings(BaseModel):
     sell_rule: Literal["any", "majority", "all", "score"] = "any"
     # sell_rule = score: hysteresis on the score (core.signals.combine); ignored otherwise.
     sell_enter_score: float = Field(0.5, gt=0, le=1)
-    sell_exit_score: float = Field(0.25, ge=0, le=1)
+    sell_exit_score: float = Field(0.0, ge=0, le=1)
     buy_enter_score: float = Field(0.5, gt=0, le=1)
-    buy_exit_score: float = Field(0.25, ge=0, le=1)
+    buy_exit_score: float = Field(0.0, ge=0, le=1)
     strong_buy_score: float = Field(1.0, gt=0, le=1)
     confirm_candles: int = Field(1, ge=1)
     strategies: tuple[str, ...] = ("rsi", "macd", "ema", "bollinger")
