@@ -111,7 +111,7 @@ def test_a_plan_input_can_choose_the_preset() -> None:
            "settings": {"preset": "seed-literal", "cost_multiple": 3}}
     whatif = load_whatif(json.dumps(doc), default_now=NOW)
     assert whatif.settings.preset == "seed-literal" and whatif.settings.cost_multiple == 3
-    with pytest.raises(WhatIfError, match="settings.preset = 'x'"):
+    with pytest.raises(WhatIfError, match=r"settings\.preset = 'x'"):
         load_whatif(json.dumps({**doc, "settings": {"preset": "x"}}), default_now=NOW)
 
 
