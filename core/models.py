@@ -54,6 +54,12 @@ class SkipReason(StrEnum):
     CASH_FLOOR = "cash_floor"
     MAX_POSITION = "max_position"
     COOLDOWN = "cooldown"
+    # SPEC §11's decision mechanisms (docs/rules.md says what each one prevents).
+    WITHIN_BAND = "within_band"
+    NOT_WORTH_COST = "not_worth_cost"
+    TURNOVER_BUDGET = "turnover_budget"
+    CONVICTION = "conviction"
+    OWNER_HOLDING = "owner_holding"
 
 
 @dataclass(frozen=True, slots=True)

@@ -27,6 +27,8 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from core.presets import PresetName, apply_preset
+
 Fraction = Decimal
 DEFAULT_CASH_ASSETS = ("USDT", "USDC", "FDUSD", "USD", "DAI", "TUSD")
 DEFAULT_WATCHLIST = ("BTC", "ETH", "SOL", "AVAX", "BNB", "XRP", "ADA", "LINK")
@@ -41,6 +43,7 @@ class PolicySettings(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid", validate_default=True)
 
+    preset: PresetName = "default"
     min_cash: Fraction = Field(Decimal("0.20"), ge=0, lt=1)
     target_cash: Fraction = Field(Decimal("0.25"), ge=0, lt=1)
     max_cash: Fraction = Field(Decimal("0.40"), ge=0, lt=1)
@@ -60,6 +63,26 @@ class PolicySettings(BaseModel):
     maintain_reserve: bool = True
     fee_rate: Fraction = Field(Decimal("0.001"), ge=0, lt=Decimal("0.1"))
     never_sell: tuple[str, ...] = ()
+    # Decision mechanisms (SPEC §11; docs/rules.md). Each default keeps the seed's behaviour.
+    sizing: Literal["all_or_nothing", "conviction"] = "all_or_nothing"
+    plan_on: Literal["interval", "candle_close"] = "interval"
+    trim_band: Fraction = Field(Decimal("0"), ge=0, lt=1)
+    cash_band: Fraction = Field(Decimal("0"), ge=0, lt=1)
+    cost_multiple: Decimal = Field(Decimal("0"), ge=0, le=1000)
+    turnover_budget: Fraction | None = Field(None, gt=0, le=100, description="fraction of V")
+    turnover_period: int = Field(30 * 86400, gt=0, description="seconds")
+    keep_small_holdings: bool = False
+
+    @model_validator(mode="before")
+    @classmethod
+    def _policy_preset(cls, data: Any) -> Any:
+        return apply_preset(data, cls.model_fields)
+
+    @field_validator("signal_sell_max_loss", "stop_loss", "turnover_budget", mode="before")
+    @classmethod
+    def _empty_is_none(cls, value: Any) -> Any:
+        # `BALLAST_STOP_LOSS=` (as .env.example shows it) means "off".
+        return None if isinstance(value, str) and not value.strip() else value
 
     @field_validator("never_sell", mode="before")
     @classmethod
@@ -89,6 +112,10 @@ class PolicySettings(BaseModel):
                 f"must be ≤ max_cash ({self.max_cash})")
         require(self.min_position < self.max_position, "min_position",
                 f"must be < max_position ({self.max_position})")
+        require(self.max_position + self.trim_band <= 1, "trim_band",
+                f"max_position ({self.max_position}) + trim_band must be ≤ 1")
+        require(self.cash_band <= self.min_cash, "cash_band",
+                f"must be ≤ min_cash ({self.min_cash})")
         return self
 
 
@@ -97,8 +124,15 @@ class SignalSettings(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid", validate_default=True)
 
+    preset: PresetName = "default"
     timeframe: Literal["1m", "5m", "15m", "30m", "1h", "4h", "1d"] = "1h"
-    sell_rule: Literal["any", "majority", "all"] = "any"
+    sell_rule: Literal["any", "majority", "all", "score"] = "any"
+    # sell_rule = score: hysteresis on the score (core.signals.combine); ignored otherwise.
+    sell_enter_score: float = Field(0.5, gt=0, le=1)
+    sell_exit_score: float = Field(0.0, ge=0, le=1)
+    buy_enter_score: float = Field(0.5, gt=0, le=1)
+    buy_exit_score: float = Field(0.0, ge=0, le=1)
+    strong_buy_score: float = Field(1.0, gt=0, le=1)
     confirm_candles: int = Field(1, ge=1)
     strategies: tuple[str, ...] = ("rsi", "macd", "ema", "bollinger")
     rsi_period: int = Field(14, ge=2)
@@ -111,6 +145,11 @@ class SignalSettings(BaseModel):
     ema_slow: int = Field(50, ge=2)
     bb_period: int = Field(20, ge=2)
     bb_std: float = Field(2.0, gt=0)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _signal_preset(cls, data: Any) -> Any:
+        return apply_preset(data, cls.model_fields)
 
     @field_validator("strategies", mode="before")
     @classmethod
@@ -130,6 +169,14 @@ class SignalSettings(BaseModel):
             )
         if self.ema_fast >= self.ema_slow:
             raise ValueError(f"ema_fast = {self.ema_fast}: must be < ema_slow ({self.ema_slow})")
+        for side in ("sell", "buy"):
+            enter, leave = getattr(self, f"{side}_enter_score"), getattr(self, f"{side}_exit_score")
+            if leave > enter:
+                raise ValueError(f"{side}_exit_score = {leave}: must be ≤ {side}_enter_score "
+                                 f"({enter}); the signal is left nearer zero than it is entered")
+        if self.sell_rule == "score" and self.strong_buy_score < self.buy_enter_score:
+            raise ValueError(f"strong_buy_score = {self.strong_buy_score}: must be ≥ "
+                             f"buy_enter_score ({self.buy_enter_score}) with sell_rule = score")
         return self
 
 
@@ -328,8 +375,12 @@ def read_settings_file(path: Path) -> dict[str, Any]:
 def validate_policy_overrides(values: dict[str, Any], base: PolicySettings | None = None) -> (
     PolicySettings
 ):
-    """Apply overrides to policy settings (e.g. a what-if file's `settings`), validated."""
-    merged = {**(base or PolicySettings()).model_dump(), **values}
+    """Apply overrides to policy settings (e.g. a what-if file's `settings`), validated.
+
+    A `preset` among the overrides starts afresh from that preset (not from `base`).
+    """
+    start = {} if "preset" in values else (base or PolicySettings()).model_dump()
+    merged = {**start, **values}
     try:
         return PolicySettings.model_validate(merged)
     except ValidationError as error:

@@ -221,6 +221,7 @@ async def make_rig(
         facts: Mapping[str, PositionFacts],
         rules: Mapping[str, MarketRules],
         now: datetime,
+        traded: Decimal,
     ) -> Plan:
         return holder["rig"].next_plan or plan_of()
 

@@ -170,5 +170,5 @@ def facts(
 
 
 def policy(**overrides: object) -> PolicySettings:
-    """Policy settings with overrides (validated like a settings file)."""
-    return PolicySettings.model_validate({**PolicySettings().model_dump(), **overrides})
+    """Policy settings with overrides (validated like a settings file; a `preset` applies)."""
+    return PolicySettings.model_validate(overrides)

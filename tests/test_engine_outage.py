@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Mapping
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -60,7 +61,7 @@ async def test_an_outage_over_http_is_reported_once_and_recovered(store: Store) 
 
         def nothing_to_do(
             p: Portfolio, s: Mapping[str, AssetSignal], f: Mapping[str, PositionFacts],
-            m: Mapping[str, MarketRules], now: datetime,
+            m: Mapping[str, MarketRules], now: datetime, traded: Decimal,
         ) -> Plan:
             return plan_of()
 

@@ -1,5 +1,9 @@
 """SPEC §3's invariants as properties, over random portfolios, markets, signals and settings.
 
+The settings drawn here are the seed's rules (`preset = "seed-literal"`, SPEC §11), so these
+properties keep holding the seed to its invariants whatever the defaults become; the decision
+mechanisms of SPEC §11 have their own properties in `test_decision_properties`.
+
 Each property runs a few hundred examples. Portfolios go through the real valuation, and
 "executing a plan" is `project_portfolio` (every trade fills at its price with its fee).
 """
@@ -84,6 +88,7 @@ def policy_settings(draw: st.DrawFn) -> PolicySettings:
     headroom = draw(st.one_of(decimals(1, 45, 2), st.sampled_from([Decimal(60), Decimal(85)])))
     max_position = min_position + headroom / 100
     return PolicySettings(
+        preset="seed-literal",
         min_cash=min_cash,
         target_cash=target,
         max_cash=max_cash,

@@ -43,6 +43,7 @@ def plan_of(
     **settings: object,
 ) -> Plan:
     settings.setdefault("fee_rate", 0)
+    settings.setdefault("preset", "seed-literal")  # the seed's rules, whatever the defaults
     inp = PlanInput(p, sig or {}, positions or {}, markets or {}, (), NOW)
     return make_plan(inp, policy(**settings))
 

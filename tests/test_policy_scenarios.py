@@ -1,5 +1,8 @@
 """SPEC §4's reconciled seed scenarios, with the figures the policy derives.
 
+They are acceptance tests of the `seed-literal` preset (SPEC §11): they run under it, so they
+keep describing the seed's rules whatever the defaults become.
+
 Portfolio S at fixed prices: BTC $3,175 · ETH $4,607 · SOL $3,462 · AVAX $760 · cash $628,
 V = $12,632; fees 0, every signal HOLD unless said. Amounts are at `SCENARIO_PRICES`
 (BTC 100,000 · ETH 2,500 · SOL 200 · AVAX 40), so every figure is exact to the cent.
@@ -23,7 +26,7 @@ def plan_for(
     positions: Mapping[str, PositionFacts] | None = None,
 ) -> Plan:
     inp = PlanInput(p, sig or {}, positions or {}, {}, (), NOW)
-    return make_plan(inp, policy(fee_rate=0))
+    return make_plan(inp, policy(preset="seed-literal", fee_rate=0))
 
 
 def cents(value: Decimal) -> Decimal:
@@ -106,7 +109,7 @@ def test_scenario_1_with_the_default_fee_keeps_every_limit_after_fees() -> None:
     the sell is a little larger than $1,898.40: cash reaches 20% of V *before* fees (a hair
     above 20% after), and ETH ends well under 30%."""
     p = portfolio_by_value(S, "628")
-    plan = make_plan(PlanInput(p, {}, {}, {}, (), NOW), policy())
+    plan = make_plan(PlanInput(p, {}, {}, {}, (), NOW), policy(preset="seed-literal"))
     (eth,) = plan.trades
     assert eth.reasons == (TradeReason.TRIM_TO_MAX, TradeReason.RAISE_CASH)
     # (2526.40 − 628) / (1 − 0.001): selling v raises v·(1 − f) of cash.

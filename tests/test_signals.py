@@ -142,7 +142,7 @@ def test_thresholds_come_from_settings(btc_daily: pd.DataFrame) -> None:
 def test_votes_combine_per_spec(
     votes: list[int], rule: str, kind: SignalKind, score: float
 ) -> None:
-    assert combine(votes, rule) == (kind, score)
+    assert combine(votes, SignalSettings(sell_rule=rule)) == (kind, score)
 
 
 def test_combined_signal_and_score_follow_the_votes(btc_daily: pd.DataFrame) -> None:
@@ -150,7 +150,7 @@ def test_combined_signal_and_score_follow_the_votes(btc_daily: pd.DataFrame) -> 
         settings = SignalSettings(timeframe="1d", sell_rule=rule)
         for signal in every_daily_signal(btc_daily, settings)[::7]:
             values = [v.vote for v in signal.votes]
-            assert (signal.signal, signal.score) == combine(values, rule)
+            assert (signal.signal, signal.score) == combine(values, settings)
 
 
 def test_weakest_holding_first_ties_to_the_larger_allocation() -> None:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from datetime import datetime
+from decimal import Decimal
 
 from core.backtest.benchmarks import EquityCurve
 from core.backtest.simulation import Progress, Simulation
@@ -72,9 +73,11 @@ async def run_engine(
             positions: Mapping[str, PositionFacts],
             markets: Mapping[str, MarketRules],
             now: datetime,
+            traded_recently: Decimal,
         ) -> Plan:
             return make_plan(
-                PlanInput(portfolio, signals, positions, markets, sim.watchlist, now),
+                PlanInput(portfolio, signals, positions, markets, sim.watchlist, now,
+                          traded_recently),
                 sim.policy,
             )
 

@@ -10,12 +10,14 @@ closed prices, the signals, the position facts, the policy's plan — from a `Ma
   historical clock with auto approval, its approvals and orders in SQLite and its events on a
   bus. The demo uses it; a test checks that both drivers make the same trades.
 
-What `run_fast` reproduces of the engine, in the engine's order: a plan every
-`rebalance_interval`; a plan whose prices drifted more than `max_price_drift` by the fill is
-not executed (the engine re-proposes it for a manual decision and, unattended, it expires);
-sells before buys; each buy capped to the cash above `cash_floor` and the free quote balance
-at the decision's prices (the executor's `_affordable`), skipped when that is below the
-market minimum; an order the exchange refuses is reported and the rest go on.
+What `run_fast` reproduces of the engine, in the engine's order: a plan when one is due
+(`core.policy.pacing.decision_due`), with the value traded in the turnover window counted from
+its own fills as the engine counts its stored ones (`traded_in_window`); a plan whose prices
+drifted more than `max_price_drift` by the fill is not executed (the engine re-proposes it for
+a manual decision and, unattended, it expires); sells before buys; each buy capped to the cash
+above `cash_floor` and the free quote balance at the decision's prices (the executor's
+`_affordable`), skipped when that is below the market minimum; an order the exchange refuses
+is reported and the rest go on.
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ from core.engine.execution import drift
 from core.exchange.base import Order
 from core.models import ZERO, AssetSignal, Market, Plan, Portfolio, PositionFacts
 from core.policy import PlanInput, make_plan
+from core.policy.pacing import decision_due, traded_in_window
 from core.rounding import floor_to_step, order_problem
 from core.settings import Settings
 from core.valuation import value_portfolio
@@ -139,14 +142,32 @@ class Simulation:
                 markets=self.rules,
                 watchlist=self.watchlist,
                 now=now,
+                traded_recently=self.traded_recently(now),
             ),
             self.policy,
         )
 
+    def traded_recently(self, now: datetime) -> Decimal:
+        """Value filled within `turnover_period` before `now` (0 without a turnover budget)."""
+        if self.policy.turnover_budget is None:
+            return ZERO
+        since = now - timedelta(seconds=self.policy.turnover_period)
+        recent = []
+        for order in reversed(self.orders):  # newest first: stop at the window's start
+            if order.timestamp is None or order.timestamp <= since:
+                break
+            recent.append((order.timestamp, order.cost))
+        return traded_in_window(recent, now, self.policy.turnover_period)
+
     def plan_due(self, now: datetime) -> bool:
-        """Whether `rebalance_interval` has passed since the last plan."""
-        interval = timedelta(seconds=self.policy.rebalance_interval)
-        return self.last_plan is None or now - self.last_plan >= interval
+        """Whether a plan is due now, as the engine decides it (`decision_due`)."""
+        return decision_due(
+            self.last_plan,
+            now,
+            plan_on=self.policy.plan_on,
+            rebalance_interval=self.policy.rebalance_interval,
+            timeframe=self.replay.history.timeframe,
+        )
 
     def drifted(self, plan: Plan) -> bool:
         """Whether any trade's fill price moved beyond `max_price_drift` from the plan's."""

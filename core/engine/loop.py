@@ -1,8 +1,9 @@
 """The engine: scan → plan → approval → execution → events, on a clock that is passed in.
 
 Every `scan_interval` the engine refreshes balances, prices and signals, and tells subscribers
-about changed signals on holdings and a breached cash reserve. Every `rebalance_interval` (or on
-demand) it makes a plan and proposes it as an approval. `tick(now)` does one step and says when
+about changed signals on holdings and a breached cash reserve. When a plan is due (every
+`rebalance_interval`, or once per closed candle: `core.policy.pacing.decision_due`) or on
+demand, it makes a plan and proposes it as an approval. `tick(now)` does one step and says when
 the next is due, so tests drive the engine with a hand-held clock and never sleep; `run` is the
 same ticks on the wall clock.
 """
@@ -36,7 +37,8 @@ from core.engine.summary import execution_message, signals_from_json, signals_to
 from core.exchange.base import Exchange
 from core.exchange.errors import ExchangeError
 from core.logs import log_event
-from core.models import AssetSignal, Plan, Portfolio, SignalKind
+from core.models import ZERO, AssetSignal, Plan, Portfolio, SignalKind
+from core.policy.pacing import decision_due, next_decision_at, traded_in_window
 from core.settings import Settings, SettingsError
 from core.store import Store
 
@@ -117,16 +119,38 @@ class Engine:
                 await asyncio.wait_for(stop.wait(), timeout=delay)
 
     async def plan_due(self, now: datetime) -> bool:
-        """Whether the rebalance interval has passed and proposing is not paused."""
+        """Whether a plan is due (`decision_due`) and proposing is not paused."""
         if await self.is_paused():
             return False
-        last = await self.state.get_time(LAST_PLAN)
-        return last is None or now - last >= timedelta(seconds=self.settings.rebalance_interval)
+        settings = self.settings
+        return decision_due(
+            await self.state.get_time(LAST_PLAN),
+            now,
+            plan_on=settings.plan_on,
+            rebalance_interval=settings.rebalance_interval,
+            timeframe=settings.timeframe,
+        )
 
     async def next_plan_at(self) -> datetime | None:
         """When the next automatic plan is due (None: at the next scan)."""
         last = await self.state.get_time(LAST_PLAN)
-        return None if last is None else last + timedelta(seconds=self.settings.rebalance_interval)
+        if last is None:
+            return None
+        settings = self.settings
+        return next_decision_at(
+            last,
+            plan_on=settings.plan_on,
+            rebalance_interval=settings.rebalance_interval,
+            timeframe=settings.timeframe,
+        )
+
+    async def traded_recently(self, now: datetime) -> Decimal:
+        """Value of the stored fills within `turnover_period` (0 without a turnover budget)."""
+        if self.settings.turnover_budget is None:
+            return ZERO
+        period = self.settings.turnover_period
+        rows = await self.orders.filled_since(now - timedelta(seconds=period))
+        return traded_in_window(((row.updated_at, row.cost) for row in rows), now, period)
 
     # -- approvals left behind ---------------------------------------------------------------
 
@@ -249,7 +273,8 @@ class Engine:
             return Proposal(None, None, f"the exchange is not answering: {error}")
         quote = self.settings.quote
         rules = {m.base: m.rules for m in markets.values() if m.quote == quote and m.active}
-        plan = self.ports.make_plan(scan.portfolio, scan.signals, facts, rules, now)
+        traded = await self.traded_recently(now)
+        plan = self.ports.make_plan(scan.portfolio, scan.signals, facts, rules, now, traded)
         if not on_demand:
             await self.state.set_time(LAST_PLAN, now)
         if plan.is_empty:

@@ -182,6 +182,16 @@ class OrderRepo:
         await cursor.close()
         return changed
 
+    async def filled_since(self, since: datetime) -> list[OrderRow]:
+        """Orders that traded something and were last updated after `since` (turnover)."""
+        async with self._conn.execute(
+            "SELECT * FROM orders WHERE CAST(filled AS REAL) > 0 AND updated_at > ?"
+            " ORDER BY updated_at",
+            (time_text(since),),
+        ) as cursor:
+            rows = await cursor.fetchall()
+        return [_from_row(row) for row in rows]
+
     async def recent_filled(self, limit: int = 20) -> list[OrderRow]:
         """Orders that traded something, newest first (for history)."""
         async with self._conn.execute(

@@ -25,6 +25,7 @@ Planner = Callable[
         Mapping[str, PositionFacts],
         Mapping[str, MarketRules],
         datetime,
+        Decimal,  # value traded within turnover_period (`PlanInput.traded_recently`)
     ],
     Plan,
 ]

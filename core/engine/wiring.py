@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from decimal import Decimal
 
 from core.account import read_portfolio
 from core.candle_cache import CandleCache
@@ -67,6 +68,7 @@ def real_ports(
         positions: Mapping[str, PositionFacts],
         markets: Mapping[str, MarketRules],
         now: datetime,
+        traded_recently: Decimal,
     ) -> Plan:
         return make_plan(
             PlanInput(
@@ -76,6 +78,7 @@ def real_ports(
                 markets=dict(markets),
                 watchlist=settings.watchlist,
                 now=now,
+                traded_recently=traded_recently,
             ),
             policy,
         )

@@ -6,6 +6,11 @@ one order per asset, and record what was skipped and why.
 
 Fee convention: with fee rate f, a sell of value v adds v·(1−f) to cash and a buy of value v
 costs v·(1+f); either way the total value drops by f·v.
+
+Two limits apply to every trade but a stop-loss sell (a safety exit is never held back by
+them): the cost test (a new order worth less than `cost_multiple` × 2f × V is not worth its
+round-trip fees) and the turnover budget (what is left of `turnover_budget` × V after the value
+traded in the window and this plan's trades so far).
 """
 
 from __future__ import annotations
@@ -105,6 +110,8 @@ class Book:
     assets: dict[str, Asset]
     unpriced: tuple[str, ...]
     signals: Mapping[str, AssetSignal]
+    turnover_left: Decimal | None = None
+    """Value still allowed to trade under the turnover budget (None: no budget)."""
     orders: dict[str, Order] = field(default_factory=dict)
     skipped: list[SkippedTrade] = field(default_factory=list)
     _skip_keys: set[tuple[str, Side, SkipReason]] = field(default_factory=set)
@@ -149,12 +156,18 @@ class Book:
             )
         return None
 
+    def worth_cost_value(self) -> Decimal:
+        """The smallest order worth its round-trip fees: cost_multiple × 2·fee_rate × V."""
+        return self.settings.cost_multiple * 2 * self.fee_rate * self.start_value
+
     def sell(self, asset: Asset, amount: Decimal, reason: TradeReason) -> bool:
         """Add a sell of `amount` (on the step, ≤ sellable) for `reason`; False if not planned."""
         if amount <= 0:
             return False
         order = self.orders.get(asset.name)
-        if order is None and not self._may_open(asset, Side.SELL, amount):
+        if order is None and not self._may_open(asset, Side.SELL, amount, reason):
+            return False
+        if order is not None and not self._within_turnover(asset, Side.SELL, amount, reason):
             return False
         if order is None:
             self.orders[asset.name] = Order(Side.SELL, asset.name, amount, [reason])
@@ -164,6 +177,7 @@ class Book:
                 order.reasons.append(reason)
         value = amount * asset.price
         fee = value * self.fee_rate
+        self._use_turnover(value)
         asset.free -= amount
         self.cash += value - fee
         self.spendable += value - fee
@@ -178,11 +192,12 @@ class Book:
 
     def buy(self, asset: Asset, amount: Decimal) -> bool:
         """Add a buy of `amount` (on the step); False if not planned (recorded as skipped)."""
-        if amount <= 0 or not self._may_open(asset, Side.BUY, amount):
+        if amount <= 0 or not self._may_open(asset, Side.BUY, amount, TradeReason.BUY_SIGNAL):
             return False
         self.orders[asset.name] = Order(Side.BUY, asset.name, amount, [TradeReason.BUY_SIGNAL])
         value = amount * asset.price
         fee = value * self.fee_rate
+        self._use_turnover(value)
         asset.free += amount
         asset.held = True
         self.cash -= value + fee
@@ -190,11 +205,24 @@ class Book:
         self.value -= fee
         return True
 
-    def _may_open(self, asset: Asset, side: Side, amount: Decimal) -> bool:
-        """Whether a new order passes the market minimums and the trade cap (else: skipped)."""
+    def _may_open(self, asset: Asset, side: Side, amount: Decimal, reason: TradeReason) -> bool:
+        """Whether a new order passes the market minimums, the cost test, the turnover budget
+        and the trade cap (else: skipped)."""
         problem = order_problem(asset.rules, amount, asset.price)
         if problem is not None:
             self.skip(asset.name, side, SkipReason.BELOW_MIN_TRADE, problem)
+            return False
+        value = amount * asset.price
+        least = self.worth_cost_value()
+        if reason is not TradeReason.STOP_LOSS and value < least:
+            self.skip(
+                asset.name,
+                side,
+                SkipReason.NOT_WORTH_COST,
+                f"{value:,.2f} is below cost_multiple × round-trip fees × V ({least:,.2f})",
+            )
+            return False
+        if not self._within_turnover(asset, side, amount, reason):
             return False
         if len(self.orders) >= self.settings.max_trades_per_cycle:
             self.skip(
@@ -205,6 +233,27 @@ class Book:
             )
             return False
         return True
+
+    def _within_turnover(
+        self, asset: Asset, side: Side, amount: Decimal, reason: TradeReason
+    ) -> bool:
+        """Whether the turnover budget leaves room for `amount` more (else: skipped)."""
+        left = self.turnover_left
+        if left is None or reason is TradeReason.STOP_LOSS or amount * asset.price <= left:
+            return True
+        self.skip(
+            asset.name,
+            side,
+            SkipReason.TURNOVER_BUDGET,
+            f"{amount * asset.price:,.2f} is more than the {max(left, ZERO):,.2f} left of "
+            f"turnover_budget ({self.settings.turnover_budget} of the value per "
+            f"{self.settings.turnover_period} s)",
+        )
+        return False
+
+    def _use_turnover(self, value: Decimal) -> None:
+        if self.turnover_left is not None:
+            self.turnover_left -= value
 
     def trades(self) -> tuple[PlannedTrade, ...]:
         """The planned orders with estimated value and fee, in the order they were planned."""
@@ -252,10 +301,12 @@ def open_book(
     settings: PolicySettings,
     now: datetime,
     cap_value: Decimal,
+    traded_recently: Decimal = ZERO,
 ) -> Book:
     """The starting state: every priced holding, plus every priced asset with a buy signal.
 
-    `cap_value` is the value that max_position is measured against (see `make_plan`).
+    `cap_value` is the value that max_position is measured against (see `make_plan`);
+    `traded_recently` is what the turnover budget has already spent in its window.
     """
     cash_names = frozenset({portfolio.quote, *portfolio.cash_balances})
     assets: dict[str, Asset] = {}
@@ -305,6 +356,10 @@ def open_book(
         assets=assets,
         unpriced=tuple(sorted(unpriced)),
         signals=signals,
+        turnover_left=(
+            None if settings.turnover_budget is None
+            else settings.turnover_budget * total - traded_recently
+        ),
     )
 
 

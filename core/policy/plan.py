@@ -37,6 +37,8 @@ class PlanInput:
     with score 0; missing position facts as unknown (no cost basis, never traded by Ballast);
     a missing market as min notional `min_trade_value` and no step. `watchlist` is carried for
     the front-ends: any priced asset with a BUY or STRONG_BUY signal is a buy candidate.
+    `traded_recently` is the value already traded within `turnover_period` before `now`
+    (`core.policy.pacing.traded_in_window`); only the turnover budget reads it.
     """
 
     portfolio: Portfolio
@@ -45,6 +47,7 @@ class PlanInput:
     markets: Mapping[str, MarketRules]
     watchlist: Sequence[str]
     now: datetime
+    traded_recently: Decimal = ZERO
 
 
 def make_plan(inp: PlanInput, settings: PolicySettings) -> Plan:
@@ -97,7 +100,8 @@ def _settle(inp: PlanInput, settings: PolicySettings) -> Book:
 
 def _run_rules(inp: PlanInput, settings: PolicySettings, cap_value: Decimal) -> Book:
     book = open_book(
-        inp.portfolio, inp.signals, inp.positions, inp.markets, settings, inp.now, cap_value
+        inp.portfolio, inp.signals, inp.positions, inp.markets, settings, inp.now, cap_value,
+        inp.traded_recently,
     )
     if book.start_value > 0:
         if settings.sell_on_signal or settings.stop_loss is not None:

@@ -9,7 +9,12 @@ re-trigger a rule on the next plan (no churn):
 - trims and cash raises round their amount *up* to the step (the smallest sell that reaches
   the target, never more than the free amount rounded down); buys and whole sells round down;
 - buys spend down to a cash level computed on the value *after* their own fee, so the next
-  plan finds exactly that cash fraction.
+  plan finds exactly that cash fraction;
+- sized by conviction (`sizing = conviction`), a signal sell and a buy aim at a target
+  position that the next plan, at the same score, finds already reached.
+
+The bands (`trim_band`, `cash_band`) only move where a rule starts, never where it stops, so a
+rule still leaves its limit satisfied and nothing re-triggers.
 """
 
 from __future__ import annotations
@@ -54,11 +59,48 @@ def _sell_up_to(asset: Asset, value: Decimal) -> Decimal:
     return min(amount, asset.sellable)
 
 
-def stop_loss_and_signal_sells(book: Book) -> None:
-    """Rule 1: stop-loss sells, then SELL-signal sells; weakest first, each the whole free amount.
+def sell_conviction(score: float) -> Decimal:
+    """How sure a SELL is, 0…1: the score's distance below zero (a SELL at a score ≥ 0 — one
+    SELL vote outvoted by BUYs under sell_rule = any — has none)."""
+    return Decimal(repr(min(max(-score, 0.0), 1.0)))
 
-    The loss guard (signal_sell_max_loss) holds back signal sells only; min_hold, never_sell
-    and dust hold back both.
+
+def buy_conviction(score: float) -> Decimal:
+    """How sure a BUY is, 0…1: its score."""
+    return Decimal(repr(min(max(score, 0.0), 1.0)))
+
+
+def _signal_sell_amount(book: Book, asset: Asset) -> Decimal | None:
+    """What a SELL signal sells: everything, or (sized) down to (1 − conviction) of the cap.
+
+    Sized, a holding already at or below its target is left (skipped as `conviction`), and a
+    rest below min_position is not kept: then the whole free amount goes.
+    """
+    if book.settings.sizing == "all_or_nothing":
+        return asset.sellable
+    conviction = sell_conviction(asset.score)
+    target = (1 - conviction) * book.max_value()
+    if asset.value <= target:
+        book.skip(
+            asset.name,
+            Side.SELL,
+            SkipReason.CONVICTION,
+            f"SELL at score {asset.score:+.2f} keeps up to {_money(target)}; "
+            f"the holding is {_money(asset.value)}",
+        )
+        return None
+    amount = _sell_up_to(asset, asset.value - target)
+    if asset.value - amount * asset.price < book.min_value():
+        return asset.sellable
+    return amount
+
+
+def stop_loss_and_signal_sells(book: Book) -> None:
+    """Rule 1: stop-loss sells, then SELL-signal sells, weakest first.
+
+    A stop-loss sells the whole free amount; a signal sell too, or with `sizing = conviction`
+    down to its target (`_signal_sell_amount`). The loss guard (signal_sell_max_loss) holds
+    back signal sells only; min_hold, never_sell and dust hold back both.
     """
     settings = book.settings
     if settings.sell_on_signal:
@@ -93,18 +135,30 @@ def stop_loss_and_signal_sells(book: Book) -> None:
                 f"below the cost basis {asset.facts.cost_basis}",
             )
             continue
-        book.sell(asset, asset.sellable, TradeReason.SIGNAL_SELL)
+        amount = _signal_sell_amount(book, asset)
+        if amount is not None:
+            book.sell(asset, amount, TradeReason.SIGNAL_SELL)
 
 
 def trims_to_max(book: Book) -> None:
-    """Rule 2: a holding above max_position is sold down to it.
+    """Rule 2: a holding above max_position + trim_band is sold down to max_position.
 
     Both are measured against the value after this plan's fees, so that no holding — trimmed
-    or untouched — is above max_position once the fees are paid.
+    or untouched — is above max_position + trim_band once the fees are paid.
     """
     cap = book.max_value()
+    trigger = cap + book.settings.trim_band * book.cap_value
     for asset in book.weakest_first():
         if asset.value <= cap:
+            continue
+        if asset.value <= trigger:
+            book.skip(
+                asset.name,
+                Side.SELL,
+                SkipReason.WITHIN_BAND,
+                f"{_pct(asset.value / book.cap_value)} is within trim_band of max_position "
+                f"({_pct(book.settings.max_position)} + {_pct(book.settings.trim_band)})",
+            )
             continue
         if not _may_sell(book, asset):
             continue
@@ -112,19 +166,33 @@ def trims_to_max(book: Book) -> None:
 
 
 def exits_below_min(book: Book) -> None:
-    """Rule 3: a non-dust holding worth less than min_position of V is sold entirely."""
+    """Rule 3: a non-dust holding worth less than min_position of V is sold entirely.
+
+    With `keep_small_holdings`, only holdings Ballast bought are: a small holding the owner
+    already had stays unless its signal says SELL (rule 1 then sells it).
+    """
     floor = book.min_value()
     for asset in book.weakest_first():
         if asset.dust or asset.value <= 0 or asset.value >= floor:
             continue
         if asset.name in book.orders and asset.sellable <= 0:
             continue  # already sold in full by an earlier rule; only a locked part is left
+        if book.settings.keep_small_holdings and asset.facts.last_buy is None:
+            book.skip(
+                asset.name,
+                Side.SELL,
+                SkipReason.OWNER_HOLDING,
+                f"below min_position ({_pct(book.settings.min_position)}) but not bought by "
+                "Ballast: kept while keep_small_holdings is on and no signal says SELL",
+            )
+            continue
         if _may_sell(book, asset):
             book.sell(asset, asset.sellable, TradeReason.EXIT_BELOW_MIN)
 
 
 def raise_cash(book: Book) -> None:
-    """Rule 4: while cash < min_cash of V, sell from the weakest holdings.
+    """Rule 4: once cash < min_cash − cash_band of V, sell from the weakest holdings until
+    cash is back at min_cash.
 
     A partial sell must leave at least min_position of V, else the whole free amount goes.
     A shortfall smaller than the minimum order waits (it is skipped as below_min_trade).
@@ -132,6 +200,17 @@ def raise_cash(book: Book) -> None:
     settings = book.settings
     target = settings.min_cash * book.start_value
     keep = book.min_value()
+    if target - settings.cash_band * book.start_value <= book.cash < target:
+        weakest = next((a for a in book.weakest_first() if not a.dust and a.sellable > 0), None)
+        if weakest is not None:
+            book.skip(
+                weakest.name,
+                Side.SELL,
+                SkipReason.WITHIN_BAND,
+                f"cash {_pct(book.cash / book.start_value)} is within cash_band of min_cash "
+                f"({_pct(settings.min_cash)} − {_pct(settings.cash_band)})",
+            )
+        return
     for asset in book.weakest_first():
         shortfall = target - book.cash
         if shortfall <= 0:
@@ -217,6 +296,21 @@ def _buy_one(book: Book, asset: Asset, keep: Decimal) -> None:
             f"already {_pct(asset.value / book.value)} of the portfolio",
         )
         return
+    held_back_by = SkipReason.MAX_POSITION
+    if settings.sizing == "conviction":
+        # A buy aims at conviction × max_position: a weak BUY buys a little, not the limit.
+        target = buy_conviction(asset.score) * book.max_value()
+        if target - asset.value <= 0:
+            book.skip(
+                asset.name,
+                Side.BUY,
+                SkipReason.CONVICTION,
+                f"BUY at score {asset.score:+.2f} aims at {_money(target)}; "
+                f"the holding is {_money(asset.value)}",
+            )
+            return
+        room = target - asset.value
+        held_back_by = SkipReason.CONVICTION
     # Buying v costs v·(1+f) and lowers the value by f·v; solving cash − v(1+f) = keep·(V − f·v)
     # gives the budget that leaves exactly `keep` of the value after the buy. The same with
     # cash_floor is the hard limit (never lower than the budget, as keep ≥ cash_floor).
@@ -241,7 +335,7 @@ def _buy_one(book: Book, asset: Asset, keep: Decimal) -> None:
     value = amount * asset.price
     # Never leave a position below min_position: rule 3 would sell it on the next plan.
     if asset.value + value < book.min_value():
-        reason = SkipReason.CASH_FLOOR if limited_by_cash else SkipReason.MAX_POSITION
+        reason = SkipReason.CASH_FLOOR if limited_by_cash else held_back_by
         book.skip(
             asset.name,
             Side.BUY,

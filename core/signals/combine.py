@@ -1,12 +1,19 @@
-"""Votes → score and signal (SPEC §2), and the weakest-holding order.
+"""Votes → score and signal (SPEC §2, §11), and the weakest-holding order.
 
 - score: the mean of the votes (-1…+1); a strategy without enough data votes HOLD (0).
-- STRONG_BUY when every strategy votes BUY;
-- SELL per `sell_rule`: `any` (a SELL vote), `majority` (more than half vote SELL), `all`;
-- BUY when the score is above 0;
+- SELL per `sell_rule`: `any` (a SELL vote), `majority` (more than half vote SELL), `all`, or
+  `score` — hysteresis on the score: SELL once the score is ≤ −sell_enter_score, and it stays
+  SELL until the score is ≥ −sell_exit_score (a signal has to change its mind to flip back);
+- BUY: under the vote rules when the score is above 0 (and not SELL); under `score` with the
+  same hysteresis: BUY once the score is ≥ buy_enter_score, until it is ≤ buy_exit_score;
+- STRONG_BUY: a BUY whose score is ≥ strong_buy_score (1.0, the seed: every strategy BUY);
 - otherwise HOLD.
-SELL is checked before BUY: under `any`, one SELL vote makes the asset SELL even when the
-other votes outweigh it (the seed's "if ANY strategy shows SELL, sell").
+Under `any`, one SELL vote makes the asset SELL even when the other votes outweigh it (the
+seed's "if ANY strategy shows SELL, sell").
+
+Hysteresis needs the scores that came before, so signals are combined over a whole series of
+closed candles at once (`combine_codes`); the live engine's few hundred candles and a
+backtest's years go through the same function.
 """
 
 from __future__ import annotations
@@ -18,6 +25,7 @@ import numpy as np
 import numpy.typing as npt
 
 from core.models import AssetSignal, SignalKind
+from core.settings import SignalSettings
 
 KIND_ORDER: tuple[SignalKind, ...] = (
     SignalKind.STRONG_BUY,
@@ -27,22 +35,62 @@ KIND_ORDER: tuple[SignalKind, ...] = (
 )
 """Signal codes used in `combine_codes` arrays, in the order they are decided."""
 
+# Scores are means of a few votes (e.g. 0.25, 1/3): compare to thresholds with this slack.
+EPSILON = 1e-9
 
-def combine_codes(votes: npt.NDArray[np.int64], sell_rule: str) -> npt.NDArray[np.int64]:
-    """Signal codes (indices into `KIND_ORDER`) for rows of votes (candles × strategies)."""
+
+def hysteresis(
+    enter: npt.NDArray[np.bool_], stay: npt.NDArray[np.bool_]
+) -> npt.NDArray[np.bool_]:
+    """A state along a series: on where `enter`, kept on while `stay`, off before any `enter`.
+
+    state[t] = enter[t] or (state[t−1] and stay[t]). Vectorised: each candle takes the state
+    of the last candle that decided it (one that enters, or one that does not stay).
+    """
+    size = enter.size
+    decided = enter | ~stay
+    last = np.maximum.accumulate(np.where(decided, np.arange(size), -1))
+    result: npt.NDArray[np.bool_] = (last >= 0) & enter[np.maximum(last, 0)]
+    return result
+
+
+def score_states(
+    scores: npt.NDArray[np.float64], settings: SignalSettings
+) -> tuple[npt.NDArray[np.bool_], npt.NDArray[np.bool_]]:
+    """SELL and BUY along a series of scores under `sell_rule = score` (module docs)."""
+    sell = hysteresis(
+        scores <= -settings.sell_enter_score + EPSILON,
+        scores < -settings.sell_exit_score - EPSILON,
+    )
+    buy = hysteresis(
+        scores >= settings.buy_enter_score - EPSILON,
+        scores > settings.buy_exit_score + EPSILON,
+    )
+    return sell, buy & ~sell
+
+
+def combine_codes(
+    votes: npt.NDArray[np.int64], settings: SignalSettings
+) -> npt.NDArray[np.int64]:
+    """Signal codes (indices into `KIND_ORDER`) for a series of vote rows (candles × strategies),
+    oldest first: under `sell_rule = score` each row's signal depends on the rows before it."""
     count = votes.shape[1]
-    buys = (votes > 0).sum(axis=1)
+    scores = votes.mean(axis=1) if count else np.zeros(votes.shape[0])
     sells = (votes < 0).sum(axis=1)
-    if sell_rule == "any":
-        sell = sells > 0
-    elif sell_rule == "majority":
-        sell = sells * 2 > count
-    elif sell_rule == "all":
-        sell = (sells == count) & (count > 0)
+    rule = settings.sell_rule
+    if rule == "score":
+        sell, buy = score_states(scores, settings)
     else:
-        raise ValueError(f"sell_rule = {sell_rule!r}: must be any, majority or all")
-    strong = (buys == count) & (count > 0)
-    buy = votes.sum(axis=1) > 0
+        if rule == "any":
+            sell = sells > 0
+        elif rule == "majority":
+            sell = sells * 2 > count
+        elif rule == "all":
+            sell = (sells == count) & (count > 0)
+        else:
+            raise ValueError(f"sell_rule = {rule!r}: must be any, majority, all or score")
+        buy = (votes.sum(axis=1) > 0) & ~sell
+    strong = buy & (scores >= settings.strong_buy_score - EPSILON)
     codes = np.full(votes.shape[0], KIND_ORDER.index(SignalKind.HOLD), dtype=np.int64)
     codes[buy] = KIND_ORDER.index(SignalKind.BUY)
     codes[sell] = KIND_ORDER.index(SignalKind.SELL)
@@ -50,11 +98,11 @@ def combine_codes(votes: npt.NDArray[np.int64], sell_rule: str) -> npt.NDArray[n
     return codes
 
 
-def combine(votes: Sequence[int], sell_rule: str) -> tuple[SignalKind, float]:
-    """The signal and score of one asset's votes (-1, 0, +1 each)."""
+def combine(votes: Sequence[int], settings: SignalSettings) -> tuple[SignalKind, float]:
+    """The signal and score of one candle's votes (-1, 0, +1 each), with nothing before it."""
     row = np.asarray([list(votes)], dtype=np.int64).reshape(1, len(votes))
     score = float(np.mean(row)) if len(votes) else 0.0
-    return KIND_ORDER[int(combine_codes(row, sell_rule)[0])], score
+    return KIND_ORDER[int(combine_codes(row, settings)[0])], score
 
 
 def weakest_first(

@@ -102,7 +102,7 @@ class SignalHistory:
         self.scores: FloatArray = (
             self.votes.mean(axis=1) if count else np.zeros(size, dtype=np.float64)
         )
-        self.kinds: IntArray = combine_codes(self.votes, settings.sell_rule)
+        self.kinds: IntArray = combine_codes(self.votes, settings)
 
     # ------------------------------------------------------------------ reading
 
