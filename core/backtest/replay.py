@@ -20,6 +20,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 
 from core.backtest.history import FloatArray, IntArray, MarketHistory, to_datetime
@@ -29,6 +30,7 @@ from core.settings import SignalSettings
 from core.signals import KIND_ORDER, SignalHistory, candles_needed, signal_history
 
 HOLD_CODE = KIND_ORDER.index(SignalKind.HOLD)
+SignalCodes = npt.NDArray[np.int8]
 # Candles of history before the start that signals warm up on. Fixed, so that a backtest's
 # result does not depend on how far back the candle files happen to go.
 MIN_WARM_UP = 500
@@ -60,6 +62,7 @@ class MarketReplay:
         self.quote = quote
         self.first_row = first_row
         self._columns = {asset: self._precompute(s) for asset, s in self.signals.items()}
+        self.codes = self._code_matrix()
         self._memo: dict[tuple[str, int, float], AssetSignal] = {}
         self._symbols = {asset: f"{asset}/{quote}" for asset in history.assets}
         self._prices_row = -1
@@ -123,6 +126,16 @@ class MarketReplay:
         """Full signals with every strategy's vote and reason (what the owner is shown)."""
         at_ms = int(self.history.times[row])
         return {a: self.signals[a].at(at_ms) for a in assets if a in self.signals}
+
+    def _code_matrix(self) -> SignalCodes:
+        """Every asset's signal code at every decision row (HOLD without signals), one array."""
+        codes = np.full((self.history.times.size, len(self.history.assets)), HOLD_CODE,
+                        dtype=np.int8)
+        for column, asset in enumerate(self.history.assets):
+            found = self._columns.get(asset)
+            if found is not None:
+                codes[:, column] = found.codes
+        return codes
 
     def _precompute(self, history: SignalHistory) -> _Column:
         """`history.signal_at(T)` for the decision time T of every row, as arrays."""
