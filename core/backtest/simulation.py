@@ -106,6 +106,7 @@ class Simulation:
         self.tally = Tally()
         self.orders: list[Order] = []
         self.last_plan: datetime | None = None
+        self.decisions = 0  # plans the policy made (the others were known to be empty)
         self._held_version = -1
         self._held: tuple[IntArray, FloatArray, float] = (np.zeros(0, dtype=np.int64),
                                                           np.zeros(0), 0.0)
@@ -327,6 +328,7 @@ async def run_fast(
             if not prefilter or sim.may_trade(row):
                 portfolio = sim.portfolio(row)
                 plan = sim.plan(portfolio, sim.signals(row, portfolio), now)
+                sim.decisions += 1
                 if plan.trades:
                     sim.mark_until(row)
                     await execute_plan(sim, row, plan)

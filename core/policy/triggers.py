@@ -88,17 +88,18 @@ def account_state(
 ) -> AccountState | None:
     """The float state of an account; None when it holds something this view cannot value.
 
-    Cash counts at 1.0, as valuation counts it without a market: a cash asset other than the
-    quote, or a holding without price columns, gets None (then every moment is a candidate).
+    Cash counts at 1.0, as valuation counts it without a market; an account holding a cash
+    asset that has price columns, or a holding without them, gets None (then every moment is
+    a candidate). `watchlist`: the assets with a signal whether held or not.
     """
     cash = 0.0
     held: dict[str, Balance] = {}
     for asset, balance in balances.items():
         if balance.total == 0:
             continue
-        if asset == quote:
+        if asset == quote or (asset in cash_assets and asset not in columns):
             cash += float(balance.total)
-        elif asset in cash_assets or asset not in columns:
+        elif asset not in columns:
             return None
         else:
             held[asset] = balance
@@ -170,13 +171,14 @@ def possible_plans(
     may_sell = (maybe_active & ~protected & (state.sell_amount > 0)
                 & (state.sell_amount * price >= state.order_notional * down))
 
+    never = np.zeros_like(ok)
     stop = _fraction(settings.stop_loss)
     basis = state.cost_basis
-    under_stop = price < basis * (1 - stop) * up if stop is not None else np.zeros_like(ok)
+    under_stop = price < basis * (1 - stop) * up if stop is not None else never
     sells = may_sell & under_stop
     if settings.sell_on_signal:
         guard = _fraction(settings.signal_sell_max_loss)
-        guarded = price < basis * (1 - guard) * down if guard is not None else False
+        guarded = price < basis * (1 - guard) * down if guard is not None else never
         sells |= may_sell & (code == SELL) & ~guarded
     sells |= may_sell & (value > float(settings.max_position) * share * down)
     sells |= may_sell & (value < float(settings.min_position) * share * up)
@@ -185,8 +187,7 @@ def possible_plans(
         possible |= (state.cash < float(settings.min_cash) * total * up) & may_sell.any(axis=1)
 
     cooling = now - state.last_sell_ms < settings.rebuy_cooldown * 1000 - TIME_MARGIN_MS
-    clearly_under_stop = (held & (price < basis * (1 - stop) * down)
-                          if stop is not None else np.zeros_like(ok))
+    clearly_under_stop = held & (price < basis * (1 - stop) * down) if stop is not None else never
     candidate = (ok & (state.watched | maybe_active) & ~cooling & ~clearly_under_stop
                  & (value < float(settings.max_position) * share * up))
     strong = state.cash > float(settings.buy_cash_threshold) * total * down
