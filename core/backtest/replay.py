@@ -13,13 +13,14 @@ Orders from that decision fill at the open of candle `row` (see `core.backtest.b
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 
 from core.backtest.history import FloatArray, IntArray, MarketHistory, to_datetime
@@ -29,6 +30,7 @@ from core.settings import SignalSettings
 from core.signals import KIND_ORDER, SignalHistory, candles_needed, signal_history
 
 HOLD_CODE = KIND_ORDER.index(SignalKind.HOLD)
+SignalCodes = npt.NDArray[np.int8]
 # Candles of history before the start that signals warm up on. Fixed, so that a backtest's
 # result does not depend on how far back the candle files happen to go.
 MIN_WARM_UP = 500
@@ -40,13 +42,49 @@ class _Column:
     scores: FloatArray
 
 
+class SignalHistories(Mapping[str, SignalHistory]):
+    """Each asset's `SignalHistory`, computed from its candles when first read, then kept.
+
+    A full history holds every indicator and vote (megabytes per asset-year): the fast replay
+    needs only its signal codes and scores, which `compute` gives without keeping it. The
+    histories are kept only for what reads them (the owner's explanations, the engine run).
+    """
+
+    def __init__(
+        self, frames: Mapping[str, pd.DataFrame], settings: SignalSettings, timeframe: str
+    ) -> None:
+        self._frames = dict(frames)
+        self._settings = settings
+        self._timeframe = timeframe
+        self._kept: dict[str, SignalHistory] = {}
+
+    def compute(self, asset: str) -> SignalHistory:
+        """The history of `asset`, computed afresh and not kept."""
+        return signal_history(asset, self._frames[asset], self._settings, self._timeframe)
+
+    def __getitem__(self, asset: str) -> SignalHistory:
+        history = self._kept.get(asset)
+        if history is None:
+            history = self._kept[asset] = self.compute(asset)
+        return history
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._frames)
+
+    def __len__(self) -> int:
+        return len(self._frames)
+
+
 class MarketReplay:
-    """Prices and signals of every asset at every decision row of a backtest."""
+    """Prices and signals of every asset at every decision row of a backtest.
+
+    `codes[row, column]` is every asset's signal code (`KIND_ORDER`) at each decision row.
+    """
 
     def __init__(
         self,
         history: MarketHistory,
-        signals: Mapping[str, SignalHistory],
+        signals: SignalHistories,
         quote: str,
         first_row: int,
     ) -> None:
@@ -56,10 +94,11 @@ class MarketReplay:
                 "a decision needs one closed candle"
             )
         self.history = history
-        self.signals = dict(signals)
+        self.signals = signals
         self.quote = quote
         self.first_row = first_row
-        self._columns = {asset: self._precompute(s) for asset, s in self.signals.items()}
+        self._columns = {asset: self._precompute(signals.compute(asset)) for asset in signals}
+        self.codes = self._code_matrix()
         self._memo: dict[tuple[str, int, float], AssetSignal] = {}
         self._symbols = {asset: f"{asset}/{quote}" for asset in history.assets}
         self._prices_row = -1
@@ -124,6 +163,16 @@ class MarketReplay:
         at_ms = int(self.history.times[row])
         return {a: self.signals[a].at(at_ms) for a in assets if a in self.signals}
 
+    def _code_matrix(self) -> SignalCodes:
+        """Every asset's signal code at every decision row (HOLD without signals), one array."""
+        codes = np.full((self.history.times.size, len(self.history.assets)), HOLD_CODE,
+                        dtype=np.int8)
+        for column, asset in enumerate(self.history.assets):
+            found = self._columns.get(asset)
+            if found is not None:
+                codes[:, column] = found.codes
+        return codes
+
     def _precompute(self, history: SignalHistory) -> _Column:
         """`history.signal_at(T)` for the decision time T of every row, as arrays."""
         rows = self.history.times.size
@@ -177,10 +226,7 @@ def replay_from_frames(
         raise ValueError("the backtest period is empty: --to must be after --from")
     length = timeframe_ms(timeframe)
     warm_from = start_ms - warm_up_candles(settings) * length
-    cut = {
-        asset: frame[(frame.index >= warm_from) & (frame.index < end_ms)]
-        for asset, frame in frames.items()
-    }
+    cut = {asset: _between(frame, warm_from, end_ms) for asset, frame in frames.items()}
     cut = {asset: frame for asset, frame in cut.items() if len(frame)}
     if not cut:
         raise ValueError(_no_candles(start_ms, end_ms))
@@ -191,9 +237,14 @@ def replay_from_frames(
     if first_row >= history.times.size:
         raise ValueError(_no_candles(start_ms, end_ms))
     first_row = max(first_row, 1)
-    signals = {asset: signal_history(asset, frame, settings, timeframe)
-               for asset, frame in cut.items()}
-    return MarketReplay(history, signals, quote, first_row)
+    return MarketReplay(history, SignalHistories(cut, settings, timeframe), quote, first_row)
+
+
+def _between(frame: pd.DataFrame, start_ms: int, end_ms: int) -> pd.DataFrame:
+    """The candles opening in [start_ms, end_ms): a slice of the frame, not a copy."""
+    times = frame.index.to_numpy(dtype=np.int64)
+    first, last = np.searchsorted(times, [start_ms, end_ms], side="left")
+    return frame.iloc[int(first):int(last)]
 
 
 def _no_candles(start_ms: int, end_ms: int) -> str:

@@ -23,7 +23,7 @@ is reported and the rest go on.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
 
@@ -31,7 +31,7 @@ import numpy as np
 
 from core.backtest.benchmarks import EquityCurve, StartingPortfolio
 from core.backtest.broker import Broker, BuyCap, Execution
-from core.backtest.history import FloatArray, IntArray
+from core.backtest.history import BoolArray, FloatArray, IntArray
 from core.backtest.positions import PositionBook
 from core.backtest.replay import MarketReplay
 from core.engine.execution import drift
@@ -39,12 +39,29 @@ from core.exchange.base import Order
 from core.models import ZERO, AssetSignal, Market, Plan, Portfolio, PositionFacts
 from core.policy import PlanInput, make_plan
 from core.policy.pacing import decision_due, traded_in_window
+from core.policy.triggers import account_state, possible_plans
 from core.rounding import floor_to_step, order_problem
 from core.settings import Settings
 from core.valuation import value_portfolio
 
 Progress = Callable[[int, int], None]
 """Called as (candles done, candles in all) while a backtest runs."""
+
+# Rows scanned ahead for a possible trade: few right after a fill (the next may come soon),
+# doubling while the account stands still.
+MIN_LOOKAHEAD = 32
+MAX_LOOKAHEAD = 4096
+
+
+@dataclass(frozen=True, slots=True)
+class Lookahead:
+    """Rows [start, stop) scanned for a possible trade with the account at `version`."""
+
+    version: int = -1
+    start: int = 0
+    stop: int = 0
+    size: int = MIN_LOOKAHEAD // 2
+    possible: BoolArray = field(default_factory=lambda: np.zeros(0, dtype=np.bool_))
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,12 +109,16 @@ class Simulation:
         self.tally = Tally()
         self.orders: list[Order] = []
         self.last_plan: datetime | None = None
+        self.decisions = 0  # plans the policy made (the others were known to be empty)
         self._held_version = -1
         self._held: tuple[IntArray, FloatArray, float] = (np.zeros(0, dtype=np.int64),
                                                           np.zeros(0), 0.0)
         rows = replay.history.times.size
         self.equity = np.full(rows + 1, np.nan)
         self.cash = np.full(rows + 1, np.nan)
+        self._marked = replay.first_row
+        self._ahead = Lookahead()
+        self._column_of = {asset: i for i, asset in enumerate(replay.history.assets)}
 
     # -- one decision ------------------------------------------------------------------------
 
@@ -169,6 +190,33 @@ class Simulation:
             timeframe=self.replay.history.timeframe,
         )
 
+    def may_trade(self, row: int) -> bool:
+        """Whether a plan at `row` could hold any trade (`core.policy.triggers`).
+
+        Found for a stretch of rows ahead at once, from the account as it stands; the stretch
+        is found again once a fill changes the account, and grows while nothing does.
+        """
+        ahead = self._ahead
+        if ahead.version == self.broker.version and ahead.start <= row < ahead.stop:
+            return bool(ahead.possible[row - ahead.start])
+        size = min(ahead.size * 2, MAX_LOOKAHEAD) if ahead.version == self.broker.version \
+            else MIN_LOOKAHEAD
+        stop = min(row + size, self.replay.history.times.size)
+        state = account_state(
+            self.broker.balances, self.book.facts(), self.rules, self.policy,
+            quote=self.quote, cash_assets=self.cash_assets, columns=self._column_of,
+            watchlist=self.watchlist,
+        )
+        history = self.replay.history
+        possible: BoolArray = np.ones(stop - row, dtype=np.bool_)
+        if state is not None:
+            possible = possible_plans(
+                state, history.closes[row - 1:stop - 1], history.traded[row - 1:stop - 1],
+                self.replay.codes[row:stop], history.times[row:stop], self.policy,
+            )
+        self._ahead = Lookahead(self.broker.version, row, stop, size, possible)
+        return bool(possible[0])
+
     def drifted(self, plan: Plan) -> bool:
         """Whether any trade's fill price moved beyond `max_price_drift` from the plan's."""
         for trade in plan.trades:
@@ -217,22 +265,36 @@ class Simulation:
 
     def mark(self, row: int) -> None:
         """Equity and cash at the close of candle `row`."""
-        value, cash = self._value(self.replay.history.closes[row])
-        self.equity[row + 1] = value
-        self.cash[row + 1] = cash
+        self.mark_until(row + 1, first=row)
+
+    def mark_until(self, stop: int, *, first: int | None = None) -> None:
+        """Equity and cash at the closes of the candles not yet marked, up to `stop` (excluded).
+
+        The account holds the same amounts over them: one vectorised valuation.
+        """
+        start = self._marked if first is None else first
+        if stop <= start:
+            return
+        value, cash = self._value(self.replay.history.closes[start:stop])
+        self.equity[start + 1:stop + 1] = value
+        self.cash[start + 1:stop + 1] = cash
+        self._marked = stop
 
     def mark_start(self) -> None:
         """Equity and cash at the open of the first candle of the period."""
         first = self.replay.first_row
-        value, cash = self._value(self.replay.history.opens[first])
-        self.equity[first] = value
+        value, cash = self._value(self.replay.history.opens[first:first + 1])
+        self.equity[first] = value[0]
         self.cash[first] = cash
 
-    def _value(self, prices: FloatArray) -> tuple[float, float]:
+    def _value(self, prices: FloatArray) -> tuple[FloatArray, float]:
+        """The account's value at each row of `prices` (rows × assets), and its cash."""
         columns, amounts, cash = self._holdings()
-        held = prices[columns]
+        held = prices[:, columns]
         # Unpriced (not yet listed) assets are left out, as valuation leaves them out.
-        value = float(np.dot(amounts, np.where(np.isnan(held), 0.0, held)))
+        # A row-wise sum, not a matrix product: each row's figure must not depend on how many
+        # rows are valued together.
+        value = (np.where(np.isnan(held), 0.0, held) * amounts).sum(axis=1)
         return cash + value, cash
 
     def _holdings(self) -> tuple[IntArray, FloatArray, float]:
@@ -268,21 +330,32 @@ class Simulation:
         )
 
 
-async def run_fast(sim: Simulation, progress: Progress | None = None) -> EquityCurve:
-    """Replay every candle of the period with the engine's rules applied directly."""
+async def run_fast(
+    sim: Simulation, progress: Progress | None = None, *, prefilter: bool = True
+) -> EquityCurve:
+    """Replay every candle of the period with the engine's rules applied directly.
+
+    With `prefilter`, the exact policy runs only at the candles where a plan could hold a
+    trade (`Simulation.may_trade`); elsewhere its plan would be empty, so the result is the
+    same as planning at every candle (`prefilter=False`, tested). Equity is marked in
+    stretches between trades.
+    """
     rows = sim.replay.rows
     sim.mark_start()
     for done, row in enumerate(rows, start=1):
         now = sim.replay.time(row)
         if sim.plan_due(now):
-            portfolio = sim.portfolio(row)
-            plan = sim.plan(portfolio, sim.signals(row, portfolio), now)
             sim.last_plan = now
-            if plan.trades:
-                await execute_plan(sim, row, plan)
-        sim.mark(row)
+            if not prefilter or sim.may_trade(row):
+                portfolio = sim.portfolio(row)
+                plan = sim.plan(portfolio, sim.signals(row, portfolio), now)
+                sim.decisions += 1
+                if plan.trades:
+                    sim.mark_until(row)
+                    await execute_plan(sim, row, plan)
         if progress is not None:
             progress(done, len(rows))
+    sim.mark_until(rows.stop)
     return sim.curve()
 
 

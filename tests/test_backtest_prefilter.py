@@ -1,0 +1,138 @@
+"""The backtest plans only where a trade is possible, and that changes nothing.
+
+`core.policy.triggers.possible_plans` is a necessary condition for a non-empty plan: checked
+against the exact policy over random planning problems, then over months of real hourly
+candles (the bundled demo data), where replaying with it and planning at every candle must
+make the same orders and the same equity curve.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from pathlib import Path
+
+import numpy as np
+from hypothesis import given
+
+from core.backtest.benchmarks import StartingPortfolio
+from core.backtest.broker import Broker
+from core.backtest.replay import MarketReplay, load_replay
+from core.backtest.simulation import BacktestInput, Simulation, run_fast
+from core.exchange.paper_markets import bundled_markets
+from core.models import Balance, Market, Side, SignalKind
+from core.policy.triggers import account_state, possible_plans
+from core.settings import Settings, load_settings
+from core.signals.combine import KIND_ORDER
+from tests.factories import NOW
+from tests.test_policy_properties import ASSETS, CASH, EXAMPLES, Case, cases, plan_of
+
+H = 3_600_000
+DAY = 24 * H
+T0 = 1_704_067_200_000  # 2024-01-01 00:00 UTC
+DEMO = Path(__file__).resolve().parent.parent / "core" / "data" / "demo"
+SEED = StartingPortfolio(
+    "USDT", Decimal(628),
+    {"BTC": Decimal("0.05"), "ETH": Decimal("1.5"), "SOL": Decimal("30"), "AVAX": Decimal("40")},
+)
+HOLD = KIND_ORDER.index(SignalKind.HOLD)
+
+
+def possible(case: Case) -> bool:
+    """The prefilter's answer for the case's single moment."""
+    inp = case.inp
+    columns = {asset: i for i, asset in enumerate(ASSETS)}
+    balances = {name: Balance(h.free, h.locked) for name, h in inp.portfolio.holdings.items()}
+    balances.update((name, Balance(total)) for name, total in inp.portfolio.cash_balances.items())
+    state = account_state(
+        balances, inp.positions, inp.markets, case.settings,
+        quote="USDT", cash_assets=CASH, columns=columns, watchlist=set(inp.signals),
+    )
+    assert state is not None
+    prices = np.zeros((1, len(ASSETS)))
+    priced = np.zeros((1, len(ASSETS)), dtype=np.bool_)
+    codes = np.full((1, len(ASSETS)), HOLD, dtype=np.int8)
+    for asset, column in columns.items():
+        price = inp.portfolio.prices.get(asset)
+        if price is not None:
+            prices[0, column], priced[0, column] = float(price), True
+        signal = inp.signals.get(asset)
+        if signal is not None:
+            codes[0, column] = KIND_ORDER.index(signal.signal)
+    now = np.array([int(NOW.timestamp() * 1000)], dtype=np.int64)
+    return bool(possible_plans(state, prices, priced, codes, now, case.settings)[0])
+
+
+@EXAMPLES
+@given(cases())
+def test_every_plan_with_a_trade_is_found_possible(case: Case) -> None:
+    if plan_of(case).trades:
+        assert possible(case)
+
+
+@EXAMPLES
+@given(cases())
+def test_a_moment_found_impossible_plans_nothing(case: Case) -> None:
+    # the same property read the other way, so that hypothesis also hunts the False answers
+    if not possible(case):
+        assert not plan_of(case).trades
+
+
+def config(**overrides: str) -> Settings:
+    return load_settings(env={}, approval="auto", **overrides)
+
+
+def markets() -> dict[str, Market]:
+    return {s: m for s, m in bundled_markets().items() if m.quote == "USDT"}
+
+
+async def replay_both(replay: MarketReplay, settings: Settings) -> tuple[Simulation, Simulation]:
+    """The same backtest with the prefilter and with a plan at every candle."""
+    inp = BacktestInput(settings, SEED, {}, tuple(settings.watchlist))
+    runs = []
+    for prefilter in (True, False):
+        broker = Broker(replay.history, SEED.balances(), markets(), quote="USDT",
+                        fee_rate=settings.fee_rate, slippage=settings.paper_slippage,
+                        name="ballast")
+        sim = Simulation(replay, inp, markets(), broker)
+        await run_fast(sim, prefilter=prefilter)
+        runs.append(sim)
+    return runs[0], runs[1]
+
+
+def journal(sim: Simulation) -> list[tuple[object, ...]]:
+    return [(o.timestamp, o.symbol, o.side, o.filled, o.average_price, o.fee)
+            for o in sim.orders]
+
+
+def assert_same(fast: Simulation, every: Simulation) -> None:
+    assert journal(fast) == journal(every)
+    assert fast.tally == every.tally
+    assert np.array_equal(fast.equity, every.equity, equal_nan=True)
+    assert np.array_equal(fast.cash, every.cash, equal_nan=True)
+    assert fast.broker.balances == every.broker.balances
+
+
+async def test_a_month_of_busy_trading_is_the_same_with_the_prefilter() -> None:
+    # The defaults trade most hours (buys, signal sells, trims, cash raises); a tight
+    # max_price_drift refuses many plans at the fill, leaving their triggers standing.
+    settings = config(max_price_drift="0.0002")
+    replay = load_replay(DEMO, "1h", "USDT", T0 + 30 * DAY, T0 + 60 * DAY, settings.signal)
+    fast, every = await replay_both(replay, settings)
+    assert_same(fast, every)
+    assert {order.side for order in fast.orders} == {Side.BUY, Side.SELL}
+    assert fast.tally.executed > 100
+    assert fast.tally.drifted > 50
+    assert every.decisions == len(replay.rows)
+    assert fast.decisions < every.decisions
+
+
+async def test_months_of_calm_trading_plan_at_a_few_candles_and_trade_the_same() -> None:
+    # Sell only when every strategy agrees, wide position limits: trades are rare, and the
+    # exact policy should run at a small share of the candles.
+    settings = config(sell_rule="all", max_position="0.6", min_position="0.02",
+                      stop_loss="0.2")
+    replay = load_replay(DEMO, "1h", "USDT", T0 + 30 * DAY, T0 + 150 * DAY, settings.signal)
+    fast, every = await replay_both(replay, settings)
+    assert_same(fast, every)
+    assert fast.tally.executed > 5
+    assert fast.decisions < len(replay.rows) // 4
