@@ -2,7 +2,8 @@
 
 A folder of market data sits next to the repository on the machines it was developed on, but
 not in anybody's clone; a path into it makes tests pass there and fail everywhere else. Benches
-take such data only through `--candles DIR`.
+take such data only through `--candles DIR`. The same goes for words: comments cite the pages
+under docs/, not the specification document that also lives only beside the repository.
 """
 
 from __future__ import annotations
@@ -12,8 +13,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 CHECKED = ("core", "bot", "tests", "bench")
-# `../shared`, `shared/data`, or a path built from a "shared" component (`parent / "shared"`).
-OUTSIDE = re.compile(r"\.\./shared|shared/data|[\"']shared[\"']")
+# `../shared`, `shared/data`, a path built from a "shared" component (`parent / "shared"`), or
+# a section of the specification kept beside the repository (`SPEC §3`, `SPEC.md`).
+OUTSIDE = re.compile(r"\.\./shared|shared/data|[\"']shared[\"']|\bSPEC( §|\.md)")
 TEXT_SUFFIXES = {".py", ".md", ".toml", ".json", ".txt", ".cfg", ".ini", ".sh"}
 
 
@@ -40,10 +42,12 @@ def test_the_guard_finds_each_kind_of_outside_path(tmp_path: Path) -> None:
         'DATA = ROOT.parent / "shared" / "ohlcv"\n'
         "# candles from ../shared/ohlcv\n"
         "ok = 'shared memory'\n"
+        "# the five rules of SPEC §3\n"
     )
     (tmp_path / "tests" / "b.md").write_text("See shared/data/SOURCES.md\n")
     assert outside_references(tmp_path, ("tests",)) == [
         'tests/a.py:1: DATA = ROOT.parent / "shared" / "ohlcv"',
         "tests/a.py:2: # candles from ../shared/ohlcv",
+        "tests/a.py:4: # the five rules of SPEC §3",
         "tests/b.md:1: See shared/data/SOURCES.md",
     ]
