@@ -1,4 +1,4 @@
-"""Settings: the policy table of SPEC §3, signal parameters, and deployment/secrets (SPEC §10).
+"""Settings: the policy table, signal parameters, and deployment/secrets (docs/settings.md).
 
 Policy and signal settings come from a TOML file (`BALLAST_SETTINGS`) and `BALLAST_<SETTING>`
 variables; secrets and deployment only from the environment or `.env`. Every relationship
@@ -39,7 +39,7 @@ class SettingsError(ValueError):
 
 
 class PolicySettings(BaseModel):
-    """The rebalancing policy's settings (SPEC §3) with the seed's defaults."""
+    """The rebalancing policy's settings (docs/rules.md) with the seed's defaults."""
 
     model_config = ConfigDict(frozen=True, extra="forbid", validate_default=True)
 
@@ -63,7 +63,7 @@ class PolicySettings(BaseModel):
     maintain_reserve: bool = True
     fee_rate: Fraction = Field(Decimal("0.001"), ge=0, lt=Decimal("0.1"))
     never_sell: tuple[str, ...] = ()
-    # Decision mechanisms (SPEC §11; docs/rules.md). Each default keeps the seed's behaviour.
+    # Decision mechanisms (docs/rules.md). Each default keeps the seed's behaviour.
     sizing: Literal["all_or_nothing", "conviction"] = "all_or_nothing"
     plan_on: Literal["interval", "candle_close"] = "interval"
     trim_band: Fraction = Field(Decimal("0"), ge=0, lt=1)
@@ -120,7 +120,7 @@ class PolicySettings(BaseModel):
 
 
 class SignalSettings(BaseModel):
-    """Signal settings (SPEC §2): timeframe, combination rule and strategy parameters."""
+    """Signal settings (docs/rules.md): timeframe, combination rule and strategy parameters."""
 
     model_config = ConfigDict(frozen=True, extra="forbid", validate_default=True)
 

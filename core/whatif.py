@@ -1,4 +1,6 @@
-"""What-if planning (SPEC §8): a JSON portfolio in, the policy's input out; a plan out as JSON.
+"""What-if planning: a JSON portfolio in, the policy's input out; a plan out as JSON.
+
+The formats: docs/formats.md.
 
 Input rules:
 - Only `balances` and `prices` are required. Numbers may be JSON numbers or decimal strings;
@@ -9,7 +11,7 @@ Input rules:
 - `signals`: `{"signal": "BUY", "score": 0.5}` or just `"BUY"`; a missing score is +1 for
   STRONG_BUY, +0.5 for BUY, 0 for HOLD and −0.5 for SELL. Missing signals are HOLD, score 0.
 - `markets`: missing ones get the defaults (min notional = `min_trade_value`, no step).
-- `settings` overrides the policy settings of SPEC §3 plus `fee_rate` (default 0.001).
+- `settings` overrides the policy settings (docs/settings.md) plus `fee_rate` (default 0.001).
 - `now` (with a timezone) is the clock for min_hold and rebuy_cooldown. Without it, the
   caller's clock is used: the CLI passes the moment it runs.
 - `cash_assets` (optional, Ballast's default list) says which assets count as cash.
@@ -126,7 +128,7 @@ def _upper_keys(value: Any) -> Any:
 
 
 class WhatIfInput(_Model):
-    """The what-if JSON document of SPEC §8."""
+    """The what-if JSON document of docs/formats.md."""
 
     quote: Asset = "USDT"
     cash_assets: tuple[Asset, ...] = DEFAULT_CASH_ASSETS
@@ -232,7 +234,7 @@ def load_whatif(text: str | bytes, *, default_now: datetime) -> WhatIf:
 
 
 def plan_output(plan: Plan) -> dict[str, Any]:
-    """The plan as SPEC §8's JSON output: money to the cent, allocations to 4 decimals."""
+    """The plan as JSON output (docs/formats.md): money to the cent, allocations to 4 decimals."""
     total = plan.total_value
     return {
         "total_value": _money(total),

@@ -1,4 +1,5 @@
-"""`ballast backtest` on the bundled candles: the SPEC §9 JSON, the table, the chart, errors."""
+"""`ballast backtest` on the bundled candles: the JSON (docs/formats.md), the table, the chart,
+errors."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""`ballast plan --input FILE [--json]`: tables, SPEC §8 JSON, and refusals that name the field."""
+"""`ballast plan --input FILE [--json]`: tables, JSON (docs/formats.md), refusals naming fields."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ def run(*args: str, stdin: str | None = None) -> Result:
 
 
 def test_seed_portfolio_shows_the_initial_rebalance_of_spec_4_1() -> None:
-    """The seed's real holdings (cash $677 with its USDT; SPEC's S rounds it to $628) at the
+    """The seed's real holdings (cash $677 with its USDT; the seed's S rounds it to $628) at the
     default fee: one ETH sell for both the trim and the cash raise, cash 5.3% → 20.0%."""
     result = run("--input", str(SEED))
     assert result.exit_code == 0, result.output

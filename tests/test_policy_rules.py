@@ -1,4 +1,4 @@
-"""Each rule of SPEC §3 and each skip reason, on small portfolios with figures worked by hand.
+"""Each rule of docs/rules.md and each skip reason, on small portfolios with figures worked by hand.
 
 Prices are `SCENARIO_PRICES` (BTC 100,000 · ETH 2,500 · SOL 200 · AVAX 40 · LINK 20); fees
 are 0 unless a test is about fees. Defaults otherwise: min_cash 20%, target 25%, max_cash 40%,

@@ -1,4 +1,5 @@
-"""`preset` (SPEC §11): chosen through every settings path, resolved first, overridden beside it.
+"""`preset` (docs/rules.md): chosen through every settings path, resolved first, overridden
+beside it.
 
 `seed-literal` must stay the seed whatever the defaults become, so it is checked against the
 seed's own numbers here, not against the model's defaults.

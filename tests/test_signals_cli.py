@@ -1,4 +1,4 @@
-"""`ballast signals --candles DIR --timeframe TF --at T [--json]` (SPEC §9)."""
+"""`ballast signals --candles DIR --timeframe TF --at T [--json]` (docs/formats.md)."""
 
 from __future__ import annotations
 

@@ -55,7 +55,7 @@ def backtest_command(
     input_file: Annotated[Path | None, typer.Option(
         "--input", help="Starting portfolio as a what-if JSON file (default: the seed portfolio).",
     )] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON (SPEC §9).")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON (docs/formats.md).")] = False,
     plot: Annotated[Path | None, typer.Option(
         "--plot", help="Write a PNG of the three equity curves and Ballast's cash share.",
     )] = None,

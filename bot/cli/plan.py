@@ -1,7 +1,9 @@
-"""`ballast plan --input FILE [--json]`: what would the policy do with this portfolio? (SPEC §8)
+"""`ballast plan --input FILE [--json]`: what would the policy do with this portfolio?
+
+The input and output formats: docs/formats.md.
 
 Reads a what-if JSON file (`-` for stdin), runs the same pure policy the bot runs, and prints
-the plan as tables, or as SPEC §8's JSON with `--json`. Invalid input exits with code 2 and
+the plan as tables, or as JSON with `--json`. Invalid input exits with code 2 and
 a message naming the field on stderr; nothing is printed on stdout then.
 """
 
@@ -31,11 +33,11 @@ def plan_command(
         typer.Option(
             "--input",
             "-i",
-            help="What-if JSON file (SPEC §8): balances, prices, signals, settings…; - for stdin.",
+            help="What-if JSON file (docs/formats.md): balances, prices, signals…; - for stdin.",
         ),
     ],
     as_json: Annotated[
-        bool, typer.Option("--json", help="Print the plan as SPEC §8's JSON.")
+        bool, typer.Option("--json", help="Print the plan as JSON (docs/formats.md).")
     ] = False,
 ) -> None:
     """Plan the trades the policy would make for a portfolio given in a JSON file."""

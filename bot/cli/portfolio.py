@@ -1,4 +1,4 @@
-"""`ballast portfolio [--json]`: the live or paper account, valued per SPEC §1."""
+"""`ballast portfolio [--json]`: the live or paper account, valued as in docs/rules.md."""
 
 from __future__ import annotations
 
@@ -47,7 +47,8 @@ def _round(value: Decimal | None, step: Decimal) -> Decimal | None:
 
 
 def portfolio_json(view: AccountView) -> dict[str, Any]:
-    """The SPEC §8 `portfolio --json` shape: values to the cent, allocations as fractions."""
+    """The `portfolio --json` shape (docs/formats.md): values to the cent, allocations as
+    fractions."""
     portfolio = view.portfolio
     holdings: dict[str, Any] = {}
     for asset, holding in sorted(portfolio.holdings.items(), key=lambda kv: -kv[1].value):
@@ -85,7 +86,7 @@ def _limit(fraction: Decimal) -> str:
 
 
 def _allocation_cell(allocation: Decimal, dust: bool, settings: Settings) -> str:
-    """The allocation, marked against the position limits (SPEC §3)."""
+    """The allocation, marked against the position limits (docs/rules.md)."""
     text = _percent(allocation)
     if dust:
         return f"[dim]{text} dust[/]"
@@ -206,7 +207,7 @@ async def _read_signals(
 @app.command("portfolio")
 def portfolio_command(
     json_output: Annotated[
-        bool, typer.Option("--json", help="Print SPEC §8 JSON instead of a table.")
+        bool, typer.Option("--json", help="Print JSON (docs/formats.md) instead of a table.")
     ] = False,
     candles: Annotated[
         Path | None,

@@ -1,4 +1,7 @@
-"""`ballast signals`: each asset's signal from a candle directory, as of a time (SPEC §9)."""
+"""`ballast signals`: each asset's signal from a candle directory, as of a time.
+
+Candle files and the JSON output: docs/formats.md.
+"""
 
 from __future__ import annotations
 
@@ -27,7 +30,7 @@ def signals_command(
     at: Annotated[str | None, typer.Option(
         "--at", help="ISO-8601 UTC time, e.g. 2024-03-01T00:00:00Z (default: now).",
     )] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON (SPEC §9).")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON (docs/formats.md).")] = False,
 ) -> None:
     """Each asset's signal as of the last candle closed at or before --at, with its reasons."""
     # Imported here: pandas-ta takes a second to import, which other commands need not pay.

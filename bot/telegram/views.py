@@ -83,7 +83,8 @@ def portfolio_view(
     facts: Mapping[str, PositionFacts],
     limits: PolicySettings,
 ) -> View:
-    """The holdings table (SPEC §6): qty, value, allocation against the limits, signal, P&L."""
+    """The holdings table (docs/approval.md): qty, value, allocation against the limits, signal,
+    P&L."""
     quote = esc(portfolio.quote)
     lines = [
         f"💼 <b>Portfolio</b> · {money(portfolio.total_value)} {quote}",

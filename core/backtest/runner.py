@@ -58,7 +58,7 @@ class BacktestResult:
         return int(self.ballast.times.size - 1)
 
     def summary(self) -> dict[str, Any]:
-        """The SPEC §9 JSON shape (`ballast`, `hodl`, `calendar`, `period`)."""
+        """The JSON shape of docs/formats.md (`ballast`, `hodl`, `calendar`, `period`)."""
         return {
             "ballast": _rounded(self.ballast.metrics(self.timeframe).as_dict()),
             "hodl": _rounded(self.hodl.metrics(self.timeframe).as_dict(trading=False)),

@@ -1,6 +1,6 @@
 """The one plain sentence a backtest ends with: did the rules beat holding, and at what cost.
 
-Pure: a backtest's SPEC §9 summary in, a sentence out. "Beat holding, risk-adjusted" means
+Pure: a backtest's summary (docs/formats.md) in, a sentence out. "Beat holding, risk-adjusted" means
 both a Sharpe ratio at least buy-and-hold's and a max drawdown no deeper than its; one of the
 two is "partly"; neither is "did not". The cost is the fees paid, also as a share of the
 starting value.

@@ -1,4 +1,4 @@
-"""Approvals: the SPEC §5 state machine, stored in SQLite.
+"""Approvals: the state machine of docs/approval.md, stored in SQLite.
 
     pending → approved → executing → done | failed
     pending → rejected | expired | superseded          (approved → superseded on price drift)

@@ -2,9 +2,9 @@
 
 The real ccxt client talks to it over HTTP exactly as it would to api.binance.com (point every
 `exchange.urls['api']` entry at `standin.url`). It verifies HMAC-SHA256 signatures over the raw
-query or body, serves the real `exchangeInfo` filters from `../shared/data/fixtures`, real
-candles from `../shared/data/ohlcv`, keeps balances, orders and trades (see `binance_book`),
-logs every request so tests and benches can count them, and injects faults on demand:
+query or body, serves real recorded `exchangeInfo` filters and real candles (both from
+`tests/fixtures` unless given), keeps balances, orders and trades (see `binance_book`), logs
+every request so tests and benches can count them, and injects faults on demand:
 
     async with BinanceStandIn(balances={"USDT": "1000"}, prices={"BTC/USDT": "30000"}) as ex:
         ex.fail_next("POST /api/v3/order", "timeout_after_accept")
@@ -45,11 +45,11 @@ from urllib.parse import parse_qsl
 from aiohttp import web
 
 from tests.standins.binance_book import (
+    CANDLES_DIR,
     EXCHANGE_INFO_FULL,
     EXCHANGE_INFO_SUBSET,
     INTERVAL_MS,
     JSON,
-    OHLCV_DIR,
     BinanceReject,
     Book,
     CandleSource,
@@ -60,10 +60,10 @@ from tests.standins.binance_book import (
 )
 
 __all__ = [
+    "CANDLES_DIR",
     "EXCHANGE_INFO_FULL",
     "EXCHANGE_INFO_SUBSET",
     "FAULT_KINDS",
-    "OHLCV_DIR",
     "BinanceStandIn",
     "LoggedRequest",
 ]
@@ -161,7 +161,7 @@ class BinanceStandIn:
         prices: Mapping[str, Any] | None = None,
         exchange_info: Path | Mapping[str, Any] = EXCHANGE_INFO_SUBSET,
         quote_renames: Mapping[str, str] | None = None,
-        candles_dir: Path | None = OHLCV_DIR,
+        candles_dir: Path | None = CANDLES_DIR,
         latency: float = 0.0,
         commission_rate: Decimal = Decimal("0.001"),
         clock_ms: Callable[[], int] | None = None,
@@ -646,7 +646,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--exchange-info", type=Path, default=EXCHANGE_INFO_SUBSET)
     parser.add_argument("--quote", default="USDT",
                         help="USD re-quotes the USDT markets, standing in for Binance.US")
-    parser.add_argument("--candles", type=Path, default=OHLCV_DIR)
+    parser.add_argument("--candles", type=Path, default=CANDLES_DIR)
     parser.add_argument("--latency", type=float, default=0.0, help="seconds per request")
     parser.add_argument("--withdrawals-enabled", action="store_true")
     args = parser.parse_args(argv)

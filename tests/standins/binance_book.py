@@ -20,11 +20,13 @@ from decimal import ROUND_DOWN, Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
-# The workplace's shared data sits beside the repository (`../shared/data`).
-DATA_DIR = Path(__file__).resolve().parents[3] / "shared" / "data"
-EXCHANGE_INFO_SUBSET = DATA_DIR / "fixtures" / "binance_spot_exchangeInfo_2023-08-13_subset.json"
-EXCHANGE_INFO_FULL = DATA_DIR / "fixtures" / "binance_spot_exchangeInfo_2023-08-13.json.gz"
-OHLCV_DIR = DATA_DIR / "ohlcv"
+# Recorded Binance responses and real candles, kept in the repository (tests/fixtures/README.md)
+# so that a bare clone runs every test.
+FIXTURES_DIR = Path(__file__).resolve().parents[1] / "fixtures"
+EXCHANGE_DIR = FIXTURES_DIR / "exchange"
+EXCHANGE_INFO_SUBSET = EXCHANGE_DIR / "binance_spot_exchangeInfo_2023-08-13_subset.json.gz"
+EXCHANGE_INFO_FULL = EXCHANGE_DIR / "binance_spot_exchangeInfo_2023-08-13.json.gz"
+CANDLES_DIR = FIXTURES_DIR / "candles"
 
 ZERO = Decimal(0)
 JSON = dict[str, Any]
