@@ -32,6 +32,8 @@ from core.engine.events import (
     PlanExecuted,
     PlanProposed,
     SignalChanged,
+    SuspectData,
+    SuspectDataCleared,
 )
 from core.engine.service import EngineService, ServiceError
 from core.engine.wiring import RunningEngine, start_engine
@@ -82,6 +84,10 @@ def describe(event: Event, quote: str) -> str:
             return f"{at} exchange trouble: {event.message} (retrying)"
         case ExchangeRecovered():
             return f"{at} exchange answers again ({event.failed_scans} scan(s) missed)"
+        case SuspectData():
+            return f"{at} not planning, the account data looks wrong: {'; '.join(event.problems)}"
+        case SuspectDataCleared():
+            return f"{at} account data plausible again; planning resumes"
 
 
 async def serve(running: RunningEngine, stop: asyncio.Event, *front_ends: FrontEnd) -> None:

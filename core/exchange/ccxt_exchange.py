@@ -432,10 +432,19 @@ class CcxtExchange:
     # ---- plumbing ---------------------------------------------------------------------------
 
     async def _read(self, action: str, call: Callable[[], Awaitable[T]]) -> T:
-        """Run a read, retrying network errors and rate limits with backoff (bounded)."""
-        return await read_with_retry(
-            call,
-            policy=self.retry,
-            translate=lambda error: translate(error, self._id, action, self._redact),
-            sleep=self._sleep,
-        )
+        """Run a read, retrying network errors and rate limits with backoff (bounded).
+
+        An answer ccxt cannot parse (a NaN price makes it raise ValueError from `int()`) is
+        exchange trouble like any other, not a crash of the scan.
+        """
+        try:
+            return await read_with_retry(
+                call,
+                policy=self.retry,
+                translate=lambda error: translate(error, self._id, action, self._redact),
+                sleep=self._sleep,
+            )
+        except (ValueError, TypeError, ArithmeticError, KeyError, IndexError) as error:
+            raise ExchangeUnavailable(self._redact(
+                f"{self._id} {action}: the exchange's answer could not be read "
+                f"({type(error).__name__}: {error})")) from None
