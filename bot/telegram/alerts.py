@@ -144,6 +144,10 @@ def alert_view(event: Event, quote: str) -> View | None:
         case PlanProposed():
             return proposed_view(event, quote)
         case PlanExecuted():
+            if any(r.filled < r.amount for r in event.results):
+                # Some order ended part-filled (price limit, order_timeout): say so up front.
+                return outcome_view(event.approval_id, "◐", "executed in part",
+                                    event.results, quote)
             return outcome_view(event.approval_id, "✅", "executed", event.results, quote)
         case ExecutionFailed():
             return outcome_view(event.approval_id, "❌", "failed", event.results, quote,
