@@ -19,6 +19,8 @@ from core.engine.events import (
     PlanProposed,
     SignalChanged,
     Subscription,
+    SuspectData,
+    SuspectDataCleared,
 )
 from core.logs import log_event
 
@@ -66,6 +68,12 @@ def event_lines(event: Event) -> list[tuple[str, int, str, dict[str, object]]]:
         case ExchangeRecovered():
             return [("exchange", logging.INFO, "exchange answers again",
                      {"since": event.since.isoformat(), "failed_scans": event.failed_scans})]
+        case SuspectData():
+            return [("alert", logging.WARNING, "account data looks wrong; not planning",
+                     {"problems": "; ".join(event.problems)})]
+        case SuspectDataCleared():
+            return [("alert", logging.INFO, "account data plausible again",
+                     {"since": event.since.isoformat()})]
     return []
 
 

@@ -198,6 +198,22 @@ class Settings(PolicySettings, SignalSettings, BaseSettings):
     approval: Literal["manual", "auto"] = "manual"
     allow_live_auto: bool = False
     paper_slippage: Fraction = Field(Decimal("0"), ge=0, lt=Decimal("0.1"))
+    # Money safety when the world misbehaves (SPEC §13).
+    max_slippage: Fraction = Field(
+        Decimal("0.01"), gt=0, lt=Decimal("0.5"),
+        description="an order's price limit: buys pay at most, sells get at least, the price "
+        "seen just before sending ± this fraction; what cannot fill within it is cancelled")
+    order_timeout: int = Field(
+        120, gt=0, description="seconds an order may stay open or half-filled before Ballast "
+        "cancels the rest and ends the plan with what filled")
+    max_value_jump: Fraction = Field(
+        Decimal("0.15"), gt=0, lt=10,
+        description="a scan whose total value moved more than this fraction from the last "
+        "scan's, beyond what its prices explain, is not planned from (someone moved funds, or "
+        "the exchange answered with missing balances)")
+    lock_dir: Path | None = Field(
+        None, description="directory of the per-account locks that keep two Ballasts off one "
+        "exchange account (default: $XDG_RUNTIME_DIR/ballast or the temp directory)")
     # Telegram push alerts, per family (plan messages with their buttons are always sent).
     alert_signals: bool = True
     alert_trades: bool = True
@@ -239,7 +255,7 @@ class Settings(PolicySettings, SignalSettings, BaseSettings):
             return value.strip().upper()
         return tuple(a.strip().upper() for a in value if a.strip())
 
-    @field_validator("log_file", "backup_dir", "daily_summary_hour", mode="before")
+    @field_validator("log_file", "backup_dir", "daily_summary_hour", "lock_dir", mode="before")
     @classmethod
     def _empty_is_off(cls, value: Any) -> Any:
         # `BALLAST_LOG_FILE=` in an env file means "none", not the current directory.

@@ -85,6 +85,10 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX outbox_by_state ON outbox (state, id);
     """,
+    # 4: the free balances a plan rests on, re-checked before it is executed (SPEC §13).
+    """
+    ALTER TABLE approvals ADD COLUMN balances TEXT;
+    """,
 )
 
 

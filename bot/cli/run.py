@@ -32,6 +32,8 @@ from core.engine.events import (
     PlanExecuted,
     PlanProposed,
     SignalChanged,
+    SuspectData,
+    SuspectDataCleared,
 )
 from core.engine.service import EngineService, ServiceError
 from core.engine.wiring import RunningEngine, start_engine
@@ -39,6 +41,7 @@ from core.event_log import log_events
 from core.exchange.errors import ExchangeError
 from core.exchange.paper_markets import MarketsFileError
 from core.exchange.prices import utc_now
+from core.instance_lock import AlreadyRunning, LockUnavailable, one_bot_per_account
 from core.logs import configure_from_settings
 from core.settings import Settings, SettingsError, load_settings
 
@@ -81,6 +84,10 @@ def describe(event: Event, quote: str) -> str:
             return f"{at} exchange trouble: {event.message} (retrying)"
         case ExchangeRecovered():
             return f"{at} exchange answers again ({event.failed_scans} scan(s) missed)"
+        case SuspectData():
+            return f"{at} not planning, the account data looks wrong: {'; '.join(event.problems)}"
+        case SuspectDataCleared():
+            return f"{at} account data plausible again; planning resumes"
 
 
 async def serve(running: RunningEngine, stop: asyncio.Event, *front_ends: FrontEnd) -> None:
@@ -193,11 +200,14 @@ async def run_engine(settings: Settings, resend_grace: timedelta) -> None:
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
-    running = await start_engine(settings, clock=utc_now, resend_grace=resend_grace)
-    typer.echo(f"ballast running: {settings.mode} mode on {running.exchange.name}, approval "
-               f"{settings.approval}, database {settings.db}")
-    await serve(running, stop, print_events, terminal_commands, log_engine_events,
-                operations(settings, running))
+    # One bot per database and per exchange account (SPEC §13): held until this returns,
+    # dropped by the kernel if the process dies.
+    with one_bot_per_account(settings):
+        running = await start_engine(settings, clock=utc_now, resend_grace=resend_grace)
+        typer.echo(f"ballast running: {settings.mode} mode on {running.exchange.name}, "
+                   f"approval {settings.approval}, database {settings.db}")
+        await serve(running, stop, print_events, terminal_commands, log_engine_events,
+                    operations(settings, running))
     typer.echo("ballast stopped")
 
 
@@ -219,3 +229,5 @@ def run(
         fail(str(error))
     except ExchangeError as error:
         fail(f"the exchange refused to start: {error}")
+    except (AlreadyRunning, LockUnavailable) as error:
+        fail(str(error))

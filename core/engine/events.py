@@ -114,6 +114,26 @@ class ExchangeRecovered:
     failed_scans: int
 
 
+@dataclass(frozen=True, slots=True)
+class SuspectData:
+    """The account data looks impossible, so no plan is made from it (sent once per episode).
+
+    `problems` says what looked wrong: a held asset without a usable price, the quote cash
+    vanishing, a total value jump with no price move (SPEC §13).
+    """
+
+    at: datetime
+    problems: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class SuspectDataCleared:
+    """The account data is plausible again (or a new level held long enough to be real)."""
+
+    at: datetime
+    since: datetime
+
+
 Event = (
     SignalChanged
     | PlanProposed
@@ -123,6 +143,8 @@ Event = (
     | CashBelowMinimum
     | ExchangeTrouble
     | ExchangeRecovered
+    | SuspectData
+    | SuspectDataCleared
 )
 
 

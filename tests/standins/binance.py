@@ -265,6 +265,14 @@ class BinanceStandIn:
         """Set the ticker's last price of `BTC/USDT` (or `BTCUSDT`); market orders fill at it."""
         self.book.set_price(symbol, price)
 
+    def set_liquidity(self, symbol: str, qty: Any) -> None:
+        """At most `qty` of one limit order on `symbol` fills at once (None: all of it)."""
+        symbol_id = self.book.symbol_id(symbol)
+        if qty is None:
+            self.book.liquidity.pop(symbol_id, None)
+        else:
+            self.book.liquidity[symbol_id] = Decimal(str(qty))
+
     def balances(self) -> dict[str, tuple[Decimal, Decimal]]:
         """Every asset's (free, locked)."""
         return {asset: (v[0], v[1]) for asset, v in self.book.balances.items()}
@@ -599,6 +607,10 @@ class BinanceStandIn:
             for name in ("can_trade", "withdrawals_enabled"):
                 if name in body:
                     setattr(self.permissions, name, bool(body[name]))
+            if "stuck_orders" in body:
+                self.book.stuck_orders = bool(body["stuck_orders"])
+            for symbol, qty in (body.get("liquidity") or {}).items():
+                self.set_liquidity(symbol, qty)
             return {"ok": True}
         if (method, action) == ("GET", "state"):
             return {
