@@ -89,6 +89,13 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX outbox_by_state ON outbox (state, id);
     """,
+    # 4: settings the owner changed in the chat, applied over file and environment at start
+    # (core.chat_settings). Depends on no other table: it may follow any later migration.
+    """
+    CREATE TABLE chat_settings (
+        name TEXT PRIMARY KEY, value TEXT NOT NULL, changed_at TEXT NOT NULL, changed_by TEXT
+    );
+    """,
 )
 
 

@@ -34,6 +34,7 @@ from bot.telegram.letters import letter_view
 from bot.telegram.reports import COMMANDS
 from bot.telegram.settings_edit import Apply, SettingsEditor
 from bot.telegram.views import View, notice_view
+from core.chat_settings import SettingsLedger
 from core.engine.events import (
     ApprovalClosed,
     ExecutionFailed,
@@ -101,6 +102,7 @@ class TelegramBot:
         rate_limiter: PatientRateLimiter | None = None,
         poll_timeout: int = 10,
         pump_events: bool = True,
+        ledger: SettingsLedger | None = None,
     ) -> None:
         if settings.telegram_token is None:
             raise SettingsError("telegram_token: not set (BALLAST_TELEGRAM_TOKEN)")
@@ -113,7 +115,7 @@ class TelegramBot:
         self._token = settings.telegram_token.get_secret_value()
         self.owner_id = settings.telegram_owner_id
         self.service = service
-        self.editor = SettingsEditor(settings, apply_settings)
+        self.editor = SettingsEditor(settings, apply_settings, ledger)
         self.plan_messages = PlanMessages()
         self.alerts = AlertFilter()
         self.poll_timeout = poll_timeout
