@@ -6,6 +6,9 @@ how far a database has come. Decimals are stored as TEXT so no cent is lost to f
 
 from __future__ import annotations
 
+import asyncio
+import sqlite3
+import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -15,6 +18,7 @@ from typing import Self
 import aiosqlite
 
 from core.store_connection import SharedConnection
+from core.store_health import explain, failed_check, newer_schema
 
 # Append new migrations at the end; never edit one that has shipped.
 MIGRATIONS: tuple[str, ...] = (
@@ -85,9 +89,16 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX outbox_by_state ON outbox (state, id);
     """,
-    # 4: the free balances a plan rests on, re-checked before it is executed (SPEC §13).
+    # 4: the free balances a plan rests on, re-checked before it is executed (docs/rules.md).
     """
     ALTER TABLE approvals ADD COLUMN balances TEXT;
+    """,
+    # 5: settings the owner changed in the chat, applied over file and environment at start
+    # (core.chat_settings). Depends on no other table: it may follow any later migration.
+    """
+    CREATE TABLE chat_settings (
+        name TEXT PRIMARY KEY, value TEXT NOT NULL, changed_at TEXT NOT NULL, changed_by TEXT
+    );
     """,
 )
 
@@ -118,17 +129,59 @@ class Store:
 
     @classmethod
     async def open(cls, path: Path | str) -> Store:
-        """Open (creating if needed) and migrate the database at `path`."""
+        """Open (creating if needed) and migrate the database at `path`.
+
+        Raises `DatabaseProblem` naming the file and the remedy when it is not a database, is
+        damaged, read-only or from a newer Ballast; the connection is closed first, so that a
+        process that fails here can exit (aiosqlite's thread would otherwise keep it alive).
+        """
         db_path = Path(path)
-        conn = await aiosqlite.connect(db_path, isolation_level=None)
-        conn.row_factory = aiosqlite.Row
-        await conn.execute("PRAGMA journal_mode=WAL")
-        await conn.execute("PRAGMA synchronous=NORMAL")
-        await conn.execute("PRAGMA foreign_keys=ON")
-        await conn.execute("PRAGMA busy_timeout=5000")
-        store = cls(conn, db_path)
-        await store.migrate()
+        conn = aiosqlite.connect(db_path, isolation_level=None)
+        try:
+            await conn
+        except sqlite3.Error as error:
+            # aiosqlite stops its thread without waiting for it; wait here, or the thread
+            # reports to an event loop that a failing process has already closed.
+            thread = getattr(conn, "_thread", None)
+            if isinstance(thread, threading.Thread):
+                await asyncio.to_thread(thread.join, 5.0)
+            raise explain(db_path, error) from error
+        try:
+            conn.row_factory = aiosqlite.Row
+            await conn.execute("PRAGMA journal_mode=WAL")
+            await conn.execute("PRAGMA synchronous=NORMAL")
+            await conn.execute("PRAGMA foreign_keys=ON")
+            await conn.execute("PRAGMA busy_timeout=5000")
+            store = cls(conn, db_path)
+            await store.migrate()
+            # SQLite opens a file it may not write read-only without a word, and a migrated
+            # database is not written at open: write its version again and roll it back, so
+            # that a read-only file is refused now rather than at the first approval.
+            version = await store.schema_version()
+            await conn.execute("BEGIN IMMEDIATE")
+            try:
+                await conn.execute(f"PRAGMA user_version={version}")
+            finally:
+                await conn.execute("ROLLBACK")
+        except BaseException as error:
+            await conn.close()
+            if isinstance(error, sqlite3.Error):
+                raise explain(db_path, error) from error
+            raise
         return store
+
+    async def quick_check(self) -> None:
+        """SQLite's integrity check (`PRAGMA quick_check`); raises `DatabaseProblem` on damage.
+
+        Reads every page, so it runs once at start, not on every open.
+        """
+        try:
+            rows = await (await self.conn.execute("PRAGMA quick_check")).fetchall()
+        except sqlite3.Error as error:
+            raise explain(self.path, error) from error
+        lines = [str(row[0]) for row in rows]
+        if lines != ["ok"]:
+            raise failed_check(self.path, lines)
 
     async def schema_version(self) -> int:
         """How many migrations this database has had."""
@@ -140,10 +193,7 @@ class Store:
         """Apply every migration this database has not had yet, each atomically."""
         version = await self.schema_version()
         if version > len(MIGRATIONS):
-            raise RuntimeError(
-                f"database {self.path} has schema version {version}, newer than this Ballast "
-                f"({len(MIGRATIONS)}): upgrade Ballast"
-            )
+            raise newer_schema(self.path, version, len(MIGRATIONS))
         for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
             # executescript would commit on its own; run statements in one explicit transaction.
             async with self.transaction() as conn:

@@ -26,6 +26,7 @@ from core.engine.state import EngineState
 from core.models import Side, TradeReason
 from core.outbox import Outbox, decode
 from core.store import MIGRATIONS, Store
+from core.store_health import DatabaseProblem
 from tests.engine_support import plan_of, trade
 
 T = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
@@ -248,8 +249,10 @@ async def test_a_failing_migration_leaves_the_database_as_it_was(
     broken = (*MIGRATIONS,
               "CREATE TABLE half_done (x INTEGER); INSERT INTO no_such_table VALUES (1)")
     monkeypatch.setattr("core.store.MIGRATIONS", broken)
-    with pytest.raises(sqlite3.OperationalError, match="no_such_table"):
+    # Said as a database problem naming the file, SQLite's words kept.
+    with pytest.raises(DatabaseProblem, match="no_such_table") as raised:
         await Store.open(path)
+    assert isinstance(raised.value.__cause__, sqlite3.OperationalError)
     conn = sqlite3.connect(path)
     try:
         assert conn.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS)

@@ -366,3 +366,45 @@ async def test_an_exchange_outage_is_said_plainly(world: World) -> None:
     world.tg.push_command(OWNER, "/portfolio")
     answer = await world.tg.wait_for_method("sendMessage", to(OWNER, "not answering"))
     assert "Portfolio" not in str(answer.params["text"])
+
+
+GROUPS = {"group": -4001, "supergroup": -1001234567890, "channel": -1009876543210}
+
+
+async def test_the_owner_in_a_group_or_channel_is_answered_nothing_there(
+    world: World, caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The owner's commands outside the private chat show nothing there and change nothing;
+    the owner is told, in the private chat, once per chat, to use it."""
+    caplog.set_level(logging.WARNING)
+    for kind, chat in GROUPS.items():
+        world.tg.push_command(OWNER, "/portfolio" if kind != "supergroup" else "/pause",
+                              chat_id=chat, chat_type=kind)
+    await world.tg.wait_until(
+        lambda: len([c for c in world.tg.calls_to("sendMessage")
+                     if to(OWNER, "only in your private chat")(c)]) == len(GROUPS))
+    for chat in GROUPS.values():
+        assert not [c for c in world.tg.calls if str(c.params.get("chat_id")) == str(chat)]
+    assert not await world.service.engine.is_paused(), "the owner's /pause in a group did nothing"
+    ignored = [r.getMessage() for r in caplog.records if "ignored update" in r.getMessage()]
+    assert len(ignored) == len(GROUPS)
+    assert all("private chat" in line for line in ignored)
+
+
+async def test_approve_pressed_in_a_group_executes_nothing(world: World) -> None:
+    """A plan's buttons seen in a group (a forwarded copy, a shared screen): the owner's tap
+    there is answered with where to go, and the plan waits, unexecuted."""
+    message = await plan_message(world)
+    seen = len(world.tg.calls)
+    world.tg.press_button(OWNER, message, "Approve", chat_id=GROUPS["supergroup"],
+                          chat_type="supergroup")
+    answer = await world.tg.wait_for_method("answerCallbackQuery", after=seen)
+    assert "private chat" in str(answer.params.get("text"))
+    assert await order_count(world.store) == 0
+    assert message.reply_markup is not None, "the owner can still decide in the private chat"
+    assert [a.id for a in await world.service.pending()] != []
+    # The same button in the private chat still works.
+    world.tg.press_button(OWNER, message, "Approve")
+    await world.tg.wait_for_method(
+        "editMessageText", lambda c: "executed" in str(c.params["text"]), after=seen)
+    assert await order_count(world.store) == 1

@@ -14,6 +14,7 @@ from bot.cli.common import console, fail, print_json
 from core.exchange.check import Finding, Severity, check_exchange, check_settings, has_problems
 from core.exchange.errors import ExchangeError
 from core.settings import Settings, SettingsError, load_settings
+from core.settings_check import check_database, check_env_file, check_sources
 
 _MARKS = {Severity.OK: "[green]✓[/]", Severity.WARNING: "[yellow]![/]",
           Severity.PROBLEM: "[bold red]✗[/]"}
@@ -24,7 +25,8 @@ async def _run_checks(settings: Settings) -> list[Finding]:
     from core.exchange.ccxt_exchange import CcxtExchange
     from core.exchange.ccxt_retry import RetryPolicy
 
-    findings = check_settings(settings)
+    findings = [*check_settings(settings), *check_env_file(), *check_database(settings.db),
+                *check_sources(settings)]
     try:
         # A check should answer quickly: one retry, not the trading loop's patience.
         exchange = CcxtExchange.from_settings(settings, retry=RetryPolicy(attempts=2))

@@ -24,7 +24,7 @@ from telegram.error import BadRequest, TelegramError
 from bot.telegram.app import TelegramBot, start_notice
 from bot.telegram.setup import serve_owner_setup
 from core.engine.service import EngineService
-from core.engine.wiring import RunningEngine, real_ports
+from core.engine.wiring import RunningEngine
 from core.logs import log_event
 from core.outbox import Courier, Outbox, post_events
 from core.settings import Settings
@@ -97,14 +97,11 @@ async def _telegram(settings: Settings, running: RunningEngine, outbox: Outbox,
                     stop: asyncio.Event) -> None:
     """Start the bot (retrying while Telegram is unreachable), then deliver the outbox."""
     service = running.service
-
-    async def apply(changed: Settings) -> None:
-        # The policy and alert settings changed in the chat take effect from the next plan.
-        running.engine.settings = changed
-        running.engine.ports = real_ports(changed, running.exchange, running.data_store,
-                                          running.engine_store)
-
-    bot = TelegramBot(settings, service, apply, pump_events=False)
+    # The settings in force: the chat's stored changes over file and environment. A change in
+    # the chat takes effect from the next plan and is kept in the database.
+    settings = running.engine.settings
+    bot = TelegramBot(settings, service, running.change_settings, pump_events=False,
+                      ledger=running.ledger)
     pause = FIRST_RETRY
     while not stop.is_set():
         try:

@@ -27,6 +27,7 @@ from core.exchange.prices import Clock, ManualClock, ReplayPrices, utc_now
 from core.models import Portfolio, PositionFacts, SignalKind
 from core.settings import Settings, SettingsError, load_settings
 from core.store import Store
+from core.store_health import DatabaseProblem
 
 CENT = Decimal("0.01")
 FOURTH = Decimal("0.0001")
@@ -231,7 +232,7 @@ def portfolio_command(
         view = asyncio.run(
             read_account_view(settings, candles=candles, at=moment, timeframe=timeframe)
         )
-    except (SettingsError, CandleError, MarketsFileError) as error:
+    except (SettingsError, CandleError, MarketsFileError, DatabaseProblem) as error:
         fail(str(error), 2)
     except ExchangeError as error:
         fail(f"exchange: {error}", 1)

@@ -44,6 +44,8 @@ from core.exchange.prices import utc_now
 from core.instance_lock import AlreadyRunning, LockUnavailable, one_bot_per_account
 from core.logs import configure_from_settings
 from core.settings import Settings, SettingsError, load_settings
+from core.store import Store
+from core.store_health import DatabaseProblem
 
 FrontEnd = Callable[[EngineService, asyncio.Event], Coroutine[Any, Any, None]]
 
@@ -200,15 +202,30 @@ async def run_engine(settings: Settings, resend_grace: timedelta) -> None:
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
-    # One bot per database and per exchange account (SPEC §13): held until this returns,
-    # dropped by the kernel if the process dies.
+    # One bot per database and per exchange account (docs/rules.md): held until this returns,
+    # dropped by the kernel if the process dies. The database is checked under the lock, so a
+    # second process never migrates it beside the first.
     with one_bot_per_account(settings):
+        await check_database(settings)
         running = await start_engine(settings, clock=utc_now, resend_grace=resend_grace)
         typer.echo(f"ballast running: {settings.mode} mode on {running.exchange.name}, "
                    f"approval {settings.approval}, database {settings.db}")
         await serve(running, stop, print_events, terminal_commands, log_engine_events,
                     operations(settings, running))
     typer.echo("ballast stopped")
+
+
+async def check_database(settings: Settings) -> None:
+    """Open, migrate and integrity-check the database once before anything uses it.
+
+    Raises `DatabaseProblem` naming the file and what to do, so that `ballast run` exits
+    non-zero at once (and systemd restarts or gives up) instead of failing in the loop.
+    """
+    store = await Store.open(settings.db)
+    try:
+        await store.quick_check()
+    finally:
+        await store.close()
 
 
 @app.command()
@@ -225,7 +242,7 @@ def run(
         settings = load_settings()
         configure_from_settings(settings, verbose=verbose)
         asyncio.run(run_engine(settings, timedelta(seconds=resend_grace)))
-    except (SettingsError, MarketsFileError) as error:
+    except (SettingsError, MarketsFileError, DatabaseProblem) as error:
         fail(str(error))
     except ExchangeError as error:
         fail(f"the exchange refused to start: {error}")

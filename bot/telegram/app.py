@@ -14,6 +14,7 @@ import logging
 from typing import Any
 
 from telegram import BotCommand, Update
+from telegram.constants import ChatType
 from telegram.error import TelegramError
 from telegram.ext import (
     Application,
@@ -33,6 +34,7 @@ from bot.telegram.letters import letter_view
 from bot.telegram.reports import COMMANDS
 from bot.telegram.settings_edit import Apply, SettingsEditor
 from bot.telegram.views import View, notice_view
+from core.chat_settings import SettingsLedger
 from core.engine.events import (
     ApprovalClosed,
     ExecutionFailed,
@@ -47,6 +49,8 @@ from core.settings import Settings, SettingsError
 log = logging.getLogger(__name__)
 
 REFUSAL = "Sorry, this is a private bot."
+PRIVATE_ONLY = ("Ballast answers only in your private chat with it, never in a group or "
+                "channel: nothing was done. Send the command here.")
 # Only what the handlers use: no edited messages, polls, chat member updates …
 ALLOWED_UPDATES = [Update.MESSAGE, Update.CALLBACK_QUERY]
 
@@ -98,6 +102,7 @@ class TelegramBot:
         rate_limiter: PatientRateLimiter | None = None,
         poll_timeout: int = 10,
         pump_events: bool = True,
+        ledger: SettingsLedger | None = None,
     ) -> None:
         if settings.telegram_token is None:
             raise SettingsError("telegram_token: not set (BALLAST_TELEGRAM_TOKEN)")
@@ -110,7 +115,7 @@ class TelegramBot:
         self._token = settings.telegram_token.get_secret_value()
         self.owner_id = settings.telegram_owner_id
         self.service = service
-        self.editor = SettingsEditor(settings, apply_settings)
+        self.editor = SettingsEditor(settings, apply_settings, ledger)
         self.plan_messages = PlanMessages()
         self.alerts = AlertFilter()
         self.poll_timeout = poll_timeout
@@ -131,6 +136,8 @@ class TelegramBot:
         self._subscription: Subscription | None = None
         self._pump: asyncio.Task[None] | None = None
         self._stopping: asyncio.Future[None] | None = None
+        # Group chats the owner was already told to use the private chat from (once each).
+        self._told_elsewhere: set[int] = set()
 
     def _register(self) -> None:
         app = self.application
@@ -152,21 +159,50 @@ class TelegramBot:
     async def _owner_gate(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         user = update.effective_user
         query = update.callback_query
-        if user is not None and user.id == self.owner_id and (
+        chat = update.effective_chat
+        from_owner = user is not None and user.id == self.owner_id and (
             query is None or query.from_user.id == self.owner_id
-        ):
+        )
+        if from_owner and chat is not None and chat.type == ChatType.PRIVATE \
+                and chat.id == self.owner_id:
             return
+        if from_owner:
+            # The owner, but in a group, supergroup or channel (or on a message we cannot
+            # place): whatever is shown there is seen by others, and a button there may be a
+            # forwarded copy. Nothing is answered or executed outside the private chat.
+            await self._elsewhere(update, context)
+            raise ApplicationHandlerStop
         # Who, not what: a stranger's text never reaches the logs.
         log.warning("refused update %s from user %s", update.update_id,
                     user.id if user is not None else "unknown")
         try:
             if query is not None:
                 await query.answer(REFUSAL)
-            elif update.effective_chat is not None and update.effective_chat.type == "private":
-                await context.bot.send_message(update.effective_chat.id, REFUSAL)
+            elif chat is not None and chat.type == ChatType.PRIVATE:
+                await context.bot.send_message(chat.id, REFUSAL)
         except TelegramError as error:
             log.info("could not send the refusal: %s", type(error).__name__)
         raise ApplicationHandlerStop
+
+    async def _elsewhere(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """The owner wrote or pressed a button outside the private chat: say where to go.
+
+        A button press gets the note as its answer (only the presser sees it). A message gets
+        it once per chat, in the owner's private chat rather than the group, so the group
+        learns nothing; Telegram may refuse that if the owner never opened the private chat.
+        """
+        chat = update.effective_chat
+        where = f"{chat.type} chat {chat.id}" if chat is not None else "an unknown chat"
+        log.warning("ignored update %s from the owner in %s: Ballast answers only in the "
+                    "private chat", update.update_id, where)
+        try:
+            if update.callback_query is not None:
+                await update.callback_query.answer(PRIVATE_ONLY, show_alert=True)
+            elif chat is not None and chat.id not in self._told_elsewhere:
+                self._told_elsewhere.add(chat.id)
+                await context.bot.send_message(self.owner_id, PRIVATE_ONLY)
+        except TelegramError as error:
+            log.info("could not send the private-chat note: %s", type(error).__name__)
 
     async def _on_error(self, update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
         error = context.error

@@ -147,7 +147,8 @@ class Handlers:
         """/settings: show them; `/settings NAME VALUE` changes one, validated as at start-up."""
         args = list(context.args or [])
         if not args:
-            await self._reply(update, context, settings_view(self.editor.shown()))
+            await self._reply(update, context, settings_view(self.editor.shown(),
+                                                             sources=self.editor.sources()))
             return
         if len(args) != 2:
             await self._reply(update, context, notice_view(
@@ -158,7 +159,8 @@ class Handlers:
         except SettingsError as error:
             await self._reply(update, context, notice_view(f"❌ Not changed: {error}"))
             return
-        await self._reply(update, context, settings_view(self.editor.shown(), changed=args[0]))
+        await self._reply(update, context, settings_view(self.editor.shown(), changed=args[0],
+                                                         sources=self.editor.sources()))
 
     async def chart(self, update: Update, context: Context) -> None:
         """/chart [allocation|value]: a picture of the allocation or of value over time."""

@@ -13,6 +13,7 @@ from typing import Any, get_args
 
 from pydantic import ValidationError
 
+from core.chat_settings import SettingsLedger
 from core.settings import PolicySettings, Settings, SettingsError, format_validation_error
 
 START_UP_ONLY = frozenset({"cash_floor", "fee_rate", "approval_ttl", "max_price_drift"})
@@ -24,6 +25,7 @@ EDITABLE: tuple[str, ...] = (
     "alert_exchange",
 )
 _OFF = frozenset({"off", "none", "null", "-"})
+_RESET = frozenset({"reset", "default"})
 
 Apply = Callable[[Settings], Awaitable[None]]
 
@@ -31,13 +33,23 @@ Apply = Callable[[Settings], Awaitable[None]]
 class SettingsEditor:
     """Holds the settings in force and changes one at a time, validated as a whole."""
 
-    def __init__(self, settings: Settings, apply: Apply) -> None:
+    def __init__(self, settings: Settings, apply: Apply,
+                 ledger: SettingsLedger | None = None) -> None:
         self.current = settings
         self._apply = apply
+        # Where each value comes from, and the server's own values for `reset`.
+        self.ledger = ledger
 
     def shown(self) -> dict[str, object]:
         """The settings the owner may change, with their values."""
         return {name: getattr(self.current, name) for name in EDITABLE}
+
+    def sources(self) -> dict[str, str]:
+        """Where each shown setting's value comes from (chat / env / file / default), or
+        nothing when that is not known."""
+        if self.ledger is None:
+            return {}
+        return {name: self.ledger.source(name).value for name in EDITABLE}
 
     async def change(self, name: str, raw: str) -> Settings:
         """Set `name` to `raw` (text as typed), validate every rule, apply, and return the result.
@@ -57,7 +69,13 @@ class SettingsEditor:
             )
         values: dict[str, Any] = {field: getattr(self.current, field)
                                   for field in Settings.model_fields}
-        values[key] = None if raw.strip().lower() in _OFF and _optional(key) else raw.strip()
+        word = raw.strip().lower()
+        if word in _RESET:
+            if self.ledger is None:
+                raise SettingsError(f"{key}: reset is not available here")
+            values[key] = getattr(self.ledger.base, key)
+        else:
+            values[key] = None if word in _OFF and _optional(key) else raw.strip()
         try:
             changed = Settings(**values)
         except ValidationError as error:

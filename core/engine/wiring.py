@@ -13,6 +13,7 @@ from decimal import Decimal
 
 from core.account import read_portfolio
 from core.candle_cache import CandleCache
+from core.chat_settings import SettingsLedger, load_ledger
 from core.cost_basis import read_position_facts, record_order_fill
 from core.engine.execution import DEFAULT_RESEND_GRACE
 from core.engine.loop import Engine
@@ -38,6 +39,17 @@ class RunningEngine:
     exchange: Exchange
     data_store: Store
     engine_store: Store
+    # The settings as loaded, what the chat changed over them, and where each value is from.
+    ledger: SettingsLedger | None = None
+
+    async def change_settings(self, changed: Settings, by: str | None = "telegram") -> None:
+        """Put settings changed in the chat in force from the next plan, and keep them in the
+        database so that they hold after a restart."""
+        if self.ledger is not None:
+            await self.ledger.record(self.engine.settings, changed, self.service.clock(), by)
+        self.engine.settings = changed
+        self.engine.ports = real_ports(changed, self.exchange, self.data_store,
+                                       self.engine_store)
 
     async def close(self) -> None:
         """Close the exchange and both database connections."""
@@ -95,8 +107,13 @@ async def start_engine(
     clock: Clock = utc_now,
     exchange: Exchange | None = None,
     resend_grace: timedelta = DEFAULT_RESEND_GRACE,
+    env: Mapping[str, str | None] | None = None,
 ) -> RunningEngine:
     """Open the database (two connections), build the exchange and the engine, and recover.
+
+    Settings the owner changed in the chat (stored in the database) are applied over
+    `settings`; the engine and `RunningEngine.ledger` hold the result. `env` is what the
+    settings were loaded from (None: the process environment), to tell where each came from.
 
     The engine's approvals and orders use a connection of their own: the paper exchange and the
     candle cache hold multi-statement transactions on theirs, and a statement of the engine must
@@ -106,6 +123,7 @@ async def start_engine(
     engine_store = await Store.open(settings.db)
     built: Exchange | None = None
     try:
+        settings, ledger = await load_ledger(engine_store, settings, env)
         if exchange is None:
             exchange = built = await build_exchange(settings, data_store, clock=clock)
         ports = real_ports(settings, exchange, data_store, engine_store)
@@ -118,4 +136,4 @@ async def start_engine(
         await data_store.close()
         raise
     return RunningEngine(engine, EngineService(engine, clock), exchange, data_store,
-                         engine_store)
+                         engine_store, ledger)

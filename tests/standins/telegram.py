@@ -103,13 +103,16 @@ class TelegramStandIn:
     def user(self, user_id: int, first_name: str = "Owner") -> JSON:
         return {"id": user_id, "is_bot": False, "first_name": first_name}
 
-    def push_text(self, user_id: int, text: str, chat_id: int | None = None) -> JSON:
-        """Queue a message from `user_id` (a command when it starts with '/')."""
+    def push_text(
+        self, user_id: int, text: str, chat_id: int | None = None, chat_type: str = "private"
+    ) -> JSON:
+        """Queue a message from `user_id` (a command when it starts with '/') in a chat of
+        `chat_type` (`private`, `group`, `supergroup` or `channel`)."""
         chat = chat_id if chat_id is not None else user_id
         message: JSON = {
             "message_id": next(self._message_ids),
             "date": int(time.time()),
-            "chat": {"id": chat, "type": "private"},
+            "chat": _chat(chat, chat_type),
             "from": self.user(user_id),
             "text": text,
         }
@@ -118,10 +121,12 @@ class TelegramStandIn:
             message["entities"] = [{"type": "bot_command", "offset": 0, "length": length}]
         return self._queue({"message": message})
 
-    def push_command(self, user_id: int, command: str, chat_id: int | None = None) -> JSON:
+    def push_command(
+        self, user_id: int, command: str, chat_id: int | None = None, chat_type: str = "private"
+    ) -> JSON:
         """Queue `/command` (with or without the slash) from `user_id`."""
         text = command if command.startswith("/") else f"/{command}"
-        return self.push_text(user_id, text, chat_id)
+        return self.push_text(user_id, text, chat_id, chat_type)
 
     def push_callback(
         self,
@@ -129,14 +134,16 @@ class TelegramStandIn:
         data: str,
         message_id: int | None = None,
         chat_id: int | None = None,
+        chat_type: str = "private",
     ) -> str:
-        """Queue a button press with `data` on a bot message; returns the callback query id."""
+        """Queue a button press with `data` on a bot message in a chat of `chat_type`; returns
+        the callback query id."""
         chat = chat_id if chat_id is not None else user_id
         sent = self.messages.get((chat, message_id)) if message_id is not None else None
         message: JSON = {
             "message_id": message_id if message_id is not None else next(self._message_ids),
             "date": int(time.time()),
-            "chat": {"id": chat, "type": "private"},
+            "chat": _chat(chat, chat_type),
             "from": {"id": self.bot_id, "is_bot": True, "first_name": "Ballast",
                      "username": self.bot_username},
             "text": sent.text if sent is not None and sent.text else "plan",
@@ -151,13 +158,24 @@ class TelegramStandIn:
         }})
         return query_id
 
-    def press_button(self, user_id: int, message: SentMessage, text_contains: str) -> str:
-        """Press the button on `message` whose label contains `text_contains`."""
+    def press_button(
+        self,
+        user_id: int,
+        message: SentMessage,
+        text_contains: str,
+        *,
+        chat_id: int | None = None,
+        chat_type: str = "private",
+    ) -> str:
+        """Press the button on `message` whose label contains `text_contains`; with `chat_id`
+        and `chat_type`, as if that message had been shown in that chat (a forwarded copy of
+        the plan in a group, say)."""
         for row in (message.reply_markup or {}).get("inline_keyboard", []):
             for button in row:
                 if text_contains in button.get("text", "") and "callback_data" in button:
                     return self.push_callback(
-                        user_id, button["callback_data"], message.message_id, message.chat_id
+                        user_id, button["callback_data"], message.message_id,
+                        chat_id if chat_id is not None else message.chat_id, chat_type,
                     )
         raise LookupError(f"no button containing {text_contains!r} on message "
                           f"{message.message_id}")
@@ -393,3 +411,10 @@ class TelegramStandIn:
         if sent.reply_markup:
             body["reply_markup"] = sent.reply_markup
         return body
+
+
+def _chat(chat_id: int, chat_type: str) -> JSON:
+    """A Bot API `Chat`: private chats carry a first name, the others a title."""
+    if chat_type == "private":
+        return {"id": chat_id, "type": "private", "first_name": "Owner"}
+    return {"id": chat_id, "type": chat_type, "title": f"A {chat_type}"}
