@@ -132,7 +132,7 @@ async def test_readable_table_shows_limits_and_cash(env: dict[str, str]) -> None
 @pytest.mark.parametrize(
     ("extra_env", "args", "message"),
     [
-        ({"BALLAST_MIN_CASH": "0.9"}, [], "min_cash"),
+        ({"BALLAST_MIN_CASH": "0.9"}, [], "BALLAST_MIN_CASH = 0.9"),
         ({"BALLAST_MODE": "live"}, [], "BALLAST_EXCHANGE_API_KEY"),
         ({"BALLAST_PAPER_PORTFOLIO": "/nonexistent.json"}, ["--candles", str(DEMO)],
          "BALLAST_PAPER_PORTFOLIO file /nonexistent.json does not exist"),
