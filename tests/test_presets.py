@@ -97,7 +97,7 @@ def test_every_setting_given_beside_the_preset_wins() -> None:
 
 
 def test_an_unknown_preset_is_named() -> None:
-    with pytest.raises(SettingsError, match="BALLAST_PRESET = 'seed': Input should be 'default' or"):
+    with pytest.raises(SettingsError, match="BALLAST_PRESET = 'seed': Input should be 'default'"):
         load_settings(env={"BALLAST_PRESET": "seed"})
 
 

@@ -24,7 +24,8 @@ class SignalChanged:
     previous: SignalKind
     current: SignalKind
     score: float
-    reasons: tuple[str, ...] = ()
+    reasons: tuple[str, ...] = ()  # each with its vote in front (`− rsi: …`)
+    why: str = ""  # the rule behind a label the score does not explain (SELL at +0.00)
 
 
 @dataclass(frozen=True, slots=True)

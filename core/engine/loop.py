@@ -40,6 +40,7 @@ from core.logs import log_event
 from core.models import ZERO, AssetSignal, Plan, Portfolio, SignalKind
 from core.policy.pacing import decision_due, next_decision_at, traded_in_window
 from core.settings import Settings, SettingsError
+from core.signal_words import contradicts_score, explain, vote_text
 from core.store import Store
 
 __all__ = ["Engine", "Ports", "Proposal", "Scan"]  # Ports and co. live in core.engine.ports
@@ -218,7 +219,8 @@ class Engine:
                     before,
                     current.signal,
                     current.score,
-                    tuple(vote.reason for vote in current.votes if vote.vote != 0),
+                    tuple(vote_text(vote) for vote in current.votes if vote.vote != 0),
+                    explain(current, self.settings.signal) if contradicts_score(current) else "",
                 )
             )
         self._previous_signals = {asset: s.signal for asset, s in signals.items()}
