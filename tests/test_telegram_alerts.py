@@ -187,3 +187,16 @@ def test_a_letter_is_said_only_after_it_went_out() -> None:
     assert not alerts.is_new(failing, ON)
     assert alerts.admit(ScansResumed(at(1), at(-30)), ON)
     assert not alerts.admit(ScansFailing(at(2), at(-30)), AlertSwitches(exchange=False))
+
+
+def test_a_signal_alert_shows_each_votes_sign_and_the_rule_behind_a_sell_at_zero() -> None:
+    event = SignalChanged(at(1), "ETH", SignalKind.BUY, SignalKind.SELL, 0.25,
+                          ("− rsi: RSI(14) 78.4 > 70", "+ macd: MACD crossed up"),
+                          "SELL: 1 of 4 strategies vote SELL; sell_rule = any: one SELL vote "
+                          "sells")
+    view = alert_view(event, "USDT")
+    assert view is not None
+    text = visible(view.text)
+    assert "BUY → SELL" in text and "score +0.25" in text
+    assert "sell_rule = any: one SELL vote sells" in " ".join(text.split())
+    assert "− rsi: RSI(14) 78.4 > 70" in text and "+ macd: MACD crossed up" in text

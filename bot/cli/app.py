@@ -1,6 +1,13 @@
 """The `ballast` Typer application; each command lives in its own module and registers here."""
 
+import warnings
+from typing import TextIO
+
 import typer
+from rich.markup import escape
+
+from bot.cli.common import error_console
+from core.settings import SettingsWarning
 
 app = typer.Typer(
     name="ballast",
@@ -9,3 +16,24 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
+
+_python_showwarning = warnings.showwarning
+
+
+def _show_warning(
+    message: Warning | str,
+    category: type[Warning],
+    filename: str,
+    lineno: int,
+    file: TextIO | None = None,
+    line: str | None = None,
+) -> None:
+    """A settings warning as one plain `warning: …` line on stderr; others as Python shows them."""
+    if issubclass(category, SettingsWarning):
+        error_console.print(f"[yellow]warning:[/] {escape(str(message))}", highlight=False,
+                            soft_wrap=True)
+        return
+    _python_showwarning(message, category, filename, lineno, file, line)
+
+
+warnings.showwarning = _show_warning

@@ -121,7 +121,7 @@ def portfolio_table(view: AccountView, settings: Settings) -> Table:
         title_justify="left",
         caption=f"limits: position {_limit(settings.min_position)}–"
         f"{_limit(settings.max_position)}, cash {_limit(settings.min_cash)}–"
-        f"{_limit(settings.max_cash)}",
+        f"{_limit(settings.max_cash)}; signals on {settings.timeframe} candles",
         caption_justify="left",
     )
     table.add_column("asset")
@@ -220,17 +220,23 @@ def portfolio_command(
                                   "last candle's close)."),
     ] = None,
     timeframe: Annotated[
-        str, typer.Option("--timeframe", help="With --candles: the candle files to price from.")
-    ] = "1h",
+        str | None,
+        typer.Option("--timeframe", help="With --candles: the candle files to price from, and "
+                     "the candles the signals are read on (default: BALLAST_TIMEFRAME)."),
+    ] = None,
 ) -> None:
     """Show the live or paper portfolio: value, allocation against the limits, cash, P&L."""
     try:
-        settings = load_settings()
+        if timeframe is not None and candles is None:
+            raise SettingsError("--timeframe needs --candles (live signals use "
+                                "BALLAST_TIMEFRAME)")
+        # Prices and signals come from the same candles: --timeframe is the signals' too.
+        settings = load_settings(timeframe=timeframe) if timeframe else load_settings()
         moment = _parse_at(at) if at is not None else None
         if moment is not None and candles is None:
             raise SettingsError("--at needs --candles (the live exchange only has prices now)")
         view = asyncio.run(
-            read_account_view(settings, candles=candles, at=moment, timeframe=timeframe)
+            read_account_view(settings, candles=candles, at=moment, timeframe=settings.timeframe)
         )
     except (SettingsError, CandleError, MarketsFileError, DatabaseProblem) as error:
         fail(str(error), 2)

@@ -36,6 +36,7 @@ def signals_command(
     # Imported here: pandas-ta takes a second to import, which other commands need not pay.
     from core.candles import CandleError, closed_candles, format_ms, read_candle_dir
     from core.settings import SettingsError, load_settings
+    from core.signal_words import contradicts_score, explain
     from core.signals import signal_history
 
     at_ms = _parse_at(at)
@@ -65,12 +66,15 @@ def signals_command(
     table.add_column("Votes")
     for asset, signal in signals.items():
         candle = stands_on[asset]
+        # A label the score does not explain (SELL at +0.00) says which rule decided it.
+        why = [f"[italic]{explain(signal, settings)}[/]"] if contradicts_score(signal) else []
         table.add_row(
             asset,
             f"[{_COLOURS[signal.signal]}]{signal.signal}[/]",
             f"{signal.score:+.2f}",
             format_ms(candle) if candle is not None else "—",
-            "\n".join(f"{_VOTES[v.vote]} {v.strategy}: {v.reason}" for v in signal.votes),
+            "\n".join([*why, *(f"{_VOTES[v.vote]} {v.strategy}: {v.reason}"
+                                for v in signal.votes)]),
         )
     console.print(table)
 

@@ -189,8 +189,10 @@ def _signal_changed(event: SignalChanged) -> View:
         f"<b>{event.current.value}</b>",
         f"score {event.score:+.2f}",
     ]
+    if event.why:
+        lines.extend(wrap_lines(event.why))
     for reason in event.reasons[:6]:
-        lines.extend(wrap_lines(f"· {reason}", indent="  "))
+        lines.extend(wrap_lines(reason, indent="  "))
     return View("\n".join(lines))
 
 

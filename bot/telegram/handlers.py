@@ -89,7 +89,9 @@ class Handlers:
 
     async def _portfolio_view(self) -> View:
         seen = await self.service.portfolio()
-        return portfolio_view(seen.portfolio, seen.signals, seen.facts, self.editor.current.policy)
+        current = self.editor.current
+        return portfolio_view(seen.portfolio, seen.signals, seen.facts, current.policy,
+                              current.timeframe)
 
     async def plan(self, update: Update, context: Context) -> None:
         """/plan: make a plan now. A new plan arrives as its own message through the events."""
@@ -109,10 +111,10 @@ class Handlers:
 
     async def signals(self, update: Update, context: Context) -> None:
         """/signals: each asset's signal with the strategies' votes."""
-        timeframe = self.editor.current.timeframe
+        current = self.editor.current
 
         async def view() -> View:
-            return signals_view(await self.service.signals(), timeframe)
+            return signals_view(await self.service.signals(), current.timeframe, current.signal)
 
         await self._answer(update, context, view)
 

@@ -50,6 +50,7 @@ from core.sanity import (
     snapshot_to_json,
 )
 from core.settings import Settings, SettingsError
+from core.signal_words import contradicts_score, explain, vote_text
 from core.store import Store
 
 __all__ = ["Engine", "Ports", "Proposal", "Scan"]  # Ports and co. live in core.engine.ports
@@ -256,7 +257,8 @@ class Engine:
                     before,
                     current.signal,
                     current.score,
-                    tuple(vote.reason for vote in current.votes if vote.vote != 0),
+                    tuple(vote_text(vote) for vote in current.votes if vote.vote != 0),
+                    explain(current, self.settings.signal) if contradicts_score(current) else "",
                 )
             )
         self._previous_signals = {asset: s.signal for asset, s in signals.items()}

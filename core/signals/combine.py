@@ -120,3 +120,4 @@ def weakest_first(
         return score, -Decimal(str(allocations[asset])), asset
 
     return sorted(allocations, key=key)
+
