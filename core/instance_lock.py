@@ -147,6 +147,11 @@ def holder_facts(settings: Settings, now: datetime | None = None) -> dict[str, A
 def one_bot_per_account(settings: Settings) -> Iterator[list[HeldLock]]:
     """Hold the database lock and (live mode) the account lock for the `with` block."""
     facts = holder_facts(settings)
+    if not settings.db.parent.is_dir():
+        # The database's folder is the owner's to make: creating it for the lock would hide a
+        # mistyped path behind a fresh, empty database.
+        raise LockUnavailable(f"database {settings.db}: cannot be opened or created: the folder "
+                              f"{settings.db.parent} does not exist")
     held: list[HeldLock] = []
     try:
         held.append(acquire(database_lock_path(settings.db),

@@ -87,9 +87,9 @@ class Person:
         self.write_env()
 
     def write_env(self) -> None:
-        (self.home / ".env").write_text(
-            "".join(f"{name}={value}\n" for name, value in self.env_lines.items())
-        )
+        env = self.home / ".env"
+        env.write_text("".join(f"{name}={value}\n" for name, value in self.env_lines.items()))
+        env.chmod(0o600)  # as the README says: the file holds the keys
 
     def process_env(self) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith("BALLAST_")}
