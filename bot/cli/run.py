@@ -93,6 +93,7 @@ def describe(event: Event, quote: str) -> str:
 async def serve(running: RunningEngine, stop: asyncio.Event, *front_ends: FrontEnd) -> None:
     """Run the engine's clock and the front-ends until `stop` is set, then close everything."""
     tasks = [asyncio.create_task(fe(running.service, stop)) for fe in front_ends]
+    await asyncio.sleep(0)  # the front-ends subscribe before recovery publishes anything
     try:
         await running.engine.run(running.service.clock, stop)
     finally:
@@ -203,7 +204,9 @@ async def run_engine(settings: Settings, resend_grace: timedelta) -> None:
     # One bot per database and per exchange account (SPEC §13): held until this returns,
     # dropped by the kernel if the process dies.
     with one_bot_per_account(settings):
-        running = await start_engine(settings, clock=utc_now, resend_grace=resend_grace)
+        # Recovery runs as the engine loop's first step, once the outbox listens (SPEC §13).
+        running = await start_engine(settings, clock=utc_now, resend_grace=resend_grace,
+                                     recover=False)
         typer.echo(f"ballast running: {settings.mode} mode on {running.exchange.name}, "
                    f"approval {settings.approval}, database {settings.db}")
         await serve(running, stop, print_events, terminal_commands, log_engine_events,

@@ -95,8 +95,13 @@ async def start_engine(
     clock: Clock = utc_now,
     exchange: Exchange | None = None,
     resend_grace: timedelta = DEFAULT_RESEND_GRACE,
+    recover: bool = True,
 ) -> RunningEngine:
     """Open the database (two connections), build the exchange and the engine, and recover.
+
+    `recover=False` leaves start-up recovery to the first step of `Engine.run`, so that what it
+    settles reaches the subscribers attached in between (the outbox, Telegram): `ballast run`
+    starts that way, or an order settled during recovery would never be reported.
 
     The engine's approvals and orders use a connection of their own: the paper exchange and the
     candle cache hold multi-statement transactions on theirs, and a statement of the engine must
@@ -110,7 +115,8 @@ async def start_engine(
             exchange = built = await build_exchange(settings, data_store, clock=clock)
         ports = real_ports(settings, exchange, data_store, engine_store)
         engine = Engine(settings, exchange, engine_store, ports, resend_grace=resend_grace)
-        await engine.housekeeping(clock())
+        if recover:
+            await engine.housekeeping(clock())
     except BaseException:
         if built is not None:
             await built.close()
