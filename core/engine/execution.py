@@ -310,8 +310,9 @@ class Executor:
         markets = await self._exchange.load_markets()
         market = markets.get(row.symbol)
         step = market.rules.amount_step if market else None
-        amount = min(row.amount, floor_to_step(budget / (price * (1 + self._settings.fee_rate)),
-                                               step))
+        # The exchange holds the limit price's worth (up to max_slippage above) while it fills.
+        worst = price * (1 + self._settings.max_slippage) * (1 + self._settings.fee_rate)
+        amount = min(row.amount, floor_to_step(budget / worst, step))
         if market is not None:
             problem = order_problem(market.rules, amount, price)
             if problem is not None:
