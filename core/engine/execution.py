@@ -178,7 +178,9 @@ class Executor:
                     return await self._cancel_if_late(row, now)
                 return state
             if row.state is OrderState.OPEN:
-                return row.state
+                # Once open at the exchange, never sent again: past its deadline it is
+                # cancelled (or closed, if the exchange no longer knows it).
+                return await self._cancel_if_late(row, now)
             if row.sent_at is not None and now - row.sent_at < self._resend_grace:
                 return row.state
         return await self._send(row, now, deadline)
