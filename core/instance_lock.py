@@ -1,4 +1,4 @@
-"""One Ballast per database and per exchange account on this machine (SPEC §13).
+"""One Ballast per database and per exchange account on this machine.
 
 Two bots on one account sell the same holding twice. `ballast run` therefore takes two
 operating-system locks before it starts the engine:

@@ -1,4 +1,4 @@
-"""Plausibility rules that keep Ballast from trading on impossible data (SPEC §13). Pure.
+"""Plausibility rules that keep Ballast from trading on impossible data. Pure.
 
 * `balance_changes`: before an approved plan is executed, the balances its trades rest on (the
   free amount of each traded asset, and the quote's free cash) must still be what the plan

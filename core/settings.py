@@ -198,7 +198,7 @@ class Settings(PolicySettings, SignalSettings, BaseSettings):
     approval: Literal["manual", "auto"] = "manual"
     allow_live_auto: bool = False
     paper_slippage: Fraction = Field(Decimal("0"), ge=0, lt=Decimal("0.1"))
-    # Money safety when the world misbehaves (SPEC §13).
+    # Money safety when the world misbehaves.
     max_slippage: Fraction = Field(
         Decimal("0.01"), gt=0, lt=Decimal("0.5"),
         description="an order's price limit: buys pay at most, sells get at least, the price "

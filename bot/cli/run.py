@@ -201,10 +201,10 @@ async def run_engine(settings: Settings, resend_grace: timedelta) -> None:
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
-    # One bot per database and per exchange account (SPEC §13): held until this returns,
+    # One bot per database and per exchange account: held until this returns,
     # dropped by the kernel if the process dies.
     with one_bot_per_account(settings):
-        # Recovery runs as the engine loop's first step, once the outbox listens (SPEC §13).
+        # Recovery runs as the engine loop's first step, once the outbox listens.
         running = await start_engine(settings, clock=utc_now, resend_grace=resend_grace,
                                      recover=False)
         typer.echo(f"ballast running: {settings.mode} mode on {running.exchange.name}, "

@@ -119,7 +119,7 @@ class SuspectData:
     """The account data looks impossible, so no plan is made from it (sent once per episode).
 
     `problems` says what looked wrong: a held asset without a usable price, the quote cash
-    vanishing, a total value jump with no price move (SPEC §13).
+    vanishing, a total value jump with no price move.
     """
 
     at: datetime

@@ -16,7 +16,7 @@ after its approval went stale (`approval_ttl` after the owner approved it) or on
 drifted more than `max_price_drift` from the plan; it is then `not_sent` and the next plan
 starts from the real balances.
 
-Orders end (SPEC §13): each is a limit order `max_slippage` from the price seen just before it
+Orders end: each is a limit order `max_slippage` from the price seen just before it
 is sent (`core.rounding.protection_limit`), immediate-or-cancel where the exchange supports it,
 so a market that moves against the plan does not fill at any price. An order still open
 `order_timeout` after it was sent (an exchange without IOC, a stuck order) is cancelled; what
