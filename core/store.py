@@ -89,7 +89,7 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX outbox_by_state ON outbox (state, id);
     """,
-    # 4: the free balances a plan rests on, re-checked before it is executed (docs/rules.md).
+    # 4: the free balances a plan rests on, re-checked before it is executed.
     """
     ALTER TABLE approvals ADD COLUMN balances TEXT;
     """,

@@ -1,4 +1,4 @@
-"""Money safety against the Binance stand-in over real HTTP (issue 12).
+"""Money safety against the Binance stand-in over real HTTP (issue 12 cases 1-2).
 
 The real engine (`start_engine`: live mode, ccxt, signals, policy, SQLite) plans from an account
 that is short of cash and over `max_position` on ETH, as the seed portfolio is. Then the world

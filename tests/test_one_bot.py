@@ -1,4 +1,4 @@
-"""One bot per account (issue 12): real processes, real `flock` locks.
+"""One bot per account (issue 12 case 1): real processes, real `flock` locks.
 
 A second `ballast run` on the same database, or on the same exchange account with another
 database, refuses to start, exits non-zero and names the running one. A lock holder killed with

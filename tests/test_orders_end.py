@@ -1,4 +1,4 @@
-"""Orders that end (issue 12), against the Binance stand-in over real HTTP.
+"""Orders that end (issue 12 case 5), against the Binance stand-in over real HTTP.
 
 Every order is a limit order `max_slippage` from the price seen just before it is sent, IOC on
 Binance. A market that gaps beyond the band fills nothing; thin liquidity fills part of an

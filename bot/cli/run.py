@@ -95,6 +95,7 @@ def describe(event: Event, quote: str) -> str:
 async def serve(running: RunningEngine, stop: asyncio.Event, *front_ends: FrontEnd) -> None:
     """Run the engine's clock and the front-ends until `stop` is set, then close everything."""
     tasks = [asyncio.create_task(fe(running.service, stop)) for fe in front_ends]
+    await asyncio.sleep(0)  # the front-ends subscribe before recovery publishes anything
     try:
         await running.engine.run(running.service.clock, stop)
     finally:
@@ -202,12 +203,14 @@ async def run_engine(settings: Settings, resend_grace: timedelta) -> None:
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
-    # One bot per database and per exchange account (docs/rules.md): held until this returns,
-    # dropped by the kernel if the process dies. The database is checked under the lock, so a
-    # second process never migrates it beside the first.
+    # One bot per database and per exchange account: held until this returns, dropped by the
+    # kernel if the process dies. The database is checked under the lock, so a second process
+    # never migrates it beside the first.
     with one_bot_per_account(settings):
         await check_database(settings)
-        running = await start_engine(settings, clock=utc_now, resend_grace=resend_grace)
+        # Recovery runs as the engine loop's first step, once the outbox listens.
+        running = await start_engine(settings, clock=utc_now, resend_grace=resend_grace,
+                                     recover=False)
         typer.echo(f"ballast running: {settings.mode} mode on {running.exchange.name}, "
                    f"approval {settings.approval}, database {settings.db}")
         await serve(running, stop, print_events, terminal_commands, log_engine_events,

@@ -172,9 +172,10 @@ def alert_view(event: Event, quote: str) -> View | None:
             ]))
         case SuspectData():
             return View("\n".join([
-                "🛑 <b>Not planning</b>: the account data looks wrong",
+                "🛑 <b>Not planning</b>",
+                "The account data looks wrong:",
                 *(line for problem in event.problems for line in wrap_lines(f"· {problem}")),
-                "Nothing is traded until it looks right again.",
+                *wrap_lines("Nothing is traded until it looks right again."),
             ]))
         case SuspectDataCleared():
             return View("\n".join(["✅ <b>Account data looks right again</b>",

@@ -16,7 +16,7 @@ after its approval went stale (`approval_ttl` after the owner approved it) or on
 drifted more than `max_price_drift` from the plan; it is then `not_sent` and the next plan
 starts from the real balances.
 
-Orders end (docs/rules.md): each is a limit order `max_slippage` from the price seen just before it
+Orders end: each is a limit order `max_slippage` from the price seen just before it
 is sent (`core.rounding.protection_limit`), immediate-or-cancel where the exchange supports it,
 so a market that moves against the plan does not fill at any price. An order still open
 `order_timeout` after it was sent (an exchange without IOC, a stuck order) is cancelled; what
@@ -178,7 +178,9 @@ class Executor:
                     return await self._cancel_if_late(row, now)
                 return state
             if row.state is OrderState.OPEN:
-                return row.state
+                # Once open at the exchange, never sent again: past its deadline it is
+                # cancelled (or closed, if the exchange no longer knows it).
+                return await self._cancel_if_late(row, now)
             if row.sent_at is not None and now - row.sent_at < self._resend_grace:
                 return row.state
         return await self._send(row, now, deadline)
@@ -310,8 +312,9 @@ class Executor:
         markets = await self._exchange.load_markets()
         market = markets.get(row.symbol)
         step = market.rules.amount_step if market else None
-        amount = min(row.amount, floor_to_step(budget / (price * (1 + self._settings.fee_rate)),
-                                               step))
+        # The exchange holds the limit price's worth (up to max_slippage above) while it fills.
+        worst = price * (1 + self._settings.max_slippage) * (1 + self._settings.fee_rate)
+        amount = min(row.amount, floor_to_step(budget / worst, step))
         if market is not None:
             problem = order_problem(market.rules, amount, price)
             if problem is not None:

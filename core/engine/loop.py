@@ -123,8 +123,15 @@ class Engine:
         return now + timedelta(seconds=self.settings.scan_interval)
 
     async def run(self, clock: Callable[[], datetime], stop: asyncio.Event) -> None:
-        """Tick on `clock` until `stop` is set; an unexpected error is logged, not fatal."""
-        await self.housekeeping(clock())
+        """Tick on `clock` until `stop` is set; an unexpected error is logged, not fatal.
+
+        Starts with housekeeping (start-up recovery when `start_engine(recover=False)`), so its
+        outcome reaches whoever subscribed before the loop began.
+        """
+        try:
+            await self.housekeeping(clock())
+        except Exception:
+            log.exception("start-up recovery failed; trying again at the next step")
         while not stop.is_set():
             try:
                 wake = await self.tick(clock())
