@@ -218,7 +218,7 @@ class Settings(PolicySettings, SignalSettings, BaseSettings):
     alert_exchange: bool = True
 
     # Running it for real: logs, database backups, the daily summary, outage alerts.
-    log_file: Path | None = Path("ballast.log")
+    log_file: Path | None = Field(None, description="a rotating log file; unset: stderr only")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_max_bytes: int = Field(5_000_000, ge=10_000, description="bytes before the log rotates")
     log_backups: int = Field(5, ge=0, description="rotated log files kept")

@@ -62,8 +62,9 @@ def backtest_command(
 ) -> None:
     """Replay Ballast's signals and policy over history, with fees and exchange rounding.
 
-    Decisions at each candle's open use only candles closed by then; orders fill at that
-    candle's open. Compared with buy-and-hold and monthly rebalancing to the starting weights.
+    Each decision uses only the candles closed by then (the last close as its price); its
+    orders fill at the next candle's open. Compared with buy-and-hold and monthly rebalancing
+    to the starting weights.
     """
     from core.backtest.replay import replay_from_frames
     from core.backtest.runner import run_backtest
