@@ -95,11 +95,12 @@ def backtest_command(
     if as_json:
         print_json(result.summary())
         return
-    console.print(summary_table(result.summary(), title=_title(result)))
+    console.print(summary_table(result.summary(), title=_title(result), days=period_days(result)))
     _explain(result)
     if plot is not None:
         console.print(f"Chart written to {plot}")
-    console.print(verdict(result.summary(), settings.quote), highlight=False)
+    console.print(verdict(result.summary(), settings.quote, days=period_days(result)),
+                  highlight=False)
 
 
 def read_input(path: Path | None) -> tuple[Settings, BacktestInput]:
@@ -179,16 +180,35 @@ def progress_bar(*, enabled: bool, total: int) -> Iterator[ProgressCallback | No
         yield advance
 
 
-def summary_table(summary: Mapping[str, Any], title: str) -> Table:
-    """The three strategies side by side, one metric a row."""
+ANNUALISED = frozenset({"cagr", "sharpe", "sortino"})
+
+
+def summary_table(summary: Mapping[str, Any], title: str, *, days: float | None = None) -> Table:
+    """The three strategies side by side, one metric a row. Over a period of `days` too short
+    for annual figures (`annualised_meaningful`), CAGR, Sharpe and Sortino read n/a."""
+    from core.backtest.metrics import MIN_ANNUALISED_DAYS, annualised_meaningful
+
+    short = days is not None and not annualised_meaningful(days)
     table = Table(title=title, title_justify="left")
+    if short:
+        table.caption = (f"n/a: annualised figures need at least {MIN_ANNUALISED_DAYS} days; "
+                         "compare the total returns")
+        table.caption_justify = "left"
     table.add_column("")
     for key in ("ballast", "hodl", "calendar"):
         table.add_column(NAMES[key], justify="right")
     for key, label, kind in ROWS:
+        if short and key in ANNUALISED:
+            table.add_row(label, "n/a", "n/a", "n/a")
+            continue
         cells = [_cell(summary[name].get(key), kind) for name in ("ballast", "hodl", "calendar")]
         table.add_row(label, *cells)
     return table
+
+
+def period_days(result: BacktestResult) -> float:
+    """How many days a backtest covered."""
+    return (result.end - result.start).total_seconds() / 86400
 
 
 def _cell(value: float | int | None, kind: str) -> str:

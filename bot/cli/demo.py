@@ -36,7 +36,7 @@ def demo_command(
     )] = True,
 ) -> None:
     """Run the real engine over bundled 2023–2024 candles and print what the owner would read."""
-    from bot.cli.backtest import summary_table
+    from bot.cli.backtest import period_days, summary_table
     from bot.telegram.alerts import AlertFilter
     from core.backtest.demo import (
         DEMO_END,
@@ -79,6 +79,7 @@ def demo_command(
     console.print(summary_table(
         result.summary(),
         title=f"The engine's run, {result.start:%Y-%m-%d} → {result.end:%Y-%m-%d}",
+        days=period_days(result),
     ))
     if full:
         whole = demo_replay(settings, FULL_REPLAY_START)
@@ -87,6 +88,7 @@ def demo_command(
             replayed.summary(),
             title=(f"The same rules over {replayed.start:%Y-%m-%d} → {replayed.end:%Y-%m-%d} "
                    f"({replayed.candles:,} hourly decisions, fast replay)"),
+            days=period_days(replayed),
         ))
     console.print(
         "Try it on your own history: ballast backtest --candles DIR --from 2021-01-01 "
@@ -94,7 +96,8 @@ def demo_command(
         highlight=False,
     )
     # The verdict speaks of the last run shown: the full replay when there is one.
-    console.print(verdict(result.summary(), settings.quote), highlight=False)
+    console.print(verdict(result.summary(), settings.quote, days=period_days(result)),
+                  highlight=False)
 
 
 def _print_messages(
