@@ -36,7 +36,7 @@ def demo_command(
     )] = True,
 ) -> None:
     """Run the real engine over bundled 2023–2024 candles and print what the owner would read."""
-    from bot.cli.backtest import period_days, summary_table
+    from bot.cli.backtest import period_days, progress_bar, summary_table
     from bot.telegram.alerts import AlertFilter
     from core.backtest.demo import (
         DEMO_END,
@@ -83,7 +83,8 @@ def demo_command(
     ))
     if full:
         whole = demo_replay(settings, FULL_REPLAY_START)
-        result = replayed = asyncio.run(run_backtest(whole, inp, markets))
+        with progress_bar(enabled=True, total=len(whole.rows)) as progress:
+            result = replayed = asyncio.run(run_backtest(whole, inp, markets, progress=progress))
         console.print(summary_table(
             replayed.summary(),
             title=(f"The same rules over {replayed.start:%Y-%m-%d} → {replayed.end:%Y-%m-%d} "
