@@ -302,8 +302,9 @@ class Settings(PolicySettings, SignalSettings, BaseSettings):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
-        # load_settings merges the TOML file, .env and the environment itself, so that a test
-        # can pass its own environment; the model reads nothing on its own.
+        # load_settings runs pydantic-settings' TOML, dotenv and environment sources itself (so
+        # that a test can pass its own environment, and errors name each value's source); the
+        # model reads nothing on its own.
         return (init_settings,)
 
 
