@@ -76,15 +76,17 @@ def backtest_command(
     try:
         settings, inp = read_input(input_file)
         tf = timeframe or settings.timeframe
-        frames = read_candle_dir(candles, tf, quote=inp.start.quote)
-        # Only what the portfolio holds or watches can be traded: skip the others' signals.
-        wanted = set(inp.start.amounts) | set(inp.watchlist)
-        frames = {asset: frame for asset, frame in frames.items() if asset in wanted} or frames
-        first, last = data_range(frames)
-        start_ms = parse_moment(start, "--from") if start else first
-        end_ms = parse_moment(end, "--to", end_of_day=True) if end else last + _length(tf)
-        replay = replay_from_frames(frames, tf, inp.start.quote, start_ms, end_ms,
-                                    settings.signal)
+        # Reading years of candles and computing their signals takes seconds: say so.
+        with working("reading candles and computing signals", enabled=not as_json):
+            frames = read_candle_dir(candles, tf, quote=inp.start.quote)
+            # Only what the portfolio holds or watches can be traded: skip the others' signals.
+            wanted = set(inp.start.amounts) | set(inp.watchlist)
+            frames = {a: frame for a, frame in frames.items() if a in wanted} or frames
+            first, last = data_range(frames)
+            start_ms = parse_moment(start, "--from") if start else first
+            end_ms = parse_moment(end, "--to", end_of_day=True) if end else last + _length(tf)
+            replay = replay_from_frames(frames, tf, inp.start.quote, start_ms, end_ms,
+                                        settings.signal)
         markets = bundled_markets()
         with progress_bar(enabled=not as_json, total=len(replay.rows)) as progress:
             result = asyncio.run(run_backtest(replay, inp, markets, progress=progress))
@@ -157,6 +159,16 @@ def parse_moment(text: str, option: str, *, end_of_day: bool = False) -> int:
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
     return int(moment.timestamp() * 1000)
+
+
+@contextmanager
+def working(text: str, *, enabled: bool) -> Iterator[None]:
+    """A spinner with `text` on stderr while a step without a known length runs, or nothing."""
+    if not enabled:
+        yield
+        return
+    with error_console.status(text):
+        yield
 
 
 @contextmanager
