@@ -483,6 +483,8 @@ def _flatten(data: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
 def load_settings(
     settings_file: Path | str | None = None,
     env: Mapping[str, str] | None = None,
+    *,
+    overrides_from: Mapping[str, str] | None = None,
     **overrides: Any,
 ) -> Settings:
     """Load settings: the TOML file, then `.env`, then the environment (later wins), validated.
@@ -490,7 +492,9 @@ def load_settings(
     The values are read by pydantic-settings' own sources (TOML, dotenv, environment with the
     `BALLAST_` prefix), the same for every command. `settings_file` defaults to
     `BALLAST_SETTINGS`; `env` replaces both `os.environ` and `.env` (for tests); `overrides`
-    (the caller's own values) win over everything. Unknown `BALLAST_*` names warn
+    (the caller's own values) win over everything; `overrides_from` says which of them came from
+    a file's `settings` object (key → the file), so that errors name `settings.<key>` there.
+    Unknown `BALLAST_*` names warn
     (`SettingsWarning`) with the closest valid name. Raises `SettingsError` naming the setting
     as written, the value and the rule on any invalid value.
     """
@@ -517,7 +521,8 @@ def load_settings(
         file_values = toml()
         origins = {**toml.origins(), **origins}
     for key in overrides:
-        origins[key] = Origin(key)
+        where = (overrides_from or {}).get(key)
+        origins[key] = Origin(f"settings.{key}", where) if where else Origin(key)
     merged: dict[str, Any] = {**file_values, **env_values, **overrides}
     merged = {key: value for key, value in merged.items() if key in Settings.model_fields}
     if path:

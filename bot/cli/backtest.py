@@ -125,7 +125,8 @@ def read_input(path: Path | None) -> tuple[Settings, BacktestInput]:
     except (json.JSONDecodeError, UnicodeDecodeError) as error:
         raise SettingsError(f"{where} is not valid JSON: {error}") from None
     file = parse_portfolio(data, where)
-    settings = load_settings(mode="paper", approval="auto", quote=file.quote, **file.settings)
+    settings = load_settings(mode="paper", approval="auto", quote=file.quote,
+                             overrides_from=dict.fromkeys(file.settings, where), **file.settings)
     start = starting_portfolio(file.quote, file.balances, tuple(settings.cash_assets))
     watchlist = file.watchlist if file.watchlist is not None else tuple(settings.watchlist)
     return settings, BacktestInput(settings, start, file.positions, watchlist)
