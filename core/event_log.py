@@ -24,6 +24,9 @@ from core.engine.events import (
 )
 from core.logs import log_event
 
+EVENTS_LOGGER = "ballast.events"
+"""The logger engine events are written to (`ballast run` prints them in words instead)."""
+
 
 def event_lines(event: Event) -> list[tuple[str, int, str, dict[str, object]]]:
     """The log lines for an engine event: (event name, level, message, fields) each."""
@@ -80,7 +83,7 @@ def event_lines(event: Event) -> list[tuple[str, int, str, dict[str, object]]]:
 async def log_events(subscription: Subscription,
                      logger: logging.Logger | None = None) -> None:
     """Log every event of `subscription` as structured lines (runs until cancelled)."""
-    target = logger or logging.getLogger("ballast.events")
+    target = logger or logging.getLogger(EVENTS_LOGGER)
     async for event in subscription:
         for name, level, message, fields in event_lines(event):
             log_event(target, name, message, level, **fields)

@@ -234,7 +234,7 @@ class Settings(PolicySettings, SignalSettings, BaseSettings):
     alert_exchange: bool = True
 
     # Running it for real: logs, database backups, the daily summary, outage alerts.
-    log_file: Path | None = Path("ballast.log")
+    log_file: Path | None = Field(None, description="a rotating log file; unset: stderr only")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_max_bytes: int = Field(5_000_000, ge=10_000, description="bytes before the log rotates")
     log_backups: int = Field(5, ge=0, description="rotated log files kept")
@@ -318,8 +318,9 @@ class Settings(PolicySettings, SignalSettings, BaseSettings):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
-        # load_settings merges the TOML file, .env and the environment itself, so that a test
-        # can pass its own environment; the model reads nothing on its own.
+        # load_settings runs pydantic-settings' TOML, dotenv and environment sources itself (so
+        # that a test can pass its own environment, and errors name each value's source); the
+        # model reads nothing on its own.
         return (init_settings,)
 
 
@@ -498,6 +499,8 @@ def _flatten(data: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
 def load_settings(
     settings_file: Path | str | None = None,
     env: Mapping[str, str] | None = None,
+    *,
+    overrides_from: Mapping[str, str] | None = None,
     **overrides: Any,
 ) -> Settings:
     """Load settings: the TOML file, then `.env`, then the environment (later wins), validated.
@@ -505,7 +508,9 @@ def load_settings(
     The values are read by pydantic-settings' own sources (TOML, dotenv, environment with the
     `BALLAST_` prefix), the same for every command. `settings_file` defaults to
     `BALLAST_SETTINGS`; `env` replaces both `os.environ` and `.env` (for tests); `overrides`
-    (the caller's own values) win over everything. Unknown `BALLAST_*` names warn
+    (the caller's own values) win over everything; `overrides_from` says which of them came from
+    a file's `settings` object (key → the file), so that errors name `settings.<key>` there.
+    Unknown `BALLAST_*` names warn
     (`SettingsWarning`) with the closest valid name. Raises `SettingsError` naming the setting
     as written, the value and the rule on any invalid value.
     """
@@ -532,7 +537,8 @@ def load_settings(
         file_values = toml()
         origins = {**toml.origins(), **origins}
     for key in overrides:
-        origins[key] = Origin(key)
+        where = (overrides_from or {}).get(key)
+        origins[key] = Origin(f"settings.{key}", where) if where else Origin(key)
     merged: dict[str, Any] = {**file_values, **env_values, **overrides}
     merged = {key: value for key, value in merged.items() if key in Settings.model_fields}
     if path:

@@ -84,9 +84,9 @@ async def test_stale_prices_make_assets_unpriced_unless_allowed(store: Store) ->
     old = NOW - timedelta(seconds=600)
     exchange = await paper(store, FixedPrices(SEED_PRICES, at=old),
                            {"BTC": Balance(D("0.01")), "USDT": Balance(D("10"))})
-    stale = await read_portfolio(exchange, settings(watchlist=""), NOW)
+    stale = await read_portfolio(exchange, settings(watchlist="[]"), NOW)
     assert stale.unpriced == ("BTC",) and stale.total_value == D("10")
-    allowed = await read_portfolio(exchange, settings(watchlist=""), NOW, max_price_age=3600)
+    allowed = await read_portfolio(exchange, settings(watchlist="[]"), NOW, max_price_age=3600)
     assert allowed.holdings["BTC"].price == D("91182")
 
 

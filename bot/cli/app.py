@@ -5,6 +5,8 @@ from typing import TextIO
 
 import typer
 from rich.markup import escape
+from typer._click.core import Context
+from typer.core import TyperOption
 
 from bot.cli.common import error_console
 from core.settings import SettingsWarning
@@ -37,3 +39,14 @@ def _show_warning(
 
 
 warnings.showwarning = _show_warning
+
+
+_typer_display_type_rich = TyperOption.display_type_rich
+
+
+def _no_type_on_flags(self: TyperOption, ctx: Context) -> str | None:
+    """A flag (`--json`, `--help`) takes no value: its help shows none (typer prints `<bool>`)."""
+    return None if self.is_flag else _typer_display_type_rich(self, ctx)
+
+
+TyperOption.display_type_rich = _no_type_on_flags  # type: ignore[method-assign]

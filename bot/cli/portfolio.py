@@ -13,7 +13,7 @@ import typer
 from rich.table import Table
 
 from bot.cli.app import app
-from bot.cli.common import console, fail, print_json
+from bot.cli.common import EXIT_PROBLEM, console, fail, print_json
 from core.account import read_portfolio, unrealised_pnl
 from core.candle_cache import CandleCache
 from core.candles import CandleError, timeframe_ms
@@ -241,7 +241,7 @@ def portfolio_command(
     except (SettingsError, CandleError, MarketsFileError, DatabaseProblem) as error:
         fail(str(error), 2)
     except ExchangeError as error:
-        fail(f"exchange: {error}", 1)
+        fail(f"exchange: {error}", EXIT_PROBLEM)
     if json_output:
         print_json(portfolio_json(view))
         return

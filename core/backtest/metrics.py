@@ -36,6 +36,14 @@ NUMERICALLY_ZERO = 1e-12
 
 MS_PER_DAY = 24 * 3600 * 1000
 MS_PER_YEAR = 365 * MS_PER_DAY
+# Annualised figures (CAGR, Sharpe, Sortino) over fewer days than this say more about the
+# arithmetic than the rules (a 2-day dip is "CAGR −99.9%"): summaries show them as n/a.
+MIN_ANNUALISED_DAYS = 30
+
+
+def annualised_meaningful(days: float) -> bool:
+    """Whether a period is long enough for annualised figures to mean something."""
+    return days >= MIN_ANNUALISED_DAYS
 
 
 def periods_per_year(timeframe: str) -> float:
