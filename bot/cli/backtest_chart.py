@@ -41,10 +41,12 @@ def backtest_figure(result: BacktestResult, limits: PolicySettings, quote: str, 
     labelled with their total returns in a legend above the plot, clear of the curves. Bottom:
     Ballast's cash share, one point a day over long periods (the daily mean as an area and a
     smoothed line), over the min–max cash band with the target dashed."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
     from matplotlib.ticker import PercentFormatter
 
     figure = Figure(figsize=SIZE, dpi=DPI, layout="constrained")
+    FigureCanvasAgg(figure)
     top, bottom = figure.subplots(2, 1, sharex=True, height_ratios=[3, 1.15])
     equities = []
     for key, colour, style, width in _CURVES:
