@@ -1,10 +1,13 @@
-"""The backtest's `--plot` chart, checked on its rendered parts rather than by eye: returns in the
-legend, the legend clear of the curves, "log scale" said when used, date labels that do not
-overlap, and a cash panel of at most one point a day however many candles there are."""
+"""The backtest's `--plot` chart and Telegram's value chart, checked on their rendered parts
+rather than by eye: returns in the legend, the legend clear of the curves, "log scale" said when
+used, date labels that do not overlap, and cash drawn as at most one point a day however many
+candles or snapshots there are."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from itertools import pairwise
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -14,6 +17,7 @@ import pytest
 
 from bot.charting import MS_PER_DAY, buckets, signed_percent, total_return
 from bot.cli.backtest_chart import backtest_figure, trailing_mean
+from bot.telegram.charts import ValuePoint, value_figure
 from core.backtest.benchmarks import EquityCurve
 from core.backtest.runner import BacktestResult
 from core.backtest.simulation import Tally
@@ -186,3 +190,38 @@ def test_trailing_mean_and_signed_percent() -> None:
     assert signed_percent(-0.892) == "−89%"
     assert signed_percent(0.032) == "+3.2%"
     assert total_return([0, 1]) is None
+
+
+# -- the Telegram value chart ------------------------------------------------------------------
+
+
+def value_points(hours: int) -> list[ValuePoint]:
+    """Hourly snapshots whose cash jumps between 22% and 60% of the value, hour by hour."""
+    rng = np.random.default_rng(3)
+    start = datetime(2026, 1, 1, tzinfo=UTC)
+    values = 12000 * np.exp(np.cumsum(rng.normal(0, 0.004, hours)))
+    shares = np.where(rng.random(hours) < 0.3, 0.6, 0.22)
+    return [ValuePoint(start + timedelta(hours=i), Decimal(f"{values[i]:.2f}"),
+                       Decimal(f"{values[i] * shares[i]:.2f}")) for i in range(hours)]
+
+
+@pytest.mark.parametrize("days", [2, 90, 400])
+def test_the_value_chart_shows_the_change_and_keeps_its_labels_apart(days: int) -> None:
+    points = value_points(days * 24)
+    figure = value_figure(points, "USDT")
+    figure.canvas.draw()
+    (axes,) = figure.axes
+    legend = axes.get_legend()
+    assert legend is not None
+    labels = [text.get_text() for text in legend.get_texts()]
+    change = float(points[-1].total_value / points[0].total_value - 1)
+    assert labels[0] == f"total value {signed_percent(change)}"
+    renderer = figure.canvas.get_renderer()  # type: ignore[attr-defined]
+    assert legend.get_window_extent(renderer).y0 >= axes.get_window_extent(renderer).y1 - 1
+    assert_apart(extents(axes.get_xticklabels(), figure), "x")
+    assert_apart(extents(axes.get_yticklabels(), figure), "y")
+    (cash,) = axes.collections
+    drawn_points = max(len(path.vertices) for path in cash.get_paths())  # type: ignore[attr-defined]
+    if days > 31:
+        assert drawn_points <= 2 * (days + 1) + 3  # an area: each day's point on top and bottom
+        assert "daily mean" in labels[1]
