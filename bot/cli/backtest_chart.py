@@ -65,7 +65,8 @@ def backtest_figure(result: BacktestResult, limits: PolicySettings, quote: str, 
     days = as_dates(cash.times)
     low, target, high = (float(limits.min_cash), float(limits.target_cash),
                          float(limits.max_cash))
-    bottom.axhspan(low, high, color=_BAND, alpha=0.15, linewidth=0,
+    # The band over the cash area (zorder 1.5), so it stays visible where cash sits inside it.
+    bottom.axhspan(low, high, color=_BAND, alpha=0.18, linewidth=0, zorder=1.5,
                    label=f"cash band {low:.0%}–{high:.0%}")
     bottom.axhline(target, color=_BAND, linestyle="--", linewidth=1,
                    label=f"target {target:.0%}")
@@ -75,7 +76,7 @@ def backtest_figure(result: BacktestResult, limits: PolicySettings, quote: str, 
         # Day-to-day swings faintly behind, the level they average to in front.
         bottom.plot(days, cash.mean, color=_CASH, linewidth=0.4, alpha=0.3,
                     label="daily mean")
-    bottom.fill_between(days, 0, level, color=_CASH, alpha=0.2, linewidth=0)
+    bottom.fill_between(days, 0, level, color=_CASH, alpha=0.14, linewidth=0)
     bottom.plot(days, level, color=_CASH, linewidth=1.2,
                 label=f"Ballast cash, {window}-day mean" if window > 1 else
                 "Ballast cash, daily mean" if cash.daily else "Ballast cash")
