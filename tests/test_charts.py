@@ -5,6 +5,7 @@ candles or snapshots there are."""
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -225,3 +226,22 @@ def test_the_value_chart_shows_the_change_and_keeps_its_labels_apart(days: int) 
     if days > 31:
         assert drawn_points <= 2 * (days + 1) + 3  # an area: each day's point on top and bottom
         assert "daily mean" in labels[1]
+
+
+@pytest.mark.parametrize("points", [1, 2])
+def test_a_backtest_of_one_or_two_points_still_draws(points: int) -> None:
+    import dataclasses
+
+    whole = hourly_result(2)
+
+    def cut(curve: EquityCurve) -> EquityCurve:
+        return dataclasses.replace(curve, times=curve.times[:points],
+                                   equity=curve.equity[:points],
+                                   cash_share=curve.cash_share[:points])
+
+    result = dataclasses.replace(whole, ballast=cut(whole.ballast), hodl=cut(whole.hodl),
+                                 calendar=cut(whole.calendar))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        figure = drawn(result)
+    assert len(figure.axes) == 2

@@ -82,7 +82,8 @@ def backtest_figure(result: BacktestResult, limits: PolicySettings, quote: str, 
                 "Ballast cash, daily mean" if cash.daily else "Ballast cash")
     bottom.set_ylim(0, 1)
     span = as_dates(result.ballast.times[[0, -1]])
-    bottom.set_xlim(span[0], span[-1])
+    if span[0] < span[-1]:
+        bottom.set_xlim(span[0], span[-1])
     bottom.yaxis.set_major_formatter(PercentFormatter(1.0, decimals=0))
     bottom.set_ylabel("cash share")
     bottom.grid(True, alpha=0.3)
