@@ -71,3 +71,12 @@ def test_after_the_first_plan_each_plan_and_execution_reads_as_one_line() -> Non
     every = CliRunner().invoke(app, ["demo", "--days", "2", "--no-full", "--every-message"])
     assert every.stdout.count("📝 Plan") == len(plans) + 1
     assert len(every.stdout.splitlines()) > 2 * len(out.splitlines())
+
+
+def test_plot_writes_the_chart_of_the_last_run_shown(tmp_path: Path) -> None:
+    chart = tmp_path / "demo.png"
+    result = CliRunner().invoke(
+        app, ["demo", "--days", "1", "--no-full", "--quiet", "--plot", str(chart)])
+    assert result.exit_code == 0, result.output
+    assert f"Chart written to {chart}" in result.stdout.replace("\n", "")
+    assert chart.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -254,62 +254,15 @@ def _explain(result: BacktestResult) -> None:
     )
 
 
-def write_plot(result: BacktestResult, path: Path, settings: Settings) -> None:
-    """Equity curves of all three (log scale) above Ballast's cash share with its band."""
-    import matplotlib
+def write_plot(result: BacktestResult, path: Path, settings: Settings, *,
+               title: str | None = None) -> None:
+    """The backtest's chart as a PNG (`bot.cli.backtest_chart`): equity curves with their
+    returns above Ballast's cash share and band."""
+    from bot.charting import save_figure
+    from bot.cli.backtest_chart import backtest_figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    import numpy as np
-    from matplotlib.ticker import FuncFormatter
-
-    times = result.ballast.times.astype("datetime64[ms]")
-    figure, (top, bottom) = plt.subplots(
-        2, 1, figsize=(10, 6.5), sharex=True, gridspec_kw={"height_ratios": [3, 1]},
-    )
-    curves = (("ballast", result.ballast, "tab:blue", "-"),
-              ("hodl", result.hodl, "tab:grey", "-"),
-              ("calendar", result.calendar, "tab:orange", "--"))
-    for key, curve, colour, style in curves:
-        top.plot(times, np.maximum(curve.equity, 1e-9), label=NAMES[key], color=colour,
-                 linestyle=style, linewidth=1.0)
-    values = np.concatenate([curve.equity for _, curve, _, _ in curves])
-    positive = values[values > 0]
-    # Years of crypto span orders of magnitude: a log scale keeps every curve readable.
-    if positive.size and positive.max() / positive.min() > 5:
-        top.set_yscale("log")
-    top.yaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:,.0f}"))
-    top.yaxis.set_minor_formatter(FuncFormatter(lambda value, _: f"{value:,.0f}"))
-    top.set_ylabel(f"Value ({settings.quote})")
-    top.legend(loc="upper left")
-    top.set_title(_title(result))
-    top.grid(True, alpha=0.3)
-    cash_times, cash_share = _daily_if_long(result.ballast.times, result.ballast.cash_share)
-    bottom.plot(cash_times.astype("datetime64[ms]"), cash_share * 100, color="tab:blue",
-                linewidth=0.8)
-    bottom.axhspan(float(settings.min_cash) * 100, float(settings.max_cash) * 100,
-                   color="tab:green", alpha=0.12, label="cash band")
-    bottom.set_ylabel("Ballast cash %" if cash_times.size == times.size else "cash %, daily mean")
-    bottom.set_ylim(0, 100)
-    bottom.grid(True, alpha=0.3)
-    bottom.legend(loc="upper left")
-    figure.autofmt_xdate()
-    figure.tight_layout()
+    figure = backtest_figure(result, settings, settings.quote, title=title)
     try:
-        figure.savefig(path, dpi=120)
+        save_figure(figure, path)
     except OSError as error:
         fail(f"cannot write the chart to {path}: {error.strerror or error}")
-    finally:
-        plt.close(figure)
-
-
-def _daily_if_long(times: Any, values: Any, limit: int = 2000) -> tuple[Any, Any]:
-    """Daily means of a long hourly series (thousands of hourly swings read as a solid block)."""
-    import numpy as np
-
-    if times.size <= limit:
-        return times, values
-    days = times // 86_400_000
-    unique, index = np.unique(days, return_inverse=True)
-    means = np.bincount(index, weights=values) / np.bincount(index)
-    return unique * 86_400_000, means

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from datetime import timedelta
 from decimal import Decimal
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -39,9 +40,13 @@ def demo_command(
     full: Annotated[bool, typer.Option(
         "--full/--no-full", help="Also replay all of 2023–2024 with the same rules (fast).",
     )] = True,
+    plot: Annotated[Path | None, typer.Option(
+        "--plot", help="Write a PNG of the last run shown (the full replay, unless --no-full): "
+        "the three equity curves with their returns, and Ballast's cash share.",
+    )] = None,
 ) -> None:
     """Run the real engine over bundled 2023–2024 candles and print what the owner would read."""
-    from bot.cli.backtest import period_days, progress_bar, summary_table
+    from bot.cli.backtest import period_days, progress_bar, summary_table, write_plot
     from bot.telegram.alerts import AlertFilter
     from core.backtest.demo import (
         DEMO_END,
@@ -104,6 +109,11 @@ def demo_command(
         "--to 2024-12-31 --input PORTFOLIO.json --plot chart.png",
         highlight=False,
     )
+    if plot is not None:
+        write_plot(result, plot, settings, title=(
+            f"Demo · seed portfolio, default settings · {result.start:%Y-%m-%d} → "
+            f"{result.end:%Y-%m-%d} · {result.candles:,} 1h candles"))
+        console.print(f"Chart written to {plot}", highlight=False)
     # The verdict speaks of the last run shown: the full replay when there is one.
     console.print(verdict(result.summary(), settings.quote, days=period_days(result)),
                   highlight=False)

@@ -20,6 +20,8 @@ from bot.cli.app import app
 from bot.cli.common import console, error_console, fail, print_json
 
 if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
     from core.backtest.inputs import PortfolioFile
     from core.backtest.runner import BacktestResult
     from core.study.grid import Config
@@ -323,25 +325,39 @@ def _explain(block: Mapping[str, Any]) -> None:
 
 def write_plot(plan: StudyPlan, results: Mapping[Any, BacktestResult],
                report: Mapping[str, Any], path: Path) -> None:
-    """The first portfolio: each config's folds chained, the walk-forward, both benchmarks."""
-    import matplotlib
+    """The study's chart (`study_figure`) as a PNG."""
+    from bot.charting import save_figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    import numpy as np
+    try:
+        save_figure(study_figure(plan, results, report), path)
+    except OSError as error:
+        fail(f"cannot write the chart to {path}: {error.strerror or error}")
 
+
+def study_figure(plan: StudyPlan, results: Mapping[Any, BacktestResult],
+                 report: Mapping[str, Any]) -> Figure:
+    """The first portfolio: each config's folds chained, the walk-forward, both benchmarks —
+    returns in the legend above the plot, "log scale" in the axis label when used, concise
+    date ticks."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    from bot.charting import as_dates, date_axis, value_axis, with_return
+    from bot.cli.backtest_chart import DPI, SIZE
     from core.study.report import FOLD, chained
     from core.study.selection import chain
 
-    figure, axis = plt.subplots(figsize=(10, 5.5))
+    figure = Figure(figsize=SIZE, dpi=DPI, layout="constrained")
+    FigureCanvasAgg(figure)
+    axis = figure.add_subplot()
     for c in range(len(plan.configs)):
         run = chained(plan, results, 0, c)
-        axis.plot(run.ballast.times.astype("datetime64[ms]"), run.ballast.equity,
+        axis.plot(as_dates(run.ballast.times), run.ballast.equity,
                   color="tab:blue", alpha=0.25, linewidth=0.6)
     run = chained(plan, results, 0, 0)
     for curve, label, colour in ((run.hodl, "Buy & hold", "black"),
                                  (run.calendar, "Calendar (monthly)", "tab:orange")):
-        axis.plot(curve.times.astype("datetime64[ms]"), curve.equity, label=label,
+        axis.plot(as_dates(curve.times), curve.equity, label=with_return(label, curve.equity),
                   color=colour, linewidth=1.0)
     names = [c.name for c in plan.configs]
     picks = [names.index(n) for n in report["walk_forward"]["chosen"]]
@@ -349,22 +365,17 @@ def write_plot(plan: StudyPlan, results: Mapping[Any, BacktestResult],
         # The out-of-sample folds as one account, starting where the first pick's chain stood.
         oos = chain([results[(0, c, k, FOLD)].ballast for k, c in enumerate(picks, start=1)])
         level = chained(plan, results, 0, picks[0], range(1)).ballast.equity[-1]
-        axis.plot(oos.times.astype("datetime64[ms]"), oos.equity * level / oos.equity[0],
-                  color="tab:red", linewidth=1.2, label="walk-forward picks, out of sample")
+        axis.plot(as_dates(oos.times), oos.equity * level / oos.equity[0], color="tab:red",
+                  linewidth=1.2,
+                  label=with_return("walk-forward picks, out of sample", oos.equity))
     axis.plot([], [], color="tab:blue", alpha=0.5, label="each config, folds chained")
-    equity = np.concatenate([run.hodl.equity, run.calendar.equity])
-    if equity.min() > 0 and equity.max() / equity.min() > 5:
-        axis.set_yscale("log")
-    axis.set_title(f"Study · {plan.portfolios[0].name} · {len(names)} configs × "
-                   f"{len(plan.folds)} folds")
-    axis.set_ylabel(f"Value ({plan.portfolios[0].inputs[0].start.quote})")
+    quote = plan.portfolios[0].inputs[0].start.quote
+    value_axis(axis, [run.hodl.equity, run.calendar.equity], quote)
+    figure.suptitle(f"Study · {plan.portfolios[0].name} · {len(names)} configs × "
+                    f"{len(plan.folds)} folds", fontsize=11)
     axis.grid(True, alpha=0.3)
-    axis.legend(loc="upper left")
-    figure.autofmt_xdate()
-    figure.tight_layout()
-    try:
-        figure.savefig(path, dpi=120)
-    except OSError as error:
-        fail(f"cannot write the chart to {path}: {error.strerror or error}")
-    finally:
-        plt.close(figure)
+    axis.margins(x=0)
+    date_axis(axis)
+    axis.legend(loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=2, fontsize=9,
+                frameon=False, borderaxespad=0.3)
+    return figure

@@ -12,7 +12,7 @@ from __future__ import annotations
 import io
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
@@ -26,6 +26,9 @@ if TYPE_CHECKING:
 
 _SIZE = (7.2, 4.8)
 _DPI = 110
+# 1080×720 px: a phone's width, sharp on its screen.
+_VALUE_SIZE = (7.2, 4.8)
+_VALUE_DPI = 150
 _OK = "#3b7dd8"
 _OVER = "#d64545"
 _UNDER = "#e0a030"
@@ -96,40 +99,52 @@ def allocation_chart(portfolio: Portfolio, limits: PolicySettings) -> bytes:
 
 def value_chart(points: Sequence[ValuePoint], quote: str) -> bytes:
     """Portfolio value over time, with the cash part shaded underneath. Returns PNG bytes."""
-    from matplotlib import rc_context
+    from bot.charting import png_bytes
 
-    with rc_context({"date.converter": "concise"}):
-        return _value_chart(points, quote)
+    return png_bytes(value_figure(points, quote))
 
 
-def _value_chart(points: Sequence[ValuePoint], quote: str) -> bytes:
+def value_figure(points: Sequence[ValuePoint], quote: str) -> Figure:
+    """The value chart as a Figure (Agg canvas attached): the total value with its change in the
+    legend, the cash part as an area under it (one point a day over long histories, so hourly
+    snapshots do not read as a barcode), concise date ticks that never overlap."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
     from matplotlib.ticker import FuncFormatter
 
-    figure = Figure(figsize=_SIZE, dpi=_DPI)
+    from bot.charting import amount, as_dates, buckets, date_axis, with_return
+
+    figure = Figure(figsize=_VALUE_SIZE, dpi=_VALUE_DPI, layout="constrained")
+    FigureCanvasAgg(figure)
     axes = figure.add_subplot()
     ordered = sorted(points, key=lambda p: p.at)
     if ordered:
-        # Naive UTC datetime64: matplotlib plots it with its date axis and no timezone games.
-        times = numpy.array([p.at.astimezone(UTC).replace(tzinfo=None) for p in ordered],
-                            dtype="datetime64[s]")
-        totals = [float(p.total_value) for p in ordered]
-        cash = [float(p.cash_value) for p in ordered]
-        axes.plot(times, totals, color=_OK, linewidth=2, label="total value")
-        axes.fill_between(times, 0, cash, color=_CASH, alpha=0.3, label="cash")
-        low = min(min(totals), min(cash))
-        axes.set_ylim(bottom=0 if low < max(totals) * 0.5 else low * 0.9)
-        change = (totals[-1] - totals[0]) / totals[0] if totals[0] else 0.0
-        axes.set_title(f"Value: {_money(ordered[-1].total_value)} {quote} ({change:+.1%})",
-                       fontsize=13)
-        axes.legend(loc="best", fontsize=9)
+        moments = numpy.array([int(p.at.timestamp() * 1000) for p in ordered], dtype=numpy.int64)
+        totals = numpy.array([float(p.total_value) for p in ordered])
+        cash = buckets(moments, [float(p.cash_value) for p in ordered])
+        axes.plot(as_dates(moments), totals, color=_OK, linewidth=2,
+                  label=with_return("total value", totals))
+        share = float(ordered[-1].cash_value / ordered[-1].total_value) \
+            if ordered[-1].total_value else 0.0
+        axes.fill_between(as_dates(cash.times), 0, cash.mean, color=_CASH, alpha=0.3,
+                          linewidth=0,
+                          label=f"cash{', daily mean' if cash.daily else ''} (now {share:.0%})")
+        low = min(float(totals.min()), float(cash.mean.min()))
+        axes.set_ylim(bottom=0 if low < totals.max() * 0.5 else low * 0.9)
+        axes.margins(x=0)
+        date_axis(axes)
+        figure.suptitle(f"Value: {_money(ordered[-1].total_value)} {quote}", fontsize=13)
+        # Above the plot, not on it: the legend never hides the latest values.
+        axes.legend(loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=2, fontsize=10,
+                    frameon=False, borderaxespad=0.2)
     else:
         axes.text(0.5, 0.5, "No snapshots yet", ha="center", va="center", fontsize=14,
                   transform=axes.transAxes)
-        axes.set_title(f"Value in {quote}", fontsize=13)
-    axes.yaxis.set_major_formatter(FuncFormatter(lambda v, _pos: f"{v:,.0f}"))
+        figure.suptitle(f"Value in {quote}", fontsize=13)
+    axes.set_ylabel(f"value ({quote})")
+    axes.yaxis.set_major_formatter(FuncFormatter(lambda v, _pos: amount(v)))
     axes.grid(alpha=0.3)
-    return _png(figure)
+    return figure
 
 
 def _cash_colour(allocation: Decimal, limits: PolicySettings) -> str:
