@@ -9,6 +9,7 @@ message names the setting, the value and the rule.
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from decimal import Decimal
 from pathlib import Path
@@ -92,7 +93,7 @@ class PolicySettings(BaseModel):
     @field_validator("never_sell")
     @classmethod
     def _upper_assets(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        return tuple(a.strip().upper() for a in value if a.strip())
+        return asset_symbols(value)
 
     @model_validator(mode="after")
     def _check_relationships(self) -> Self:
@@ -237,7 +238,7 @@ class Settings(PolicySettings, SignalSettings, BaseSettings):
     def _upper(cls, value: Any) -> Any:
         if isinstance(value, str):
             return value.strip().upper()
-        return tuple(a.strip().upper() for a in value if a.strip())
+        return asset_symbols(value)
 
     @field_validator("log_file", "backup_dir", "daily_summary_hour", mode="before")
     @classmethod
@@ -292,6 +293,27 @@ class Settings(PolicySettings, SignalSettings, BaseSettings):
         # load_settings merges the TOML file, .env and the environment itself, so that a test
         # can pass its own environment; the model reads nothing on its own.
         return (init_settings,)
+
+
+# Exchange asset codes: letters and digits (1INCH, 1000SATS, T). Anything else is a typo or a
+# pair or a name, and a typo in never_sell would silently protect nothing.
+_ASSET_SYMBOL = re.compile(r"[A-Z0-9]{1,20}")
+
+
+def asset_symbols(values: tuple[str, ...]) -> tuple[str, ...]:
+    """`values` as upper-case asset symbols; raises ValueError quoting the first that is none."""
+    symbols = []
+    for raw in values:
+        symbol = raw.strip().upper()
+        if not symbol:
+            continue
+        if not _ASSET_SYMBOL.fullmatch(symbol):
+            hint = ("give the asset, not the pair (BTC, not BTC/USDT)" if "/" in symbol
+                    else "an asset symbol is letters and digits, e.g. BTC; separate several "
+                    "with commas")
+            raise ValueError(f"{raw.strip()!r} is not an asset symbol: {hint}")
+        symbols.append(symbol)
+    return tuple(symbols)
 
 
 def _split_list(value: Any) -> Any:
