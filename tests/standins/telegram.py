@@ -55,6 +55,7 @@ class TelegramStandIn:
         self._callback_ids = itertools.count(1)
         self._changed = asyncio.Condition()
         self._faults: list[Fault] = []
+        self._outage = False
         self._closing = asyncio.Event()
         self._runner: web.AppRunner | None = None
         self.port = 0
@@ -207,10 +208,23 @@ class TelegramStandIn:
         """Answer the next `count` calls with 429 Too Many Requests and `retry_after` seconds."""
         self._faults.append(Fault(429, count, retry_after, frozen(methods)))
 
+    def go_down(self, status: int = 502) -> None:
+        """An outage: every call, polls included, is answered `status` until `heal()`."""
+        self._faults.append(Fault(status, 10**9, None, None))
+        self._outage = True
+
+    def heal(self) -> None:
+        """End every fault still pending: calls are answered normally again."""
+        for fault in self._faults:
+            fault.remaining = 0
+        self._outage = False
+
     def _take_fault(self, method: str) -> Fault | None:
         for fault in self._faults:
-            applies = (method in fault.methods if fault.methods is not None
-                       else method not in POLLING_METHODS)
+            if fault.methods is not None:
+                applies = method in fault.methods
+            else:  # polls fail only in an outage (`go_down`)
+                applies = self._outage or method not in POLLING_METHODS
             if applies and fault.remaining > 0:
                 fault.remaining -= 1
                 return fault
