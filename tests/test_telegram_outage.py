@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 
 import pytest
+from telegram.error import TelegramError
 
 from bot.telegram.app import TelegramBot
 from bot.telegram.delivery import PatientRateLimiter
@@ -129,3 +130,38 @@ async def test_an_outage_is_logged_once_when_it_starts_and_once_when_it_ends(
     assert lines[1].startswith("Telegram answers again after")
     assert "requests failed meanwhile" in lines[1]
     assert not [r for r in caplog.records if r.exc_info and r.name.startswith("telegram")]
+
+
+async def test_a_bot_whose_start_failed_in_an_outage_starts_once_telegram_is_back(
+    tmp_path: Path,
+) -> None:
+    """What `ballast run` does while Telegram is down at start-up: start, fail, stop, try
+    again. Stopping gives up on a Telegram that does not answer; starting again must not."""
+    store = await Store.open(tmp_path / "ballast.db")
+    clock = ManualClock()
+    prices = FixedPrices(dict(PRICES))
+    paper = await paper_account(store, {"USDT": "1000"}, clock, prices)
+    rig = await make_rig(store, clock, prices, FaultyExchange(paper, prices))
+    service = EngineService(rig.engine, clock)
+
+    async def keep(settings: Settings) -> None:
+        return None
+
+    async with TelegramStandIn() as tg:
+        settings = load_settings(env={}, telegram_token=tg.token, telegram_owner_id=OWNER,
+                                 telegram_api_url=f"http://127.0.0.1:{tg.port}")
+        bot = TelegramBot(settings, service, keep, poll_timeout=5, pump_events=False,
+                          rate_limiter=PatientRateLimiter(network_retries=0))
+        tg.go_down()
+        with pytest.raises(TelegramError):
+            await bot.start()
+        await bot.stop()
+        tg.heal()
+        await bot.start()
+        try:
+            tg.push_command(OWNER, "/help")
+            await tg.wait_for_method("sendMessage", lambda c: "/portfolio" in str(
+                c.params.get("text")), timeout=20)
+        finally:
+            await bot.stop()
+    await store.close()

@@ -237,6 +237,7 @@ class TelegramBot:
     async def start(self) -> None:
         """Connect, register the command menu, start the alert pump and poll for updates."""
         app = self.application
+        self.outage.carry_on()  # a start after a failed one (and its stop) tries for real
         if self.pump_events:
             self._subscription = self.service.subscribe()
         await app.initialize()

@@ -65,6 +65,10 @@ class Outage:
         for connections and timeouts."""
         self.giving_up = True
 
+    def carry_on(self) -> None:
+        """Starting (again, after a start that failed): requests go out as usual."""
+        self.giving_up = False
+
 
 class WatchedRequest(HTTPXRequest):
     """python-telegram-bot's httpx transport, reporting each request's fate to an `Outage`."""
