@@ -4,8 +4,9 @@ The test reads the README's steps in order and does what each says: `ini` blocks
 (placeholders filled with what a person would have: the stand-ins' token and keys, the user
 id the bot reported), `sh` blocks run the real `ballast` executable (and `chmod`) in that
 directory, and the Telegram actions the text describes (send /start, /portfolio, /plan, tap
-Approve) are made on the Bot API stand-in. The test adds only where the stand-ins are, and a watchlist of the assets
-they price. Paper on a snapshot of the account places no order at the exchange; live does.
+Approve) are made on the Bot API stand-in. The test adds only where the stand-ins are, and a
+watchlist of the assets they price. Paper on a snapshot of the account places no order at the
+exchange; live does.
 
 Then issue 8's secret test: with known keys and token, every log line (stderr, stdout and the
 rotating log file of every process) and every message the bot sent is searched for them.
