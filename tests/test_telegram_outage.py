@@ -37,7 +37,7 @@ START_TIMEOUT = 60.0  # a cold interpreter imports ccxt, pandas-ta and matplotli
 # python-telegram-bot waits 1, 1.5, 2.25, 3.4, 5.1, 7.6 s after failed polls: after the sixth
 # it sleeps 7.6 s, which an Updater stopped the default way would wait out.
 FAILED_POLLS = 6
-STOP_WITHIN = 5.0
+STOP_WITHIN = 6.0  # the old way waited out 7.6 s at least
 
 
 def failed_polls(tg: TelegramStandIn) -> int:
