@@ -175,7 +175,7 @@ def test_env_example_lists_every_setting() -> None:
     ("$SOL", "'$SOL' is not an asset symbol"),
 ])
 def test_never_sell_refuses_text_that_is_no_asset_symbol(written: str, words: str) -> None:
-    with pytest.raises(SettingsError, match="(?i)never_sell") as raised:
+    with pytest.raises(SettingsError, match=r"(?i)never_sell") as raised:
         load_settings(env={"BALLAST_NEVER_SELL": written})
     assert words in str(raised.value)
 
@@ -185,5 +185,5 @@ def test_never_sell_and_watchlist_take_symbols_in_any_case() -> None:
                                   "BALLAST_WATCHLIST": "eth,1000SATS"})
     assert settings.never_sell == ("BTC", "1INCH", "T")
     assert settings.watchlist == ("ETH", "1000SATS")
-    with pytest.raises(SettingsError, match="(?i)watchlist"):
+    with pytest.raises(SettingsError, match=r"(?i)watchlist"):
         load_settings(env={"BALLAST_WATCHLIST": "BTC,ET H"})
