@@ -41,7 +41,6 @@ from core.exchange.paper_markets import MarketsFileError
 from core.exchange.prices import utc_now
 from core.logs import configure_from_settings
 from core.settings import Settings, SettingsError, load_settings
-from core.store import Store
 from core.store_health import DatabaseProblem
 
 FrontEnd = Callable[[EngineService, asyncio.Event], Coroutine[Any, Any, None]]
@@ -195,26 +194,12 @@ async def run_engine(settings: Settings, resend_grace: timedelta) -> None:
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
-    await check_database(settings)
     running = await start_engine(settings, clock=utc_now, resend_grace=resend_grace)
     typer.echo(f"ballast running: {settings.mode} mode on {running.exchange.name}, approval "
                f"{settings.approval}, database {settings.db}")
     await serve(running, stop, print_events, terminal_commands, log_engine_events,
                 operations(settings, running))
     typer.echo("ballast stopped")
-
-
-async def check_database(settings: Settings) -> None:
-    """Open, migrate and integrity-check the database once before anything uses it.
-
-    Raises `DatabaseProblem` naming the file and what to do, so that `ballast run` exits
-    non-zero at once (and systemd restarts or gives up) instead of failing in the loop.
-    """
-    store = await Store.open(settings.db)
-    try:
-        await store.quick_check()
-    finally:
-        await store.close()
 
 
 @app.command()
