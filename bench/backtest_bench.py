@@ -1,6 +1,6 @@
 """Backtest cost as the owner pays it: `ballast backtest` as a whole process, against a floor.
 
-    uv run python bench/backtest_bench.py --candles ../shared/data/ohlcv [--runs 3]
+    uv run python bench/backtest_bench.py --candles DIR [--runs 3]
 
 Two runs of the real CLI, each a fresh process (start-up, imports, reading, signals, replay,
 benchmarks, output), over 2021-01-01 … 2024-12-31 of 1h candles:
@@ -29,6 +29,8 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+from candle_arg import add_candles_argument, candles_dir
+
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
@@ -41,7 +43,6 @@ START, END = "2021-01-01", "2024-12-31"
 TARGET_RATIO = 3.2
 TARGET_MB = 300.0
 TARGET_SEED_SECONDS = 2.5
-DEFAULT_CANDLES = ROOT.parent / "shared" / "data" / "ohlcv"
 
 
 def run(command: Sequence[str]) -> tuple[float, float, str]:
@@ -105,7 +106,8 @@ def candle_folder(candles: Path, pairs: Sequence[str], folder: Path) -> Path:
     for asset in pairs:
         source = candles / f"binance_{asset}_USDT_1h.csv.gz"
         if not source.exists():
-            raise SystemExit(f"{source} is missing: pass --candles with the shared 1h data")
+            raise SystemExit(f"{source} is missing: --candles needs the 1h files of "
+                             f"{', '.join(pairs)}")
         (folder / source.name).symlink_to(source.resolve())
     return folder
 
@@ -119,9 +121,7 @@ def cli(folder: Path, portfolio: Path | None) -> list[str]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--candles", type=Path, default=DEFAULT_CANDLES,
-                        help="directory with binance_<ASSET>_USDT_1h.csv.gz files "
-                             "(default: ../shared/data/ohlcv beside the repository)")
+    add_candles_argument(parser)
     parser.add_argument("--runs", type=int, default=3, help="rounds to take the median of")
     parser.add_argument("--measure", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--floor", nargs=2, metavar=("FOLDER", "PAIRS"), help=argparse.SUPPRESS)
@@ -131,9 +131,7 @@ def main() -> None:
     if args.floor:
         floor(Path(args.floor[0]), args.floor[1].split(","))
         return
-    if not args.candles.is_dir():
-        raise SystemExit(f"{args.candles} is not a directory: pass --candles with the shared "
-                         "1h candle data (data/ohlcv)")
+    candles = candles_dir(parser, args.candles)
     with tempfile.TemporaryDirectory() as temp:
         base = Path(temp)
         portfolio = base / "twenty.json"
@@ -141,8 +139,8 @@ def main() -> None:
         portfolio.write_text(json.dumps({"quote": "USDT", "balances": balances,
                                          "watchlist": list(ASSETS)}))
         cases = {
-            "20 pairs": (candle_folder(args.candles, ASSETS, base / "twenty"), ASSETS, portfolio),
-            "seed 4 pairs": (candle_folder(args.candles, SEED_PAIRS, base / "seed"), SEED_PAIRS,
+            "20 pairs": (candle_folder(candles, ASSETS, base / "twenty"), ASSETS, portfolio),
+            "seed 4 pairs": (candle_folder(candles, SEED_PAIRS, base / "seed"), SEED_PAIRS,
                              None),
         }
         figures: dict[str, dict[str, list[float]]] = {name: {} for name in cases}

@@ -4,7 +4,7 @@ The engine runs exactly as `ballast run` builds it (live mode, the ccxt adapter,
 candle cache, pandas-ta signals, the policy) against the Binance stand-in on 127.0.0.1
 answering every request after 20 ms, with the full real `exchangeInfo` and real 1h candles:
 
-    uv run python bench/engine_bench.py [--latency 0.02] [--scans 5]
+    uv run python bench/engine_bench.py --candles DIR [--latency 0.02] [--scans 5]
 
 The engine runs in a child process so that its peak RSS is its own, not the stand-in's.
 Figures: the cold scan (markets loaded, the signal history per asset fetched and every
@@ -24,19 +24,21 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from candle_arg import add_candles_argument, candles_dir
+
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from core.engine.signals import MIN_HISTORY
 from core.engine.wiring import start_engine
 from core.settings import load_settings
-from tests.standins.binance import EXCHANGE_INFO_FULL, OHLCV_DIR, BinanceStandIn
+from tests.standins.binance import EXCHANGE_INFO_FULL, BinanceStandIn
 
 HOLDINGS = {"BTC": "0.03482", "ETH": "1.54158", "SOL": "25.111", "AVAX": "55.662",
             "USDT": "628"}
 WATCHLIST = ("BNB", "XRP", "ADA", "LINK", "DOGE", "DOT", "MATIC", "LTC", "TRX", "ATOM", "NEAR",
              "BCH", "XLM", "UNI", "ETC", "XTZ", "AAVE", "SHIB", "FIL", "ICP", "NEO", "ARB", "OP",
              "INJ", "APT", "SUI", "LDO", "RUNE", "PEPE", "FET")
-# These have no candle file in the shared data: they are served BTC's real candles.
+# These have no candle file among the 2017–2024 majors: they are served BTC's real candles.
 BORROWED_CANDLES = ("INJ", "APT", "SUI", "LDO", "RUNE", "PEPE", "FET")
 TARGET_SECONDS = 1.0
 TARGET_MB = 250.0
@@ -100,16 +102,16 @@ async def child(url: str, scans: int) -> dict[str, object]:
             "memory": memory}
 
 
-async def main(latency: float, scans: int) -> bool:
+async def main(candles: Path, latency: float, scans: int) -> bool:
     print(f"Binance stand-in, {latency * 1000:.0f} ms per request; 4 holdings + "
           f"{len(WATCHLIST)} watchlist assets, 1h candles; the engine in its own process")
     # Serve real candles as if the data's 2024-03-01 12:00 UTC hour were forming right now.
     hour_ms = int(time.time() * 1000) // HOUR_MS * HOUR_MS
     offset = hour_ms - int(datetime(2024, 3, 1, 12, tzinfo=UTC).timestamp() * 1000)
     async with BinanceStandIn(exchange_info=EXCHANGE_INFO_FULL, balances=HOLDINGS,
-                              latency=latency) as standin:
+                              candles_dir=candles, latency=latency) as standin:
         for asset in BORROWED_CANDLES:
-            standin.use_candle_file(f"{asset}/USDT", "1h", OHLCV_DIR / "binance_BTC_USDT_1h.csv.gz")
+            standin.use_candle_file(f"{asset}/USDT", "1h", candles / "binance_BTC_USDT_1h.csv.gz")
         standin.shift_candles(offset)
         symbols = [f"{a}/USDT" for a in (*HOLDINGS, *WATCHLIST) if a != "USDT"]
         standin.set_prices_from_candles(symbols)
@@ -145,6 +147,7 @@ async def main(latency: float, scans: int) -> bool:
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    add_candles_argument(parser)
     parser.add_argument("--latency", type=float, default=0.02, help="seconds per request")
     parser.add_argument("--scans", type=int, default=5, help="scans to time")
     parser.add_argument("--child", metavar="URL", help=argparse.SUPPRESS)
@@ -152,4 +155,5 @@ if __name__ == "__main__":
     if args.child:
         print(json.dumps(asyncio.run(child(args.child, args.scans))))
         sys.exit(0)
-    sys.exit(0 if asyncio.run(main(args.latency, args.scans)) else 1)
+    candles = candles_dir(parser, args.candles)
+    sys.exit(0 if asyncio.run(main(candles, args.latency, args.scans)) else 1)

@@ -5,7 +5,7 @@ holdings and 30 watchlist assets, and their 1h candles through the SQLite candle
 against the Binance stand-in on 127.0.0.1 answering every request after 20 ms, with the full
 real `exchangeInfo` (2,276 symbols) and real candles:
 
-    uv run python bench/exchange_bench.py [--latency 0.02] [--concurrency 8]
+    uv run python bench/exchange_bench.py --candles DIR [--latency 0.02] [--concurrency 8]
 
 Three refreshes: a cold cache (history loaded), the next scan within the same hour (no candle
 can have closed, so no candle request), and the first scan after a candle closed. Targets:
@@ -24,6 +24,8 @@ from collections import Counter
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from candle_arg import add_candles_argument, candles_dir
+
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from core.account import read_portfolio
@@ -31,14 +33,15 @@ from core.candle_cache import CandleCache
 from core.exchange.ccxt_exchange import CcxtExchange
 from core.settings import load_settings
 from core.store import Store
-from tests.standins.binance import EXCHANGE_INFO_FULL, OHLCV_DIR, BinanceStandIn
+from tests.standins.binance import EXCHANGE_INFO_FULL, BinanceStandIn
 
 HOLDINGS = {"BTC": "0.03482", "ETH": "1.54158", "SOL": "25.111", "AVAX": "55.662",
             "USDT": "628"}
 WATCHLIST = ("BNB", "XRP", "ADA", "LINK", "DOGE", "DOT", "MATIC", "LTC", "TRX", "ATOM", "NEAR",
              "BCH", "XLM", "UNI", "ETC", "XTZ", "AAVE", "SHIB", "FIL", "ICP", "NEO", "ARB", "OP",
              "INJ", "APT", "SUI", "LDO", "RUNE", "PEPE", "FET")
-# These seven have no candle file in the shared data: they are served BTC's real candles.
+# These seven have no candle file among the 2017–2024 majors: they are served BTC's real
+# candles.
 BORROWED_CANDLES = ("INJ", "APT", "SUI", "LDO", "RUNE", "PEPE", "FET")
 HISTORY = 200  # candles a first refresh loads, as the engine's signal scanner does
 WEIGHT_LIMIT = 6000
@@ -64,7 +67,7 @@ async def refresh(exchange: CcxtExchange, cache: CandleCache, concurrency: int,
     await asyncio.gather(*(candles(asset) for asset in assets))
 
 
-async def main(latency: float, concurrency: int) -> bool:
+async def main(candles: Path, latency: float, concurrency: int) -> bool:
     print(f"Binance stand-in, {latency * 1000:.0f} ms per request; 4 holdings + "
           f"{len(WATCHLIST)} watchlist assets, 1h candles, {concurrency} candle refreshes "
           "at a time")
@@ -76,9 +79,9 @@ async def main(latency: float, concurrency: int) -> bool:
     now = datetime.fromtimestamp((hour_ms + 300_000) / 1000, UTC)
     offset = hour_ms - int(datetime(2024, 3, 1, 12, tzinfo=UTC).timestamp() * 1000)
     async with BinanceStandIn(exchange_info=EXCHANGE_INFO_FULL, balances=HOLDINGS,
-                              latency=latency) as standin:
+                              candles_dir=candles, latency=latency) as standin:
         for asset in BORROWED_CANDLES:
-            standin.use_candle_file(f"{asset}/USDT", "1h", OHLCV_DIR / "binance_BTC_USDT_1h.csv.gz")
+            standin.use_candle_file(f"{asset}/USDT", "1h", candles / "binance_BTC_USDT_1h.csv.gz")
         standin.shift_candles(offset)
         symbols = [f"{a}/USDT" for a in (*HOLDINGS, *WATCHLIST) if a != "USDT"]
         standin.set_prices_from_candles(symbols)
@@ -124,8 +127,10 @@ def report(label: str, wall: float, standin: BinanceStandIn) -> bool:
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    add_candles_argument(parser)
     parser.add_argument("--latency", type=float, default=0.02, help="seconds per request")
     parser.add_argument("--concurrency", type=int, default=8,
                         help="candle refreshes in flight at once")
     args = parser.parse_args()
-    sys.exit(0 if asyncio.run(main(args.latency, args.concurrency)) else 1)
+    candles = candles_dir(parser, args.candles)
+    sys.exit(0 if asyncio.run(main(candles, args.latency, args.concurrency)) else 1)

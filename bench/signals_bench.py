@@ -1,6 +1,6 @@
 """Signals benchmark: compute time for many symbols, and what a candle refresh costs.
 
-    uv run python bench/signals_bench.py [--data DIR]
+    uv run python bench/signals_bench.py --candles DIR
 
 Prints
 1. the time to compute every strategy for 100 symbols × 500 closed 1h candles through
@@ -14,7 +14,7 @@ Prints
 3. the candle cache: requests for a first load of 100 symbols, for a refresh with no new
    candle, and for a refresh after one new candle closed.
 
-Candles are real Binance 1h candles from `DIR` (default `../shared/data/ohlcv` beside the repo).
+Candles are real Binance 1h candles from `DIR` (at least 20 symbols over 2021–2024).
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import pandas as pd
+from candle_arg import add_candles_argument, candles_dir
 
 from core.candle_cache import CandleCache
 from core.candles import frame_to_candles, read_candle_dir, timeframe_ms
@@ -38,7 +39,6 @@ from core.signals import compute_signals, signal_history
 from core.store import Store
 
 HOUR = timeframe_ms("1h")
-DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "ohlcv"
 
 
 def symbol_windows(frames: dict[str, pd.DataFrame], count: int, size: int) -> (
@@ -120,10 +120,9 @@ def timed(repeats: int, work: Callable[[], object]) -> tuple[list[float], list[f
 def main(argv: Sequence[str] | None = None) -> None:
     """Run the benchmark and print its figures."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", type=Path, default=DEFAULT_DATA,
-                        help="directory of real 1h candle files")
+    add_candles_argument(parser)
     args = parser.parse_args(argv)
-    frames = read_candle_dir(args.data, "1h")
+    frames = read_candle_dir(candles_dir(parser, args.candles), "1h")
     settings = SignalSettings(timeframe="1h")
 
     windows = symbol_windows(frames, 100, 500)

@@ -1,6 +1,6 @@
 """Study speed: 16 configurations × 4 walk-forward folds over 4 years of real 1h candles.
 
-    uv run python bench/study_bench.py --candles ../shared/data/ohlcv [--jobs 1,2]
+    uv run python bench/study_bench.py --candles DIR [--jobs 1,2]
 
 Runs `ballast study`'s whole path for 2021-01-01 … 2024-12-31, the seed portfolio with the
 default watchlist, a grid of sell_rule × rebalance_interval × min_trade_value (16 configs):
@@ -21,6 +21,7 @@ import time
 from pathlib import Path
 
 import psutil
+from candle_arg import add_candles_argument, candles_dir
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -68,18 +69,16 @@ class PeakMemory:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--candles", type=Path, help="the shared 1h candle directory")
+    add_candles_argument(parser)
     parser.add_argument("--jobs", default="1,2", help="worker counts to time, e.g. 1,2")
     args = parser.parse_args()
-    if args.candles is None or not args.candles.is_dir():
-        raise SystemExit("--candles DIR is required: a directory of real 1h candle files "
-                         "(e.g. ../shared/data/ohlcv); nothing was measured")
+    candles_path = candles_dir(parser, args.candles)
     with tempfile.TemporaryDirectory() as folder:
         grid = Path(folder) / "grid.toml"
         grid.write_text(GRID)
-        plan = build_plan(args.candles, START, END, "1h", [], grid, FOLDS, ())
+        plan = build_plan(candles_path, START, END, "1h", [], grid, FOLDS, ())
     began = time.perf_counter()
-    candles = read_candles(args.candles, plan)
+    candles = read_candles(candles_path, plan)
     print(f"candles read once in {time.perf_counter() - began:.1f} s: "
           f"{candles.nbytes / MB:.0f} MB for {sum(len(a) for a in candles.arrays.values())} "
           f"assets (shared with workers, not copied)")

@@ -1,4 +1,4 @@
-"""The account snapshot: every balance, priced in one batch, valued per SPEC §1.
+"""The account snapshot: every balance, priced in one batch, valued as in docs/rules.md.
 
 The I/O shell around `core.valuation`: read balances and markets from the exchange, choose the
 symbols to price, fetch all prices at once, and hand everything to the pure valuation.

@@ -1,4 +1,6 @@
-"""Candles: timeframes, candle files (SPEC §9) and an incremental SQLite cache of exchange candles.
+"""Candles: timeframes, candle files and an incremental SQLite cache of exchange candles.
+
+The candle file format: docs/formats.md.
 
 A candle is keyed by the UTC epoch milliseconds of its *open*. A candle with open time `o` of a
 timeframe `L` ms long is *closed* at `o + L`; until then it is still forming and its numbers
@@ -150,7 +152,7 @@ def find_gaps(timestamps: Sequence[int] | npt.NDArray[np.int64], timeframe: str)
     ]
 
 
-# ---------------------------------------------------------------- candle files (SPEC §9)
+# -------------------------------------------------------- candle files (docs/formats.md)
 
 
 @dataclass(frozen=True, slots=True)
@@ -280,7 +282,7 @@ def read_candle_dir(
 
 
 def write_candle_file(path: Path | str, frame: pd.DataFrame) -> None:
-    """Write a candle frame in the SPEC §9 format (gzip when the name ends in `.gz`)."""
+    """Write a candle frame in the format of docs/formats.md (gzip when the name ends in `.gz`)."""
     file = Path(path)
     out = frame[list(COLUMNS)].copy()
     out.insert(0, "timestamp", frame.index.to_numpy(dtype=np.int64))

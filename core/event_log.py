@@ -19,8 +19,13 @@ from core.engine.events import (
     PlanProposed,
     SignalChanged,
     Subscription,
+    SuspectData,
+    SuspectDataCleared,
 )
 from core.logs import log_event
+
+EVENTS_LOGGER = "ballast.events"
+"""The logger engine events are written to (`ballast run` prints them in words instead)."""
 
 
 def event_lines(event: Event) -> list[tuple[str, int, str, dict[str, object]]]:
@@ -66,13 +71,19 @@ def event_lines(event: Event) -> list[tuple[str, int, str, dict[str, object]]]:
         case ExchangeRecovered():
             return [("exchange", logging.INFO, "exchange answers again",
                      {"since": event.since.isoformat(), "failed_scans": event.failed_scans})]
+        case SuspectData():
+            return [("alert", logging.WARNING, "account data looks wrong; not planning",
+                     {"problems": "; ".join(event.problems)})]
+        case SuspectDataCleared():
+            return [("alert", logging.INFO, "account data plausible again",
+                     {"since": event.since.isoformat()})]
     return []
 
 
 async def log_events(subscription: Subscription,
                      logger: logging.Logger | None = None) -> None:
     """Log every event of `subscription` as structured lines (runs until cancelled)."""
-    target = logger or logging.getLogger("ballast.events")
+    target = logger or logging.getLogger(EVENTS_LOGGER)
     async for event in subscription:
         for name, level, message, fields in event_lines(event):
             log_event(target, name, message, level, **fields)

@@ -205,9 +205,12 @@ def configure_logging(
     backups: int = 5,
     stream: TextIO | None = None,
     quiet: Mapping[str, int] | None = None,
+    console_skip: Iterable[str] = (),
 ) -> list[logging.Handler]:
     """Send the root logger's records to `stream` (stderr) and a rotating `log_file`.
 
+    Records of the loggers named in `console_skip` (and their children) go to the file only:
+    for a console that already shows them in its own words (`ballast run`'s event lines).
     Calling it again replaces the handlers it installed before (nothing else's). Returns the
     handlers, so a caller can close them.
     """
@@ -217,7 +220,12 @@ def configure_logging(
         if getattr(handler, _HANDLER_MARK, False):
             root.removeHandler(handler)
             handler.close()
-    handlers: list[logging.Handler] = [logging.StreamHandler(stream or sys.stderr)]
+    console = logging.StreamHandler(stream or sys.stderr)
+    skipped = tuple(console_skip)
+    if skipped:
+        console.addFilter(lambda record: not any(
+            record.name == name or record.name.startswith(name + ".") for name in skipped))
+    handlers: list[logging.Handler] = [console]
     if log_file is not None:
         log_file.parent.mkdir(parents=True, exist_ok=True)
         handlers.append(
@@ -237,7 +245,8 @@ def configure_logging(
 
 
 def configure_from_settings(settings: Any, *, verbose: bool = False,
-                            stream: TextIO | None = None) -> list[logging.Handler]:
+                            stream: TextIO | None = None,
+                            console_skip: Iterable[str] = ()) -> list[logging.Handler]:
     """`configure_logging` with the secrets, level and log file named in `settings`."""
     level = logging.DEBUG if verbose else settings.log_level
     return configure_logging(
@@ -247,5 +256,6 @@ def configure_from_settings(settings: Any, *, verbose: bool = False,
         max_bytes=settings.log_max_bytes,
         backups=settings.log_backups,
         stream=stream,
+        console_skip=console_skip,
     )
 

@@ -22,7 +22,7 @@ class Side(StrEnum):
 
 
 class SignalKind(StrEnum):
-    """An asset's combined signal (SPEC §2)."""
+    """An asset's combined signal (docs/rules.md)."""
 
     STRONG_BUY = "STRONG_BUY"
     BUY = "BUY"
@@ -31,7 +31,7 @@ class SignalKind(StrEnum):
 
 
 class TradeReason(StrEnum):
-    """Why the policy planned a trade (SPEC §8 vocabulary)."""
+    """Why the policy planned a trade (docs/formats.md vocabulary)."""
 
     STOP_LOSS = "stop_loss"
     SIGNAL_SELL = "signal_sell"
@@ -42,7 +42,7 @@ class TradeReason(StrEnum):
 
 
 class SkipReason(StrEnum):
-    """Why the policy considered a trade and did not plan it (SPEC §8 vocabulary)."""
+    """Why the policy considered a trade and did not plan it (docs/rules.md vocabulary)."""
 
     MIN_HOLD = "min_hold"
     LOSS_GUARD = "loss_guard"
@@ -54,7 +54,7 @@ class SkipReason(StrEnum):
     CASH_FLOOR = "cash_floor"
     MAX_POSITION = "max_position"
     COOLDOWN = "cooldown"
-    # SPEC §11's decision mechanisms (docs/rules.md says what each one prevents).
+    # The decision mechanisms (docs/rules.md says what each one prevents).
     WITHIN_BAND = "within_band"
     NOT_WORTH_COST = "not_worth_cost"
     TURNOVER_BUDGET = "turnover_budget"
@@ -128,7 +128,7 @@ class Holding:
 
 @dataclass(frozen=True, slots=True)
 class Portfolio:
-    """The whole account valued in `quote` (SPEC §1).
+    """The whole account valued in `quote` (docs/rules.md).
 
     `prices` holds every priced asset in quote terms, including watchlist assets that are not
     held, so the policy can size buys. `unpriced` assets are excluded from `total_value`.
@@ -161,7 +161,7 @@ class Vote:
 
 @dataclass(frozen=True, slots=True)
 class AssetSignal:
-    """The combined signal of one asset (SPEC §2)."""
+    """The combined signal of one asset (docs/rules.md)."""
 
     asset: str
     signal: SignalKind

@@ -1,15 +1,15 @@
-"""Named presets: a whole set of setting values chosen with one setting, `preset` (SPEC §11).
+"""Named presets: a whole set of setting values chosen with one setting, `preset` (docs/rules.md).
 
 A preset is resolved when settings load: its values first, then every setting given beside it
 (in the same TOML file, a `BALLAST_*` variable, a plan input's `settings`, or a keyword)
 overrides them.
 
-- `default`: the model's own defaults (what the evidence of SPEC §11 chose).
+- `default`: the model's own defaults (what the evidence in docs/decisions.md chose).
 - `seed-literal`: the seed document's rules taken literally — any one SELL vote sells the whole
   holding, STRONG_BUY only when every strategy votes BUY, a plan every 5 minutes, no bands, no
-  cost test, no turnover budget. Kept so the seed can be replayed and compared; it churns (SPEC
-  §11: −89% over 2021–2024 on hourly candles where holding made +421%). Its values are pinned
-  here, so they stay the seed's whatever the defaults become.
+  cost test, no turnover budget. Kept so the seed can be replayed and compared; it churns
+  (docs/decisions.md: −89% over 2021–2024 on hourly candles where holding made +421%). Its
+  values are pinned here, so they stay the seed's whatever the defaults become.
 
 `fee_rate`, `never_sell`, the quote and the lists of assets are facts about the owner's account,
 not rules, so no preset sets them.
@@ -24,7 +24,7 @@ from typing import Any, Literal
 PresetName = Literal["default", "seed-literal"]
 
 SEED_LITERAL: Mapping[str, Any] = {
-    # The policy table of SPEC §3.
+    # The policy table of docs/rules.md.
     "min_cash": Decimal("0.20"),
     "target_cash": Decimal("0.25"),
     "max_cash": Decimal("0.40"),
@@ -42,7 +42,7 @@ SEED_LITERAL: Mapping[str, Any] = {
     "rebalance_interval": 300,
     "sell_on_signal": True,
     "maintain_reserve": True,
-    # The decision mechanisms of SPEC §11, all off: the seed has none of them.
+    # The decision mechanisms of docs/rules.md, all off: the seed has none of them.
     "sizing": "all_or_nothing",
     "plan_on": "interval",
     "trim_band": Decimal("0"),
@@ -50,7 +50,7 @@ SEED_LITERAL: Mapping[str, Any] = {
     "cost_multiple": Decimal("0"),
     "turnover_budget": None,
     "keep_small_holdings": False,
-    # The signals of SPEC §2, as the seed names them.
+    # The signals of docs/rules.md, as the seed names them.
     "timeframe": "1h",
     "sell_rule": "any",
     "strong_buy_score": 1.0,

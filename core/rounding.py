@@ -5,9 +5,9 @@ One definition so that a plan the policy makes is an order every exchange path a
 
 from __future__ import annotations
 
-from decimal import ROUND_DOWN, ROUND_HALF_EVEN, Decimal
+from decimal import ROUND_CEILING, ROUND_DOWN, ROUND_FLOOR, ROUND_HALF_EVEN, Decimal
 
-from core.models import MarketRules
+from core.models import MarketRules, Side
 
 
 def floor_to_step(amount: Decimal, step: Decimal | None) -> Decimal:
@@ -22,6 +22,27 @@ def round_to_tick(price: Decimal, tick: Decimal | None) -> Decimal:
     if tick is None or tick <= 0:
         return price
     return (price / tick).to_integral_value(rounding=ROUND_HALF_EVEN) * tick
+
+
+def on_tick(price: Decimal, tick: Decimal | None, *, up: bool) -> Decimal:
+    """`price` on a multiple of `tick`, rounded up or down (no tick: unchanged)."""
+    if tick is None or tick <= 0:
+        return price
+    rounding = ROUND_CEILING if up else ROUND_FLOOR
+    return (price / tick).to_integral_value(rounding=rounding) * tick
+
+
+def protection_limit(
+    side: Side, reference: Decimal, max_slippage: Decimal, tick: Decimal | None
+) -> Decimal:
+    """The limit price that keeps an order within `max_slippage` of `reference`.
+
+    A buy pays at most `reference × (1 + max_slippage)`, a sell gets at least
+    `reference × (1 − max_slippage)`; on the tick, rounded inside the band.
+    """
+    if side is Side.BUY:
+        return on_tick(reference * (1 + max_slippage), tick, up=False)
+    return on_tick(reference * (1 - max_slippage), tick, up=True)
 
 
 def order_problem(rules: MarketRules, amount: Decimal, price: Decimal) -> str | None:

@@ -1,22 +1,25 @@
-"""Settings: the policy table of SPEC §3, signal parameters, and deployment/secrets (SPEC §10).
+"""Settings: the policy table, signal parameters, and deployment/secrets (docs/settings.md).
 
-Policy and signal settings come from a TOML file (`BALLAST_SETTINGS`) and `BALLAST_<SETTING>`
-variables; secrets and deployment only from the environment or `.env`. Every relationship
-between settings is validated, and a broken one stops start-up with a `SettingsError` whose
-message names the setting, the value and the rule.
+Every command loads them the same way (`load_settings`), with pydantic-settings' own sources:
+a TOML file (`BALLAST_SETTINGS`), then `.env`, then `BALLAST_<SETTING>` variables (later wins).
+Every relationship between settings is validated, and a broken one stops start-up with a
+`SettingsError` whose message names the setting as it was written (`BALLAST_MIN_CASH`, or the
+key and its file), the value and the rule.
 """
 
 from __future__ import annotations
 
-import os
+import difflib
 import re
 import tomllib
+import warnings
+from collections.abc import Mapping
+from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, Literal, Self
+from typing import Any, Literal, Self, get_args
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from dotenv import dotenv_values
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -26,7 +29,17 @@ from pydantic import (
     field_validator,
     model_validator,
 )
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic.fields import FieldInfo
+from pydantic_settings import (
+    BaseSettings,
+    DotEnvSettingsSource,
+    EnvSettingsSource,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+from pydantic_settings import SettingsError as PydanticSettingsError
+from pydantic_settings.sources.utils import parse_env_vars
 
 from core.presets import PresetName, apply_preset
 
@@ -40,7 +53,7 @@ class SettingsError(ValueError):
 
 
 class PolicySettings(BaseModel):
-    """The rebalancing policy's settings (SPEC §3) with the seed's defaults."""
+    """The rebalancing policy's settings (docs/rules.md) with the seed's defaults."""
 
     model_config = ConfigDict(frozen=True, extra="forbid", validate_default=True)
 
@@ -64,7 +77,7 @@ class PolicySettings(BaseModel):
     maintain_reserve: bool = True
     fee_rate: Fraction = Field(Decimal("0.001"), ge=0, lt=Decimal("0.1"))
     never_sell: tuple[str, ...] = ()
-    # Decision mechanisms (SPEC §11; docs/rules.md). Each default keeps the seed's behaviour.
+    # Decision mechanisms (docs/rules.md). Each default keeps the seed's behaviour.
     sizing: Literal["all_or_nothing", "conviction"] = "all_or_nothing"
     plan_on: Literal["interval", "candle_close"] = "interval"
     trim_band: Fraction = Field(Decimal("0"), ge=0, lt=1)
@@ -121,7 +134,7 @@ class PolicySettings(BaseModel):
 
 
 class SignalSettings(BaseModel):
-    """Signal settings (SPEC §2): timeframe, combination rule and strategy parameters."""
+    """Signal settings (docs/rules.md): timeframe, combination rule and strategy parameters."""
 
     model_config = ConfigDict(frozen=True, extra="forbid", validate_default=True)
 
@@ -199,6 +212,22 @@ class Settings(PolicySettings, SignalSettings, BaseSettings):
     approval: Literal["manual", "auto"] = "manual"
     allow_live_auto: bool = False
     paper_slippage: Fraction = Field(Decimal("0"), ge=0, lt=Decimal("0.1"))
+    # Money safety when the world misbehaves.
+    max_slippage: Fraction = Field(
+        Decimal("0.01"), gt=0, lt=Decimal("0.5"),
+        description="an order's price limit: buys pay at most, sells get at least, the price "
+        "seen just before sending ± this fraction; what cannot fill within it is cancelled")
+    order_timeout: int = Field(
+        120, gt=0, description="seconds an order may stay open or half-filled before Ballast "
+        "cancels the rest and ends the plan with what filled")
+    max_value_jump: Fraction = Field(
+        Decimal("0.15"), gt=0, lt=10,
+        description="a scan whose total value moved more than this fraction from the last "
+        "scan's, beyond what its prices explain, is not planned from (someone moved funds, or "
+        "the exchange answered with missing balances)")
+    lock_dir: Path | None = Field(
+        None, description="directory of the per-account locks that keep two Ballasts off one "
+        "exchange account (default: $XDG_RUNTIME_DIR/ballast or the temp directory)")
     # Telegram push alerts, per family (plan messages with their buttons are always sent).
     alert_signals: bool = True
     alert_trades: bool = True
@@ -206,7 +235,7 @@ class Settings(PolicySettings, SignalSettings, BaseSettings):
     alert_exchange: bool = True
 
     # Running it for real: logs, database backups, the daily summary, outage alerts.
-    log_file: Path | None = Path("ballast.log")
+    log_file: Path | None = Field(None, description="a rotating log file; unset: stderr only")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_max_bytes: int = Field(5_000_000, ge=10_000, description="bytes before the log rotates")
     log_backups: int = Field(5, ge=0, description="rotated log files kept")
@@ -240,7 +269,7 @@ class Settings(PolicySettings, SignalSettings, BaseSettings):
             return value.strip().upper()
         return asset_symbols(value)
 
-    @field_validator("log_file", "backup_dir", "daily_summary_hour", mode="before")
+    @field_validator("log_file", "backup_dir", "daily_summary_hour", "lock_dir", mode="before")
     @classmethod
     def _empty_is_off(cls, value: Any) -> Any:
         # `BALLAST_LOG_FILE=` in an env file means "none", not the current directory.
@@ -290,8 +319,9 @@ class Settings(PolicySettings, SignalSettings, BaseSettings):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
-        # load_settings merges the TOML file, .env and the environment itself, so that a test
-        # can pass its own environment; the model reads nothing on its own.
+        # load_settings runs pydantic-settings' TOML, dotenv and environment sources itself (so
+        # that a test can pass its own environment, and errors name each value's source); the
+        # model reads nothing on its own.
         return (init_settings,)
 
 
@@ -321,77 +351,241 @@ def _split_list(value: Any) -> Any:
     if isinstance(value, str):
         text = value.strip()
         if text.startswith("["):
-            return value  # JSON list: pydantic-settings already decodes these
+            return value  # a JSON list the environment source could not decode: refused as such
         return tuple(part for part in (p.strip() for p in text.split(",")) if part)
     return value
 
 
-def format_validation_error(error: ValidationError) -> str:
-    """Turn pydantic's report into lines that name the setting, the value and the rule."""
+ENV_PREFIX = "BALLAST_"
+
+
+class SettingsWarning(UserWarning):
+    """A setting that is probably not what its author meant, e.g. an unknown `BALLAST_*` name."""
+
+
+@dataclass(frozen=True, slots=True)
+class Origin:
+    """Where a setting's value came from, named as its author wrote it."""
+
+    name: str  # `BALLAST_MIN_CASH`, `min_cash` or `policy.min_cash`
+    where: str | None = None  # `.env`, the TOML file's path, ... (None: the environment)
+
+    def describe(self, value: Any, message: str) -> str:
+        shown = f"{self.name} = {value!r}: {message}"
+        return f"{self.where}: {shown}" if self.where else shown
+
+
+def format_validation_error(
+    error: ValidationError, origins: Mapping[str, Origin] | None = None
+) -> str:
+    """Turn pydantic's report into lines that name the setting, the value and the rule.
+
+    With `origins`, a setting is named as its author wrote it (`BALLAST_MIN_CASH`, or the key
+    and the file), not by its field name.
+    """
+    origins = origins or {}
     lines = []
     for item in error.errors():
         loc = ".".join(str(part) for part in item["loc"])
         message = item["msg"].removeprefix("Value error, ")
-        if loc:
+        origin = origins.get(loc)
+        if origin is not None:
+            lines.append(origin.describe(item.get("input"), message))
+        elif loc:
             lines.append(f"{loc} = {item.get('input')!r}: {message}")
         else:
-            lines.append(message)
+            lines.append(_rename_rule(message, origins))
     return "; ".join(lines)
+
+
+def _rename_rule(message: str, origins: Mapping[str, Origin]) -> str:
+    """A relationship rule's message (`min_cash = 0.3: must be ≤ …`) with the setting as written."""
+    name, sep, rest = message.partition(" = ")
+    origin = origins.get(name)
+    if not sep or origin is None:
+        return message
+    shown = f"{origin.name} = {rest}"
+    return f"{origin.where}: {shown}" if origin.where else shown
+
+
+def _can_be_off(field: FieldInfo) -> bool:
+    """Whether the setting accepts None (is "off" or "not set" when empty)."""
+    return type(None) in get_args(field.annotation)
+
+
+class _EnvSource(EnvSettingsSource):
+    """pydantic-settings' environment source, given its variables, remembering who set what.
+
+    - `BALLAST_` prefix, names not case-sensitive; lists as JSON (`["BTC","ETH"]`) or
+      comma-separated (`BTC,ETH`).
+    - An empty value unsets the variable: the setting keeps its default, except one that can
+      be off (`stop_loss`, `log_file`, `telegram_owner_id`, ...), which is then off.
+    - `unknown()` lists the `BALLAST_*` names that are no setting.
+    """
+
+    def __init__(
+        self, variables: Mapping[str, str | None] | None, where: str | None, **options: Any
+    ) -> None:
+        self._variables = variables
+        self.where = where
+        super().__init__(Settings, case_sensitive=False, env_prefix=ENV_PREFIX,
+                         env_ignore_empty=False, **options)
+
+    def _load_env_vars(self) -> Mapping[str, str | None]:
+        if self._variables is None:
+            return super()._load_env_vars()
+        return parse_env_vars(self._variables, False, False)
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        value, key, is_complex = super().get_field_value(field, field_name)
+        if isinstance(value, str) and not value.strip():
+            return None, key, is_complex  # empty: unset (see __call__ for the ones that go off)
+        return value, key, is_complex
+
+    def decode_complex_value(self, field_name: str, field: FieldInfo, value: Any) -> Any:
+        try:
+            return super().decode_complex_value(field_name, field, value)
+        except ValueError:
+            return value  # not JSON: the comma-separated form, split by the field's validator
+
+    def __call__(self) -> dict[str, Any]:
+        data = super().__call__()
+        for name, field in Settings.model_fields.items():
+            raw = self.env_vars.get(self.variable(name).lower())
+            if raw is not None and not raw.strip() and _can_be_off(field):
+                data[name] = None
+        return data
+
+    @staticmethod
+    def variable(name: str) -> str:
+        return f"{ENV_PREFIX}{name.upper()}"
+
+    def origins(self, data: Mapping[str, Any]) -> dict[str, Origin]:
+        return {name: Origin(self.variable(name), self.where) for name in data}
+
+    def unknown(self) -> list[str]:
+        """Messages for the `BALLAST_*` names that are no setting, with the closest valid one."""
+        valid = [self.variable(name) for name in Settings.model_fields]
+        messages = []
+        for key in sorted(self.env_vars):
+            name = key.upper()
+            if not name.startswith(ENV_PREFIX) or name in valid:
+                continue
+            message = f"{name} is not a Ballast setting and is ignored"
+            close = difflib.get_close_matches(name, valid, n=1, cutoff=0.75)
+            if close:
+                message += f"; did you mean {close[0]}?"
+            messages.append(f"{self.where}: {message}" if self.where else message)
+        return messages
+
+
+class _DotEnvSource(_EnvSource, DotEnvSettingsSource):
+    """The same, read from an env file (`.env`) by pydantic-settings' dotenv source."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(None, str(path), env_file=path, env_file_encoding="utf-8",
+                         dotenv_filtering="only_existing")
+
+
+class _TomlSource(TomlConfigSettingsSource):
+    """pydantic-settings' TOML source; `[policy]`/`[signals]` tables are flattened."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.keys: dict[str, str] = {}
+        super().__init__(Settings, toml_file=path)
+
+    def _read_file(self, file_path: Any) -> dict[str, Any]:
+        flat, self.keys = _flatten(super()._read_file(file_path))
+        return flat
+
+    def origins(self) -> dict[str, Origin]:
+        return {name: Origin(key, str(self.path)) for name, key in self.keys.items()}
+
+
+def _flatten(data: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
+    """Tables' keys lifted to the top level, and each key as written (`policy.min_cash`)."""
+    flat: dict[str, Any] = {}
+    written: dict[str, str] = {}
+    for key, value in data.items():
+        if isinstance(value, dict):
+            for inner, item in value.items():
+                flat[inner] = item
+                written[inner] = f"{key}.{inner}"
+        else:
+            flat[key] = value
+            written[key] = key
+    return flat, written
 
 
 def load_settings(
     settings_file: Path | str | None = None,
-    env: dict[str, str] | None = None,
+    env: Mapping[str, str] | None = None,
+    *,
+    overrides_from: Mapping[str, str] | None = None,
     **overrides: Any,
 ) -> Settings:
     """Load settings: the TOML file, then `.env`, then the environment (later wins), validated.
 
-    `settings_file` defaults to `BALLAST_SETTINGS`; `env` replaces `os.environ` (for tests).
-    Raises `SettingsError` naming the setting, value and rule on any invalid value.
+    The values are read by pydantic-settings' own sources (TOML, dotenv, environment with the
+    `BALLAST_` prefix), the same for every command. `settings_file` defaults to
+    `BALLAST_SETTINGS`; `env` replaces both `os.environ` and `.env` (for tests); `overrides`
+    (the caller's own values) win over everything; `overrides_from` says which of them came from
+    a file's `settings` object (key → the file), so that errors name `settings.<key>` there.
+    Unknown `BALLAST_*` names warn
+    (`SettingsWarning`) with the closest valid name. Raises `SettingsError` naming the setting
+    as written, the value and the rule on any invalid value.
     """
+    env_sources = [_EnvSource(env, None)]
     if env is None:
-        dotenv = {k: v for k, v in dotenv_values(".env").items() if v is not None}
-        environ = {**dotenv, **os.environ}
-    else:
-        environ = dict(env)
-    path = settings_file or environ.get("BALLAST_SETTINGS")
+        dotenv = Path(".env")
+        if dotenv.is_file():
+            env_sources.insert(0, _DotEnvSource(dotenv))
+    env_values: dict[str, Any] = {}
+    origins: dict[str, Origin] = {}
+    for source in env_sources:
+        try:
+            values = source()
+        except PydanticSettingsError as error:
+            raise SettingsError(f"{source.where or 'environment'}: {error}") from None
+        env_values.update(values)
+        origins.update(source.origins(values))
+        for message in source.unknown():
+            warnings.warn(message, SettingsWarning, stacklevel=2)
+    path = settings_file or env_values.get("settings")
     file_values: dict[str, Any] = {}
     if path:
-        file_values = read_settings_file(Path(path))
-    env_values = {
-        key.removeprefix("BALLAST_").lower(): value
-        for key, value in environ.items()
-        if key.startswith("BALLAST_") and key != "BALLAST_SETTINGS"
-    }
-    known = set(Settings.model_fields)
-    unknown = sorted(set(file_values) - known)
-    if unknown:
-        raise SettingsError(f"{unknown[0]}: unknown setting in {path}")
+        toml = _read_toml(Path(path))
+        file_values = toml()
+        origins = {**toml.origins(), **origins}
+    for key in overrides:
+        where = (overrides_from or {}).get(key)
+        origins[key] = Origin(f"settings.{key}", where) if where else Origin(key)
     merged: dict[str, Any] = {**file_values, **env_values, **overrides}
-    merged = {key: value for key, value in merged.items() if key in known}
+    merged = {key: value for key, value in merged.items() if key in Settings.model_fields}
     if path:
         merged["settings"] = Path(path)
     try:
         return Settings(**merged)
     except ValidationError as error:
-        raise SettingsError(format_validation_error(error)) from None
+        raise SettingsError(format_validation_error(error, origins)) from None
 
 
-def read_settings_file(path: Path) -> dict[str, Any]:
-    """Read a TOML settings file; a `[policy]`/`[signals]` table is flattened into the top level."""
+def _read_toml(path: Path) -> _TomlSource:
+    """The TOML source for `path`; a missing file, bad TOML or an unknown key is an error."""
+    if not path.is_file():
+        raise SettingsError(f"settings file {path} does not exist")
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise SettingsError(f"settings file {path} does not exist") from None
+        toml = _TomlSource(path)
     except tomllib.TOMLDecodeError as error:
         raise SettingsError(f"settings file {path} is not valid TOML: {error}") from None
-    flat: dict[str, Any] = {}
-    for key, value in data.items():
-        if isinstance(value, dict):
-            flat.update(value)
-        else:
-            flat[key] = value
-    return flat
+    known = list(Settings.model_fields)
+    for name, key in sorted(toml.keys.items()):
+        if name not in Settings.model_fields:
+            message = f"{key}: unknown setting in {path}"
+            close = difflib.get_close_matches(name, known, n=1, cutoff=0.75)
+            raise SettingsError(message + (f"; did you mean {close[0]}?" if close else ""))
+    return toml
 
 
 def validate_policy_overrides(values: dict[str, Any], base: PolicySettings | None = None) -> (

@@ -89,7 +89,11 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX outbox_by_state ON outbox (state, id);
     """,
-    # 4: settings the owner changed in the chat, applied over file and environment at start
+    # 4: the free balances a plan rests on, re-checked before it is executed.
+    """
+    ALTER TABLE approvals ADD COLUMN balances TEXT;
+    """,
+    # 5: settings the owner changed in the chat, applied over file and environment at start
     # (core.chat_settings). Depends on no other table: it may follow any later migration.
     """
     CREATE TABLE chat_settings (

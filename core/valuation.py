@@ -1,4 +1,4 @@
-"""Valuation (SPEC §1): balances + prices → a `Portfolio` in the quote currency. Pure.
+"""Valuation (docs/rules.md): balances + prices → a `Portfolio` in the quote currency. Pure.
 
 Prices are keyed by ccxt symbol (`BASE/QUOTE`). An asset is priced through the first *route*
 whose symbols are all present, in this order: the direct market `ASSET/quote`, the inverse
@@ -109,7 +109,7 @@ def symbols_to_price(
 
 
 def is_dust(amount: Decimal, price: Decimal, rules: MarketRules | None) -> bool:
-    """Whether a holding is too small to be sold in one order on its market (SPEC §1).
+    """Whether a holding is too small to be sold in one order on its market (docs/rules.md).
 
     Without known market rules nothing is dust: the policy's own minimum applies instead.
     """

@@ -1,4 +1,6 @@
-"""What-if planning (SPEC §8): a JSON portfolio in, the policy's input out; a plan out as JSON.
+"""What-if planning: a JSON portfolio in, the policy's input out; a plan out as JSON.
+
+The formats: docs/formats.md.
 
 Input rules:
 - Only `balances` and `prices` are required. Numbers may be JSON numbers or decimal strings;
@@ -9,7 +11,9 @@ Input rules:
 - `signals`: `{"signal": "BUY", "score": 0.5}` or just `"BUY"`; a missing score is +1 for
   STRONG_BUY, +0.5 for BUY, 0 for HOLD and −0.5 for SELL. Missing signals are HOLD, score 0.
 - `markets`: missing ones get the defaults (min notional = `min_trade_value`, no step).
-- `settings` overrides the policy settings of SPEC §3 plus `fee_rate` (default 0.001).
+- `settings` overrides the policy settings (docs/settings.md) plus `fee_rate`; what it leaves
+  out comes from the caller's `base` (the CLI: the settings file, `.env` and `BALLAST_*`
+  variables).
 - `now` (with a timezone) is the clock for min_hold and rebuy_cooldown. Without it, the
   caller's clock is used: the CLI passes the moment it runs.
 - `cash_assets` (optional, Ballast's default list) says which assets count as cash.
@@ -126,7 +130,7 @@ def _upper_keys(value: Any) -> Any:
 
 
 class WhatIfInput(_Model):
-    """The what-if JSON document of SPEC §8."""
+    """The what-if JSON document of docs/formats.md."""
 
     quote: Asset = "USDT"
     cash_assets: tuple[Asset, ...] = DEFAULT_CASH_ASSETS
@@ -175,13 +179,16 @@ def parse_whatif(text: str | bytes) -> WhatIfInput:
         raise WhatIfError(_describe(error)) from None
 
 
-def build_whatif(doc: WhatIfInput, *, default_now: datetime) -> WhatIf:
+def build_whatif(
+    doc: WhatIfInput, *, default_now: datetime, base: PolicySettings | None = None
+) -> WhatIf:
     """Turn a validated document into the policy's input: a valued portfolio and the rest.
 
-    `default_now` is the clock when the document has no `now`.
+    `default_now` is the clock when the document has no `now`; `base` the policy settings the
+    document's `settings` override (the loaded settings file and environment; else defaults).
     """
     try:
-        settings = validate_policy_overrides(doc.settings)
+        settings = validate_policy_overrides(doc.settings, base)
     except SettingsError as error:
         raise WhatIfError(f"settings.{error}") from None
     now = doc.now or default_now
@@ -189,8 +196,8 @@ def build_whatif(doc: WhatIfInput, *, default_now: datetime) -> WhatIf:
     cash_assets = tuple(dict.fromkeys((quote, *doc.cash_assets)))
     prices: dict[str, Price] = {}
     for key, last in doc.prices.items():
-        base, _, against = key.partition("/")
-        price = Price(base, against or quote, last)
+        asset, _, against = key.partition("/")
+        price = Price(asset, against or quote, last)
         prices[price.symbol] = price
     signals = {
         asset: AssetSignal(
@@ -226,13 +233,15 @@ def build_whatif(doc: WhatIfInput, *, default_now: datetime) -> WhatIf:
     return WhatIf(PlanInput(portfolio, signals, positions, markets, watchlist, now), settings)
 
 
-def load_whatif(text: str | bytes, *, default_now: datetime) -> WhatIf:
+def load_whatif(
+    text: str | bytes, *, default_now: datetime, base: PolicySettings | None = None
+) -> WhatIf:
     """Parse, validate and build a what-if document in one go (raises `WhatIfError`)."""
-    return build_whatif(parse_whatif(text), default_now=default_now)
+    return build_whatif(parse_whatif(text), default_now=default_now, base=base)
 
 
 def plan_output(plan: Plan) -> dict[str, Any]:
-    """The plan as SPEC §8's JSON output: money to the cent, allocations to 4 decimals."""
+    """The plan as JSON output (docs/formats.md): money to the cent, allocations to 4 decimals."""
     total = plan.total_value
     return {
         "total_value": _money(total),

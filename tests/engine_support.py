@@ -115,6 +115,10 @@ class FaultyExchange:
         self._check()
         return await self.paper.fetch_open_orders(symbol)
 
+    async def cancel_order(self, symbol: str, client_order_id: str) -> Order | None:
+        self._check()
+        return await self.paper.cancel_order(symbol, client_order_id)
+
     async def fetch_my_trades(self, symbol: str, since: datetime | None = None) -> list[Fill]:
         self._check()
         return await self.paper.fetch_my_trades(symbol, since)

@@ -36,7 +36,7 @@ BINANCE_USDT_RULES: dict[str, MarketRules] = {
     "LINK": MarketRules(Decimal("5"), Decimal("0.01"), Decimal("0.01"), Decimal("0.001")),
 }
 
-# Round prices that make the scenario values of SPEC §4 exact amounts (e.g. $3,175 of BTC at
+# Round prices that make the scenario values of docs/rules.md exact amounts (e.g. $3,175 of BTC at
 # 100,000 is 0.03175 BTC), so figures in tests are exact to the cent.
 SCENARIO_PRICES: dict[str, Decimal] = {
     "BTC": Decimal("100000"),

@@ -1,4 +1,4 @@
-"""Builders for the Telegram tests: the seed portfolio S (SPEC §4), signals and a plan."""
+"""Builders for the Telegram tests: the seed portfolio S (docs/rules.md), signals and a plan."""
 
 from __future__ import annotations
 
@@ -39,7 +39,7 @@ def portfolio_from(values: dict[str, tuple[str, str]], cash: str, quote: str = "
 
 
 def seed_portfolio() -> Portfolio:
-    """Portfolio S of SPEC §4: BTC 3,175 · ETH 4,607 · SOL 3,462 · AVAX 760 · cash 628."""
+    """Portfolio S of docs/rules.md: BTC 3,175 · ETH 4,607 · SOL 3,462 · AVAX 760 · cash 628."""
     return portfolio_from(
         {"BTC": ("0.03482", "91182"), "ETH": ("1.2", "3839.1666666666666666"),
          "SOL": ("18.5", "187.13513513513513"), "AVAX": ("20", "38")},

@@ -20,7 +20,7 @@ from core.store import Store
 
 D = Decimal
 NOW = datetime(2026, 11, 24, tzinfo=UTC)
-# Portfolio S of SPEC §4: these prices value the seed account at its stated dollar amounts.
+# Portfolio S of docs/rules.md: these prices value the seed account at its stated dollar amounts.
 SEED_PRICES = {
     "BTC/USDT": D("91182"), "ETH/USDT": D("2988.49"), "SOL/USDT": D("137.87"),
     "AVAX/USDT": D("13.654"),
@@ -48,8 +48,8 @@ async def paper(store: Store, prices: FixedPrices, balances: dict[str, Balance])
 async def test_seed_account_is_valued_per_spec(store: Store) -> None:
     """Holdings at the seed's dollar values; cash is USD 627.50 + USDT 49.50 = 677.00.
 
-    SPEC §4 rounds cash to $628 (V = $12,632); the seed's own balances add up to $677, so V
-    here is $12,681 — the seed's numbers do not add up, as SPEC says.
+    docs/rules.md rounds cash to $628 (V = $12,632); the seed's own balances add up to $677, so V
+    here is $12,681 — the seed's numbers do not add up.
     """
     exchange = await paper(store, FixedPrices(SEED_PRICES, at=NOW), SEED_PORTFOLIO)
     portfolio = await read_portfolio(exchange, settings(watchlist="BTC,ETH,SOL,AVAX"), NOW)
@@ -84,9 +84,9 @@ async def test_stale_prices_make_assets_unpriced_unless_allowed(store: Store) ->
     old = NOW - timedelta(seconds=600)
     exchange = await paper(store, FixedPrices(SEED_PRICES, at=old),
                            {"BTC": Balance(D("0.01")), "USDT": Balance(D("10"))})
-    stale = await read_portfolio(exchange, settings(watchlist=""), NOW)
+    stale = await read_portfolio(exchange, settings(watchlist="[]"), NOW)
     assert stale.unpriced == ("BTC",) and stale.total_value == D("10")
-    allowed = await read_portfolio(exchange, settings(watchlist=""), NOW, max_price_age=3600)
+    allowed = await read_portfolio(exchange, settings(watchlist="[]"), NOW, max_price_age=3600)
     assert allowed.holdings["BTC"].price == D("91182")
 
 

@@ -1,4 +1,4 @@
-"""Candle files (SPEC §9) and the incremental SQLite candle cache, on real Binance candles."""
+"""Candle files (docs/formats.md) and the incremental SQLite candle cache, on real candles."""
 
 from __future__ import annotations
 
@@ -65,7 +65,7 @@ def test_file_names_follow_spec_9() -> None:
 
 def test_reads_real_candles_with_known_prices() -> None:
     frame = read_candle_file(FIXTURES / "binance_BTC_USDT_1d.csv.gz")
-    # Known Binance BTC/USDT prices (data/README.md).
+    # Known Binance BTC/USDT prices (tests/fixtures/README.md).
     assert frame.loc[ms("2023-07-01"), "close"] == 30585.9
     assert frame.loc[ms("2024-01-01"), "open"] == 42283.58
     assert list(frame.columns) == ["open", "high", "low", "close", "volume"]

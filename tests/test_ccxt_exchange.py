@@ -22,7 +22,7 @@ from core.exchange.errors import BelowMinimum, ExchangeError, InsufficientFunds,
 from core.models import Side
 from core.settings import load_settings
 from tests.standins.binance import BinanceStandIn
-from tests.standins.binance_book import DATA_DIR
+from tests.standins.binance_book import EXCHANGE_DIR
 
 KEY, SECRET = "k3y-adapter-7731", "s3cret-adapter-9142"
 BALANCES = {"USDT": "1500", "USDC": "20", "BTC": {"free": "0.03482", "locked": "0.01"},
@@ -260,7 +260,7 @@ def test_redirect_keeps_each_endpoints_path() -> None:
 
 
 def _recorded(method: str) -> object:
-    path = DATA_DIR / "fixtures" / "ccxt_binance_static_response.json.gz"
+    path = EXCHANGE_DIR / "ccxt_binance_static_response_orders.json.gz"
     with gzip.open(path, "rt", encoding="utf-8") as handle:
         return json.load(handle)["methods"][method][0]["parsedResponse"]
 

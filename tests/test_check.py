@@ -199,10 +199,24 @@ async def test_check_command_fails_on_a_withdrawing_key(standin: BinanceStandIn)
 async def test_check_command_names_an_invalid_setting() -> None:
     result = await ballast(["check"], {"BALLAST_MIN_CASH": "2"})
     assert result.exit_code == 2
-    assert "min_cash" in result.output
+    assert "BALLAST_MIN_CASH = '2'" in result.output
 
 
 async def test_check_command_names_an_unknown_exchange() -> None:
     result = await ballast(["check"], {"BALLAST_EXCHANGE": "binanse"})
     assert result.exit_code == 1
     assert "BALLAST_EXCHANGE = 'binanse'" in result.output
+
+
+async def test_a_copied_env_example_with_only_the_token_names_the_missing_owner(
+    standin: BinanceStandIn, tmp_path: Path
+) -> None:
+    """Getting started, step 1: `cp .env.example .env`, set the token, `ballast check`."""
+    example = (Path(__file__).parent.parent / ".env.example").read_text()
+    assert "\nBALLAST_TELEGRAM_OWNER_ID=\n" in example  # left empty, as a newcomer has it
+    (tmp_path / ".env").write_text(
+        example.replace("\nBALLAST_TELEGRAM_TOKEN=\n", "\nBALLAST_TELEGRAM_TOKEN=123:abc\n"))
+    result = await ballast(["check"], {"BALLAST_EXCHANGE_API_URL": standin.url})
+    assert result.exit_code == 1, result.output
+    assert "✗ settings: BALLAST_TELEGRAM_OWNER_ID is not set" in result.output
+    assert "Input should be" not in result.output

@@ -195,6 +195,7 @@ def ballast_env(standin: BinanceStandIn, db: Path) -> dict[str, str]:
         "BALLAST_APPROVAL": "auto",
         "BALLAST_ALLOW_LIVE_AUTO": "true",
         "BALLAST_DB": str(db),
+        "BALLAST_LOCK_DIR": str(db.parent / "locks"),
         "BALLAST_WATCHLIST": "BTC,ETH,SOL,AVAX",
         "BALLAST_SCAN_INTERVAL": "1",
         "BALLAST_REBALANCE_INTERVAL": "1",

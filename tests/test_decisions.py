@@ -1,4 +1,4 @@
-"""SPEC §11's decision mechanisms in the policy, one at a time, each against the seed's rule.
+"""The decision mechanisms (docs/rules.md) in the policy, one at a time, against the seed's rule.
 
 Every test plans the same portfolio twice: with the mechanism's setting off (what the seed
 does) and on, and shows the difference and the skip reason the owner reads. Portfolio:

@@ -56,3 +56,18 @@ def test_quiet_prints_only_the_summary() -> None:
     assert result.exit_code == 0, result.output
     assert "Telegram" not in result.stdout
     assert "The engine's run" in result.stdout
+
+
+def test_after_the_first_plan_each_plan_and_execution_reads_as_one_line() -> None:
+    result = CliRunner().invoke(app, ["demo", "--days", "2", "--no-full"],
+                                env={"COLUMNS": "250"})
+    assert result.exit_code == 0, result.output
+    out = result.stdout
+    assert out.count("📝 Plan") == 1 and out.count("✅ Plan") == 1  # the first, in full
+    plans = re.findall(r"^\w{3} [\d-]+ [\d:]+ · plan \w+: (?:SELL|BUY) .+$", out, re.MULTILINE)
+    executions = re.findall(r"^\w{3} [\d-]+ [\d:]+ · plan \w+ executed: \d+ of \d+ orders "
+                            r"filled, fees [\d.,]+ USDT$", out, re.MULTILINE)
+    assert plans and len(executions) == len(plans)
+    every = CliRunner().invoke(app, ["demo", "--days", "2", "--no-full", "--every-message"])
+    assert every.stdout.count("📝 Plan") == len(plans) + 1
+    assert len(every.stdout.splitlines()) > 2 * len(out.splitlines())

@@ -100,9 +100,24 @@ async def test_signal_changes_on_holdings_are_announced_once(store: Store) -> No
     await rig.engine.scan(rig.clock.advance(30))
 
     changes = [e for e in rig.events.pending() if isinstance(e, SignalChanged)]
-    assert [(e.asset, e.previous, e.current, e.reasons) for e in changes] == [
-        ("ETH", SignalKind.HOLD, SignalKind.SELL, ("RSI(14) 78.4 > 70",))
+    # Each reason with its vote; a SELL its score explains needs no rule spelled out.
+    assert [(e.asset, e.previous, e.current, e.reasons, e.why) for e in changes] == [
+        ("ETH", SignalKind.HOLD, SignalKind.SELL, ("− rsi: RSI(14) 78.4 > 70",), "")
     ]
+
+
+async def test_a_sell_the_score_does_not_explain_says_which_rule_made_it(store: Store) -> None:
+    rig = await build(store)
+    rig.signals = {"ETH": signal("ETH", SignalKind.BUY, 0.5)}
+    await rig.engine.scan(rig.clock.now)
+    votes = (Vote("rsi", -1, "RSI(14) 78.4 > 70"), Vote("macd", 1, "MACD crossed up"))
+    rig.signals = {"ETH": AssetSignal("ETH", SignalKind.SELL, 0.0, votes)}
+    await rig.engine.scan(rig.clock.advance(30))
+
+    [change] = [e for e in rig.events.pending() if isinstance(e, SignalChanged)]
+    assert change.reasons == ("− rsi: RSI(14) 78.4 > 70", "+ macd: MACD crossed up")
+    assert change.why == ("SELL: 1 of 2 strategies vote SELL; sell_rule = any: "
+                          "one SELL vote sells")
 
 
 async def test_a_restart_neither_repeats_nor_misses_a_signal_change(store: Store) -> None:

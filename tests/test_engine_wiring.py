@@ -1,6 +1,6 @@
 """The engine wired to the real account, signals, cost basis and policy, on a paper account.
 
-Portfolio S of SPEC §4 (5% cash) is planned, approved and executed through `start_engine`; the
+Portfolio S of docs/rules.md (5% cash) is planned, approved and executed through `start_engine`; the
 fills feed Ballast's cost basis and last trades, and planning again at the same prices gives
 nothing to do (no churn).
 """

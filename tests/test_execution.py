@@ -247,8 +247,9 @@ async def test_a_buy_is_cut_so_cash_stays_above_the_floor(store: Store) -> None:
 
     assert decision.state is ApprovalState.DONE
     [row] = await rig.rows(approval.id)
-    # Budget 2000 − 1500 = 500; with the 0.1% fee 4.995 SOL, floored to SOL's 0.01 step.
-    assert row.amount == D("4.99") and row.filled == D("4.99")
+    # Budget 2000 − 1500 = 500; at the price limit (max_slippage 1% above 100) with the 0.1%
+    # fee 4.945 SOL, floored to SOL's 0.01 step.
+    assert row.amount == D("4.94") and row.filled == D("4.94")
     balances = await paper.fetch_balances()
     assert balances["USDT"].free >= Decimal("1500")
 
@@ -307,3 +308,31 @@ async def test_expiry_is_announced_once(rig: Rig) -> None:
 
     closed = [e for e in rig.events.pending() if isinstance(e, ApprovalClosed)]
     assert [(e.approval_id, e.state) for e in closed] == [(approval.id, "expired")]
+
+
+async def test_an_open_order_the_exchange_forgot_is_closed_at_its_deadline(store: Store) -> None:
+    clock = ManualClock()
+    prices = FixedPrices(dict(PRICES), at=T0)
+    paper = await paper_account(store, {"USDT": "2000", "BTC": "0.16"}, clock, prices)
+    rig = await make_rig(store, clock, prices, FaultyExchange(paper, prices))
+    approval = await rig.propose(plan_of(trade(Side.SELL, "BTC", "0.01", "50000",
+                                               TradeReason.TRIM_TO_MAX)))
+    assert (await rig.engine.approvals.claim(approval.id, "owner", clock.now)).ok
+    [row] = await rig.engine.orders.add_planned(approval.id, approval.plan, "USDT", clock.now)
+    assert await rig.engine.approvals.start_executing(approval.id, clock.now)
+    assert await rig.engine.orders.claim_send(row, row.amount, clock.now)
+    # The exchange had it open once (as far as Ballast recorded), then lost it.
+    await store.conn.execute("UPDATE orders SET state = 'open' WHERE client_order_id = ?",
+                             (row.client_order_id,))
+    executing = await rig.engine.approvals.get(approval.id)
+    assert executing is not None
+
+    early = await rig.engine.executor.run(executing, clock.advance(60), resumed=True)
+    assert not early.finished, "open orders wait for their deadline"
+    late = await rig.engine.executor.run(executing, clock.advance(61), resumed=True)
+
+    assert late.finished and late.state is ApprovalState.FAILED
+    [ended] = await rig.rows(approval.id)
+    assert ended.state is OrderState.CANCELED and ended.filled == 0
+    assert "no longer knows" in (ended.detail or "")
+    assert rig.exchange.create_calls == [], "an order once open is never sent again"

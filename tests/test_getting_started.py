@@ -88,9 +88,9 @@ class Person:
         self.write_env()
 
     def write_env(self) -> None:
-        (self.home / ".env").write_text(
-            "".join(f"{name}={value}\n" for name, value in self.env_lines.items())
-        )
+        env = self.home / ".env"
+        env.write_text("".join(f"{name}={value}\n" for name, value in self.env_lines.items()))
+        env.chmod(0o600)  # as the README says: the file holds the keys
 
     def process_env(self) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith("BALLAST_")}
@@ -223,8 +223,14 @@ async def test_the_readme_getting_started_path_works(tmp_path: Path) -> None:
                                                       "sendPhoto", "answerCallbackQuery")]
     logs = [p.read_text() for p in tmp_path.iterdir()
             if p.name.startswith(("run-", "check-", "ballast.log"))]
-    for event in ("scan", "plan", "approval", "order"):
+    for event in ("scan", "approval"):
         assert any(f"event={event} " in text for text in logs), f"no {event} was logged"
+    # The engine's events print once each, in words (their key=value lines go to a log file
+    # only when BALLAST_LOG_FILE names one: none is left in the working directory).
+    assert any(re.search(r"plan \w+: sell .* type: approve", text) for text in logs)
+    assert any(re.search(r"plan \w+ executed: sell", text) for text in logs)
+    assert not any("event=plan " in text for text in logs)
+    assert not (tmp_path / "ballast.log").exists()
     assert sum(text.count("\n") for text in logs) > 20
     for secret in (KEY, SECRET, TOKEN, TOKEN.split(":")[1]):
         assert not [text for text in logs if secret in text], "a secret reached a log"

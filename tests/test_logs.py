@@ -272,3 +272,53 @@ async def test_the_engine_logs_each_scan_and_approval(
     assert scans and scans[0]["total_value"] == "7000.00"
     assert [(a["ok"], a["by"]) for a in approvals] == [("True", "owner"), ("False", "owner")]
     assert approvals[1]["msg"].endswith("was already executed")
+
+
+def test_by_default_no_log_file_is_written_into_the_working_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    settings = load_settings(env={})
+    assert settings.log_file is None
+    root = logging.getLogger()
+    level = root.level
+    handlers = configure_from_settings(settings, stream=io.StringIO())
+    try:
+        logging.getLogger("x").warning("something")
+    finally:
+        for handler in handlers:
+            root.removeHandler(handler)
+            handler.close()
+        root.setLevel(level)
+    assert list(tmp_path.iterdir()) == []
+
+
+async def test_ballast_run_prints_each_event_once(tmp_path: Path) -> None:
+    """`ballast run` prints events in words on stdout (`describe`); their `key=value` lines go
+    to the log file, not to the console a second time. Other records still reach both."""
+    from bot.cli.run import configure_run_logging
+
+    settings = load_settings(env={"BALLAST_LOG_FILE": str(tmp_path / "b.log")})
+    stream = io.StringIO()
+    root = logging.getLogger()
+    level = root.level
+    handlers = configure_run_logging(settings, stream=stream)
+    try:
+        bus = EventBus()
+        subscription = bus.subscribe()
+        bus.publish(ExchangeRecovered(T, T, 2))
+        task = asyncio.create_task(log_events(subscription))
+        await asyncio.sleep(0)  # one turn: the task logs the queued event, then waits
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        logging.getLogger("ballast.engine").warning("not an event line")
+    finally:
+        for handler in handlers:
+            root.removeHandler(handler)
+            handler.close()
+        root.setLevel(level)
+    console = stream.getvalue().splitlines()
+    written = (tmp_path / "b.log").read_text().splitlines()
+    assert [parse_line(line)["event"] for line in written] == ["exchange", "log"]
+    assert len(console) == 1 and "not an event line" in console[0]

@@ -21,6 +21,8 @@ from core.engine.events import (
     PlanExecuted,
     PlanProposed,
     SignalChanged,
+    SuspectData,
+    SuspectDataCleared,
 )
 from core.models import Side, SignalKind, TradeReason
 from core.outbox import (
@@ -55,6 +57,8 @@ SAMPLES: list[Letter] = [
     CashBelowMinimum(T, D("0.0497"), D("0.20")),
     ExchangeTrouble(T, "connection refused"),
     ExchangeRecovered(T, T - timedelta(minutes=5), 4),
+    SuspectData(T, ("ETH has no usable price (was 3685)", "the USDT balance vanished")),
+    SuspectDataCleared(T, T - timedelta(minutes=3)),
     DailySummary(
         at=T, quote="USDT", total_value=D("12632.5"), value_before=D("12000"),
         value_since=T - timedelta(days=1), cash_value=D("628"), cash_allocation=D("0.0497"),

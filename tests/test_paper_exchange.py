@@ -255,3 +255,19 @@ async def test_client_ids_the_exchange_would_refuse_are_refused(
 ) -> None:
     with pytest.raises(InvalidOrder, match="client order id"):
         await exchange.create_order(buy("ETH/USDT", "0.1", client_id))
+
+
+async def test_a_limit_order_beyond_its_price_ends_unfilled_like_ioc(
+    store: Store, prices: FixedPrices
+) -> None:
+    ex = paper(store, prices, slippage=D("0.02"), fee_rate=D("0"))
+    await ex.seed({"USDT": Balance(D("1000")), "SOL": Balance(D("5"))})
+    limited = OrderRequest("SOL/USDT", Side.SELL, D("1"), "s1", limit_price=D("99"))
+    order = await ex.create_order(limited)
+    assert order.status is OrderStatus.EXPIRED and order.filled == 0  # 98 is below 99
+    assert (await ex.fetch_balances())["SOL"] == Balance(D("5"))
+    assert await ex.fetch_my_trades("SOL/USDT") == []
+    assert await ex.cancel_order("SOL/USDT", "s1") == order  # ended already: nothing to do
+    within = OrderRequest("SOL/USDT", Side.BUY, D("1"), "b1", limit_price=D("102"))
+    bought = await ex.create_order(within)
+    assert bought.status is OrderStatus.FILLED and bought.average_price == D("102")

@@ -19,9 +19,9 @@ from core.exchange.paper_markets import (
 )
 from core.models import MarketRules
 
-FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "data" / "fixtures"
+FIXTURES = Path(__file__).parent / "fixtures" / "exchange"
 INFO_2023 = FIXTURES / "binance_spot_exchangeInfo_2023-08-13.json.gz"
-INFO_2021 = FIXTURES / "binance_spot_exchangeInfo_2021-04-29.json.gz"
+INFO_2021 = FIXTURES / "binance_spot_exchangeInfo_2021-04-29_BTC.json.gz"
 D = Decimal
 
 
@@ -43,13 +43,11 @@ def test_shipped_file_is_small() -> None:
     assert (MARKETS_DIR / "binance_spot.json").stat().st_size < 50_000
 
 
-@pytest.mark.skipif(not INFO_2023.exists(), reason="shared fixtures not present")
 def test_shipped_file_is_exactly_what_the_recorded_exchange_info_gives() -> None:
     parsed = markets_from_exchange_info(load_exchange_info(INFO_2023))
     assert bundled_markets("binance") == parsed
 
 
-@pytest.mark.skipif(not INFO_2021.exists(), reason="shared fixtures not present")
 def test_pre_2023_min_notional_filter_is_read() -> None:
     markets = markets_from_exchange_info(load_exchange_info(INFO_2021), assets=("BTC",))
     assert markets["BTC/USDT"].rules.min_notional == D("10")

@@ -128,3 +128,28 @@ async def test_both_use_the_same_market_rules(paper: PaperExchange, live: CcxtEx
     common = sorted(set(shipped) & set(listed))
     assert len(common) >= 25
     assert [(s, shipped[s].rules) for s in common] == [(s, listed[s].rules) for s in common]
+
+
+LIMIT_CASES = (
+    # (name, side, symbol, amount, limit): the stand-in's last prices are PRICES.
+    ("sell within its limit fills", Side.SELL, "SOL/USDT", "1", "136.49"),
+    ("sell whose limit is above the market ends unfilled", Side.SELL, "SOL/USDT", "1", "140"),
+    ("buy within its limit fills", Side.BUY, "ETH/USDT", "0.01", "3018.37"),
+    ("buy whose limit is below the market ends unfilled", Side.BUY, "ETH/USDT", "0.01", "2900"),
+)
+
+
+async def test_limit_orders_end_the_same_way_on_paper_and_on_the_exchange(
+    paper: PaperExchange, live: CcxtExchange, standin: BinanceStandIn
+) -> None:
+    ends = []
+    for number, (name, side, symbol, amount, limit) in enumerate(LIMIT_CASES):
+        request = OrderRequest(symbol, side, D(amount), f"limit-{number}", limit_price=D(limit))
+        on_paper = await paper.create_order(request)
+        on_exchange = await live.create_order(request)
+        ends.append((name, (on_paper.status, on_paper.filled),
+                     (on_exchange.status, on_exchange.filled)))
+    assert [(n, p) for n, p, _ in ends] == [(n, e) for n, _, e in ends]
+    assert [p[0].value for _, p, _ in ends] == ["filled", "expired", "filled", "expired"]
+    assert all(o.type == "LIMIT" and o.time_in_force == "IOC" for o in standin.orders)
+    assert all(locked == 0 or asset == "BTC" for asset, (_, locked) in standin.balances().items())

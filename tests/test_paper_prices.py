@@ -17,7 +17,7 @@ from core.exchange.prices import FixedPrices, ManualClock, PriceSource, ReplayPr
 from core.models import Balance, Side
 from core.store import Store
 
-OHLCV = Path(__file__).resolve().parents[2] / "shared" / "data" / "ohlcv"
+REAL_CANDLES = Path(__file__).parent / "fixtures" / "candles"
 HOUR = 3_600_000
 START = 1_709_251_200_000  # 2024-03-01 00:00 UTC
 
@@ -91,10 +91,9 @@ def test_bad_directories_are_named(tmp_path: Path, candles_dir: Path) -> None:
     assert chosen.symbols() == ["SOL/USDT"]
 
 
-@pytest.mark.skipif(not (OHLCV / "binance_BTC_USDT_1d.csv.gz").exists(), reason="no shared data")
 async def test_real_binance_daily_close(tmp_path: Path) -> None:
-    """BTC/USDT closed 2024-01-01 at 44179.55 on Binance spot (data/SOURCES.md spot check)."""
-    shutil.copy(OHLCV / "binance_BTC_USDT_1d.csv.gz", tmp_path)
+    """BTC/USDT closed 2024-01-01 at 44179.55 on Binance spot (a known price)."""
+    shutil.copy(REAL_CANDLES / "binance_BTC_USDT_1d.csv.gz", tmp_path)
     clock = Clock(datetime(2024, 1, 2, tzinfo=UTC))
     prices = ReplayPrices(tmp_path, clock, timeframe="1d")
     assert (await prices.fetch_prices(["BTC/USDT"]))["BTC/USDT"].last == Decimal("44179.55")

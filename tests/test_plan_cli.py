@@ -1,12 +1,14 @@
-"""`ballast plan --input FILE [--json]`: tables, SPEC §8 JSON, and refusals that name the field."""
+"""`ballast plan --input FILE [--json]`: tables, JSON (docs/formats.md), refusals naming fields."""
 
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner, Result
 
 from bot.cli import app
@@ -15,12 +17,20 @@ ROOT = Path(__file__).resolve().parent.parent
 SEED = ROOT / "examples" / "seed-portfolio.json"
 
 
-def run(*args: str, stdin: str | None = None) -> Result:
-    return CliRunner().invoke(app, ["plan", *args], input=stdin)
+def run(*args: str, stdin: str | None = None, env: dict[str, str] | None = None) -> Result:
+    return CliRunner().invoke(app, ["plan", *args], input=stdin, env=env)
+
+
+@pytest.fixture(autouse=True)
+def _clean_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """No developer's `.env` or BALLAST_* variables (`ballast plan` reads them, as all do)."""
+    monkeypatch.chdir(tmp_path)
+    for name in [k for k in os.environ if k.upper().startswith("BALLAST_")]:
+        monkeypatch.delenv(name)
 
 
 def test_seed_portfolio_shows_the_initial_rebalance_of_spec_4_1() -> None:
-    """The seed's real holdings (cash $677 with its USDT; SPEC's S rounds it to $628) at the
+    """The seed's real holdings (cash $677 with its USDT; the seed's S rounds it to $628) at the
     default fee: one ETH sell for both the trim and the cash raise, cash 5.3% → 20.0%."""
     result = run("--input", str(SEED))
     assert result.exit_code == 0, result.output
@@ -135,4 +145,51 @@ def test_the_installed_ballast_command_runs_as_a_real_process() -> None:
         cwd=ROOT,
     )
     assert bad.returncode == 2 and bad.stdout == ""
-    assert "not valid JSON" in bad.stderr
+    # The console wraps long lines (the path is in the message): compare the words.
+    assert "not valid JSON" in " ".join(bad.stderr.split())
+
+
+def _process_env(**variables: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.upper().startswith("BALLAST_")}
+    return {**env, **variables}
+
+
+def test_plan_reads_the_environment_and_dotenv_like_every_command(tmp_path: Path) -> None:
+    result = run("--input", str(SEED), "--json", env={"BALLAST_MIN_CASH": "0.3",
+                                                      "BALLAST_TARGET_CASH": "0.35"})
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["after"]["cash"] == pytest.approx(0.3, abs=0.001)
+    (tmp_path / ".env").write_text("BALLAST_MIN_CASH=0.22\n")
+    result = run("--input", str(SEED), "--json")
+    assert json.loads(result.stdout)["after"]["cash"] == pytest.approx(0.22, abs=0.001)
+
+
+def test_the_input_files_settings_win_over_the_environment(tmp_path: Path) -> None:
+    doc = json.loads(SEED.read_text())
+    doc["settings"] = {"min_cash": 0.25}
+    path = tmp_path / "whatif.json"
+    path.write_text(json.dumps(doc))
+    result = run("--input", str(path), "--json", env={"BALLAST_MIN_CASH": "0.3",
+                                                      "BALLAST_TARGET_CASH": "0.35"})
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["after"]["cash"] == pytest.approx(0.25, abs=0.001)
+
+
+def test_plan_refuses_an_invalid_variable_naming_it() -> None:
+    result = run("--input", str(SEED), env={"BALLAST_MIN_CASH": "abc"})
+    assert result.exit_code == 2 and result.stdout == ""
+    assert "BALLAST_MIN_CASH = 'abc': Input should be a valid decimal" in result.stderr
+
+
+def test_a_mistyped_variable_is_warned_about_on_stderr(tmp_path: Path) -> None:
+    script = Path(sys.executable).with_name("ballast")
+    command = [str(script)] if script.exists() else [
+        sys.executable, "-c", "from bot.cli import app; app()"]
+    done = subprocess.run(
+        [*command, "plan", "--input", str(SEED), "--json"], capture_output=True, text=True,
+        timeout=60, check=False, cwd=tmp_path, env=_process_env(BALLAST_MIN_CAHS="0.3"))
+    assert done.returncode == 0, done.stderr
+    assert done.stderr.strip() == (
+        "warning: BALLAST_MIN_CAHS is not a Ballast setting and is ignored; "
+        "did you mean BALLAST_MIN_CASH?")
+    assert json.loads(done.stdout)["after"]["cash"] == 0.2

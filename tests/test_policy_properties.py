@@ -1,8 +1,9 @@
-"""SPEC §3's invariants as properties, over random portfolios, markets, signals and settings.
+"""The policy's invariants (docs/rules.md) as properties, over random portfolios, markets,
+signals and settings.
 
-The settings drawn here are the seed's rules (`preset = "seed-literal"`, SPEC §11), so these
+The settings drawn here are the seed's rules (`preset = "seed-literal"`, docs/rules.md), so these
 properties keep holding the seed to its invariants whatever the defaults become; the decision
-mechanisms of SPEC §11 have their own properties in `test_decision_properties`.
+mechanisms of docs/rules.md have their own properties in `test_decision_properties`.
 
 Each property runs a few hundred examples. Portfolios go through the real valuation, and
 "executing a plan" is `project_portfolio` (every trade fills at its price with its fee).
@@ -231,7 +232,7 @@ def test_no_churn_executing_a_plan_and_planning_again_gives_no_trades(case: Case
     the engine records), the clock does not move, and the next plan has no trades — provided
     no trade was held back by the trade cap (those wait for later cycles on purpose) and
     rebuy_cooldown is on. With rebuy_cooldown = 0 the owner has switched off the whipsaw
-    guard, and SPEC §3's own rules sell-then-rebuy: a STRONG_BUY holding below min_position is
+    guard, and the seed's own rules sell-then-rebuy: a STRONG_BUY holding below min_position is
     exited by rule 3 and, no longer held, bought back as a new position by rule 5 next cycle
     (see the property below, which pins that this is the only thing that can come back).
     """

@@ -1,4 +1,4 @@
-"""Each rule of SPEC §3 and each skip reason, on small portfolios with figures worked by hand.
+"""Each rule of docs/rules.md and each skip reason, on small portfolios with figures worked by hand.
 
 Prices are `SCENARIO_PRICES` (BTC 100,000 · ETH 2,500 · SOL 200 · AVAX 40 · LINK 20); fees
 are 0 unless a test is about fees. Defaults otherwise: min_cash 20%, target 25%, max_cash 40%,
@@ -395,3 +395,32 @@ def test_sell_fee_comes_off_the_proceeds_and_buy_fee_on_top_of_the_cost() -> Non
     assert plan.cash_after == d(4000) - buy.value - buy.fee
     assert d("0.2") <= plan.after["cash"] < d("0.2") + d("1e-12")
     assert buy.price == 100000
+
+
+# ---- skips that read as they are: one side per asset, no zero-value ones --------------------
+
+
+def test_a_held_back_trim_is_not_contradicted_by_a_max_position_buy_skip() -> None:
+    """ETH above max_position with a STRONG_BUY: its trim hits the trade cap. The plan says so,
+    and does not also say it did not buy ETH (at max position)."""
+    p = portfolio_by_value({"ETH": "3500", "SOL": "1000", "AVAX": "1000", "LINK": "1000"},
+                           "3500")
+    plan = plan_of(p, signals(SOL="SELL", AVAX="SELL", LINK="SELL", ETH="STRONG_BUY"))
+    assert len(plan.trades) == 3
+    assert skips(plan) == [("sell", "ETH", "trade_cap")]
+
+
+def test_a_trim_worth_nothing_is_not_reported_beside_the_real_reason() -> None:
+    """ETH a rounding hair above max_position: no "order value 0.00000000" skip, only why it
+    is not bought."""
+    p = portfolio({"ETH": ("1.2000000000000000001", "2500")}, {"USDT": "7000"})
+    plan = plan_of(p, signals(ETH="STRONG_BUY"), markets={"ETH": rules(min_notional=5)})
+    assert plan.trades == ()
+    assert [(s.side.value, s.asset, s.reason.value, s.detail) for s in plan.skipped] == [
+        ("buy", "ETH", "max_position", "already 30.0% of the portfolio")]
+
+
+def test_a_small_trim_below_the_minimum_order_is_still_reported() -> None:
+    p = portfolio({"ETH": ("1.201", "2500")}, {"USDT": "7000"})
+    plan = plan_of(p, markets={"ETH": rules(min_notional=5)})
+    assert skips(plan) == [("sell", "ETH", "below_min_trade")]

@@ -1,6 +1,6 @@
-"""SPEC §4's reconciled seed scenarios, with the figures the policy derives.
+"""The seed scenarios of docs/rules.md, with the figures the policy derives.
 
-They are acceptance tests of the `seed-literal` preset (SPEC §11): they run under it, so they
+They are acceptance tests of the `seed-literal` preset (docs/rules.md): they run under it, so they
 keep describing the seed's rules whatever the defaults become.
 
 Portfolio S at fixed prices: BTC $3,175 · ETH $4,607 · SOL $3,462 · AVAX $760 · cash $628,
@@ -37,7 +37,7 @@ def test_1_initial_rebalance_raises_cash_to_20_percent_with_one_merged_eth_sell(
     """Cash 628 (5.0%) < 20%: ETH (36.5%) is trimmed to 30% ($817.40), then the cash raise
     takes the remaining $1,081.00 from the weakest holding — all HOLD with score 0, so the
     tie goes to the largest allocation, ETH again. One order: $1,898.40 = $2,526.40 − $628,
-    exactly SPEC's figure."""
+    exactly the seed's figure."""
     p = portfolio_by_value(S, "628")
     assert p.total_value == d(12632)
     plan = plan_for(p)
@@ -72,7 +72,7 @@ def test_2_sell_signal_sells_all_eth_and_buys_nothing() -> None:
 def test_3_strong_buy_with_excess_cash_buys_btc_capped_at_max_position() -> None:
     """After 2, with BTC sold earlier (cash += $3,175; the sale is older than rebuy_cooldown)
     and BTC = STRONG_BUY: cash is $8,410 (66.6%). Spending down to min_cash would buy
-    $5,883.60; max_position caps it at 0.30 × $12,632 = $3,789.60, SPEC's figure."""
+    $5,883.60; max_position caps it at 0.30 × $12,632 = $3,789.60, the seed's figure."""
     p = portfolio_by_value({"SOL": "3462", "AVAX": "760"}, "8410", watch=["BTC"])
     assert p.total_value == d(12632)
     plan = plan_for(p, signals(BTC="STRONG_BUY"), {"BTC": facts(sold_ago=7200)})
@@ -88,7 +88,7 @@ def test_4_rebalance_to_targets_trims_exits_and_raises_cash_in_three_trades() ->
     """V = $12,432. ETH (37.1%) is trimmed to 30%: $877.40. AVAX (4.5%) is sold entirely:
     $560. Cash is then $2,065.40 (16.6%), so $421.00 more comes from the weakest: SOL and
     AVAX both score 0, AVAX has nothing left, SOL is larger. 3 trades, cash ends at 20.0%;
-    no buy (BTC is BUY, not STRONG_BUY, and cash is not above 30%). All SPEC's figures."""
+    no buy (BTC is BUY, not STRONG_BUY, and cash is not above 30%). All the seed's figures."""
     p = portfolio_by_value({"BTC": "3175", "ETH": "4607", "SOL": "3462", "AVAX": "560"}, "628")
     assert p.total_value == d(12432)
     plan = plan_for(p, signals(BTC=("BUY", 0.5), ETH=("BUY", 0.25), SOL=("HOLD", 0)))

@@ -132,7 +132,7 @@ async def test_readable_table_shows_limits_and_cash(env: dict[str, str]) -> None
 @pytest.mark.parametrize(
     ("extra_env", "args", "message"),
     [
-        ({"BALLAST_MIN_CASH": "0.9"}, [], "min_cash"),
+        ({"BALLAST_MIN_CASH": "0.9"}, [], "BALLAST_MIN_CASH = 0.9"),
         ({"BALLAST_MODE": "live"}, [], "BALLAST_EXCHANGE_API_KEY"),
         ({"BALLAST_PAPER_PORTFOLIO": "/nonexistent.json"}, ["--candles", str(DEMO)],
          "BALLAST_PAPER_PORTFOLIO file /nonexistent.json does not exist"),
@@ -198,3 +198,38 @@ async def test_signals_match_ballast_signals_at_the_same_time(env: dict[str, str
     shown = {asset: h["signal"] for asset, h in portfolio["holdings"].items()}
     assert shown == {asset: signals[asset]["signal"] for asset in shown}
     assert set(shown.values()) != {"HOLD"}  # real signals, not the placeholder
+
+
+def _daily_candles(directory: Path) -> Path:
+    """The demo's hourly candles as daily ones (the files `--timeframe 1d` reads)."""
+    import pandas as pd
+
+    directory.mkdir()
+    for path in DEMO.glob("binance_*_1h.csv.gz"):
+        hourly = pd.read_csv(path)
+        day = hourly["timestamp"] // 86_400_000 * 86_400_000
+        daily = hourly.groupby(day).agg(
+            timestamp=("timestamp", "first"), open=("open", "first"), high=("high", "max"),
+            low=("low", "min"), close=("close", "last"), volume=("volume", "sum"))
+        daily["timestamp"] = daily.index
+        name = path.name.replace("_1h.csv.gz", "_1d.csv")
+        daily.to_csv(directory / name, index=False)
+    return directory
+
+
+async def test_signals_are_read_on_the_timeframe_prices_come_from(
+    env: dict[str, str], tmp_path: Path
+) -> None:
+    """`--timeframe 1d` prices on daily candles and reads the signals on them too, as
+    `ballast signals --timeframe 1d` does, and the table says so."""
+    daily = _daily_candles(tmp_path / "daily")
+    at = "2024-03-01T00:00:00Z"
+    args = ["--candles", str(daily), "--timeframe", "1d", "--at", at]
+    portfolio = as_json(await invoke(["portfolio", "--json", *args], env))
+    signals = as_json(await invoke(["signals", "--json", *args], env))
+    shown = {asset: h["signal"] for asset, h in portfolio["holdings"].items()}
+    assert shown == {asset: signals[asset]["signal"] for asset in shown}
+    assert set(shown.values()) != {"HOLD"}
+    table = await invoke(["portfolio", *args], env)
+    assert table.exit_code == 0, table.output
+    assert "signals on 1d candles" in " ".join(table.stdout.split())

@@ -1,5 +1,6 @@
 """Settings: seed defaults, TOML file + environment precedence, and one named error per rule."""
 
+import os
 from decimal import Decimal
 from pathlib import Path
 
@@ -9,6 +10,7 @@ from core.settings import (
     PolicySettings,
     Settings,
     SettingsError,
+    SettingsWarning,
     load_settings,
     validate_policy_overrides,
 )
@@ -133,7 +135,9 @@ def test_each_rule_names_setting_value_and_rule(values: dict[str, str], message:
     env = {f"BALLAST_{key.upper()}": value for key, value in values.items()}
     with pytest.raises(SettingsError) as caught:
         load_settings(env=env)
-    assert message in str(caught.value)
+    # The setting is named as it was written: the variable, not the internal field.
+    name, rest = message.split(" = ", 1)
+    assert f"BALLAST_{name.upper()} = {rest}" in str(caught.value)
 
 
 def test_file_errors_name_the_problem(tmp_path: Path) -> None:
@@ -145,7 +149,7 @@ def test_file_errors_name_the_problem(tmp_path: Path) -> None:
         load_settings(bad, env={})
     typo = tmp_path / "typo.toml"
     typo.write_text("min_csh = 0.2")
-    with pytest.raises(SettingsError, match="min_csh: unknown setting"):
+    with pytest.raises(SettingsError, match=r"min_csh: unknown setting .*did you mean min_cash"):
         load_settings(typo, env={})
 
 
@@ -187,3 +191,81 @@ def test_never_sell_and_watchlist_take_symbols_in_any_case() -> None:
     assert settings.watchlist == ("ETH", "1000SATS")
     with pytest.raises(SettingsError, match=r"(?i)watchlist"):
         load_settings(env={"BALLAST_WATCHLIST": "BTC,ET H"})
+
+
+# ---- one settings path: pydantic-settings' sources, named as written --------------------------
+
+def test_file_errors_name_the_key_as_written_and_the_file(tmp_path: Path) -> None:
+    path = tmp_path / "settings.toml"
+    path.write_text('[policy]\nmin_cash = "abc"\n')
+    with pytest.raises(SettingsError) as caught:
+        load_settings(path, env={})
+    assert str(caught.value) == (
+        f"{path}: policy.min_cash = 'abc': Input should be a valid decimal")
+    path.write_text("cash_floor = 0.3\n")
+    with pytest.raises(SettingsError, match=r"settings\.toml: cash_floor = 0\.3: must be ≤"):
+        load_settings(path, env={})
+
+
+def test_an_empty_variable_is_unset() -> None:
+    settings = load_settings(env={
+        "BALLAST_TELEGRAM_OWNER_ID": "",  # as `cp .env.example .env` leaves it
+        "BALLAST_EXCHANGE_API_KEY": "",
+        "BALLAST_MIN_CASH": " ",
+        "BALLAST_WATCHLIST": "",
+    })
+    assert settings.telegram_owner_id is None and settings.exchange_api_key is None
+    assert settings.min_cash == PolicySettings().min_cash
+    assert settings.watchlist == Settings.model_fields["watchlist"].default
+    # A setting that can be off is off when empty, as .env.example documents.
+    off = load_settings(env={"BALLAST_SIGNAL_SELL_MAX_LOSS": "", "BALLAST_LOG_FILE": ""})
+    assert off.signal_sell_max_loss is None and off.log_file is None
+
+
+def test_lists_as_json_or_commas() -> None:
+    assert load_settings(env={"BALLAST_WATCHLIST": '["btc", "ETH"]'}).watchlist == ("BTC", "ETH")
+    assert load_settings(env={"BALLAST_WATCHLIST": "btc,eth"}).watchlist == ("BTC", "ETH")
+    assert load_settings(env={"BALLAST_STRATEGIES": '["rsi"]'}).strategies == ("rsi",)
+    with pytest.raises(SettingsError, match="BALLAST_WATCHLIST = "):
+        load_settings(env={"BALLAST_WATCHLIST": '["BTC",'})
+
+
+def test_variable_names_are_not_case_sensitive() -> None:
+    assert load_settings(env={"ballast_min_cash": "0.21"}).min_cash == Decimal("0.21")
+
+
+def test_an_unknown_variable_warns_with_the_closest_name() -> None:
+    with pytest.warns(SettingsWarning, match="BALLAST_MIN_CAHS .*did you mean BALLAST_MIN_CASH"):
+        settings = load_settings(env={"BALLAST_MIN_CAHS": "0.3"})
+    assert settings.min_cash == PolicySettings().min_cash
+    with pytest.warns(SettingsWarning, match="BALLAST_NOTHING_LIKE_IT is not a Ballast setting"):
+        load_settings(env={"BALLAST_NOTHING_LIKE_IT": "1"})
+
+
+def test_dotenv_is_read_warned_about_and_named(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    for name in [k for k in os.environ if k.upper().startswith("BALLAST_")]:
+        monkeypatch.delenv(name)
+    (tmp_path / ".env").write_text(
+        "BALLAST_TELEGRAM_OWNER_ID=\nBALLAST_MAX_POSITION=0.35\nBALLAST_MAX_POSITON=0.4\n")
+    with pytest.warns(SettingsWarning, match=r"\.env: BALLAST_MAX_POSITON .*BALLAST_MAX_POSITION"):
+        settings = load_settings()
+    assert settings.max_position == Decimal("0.35") and settings.telegram_owner_id is None
+    # The environment wins over .env.
+    monkeypatch.setenv("BALLAST_MAX_POSITION", "0.32")
+    with pytest.warns(SettingsWarning):
+        assert load_settings().max_position == Decimal("0.32")
+    (tmp_path / ".env").write_text("BALLAST_MIN_CASH=abc\n")
+    with pytest.raises(SettingsError, match=r"^\.env: BALLAST_MIN_CASH = 'abc': Input should be"):
+        load_settings()
+
+
+def test_old_names_keep_working(tmp_path: Path) -> None:
+    """Flat keys and [policy]/[signals] tables in the file; BALLAST_SETTINGS names it."""
+    path = tmp_path / "ballast.toml"
+    path.write_text('min_cash = 0.21\n[policy]\nmax_position = 0.35\n[signals]\ntimeframe = "4h"\n')
+    settings = load_settings(env={"BALLAST_SETTINGS": str(path)})
+    assert (settings.min_cash, settings.max_position, settings.timeframe) == (
+        Decimal("0.21"), Decimal("0.35"), "4h")

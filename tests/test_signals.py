@@ -121,7 +121,7 @@ def test_thresholds_come_from_settings(btc_daily: pd.DataFrame) -> None:
     assert votes_of(compute_signal("BTC", btc_daily, wide, at))["bollinger"].vote == 0
 
 
-# ---------------------------------------------------------------- combination (SPEC §2)
+# -------------------------------------------------------- combination (docs/rules.md)
 
 
 @pytest.mark.parametrize(

@@ -1,4 +1,4 @@
-"""`ballast signals --candles DIR --timeframe TF --at T [--json]` (SPEC §9)."""
+"""`ballast signals --candles DIR --timeframe TF --at T [--json]` (docs/formats.md)."""
 
 from __future__ import annotations
 
@@ -151,3 +151,13 @@ def test_settings_choose_the_strategies(runner: CliRunner, monkeypatch: pytest.M
     monkeypatch.setenv("BALLAST_STRATEGIES", "rsi,moon")
     code, _, err = run(runner, "--candles", str(FIXTURES), "--timeframe", "1d")
     assert code == 2 and squash("'moon': unknown strategy") in squash(err)
+
+
+def test_a_sell_at_a_score_of_zero_says_which_rule_made_it(runner: CliRunner) -> None:
+    demo = Path(__file__).resolve().parent.parent / "core" / "data" / "demo"
+    code, out, err = run(runner, "--candles", str(demo), "--at", "2024-03-05T00:00:00Z")
+    assert code == 0, err
+    btc = out[out.index("│ BTC"):out.index("│ ETH")]
+    assert "SELL" in btc and "+0.00" in btc
+    assert "SELL:1of4strategiesvoteSELL;sell_rule=any:oneSELLvotesells" in squash(
+        btc.replace("│", ""))

@@ -1,4 +1,4 @@
-"""Hysteresis (`sell_rule = score`) and the reachable STRONG_BUY threshold (SPEC §11).
+"""Hysteresis (`sell_rule = score`) and the reachable STRONG_BUY threshold (docs/rules.md).
 
 A signal entered at one score is left only at a score nearer zero, so it has to change its
 mind to flip; the live engine (a few hundred candles) and the backtest (the whole history) read

@@ -121,7 +121,7 @@ def test_rsi_matches_wilders_textbook_from_its_first_value(asset: str, date: str
 
 
 def test_spec_example_date_reads_btc_overbought_with_its_numbers() -> None:
-    """BTC on 2024-03-01 (the SPEC §9 example's date): the rally put RSI and the close above
+    """BTC on 2024-03-01 (the docs/formats.md example's date): the rally put RSI and the close above
     their limits. The reason carries the same number as the indicator."""
     frame = read_candle_file(FIXTURES / "binance_BTC_USDT_1d.csv.gz")
     signal = compute_signal("BTC", frame, SignalSettings(timeframe="1d"), day("2024-03-01"))

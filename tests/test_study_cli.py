@@ -1,4 +1,4 @@
-"""`ballast study` on the bundled candles: the SPEC §12 JSON, the same figures as `ballast
+"""`ballast study` on the bundled candles: the JSON of docs/formats.md, the same figures as `ballast
 backtest`, joblib and a real Dask cluster agreeing, the grid's errors, the table and chart."""
 
 from __future__ import annotations

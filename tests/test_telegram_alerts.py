@@ -20,6 +20,8 @@ from core.engine.events import (
     PlanExecuted,
     PlanProposed,
     SignalChanged,
+    SuspectData,
+    SuspectDataCleared,
 )
 from core.models import SignalKind
 from core.summary import DailySummary, HoldingLine, SignalLine, TradeLine
@@ -187,3 +189,40 @@ def test_a_letter_is_said_only_after_it_went_out() -> None:
     assert not alerts.is_new(failing, ON)
     assert alerts.admit(ScansResumed(at(1), at(-30)), ON)
     assert not alerts.admit(ScansFailing(at(2), at(-30)), AlertSwitches(exchange=False))
+
+
+def test_a_signal_alert_shows_each_votes_sign_and_the_rule_behind_a_sell_at_zero() -> None:
+    event = SignalChanged(at(1), "ETH", SignalKind.BUY, SignalKind.SELL, 0.25,
+                          ("− rsi: RSI(14) 78.4 > 70", "+ macd: MACD crossed up"),
+                          "SELL: 1 of 4 strategies vote SELL; sell_rule = any: one SELL vote "
+                          "sells")
+    view = alert_view(event, "USDT")
+    assert view is not None
+    text = visible(view.text)
+    assert "BUY → SELL" in text and "score +0.25" in text
+    assert "sell_rule = any: one SELL vote sells" in " ".join(text.split())
+    assert "− rsi: RSI(14) 78.4 > 70" in text and "+ macd: MACD crossed up" in text
+
+
+def test_suspect_data_and_part_fills_are_said_plainly() -> None:
+    suspect = SuspectData(at(1), ("ETH has no usable price (was 3685)",
+                                  "total value -24.3% since the last scan with no matching "
+                                  "price move (12629.88 → 9560.12 USDT)"))
+    view = alert_view(suspect, "USDT")
+    assert view is not None
+    text = visible(view.text)
+    assert "Not planning" in text and "ETH has no usable price" in text
+    assert all(len(line) <= LINE_WIDTH for line in text.split("\n"))
+    cleared = alert_view(SuspectDataCleared(at(5), at(1)), "USDT")
+    assert cleared is not None and "Planning resumes" in visible(cleared.text)
+    assert kind_of(suspect) is not None and kind_of(suspect) == kind_of(ExchangeRecovered(
+        at(0), at(0), 1))
+    alerts = AlertFilter()
+    assert alerts.admit(suspect, ON) and not alerts.admit(SuspectData(at(2), ("x",)), ON)
+
+    part = OrderResult("bl-a1-0", "ETH", "sell", D("0.5"), "expired", D("0.2"), D("3650"),
+                       D("0.73"), "USDT", "0.2 of 0.5 filled within the price limit 3648.15")
+    shown = alert_view(PlanExecuted(at(1), "a1", (part,)), "USDT")
+    assert shown is not None
+    assert "Plan a1 executed in part" in visible(shown.text)
+    assert "0.2 of 0.5" in visible(shown.text)

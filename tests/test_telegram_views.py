@@ -33,7 +33,7 @@ from core.models import (
     TradeReason,
     Vote,
 )
-from core.settings import PolicySettings
+from core.settings import PolicySettings, SignalSettings
 from tests.telegram_builders import portfolio_from, seed_plan, seed_portfolio, seed_signals
 
 D = Decimal
@@ -279,3 +279,23 @@ def test_status_and_history_fit_a_phone() -> None:
     assert_valid_html(view.text)
     assert_phone_sized(help_view("paper", greeting=True))
     assert "No trades yet." in history_view(History([], [], [])).text
+
+
+def test_each_vote_shows_its_sign_and_a_sell_at_zero_says_why() -> None:
+    votes = (Vote("rsi", -1, "RSI(14) 78.4 > 70"), Vote("macd", 1, "MACD crossed up"),
+             Vote("ema", 0, "EMA(20) ≈ EMA(50)"))
+    signals = {"ETH": AssetSignal("ETH", SignalKind.SELL, 0.0, votes)}
+    text = visible(signals_view(signals, "1h", SignalSettings()).text)
+    assert "ETH SELL · score +0.00" in text
+    assert ("SELL: 1 of 3 strategies vote SELL; sell_rule = any: one SELL vote sells"
+            in " ".join(text.split()))
+    assert "− rsi: RSI(14) 78.4 > 70" in text and "+ macd: MACD crossed up" in text
+    assert "· ema: EMA(20) ≈ EMA(50)" in text
+    # A SELL its score explains gets no rule line.
+    plain = {"ETH": AssetSignal("ETH", SignalKind.SELL, -0.5, votes[:1])}
+    assert "sell_rule" not in signals_view(plain, "1h", SignalSettings()).text
+
+
+def test_the_portfolio_says_which_candles_its_signals_are_read_on() -> None:
+    text = visible(portfolio_view(seed_portfolio(), seed_signals(), {}, LIMITS, "4h").text)
+    assert "Signals on 4h candles" in text

@@ -1,4 +1,4 @@
-"""Valuation (SPEC §1): cash, free vs locked, dust, unpriced assets, routing through BTC."""
+"""Valuation (docs/rules.md): cash, free vs locked, dust, unpriced assets, routing through BTC."""
 
 from __future__ import annotations
 

@@ -82,3 +82,33 @@ def test_backtest_and_demo_end_with_the_verdict() -> None:
     demo = runner.invoke(app, ["demo", "--days", "1", "--no-full", "--quiet"])
     assert demo.exit_code == 0, demo.output
     assert VERDICT.search(last_words(demo.stdout))
+
+
+def test_a_short_period_compares_returns_not_annualised_figures() -> None:
+    from bot.cli.backtest import summary_table
+    from core.backtest.verdict import verdict
+
+    def row(total: float, sharpe: float, drawdown: float) -> dict[str, float | int]:
+        return {"final_value": 10_000 * (1 + total), "total_return": total, "cagr": -0.999,
+                "sharpe": sharpe, "sortino": sharpe, "max_drawdown": drawdown, "trades": 1,
+                "fees_paid": 0.0, "turnover": 0.1, "avg_cash": 0.2}
+
+    summary = {"ballast": row(-0.01, -22.01, -0.02), "hodl": row(-0.03, -30.0, -0.04),
+               "calendar": row(-0.02, -25.0, -0.03)}
+    sentence = verdict(summary, "USDT", days=3)
+    assert "Sharpe" not in sentence and "return −1.0% vs −3.0% over 3 days" in sentence.replace(
+        "-", "−")
+    assert "Sharpe -22.01" in verdict(summary, "USDT", days=400)
+
+    from rich.console import Console
+
+    console = Console(record=True, width=120)
+    console.print(summary_table(summary, "short", days=3))
+    text = console.export_text().replace("│", " ")
+    assert "-99.9%" not in text and "-22.01" not in text
+    assert [line.split()[:4] for line in text.splitlines() if line.split()[:1] in (
+        ["CAGR"], ["Sharpe"], ["Sortino"])] == [[name, "n/a", "n/a", "n/a"] for name in (
+            "CAGR", "Sharpe", "Sortino")]
+    console = Console(record=True, width=120)
+    console.print(summary_table(summary, "long", days=400))
+    assert "-99.9%" in console.export_text()

@@ -1,4 +1,4 @@
-"""The what-if format of SPEC §8: validation that names the field, and the exact output shape."""
+"""The what-if format (docs/formats.md): validation that names the field, the exact output shape."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from core.policy import make_plan
 from core.whatif import WhatIf, WhatIfError, load_whatif, parse_whatif, plan_output
 from tests.factories import NOW
 
-# Portfolio S of SPEC §4 in the what-if format: each holding's value is exact.
+# Portfolio S of docs/rules.md in the what-if format: each holding's value is exact.
 S = {
     "quote": "USDT",
     "balances": {

@@ -1,6 +1,15 @@
 """The `ballast` Typer application; each command lives in its own module and registers here."""
 
+import warnings
+from typing import TextIO
+
 import typer
+from rich.markup import escape
+from typer._click.core import Context
+from typer.core import TyperOption
+
+from bot.cli.common import error_console
+from core.settings import SettingsWarning
 
 app = typer.Typer(
     name="ballast",
@@ -9,3 +18,35 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
+
+_python_showwarning = warnings.showwarning
+
+
+def _show_warning(
+    message: Warning | str,
+    category: type[Warning],
+    filename: str,
+    lineno: int,
+    file: TextIO | None = None,
+    line: str | None = None,
+) -> None:
+    """A settings warning as one plain `warning: …` line on stderr; others as Python shows them."""
+    if issubclass(category, SettingsWarning):
+        error_console.print(f"[yellow]warning:[/] {escape(str(message))}", highlight=False,
+                            soft_wrap=True)
+        return
+    _python_showwarning(message, category, filename, lineno, file, line)
+
+
+warnings.showwarning = _show_warning
+
+
+_typer_display_type_rich = TyperOption.display_type_rich
+
+
+def _no_type_on_flags(self: TyperOption, ctx: Context) -> str | None:
+    """A flag (`--json`, `--help`) takes no value: its help shows none (typer prints `<bool>`)."""
+    return None if self.is_flag else _typer_display_type_rich(self, ctx)
+
+
+TyperOption.display_type_rich = _no_type_on_flags  # type: ignore[method-assign]

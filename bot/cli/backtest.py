@@ -55,15 +55,16 @@ def backtest_command(
     input_file: Annotated[Path | None, typer.Option(
         "--input", help="Starting portfolio as a what-if JSON file (default: the seed portfolio).",
     )] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON (SPEC §9).")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON (docs/formats.md).")] = False,
     plot: Annotated[Path | None, typer.Option(
         "--plot", help="Write a PNG of the three equity curves and Ballast's cash share.",
     )] = None,
 ) -> None:
     """Replay Ballast's signals and policy over history, with fees and exchange rounding.
 
-    Decisions at each candle's open use only candles closed by then; orders fill at that
-    candle's open. Compared with buy-and-hold and monthly rebalancing to the starting weights.
+    Each decision uses only the candles closed by then (the last close as its price); its
+    orders fill at the next candle's open. Compared with buy-and-hold and monthly rebalancing
+    to the starting weights.
     """
     from core.backtest.replay import replay_from_frames
     from core.backtest.runner import run_backtest
@@ -75,15 +76,17 @@ def backtest_command(
     try:
         settings, inp = read_input(input_file)
         tf = timeframe or settings.timeframe
-        frames = read_candle_dir(candles, tf, quote=inp.start.quote)
-        # Only what the portfolio holds or watches can be traded: skip the others' signals.
-        wanted = set(inp.start.amounts) | set(inp.watchlist)
-        frames = {asset: frame for asset, frame in frames.items() if asset in wanted} or frames
-        first, last = data_range(frames)
-        start_ms = parse_moment(start, "--from") if start else first
-        end_ms = parse_moment(end, "--to", end_of_day=True) if end else last + _length(tf)
-        replay = replay_from_frames(frames, tf, inp.start.quote, start_ms, end_ms,
-                                    settings.signal)
+        # Reading years of candles and computing their signals takes seconds: say so.
+        with working("reading candles and computing signals", enabled=not as_json):
+            frames = read_candle_dir(candles, tf, quote=inp.start.quote)
+            # Only what the portfolio holds or watches can be traded: skip the others' signals.
+            wanted = set(inp.start.amounts) | set(inp.watchlist)
+            frames = {a: frame for a, frame in frames.items() if a in wanted} or frames
+            first, last = data_range(frames)
+            start_ms = parse_moment(start, "--from") if start else first
+            end_ms = parse_moment(end, "--to", end_of_day=True) if end else last + _length(tf)
+            replay = replay_from_frames(frames, tf, inp.start.quote, start_ms, end_ms,
+                                        settings.signal)
         markets = bundled_markets()
         with progress_bar(enabled=not as_json, total=len(replay.rows)) as progress:
             result = asyncio.run(run_backtest(replay, inp, markets, progress=progress))
@@ -94,11 +97,12 @@ def backtest_command(
     if as_json:
         print_json(result.summary())
         return
-    console.print(summary_table(result.summary(), title=_title(result)))
+    console.print(summary_table(result.summary(), title=_title(result), days=period_days(result)))
     _explain(result)
     if plot is not None:
         console.print(f"Chart written to {plot}")
-    console.print(verdict(result.summary(), settings.quote), highlight=False)
+    console.print(verdict(result.summary(), settings.quote, days=period_days(result)),
+                  highlight=False)
 
 
 def read_input(path: Path | None) -> tuple[Settings, BacktestInput]:
@@ -121,7 +125,8 @@ def read_input(path: Path | None) -> tuple[Settings, BacktestInput]:
     except (json.JSONDecodeError, UnicodeDecodeError) as error:
         raise SettingsError(f"{where} is not valid JSON: {error}") from None
     file = parse_portfolio(data, where)
-    settings = load_settings(mode="paper", approval="auto", quote=file.quote, **file.settings)
+    settings = load_settings(mode="paper", approval="auto", quote=file.quote,
+                             overrides_from=dict.fromkeys(file.settings, where), **file.settings)
     start = starting_portfolio(file.quote, file.balances, tuple(settings.cash_assets))
     watchlist = file.watchlist if file.watchlist is not None else tuple(settings.watchlist)
     return settings, BacktestInput(settings, start, file.positions, watchlist)
@@ -158,6 +163,16 @@ def parse_moment(text: str, option: str, *, end_of_day: bool = False) -> int:
 
 
 @contextmanager
+def working(text: str, *, enabled: bool) -> Iterator[None]:
+    """A spinner with `text` on stderr while a step without a known length runs, or nothing."""
+    if not enabled:
+        yield
+        return
+    with error_console.status(text):
+        yield
+
+
+@contextmanager
 def progress_bar(*, enabled: bool, total: int) -> Iterator[ProgressCallback | None]:
     """A rich progress bar on stderr (stdout stays clean for the table), or nothing."""
     if not enabled:
@@ -178,16 +193,35 @@ def progress_bar(*, enabled: bool, total: int) -> Iterator[ProgressCallback | No
         yield advance
 
 
-def summary_table(summary: Mapping[str, Any], title: str) -> Table:
-    """The three strategies side by side, one metric a row."""
+ANNUALISED = frozenset({"cagr", "sharpe", "sortino"})
+
+
+def summary_table(summary: Mapping[str, Any], title: str, *, days: float | None = None) -> Table:
+    """The three strategies side by side, one metric a row. Over a period of `days` too short
+    for annual figures (`annualised_meaningful`), CAGR, Sharpe and Sortino read n/a."""
+    from core.backtest.metrics import MIN_ANNUALISED_DAYS, annualised_meaningful
+
+    short = days is not None and not annualised_meaningful(days)
     table = Table(title=title, title_justify="left")
+    if short:
+        table.caption = (f"n/a: annualised figures need at least {MIN_ANNUALISED_DAYS} days; "
+                         "compare the total returns")
+        table.caption_justify = "left"
     table.add_column("")
     for key in ("ballast", "hodl", "calendar"):
         table.add_column(NAMES[key], justify="right")
     for key, label, kind in ROWS:
+        if short and key in ANNUALISED:
+            table.add_row(label, "n/a", "n/a", "n/a")
+            continue
         cells = [_cell(summary[name].get(key), kind) for name in ("ballast", "hodl", "calendar")]
         table.add_row(label, *cells)
     return table
+
+
+def period_days(result: BacktestResult) -> float:
+    """How many days a backtest covered."""
+    return (result.end - result.start).total_seconds() / 86400
 
 
 def _cell(value: float | int | None, kind: str) -> str:

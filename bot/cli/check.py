@@ -10,7 +10,7 @@ import typer
 from rich.markup import escape
 
 from bot.cli.app import app
-from bot.cli.common import console, fail, print_json
+from bot.cli.common import EXIT_PROBLEM, console, fail, print_json
 from core.exchange.check import Finding, Severity, check_exchange, check_settings, has_problems
 from core.exchange.errors import ExchangeError
 from core.settings import Settings, SettingsError, load_settings
@@ -59,4 +59,4 @@ def check(
             console.print(f"{_MARKS[finding.severity]} {finding.check}: {escape(finding.message)}",
                           highlight=False, markup=True, soft_wrap=True)
     if has_problems(findings):
-        raise typer.Exit(1)
+        raise typer.Exit(EXIT_PROBLEM)

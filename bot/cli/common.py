@@ -12,8 +12,14 @@ from rich.console import Console
 console = Console()
 error_console = Console(stderr=True)
 
+# Exit codes, the same for every command. 1: the exchange failed or refused (an unknown
+# exchange id, unreachable, keys refused), or `ballast check` found a problem. 2: an invalid
+# setting, option or input file, named in the message; nothing was done.
+EXIT_PROBLEM = 1
+EXIT_INVALID = 2
 
-def fail(message: str, code: int = 2) -> NoReturn:
+
+def fail(message: str, code: int = EXIT_INVALID) -> NoReturn:
     """Print `message` to stderr and exit non-zero (nothing else is printed)."""
     error_console.print(f"[bold red]error:[/] {message}", highlight=False, markup=True)
     raise typer.Exit(code)

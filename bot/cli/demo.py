@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from datetime import timedelta
+from decimal import Decimal
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -13,7 +14,7 @@ from bot.cli.common import console, fail
 
 if TYPE_CHECKING:
     from bot.telegram.alerts import AlertFilter
-    from core.engine.events import Subscription
+    from core.engine.events import Event, Subscription
 
 INTRO = (
     "Ballast demo · paper trading the seed portfolio (BTC, ETH, SOL, AVAX and some cash) on "
@@ -31,12 +32,16 @@ def demo_command(
     quiet: Annotated[bool, typer.Option(
         "--quiet", help="Leave out the Telegram messages; print only the summaries.",
     )] = False,
+    every_message: Annotated[bool, typer.Option(
+        "--every-message", help="Print every Telegram message in full (else: the first plan "
+        "and its fills in full, then one line per plan and per execution).",
+    )] = False,
     full: Annotated[bool, typer.Option(
         "--full/--no-full", help="Also replay all of 2023–2024 with the same rules (fast).",
     )] = True,
 ) -> None:
     """Run the real engine over bundled 2023–2024 candles and print what the owner would read."""
-    from bot.cli.backtest import summary_table
+    from bot.cli.backtest import period_days, progress_bar, summary_table
     from bot.telegram.alerts import AlertFilter
     from core.backtest.demo import (
         DEMO_END,
@@ -69,8 +74,11 @@ def demo_command(
     subscription = bus.subscribe()
     alerts = AlertFilter()
 
+    shown: set[type] = set()
+
     def show(_done: int, _total: int) -> None:
-        _print_messages(subscription, alerts, settings.quote, quiet)
+        _print_messages(subscription, alerts, settings.quote, quiet,
+                        shown=None if every_message else shown)
 
     result = asyncio.run(
         run_backtest(replay, inp, markets, driver="engine", bus=bus, progress=show)
@@ -79,14 +87,17 @@ def demo_command(
     console.print(summary_table(
         result.summary(),
         title=f"The engine's run, {result.start:%Y-%m-%d} → {result.end:%Y-%m-%d}",
+        days=period_days(result),
     ))
     if full:
         whole = demo_replay(settings, FULL_REPLAY_START)
-        result = replayed = asyncio.run(run_backtest(whole, inp, markets))
+        with progress_bar(enabled=True, total=len(whole.rows)) as progress:
+            result = replayed = asyncio.run(run_backtest(whole, inp, markets, progress=progress))
         console.print(summary_table(
             replayed.summary(),
             title=(f"The same rules over {replayed.start:%Y-%m-%d} → {replayed.end:%Y-%m-%d} "
                    f"({replayed.candles:,} hourly decisions, fast replay)"),
+            days=period_days(replayed),
         ))
     console.print(
         "Try it on your own history: ballast backtest --candles DIR --from 2021-01-01 "
@@ -94,13 +105,18 @@ def demo_command(
         highlight=False,
     )
     # The verdict speaks of the last run shown: the full replay when there is one.
-    console.print(verdict(result.summary(), settings.quote), highlight=False)
+    console.print(verdict(result.summary(), settings.quote, days=period_days(result)),
+                  highlight=False)
 
 
 def _print_messages(
-    subscription: Subscription, alerts: AlertFilter, quote: str, quiet: bool
+    subscription: Subscription, alerts: AlertFilter, quote: str, quiet: bool,
+    *, shown: set[type] | None = None,
 ) -> None:
-    """Print each new message the Telegram bot would have sent, headed by its time."""
+    """Print each new message the Telegram bot would have sent, headed by its time.
+
+    With `shown` (the kinds of plan message already printed in full), a plan or an execution
+    after the first reads as one line (`digest_line`)."""
     from bot.telegram.alerts import AlertSwitches, alert_view
     from bot.telegram.format import visible
 
@@ -108,9 +124,35 @@ def _print_messages(
     for event in subscription.pending():
         if not alerts.admit(event, switches) or quiet:
             continue
+        line = digest_line(event, quote)
+        if shown is not None and line is not None:
+            if type(event) in shown:
+                console.print(line, markup=False, highlight=False)
+                continue
+            shown.add(type(event))
         view = alert_view(event, quote)
         if view is None:
             continue
         console.rule(f"{event.at:%a %Y-%m-%d %H:%M} UTC · Telegram", align="left",
                      style="dim")
         console.print(visible(view.text), markup=False, highlight=False)
+
+
+def digest_line(event: Event, quote: str) -> str | None:
+    """A plan or an execution as one line (None for any other event)."""
+    from core.engine.events import PlanExecuted, PlanProposed
+
+    at = f"{event.at:%a %Y-%m-%d %H:%M}"
+    if isinstance(event, PlanProposed):
+        trades = "; ".join(
+            f"{t.side.value.upper()} {t.amount.normalize():f} {t.asset} ≈ {t.value:,.2f} "
+            f"({', '.join(r.value for r in t.reasons)})"
+            for t in event.plan.trades
+        )
+        return f"{at} · plan {event.approval_id}: {trades or 'no trades'}"
+    if isinstance(event, PlanExecuted):
+        filled = sum(1 for r in event.results if r.state == "filled")
+        fees = sum((r.fee for r in event.results if r.fee_currency == quote), Decimal(0))
+        return (f"{at} · plan {event.approval_id} executed: {filled} of {len(event.results)} "
+                f"orders filled, fees {fees:,.2f} {quote}")
+    return None

@@ -1,7 +1,9 @@
-"""`ballast plan --input FILE [--json]`: what would the policy do with this portfolio? (SPEC §8)
+"""`ballast plan --input FILE [--json]`: what would the policy do with this portfolio?
+
+The input and output formats: docs/formats.md.
 
 Reads a what-if JSON file (`-` for stdin), runs the same pure policy the bot runs, and prints
-the plan as tables, or as SPEC §8's JSON with `--json`. Invalid input exits with code 2 and
+the plan as tables, or as JSON with `--json`. Invalid input exits with code 2 and
 a message naming the field on stderr; nothing is printed on stdout then.
 """
 
@@ -21,6 +23,7 @@ from bot.cli.app import app
 from bot.cli.common import console, fail, print_json
 from core.models import Plan, Portfolio
 from core.policy import CASH_KEY, make_plan
+from core.settings import PolicySettings, SettingsError, load_settings
 from core.whatif import WhatIf, WhatIfError, load_whatif, plan_output
 
 
@@ -31,15 +34,23 @@ def plan_command(
         typer.Option(
             "--input",
             "-i",
-            help="What-if JSON file (SPEC §8): balances, prices, signals, settings…; - for stdin.",
+            help="What-if JSON file (docs/formats.md): balances, prices, signals…; - for stdin.",
         ),
     ],
     as_json: Annotated[
-        bool, typer.Option("--json", help="Print the plan as SPEC §8's JSON.")
+        bool, typer.Option("--json", help="Print the plan as JSON (docs/formats.md).")
     ] = False,
 ) -> None:
-    """Plan the trades the policy would make for a portfolio given in a JSON file."""
-    whatif = read_input(input_file, now=datetime.now(UTC))
+    """Plan the trades the policy would make for a portfolio given in a JSON file.
+
+    The policy settings are loaded as for every command (settings file, .env, BALLAST_*
+    variables); the file's `settings` override them.
+    """
+    try:
+        base = load_settings().policy
+    except SettingsError as error:
+        fail(escape(str(error)))
+    whatif = read_input(input_file, now=datetime.now(UTC), base=base)
     plan = make_plan(whatif.plan_input, whatif.settings)
     if as_json:
         print_json(plan_output(plan))
@@ -47,14 +58,14 @@ def plan_command(
         show_plan(plan, whatif)
 
 
-def read_input(path: Path, *, now: datetime) -> WhatIf:
+def read_input(path: Path, *, now: datetime, base: PolicySettings | None = None) -> WhatIf:
     """Read and validate the what-if file, or exit 2 naming the problem."""
     try:
         text = sys.stdin.buffer.read() if str(path) == "-" else path.read_bytes()
     except OSError as error:
         fail(f"--input {escape(str(path))}: cannot read the file ({escape(error.strerror or '')})")
     try:
-        return load_whatif(text, default_now=now)
+        return load_whatif(text, default_now=now, base=base)
     except WhatIfError as error:
         fail(f"--input {escape(str(path))}: {escape(str(error))}")
 

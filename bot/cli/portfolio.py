@@ -1,4 +1,4 @@
-"""`ballast portfolio [--json]`: the live or paper account, valued per SPEC §1."""
+"""`ballast portfolio [--json]`: the live or paper account, valued as in docs/rules.md."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import typer
 from rich.table import Table
 
 from bot.cli.app import app
-from bot.cli.common import console, fail, print_json
+from bot.cli.common import EXIT_PROBLEM, console, fail, print_json
 from core.account import read_portfolio, unrealised_pnl
 from core.candle_cache import CandleCache
 from core.candles import CandleError, timeframe_ms
@@ -48,7 +48,8 @@ def _round(value: Decimal | None, step: Decimal) -> Decimal | None:
 
 
 def portfolio_json(view: AccountView) -> dict[str, Any]:
-    """The SPEC §8 `portfolio --json` shape: values to the cent, allocations as fractions."""
+    """The `portfolio --json` shape (docs/formats.md): values to the cent, allocations as
+    fractions."""
     portfolio = view.portfolio
     holdings: dict[str, Any] = {}
     for asset, holding in sorted(portfolio.holdings.items(), key=lambda kv: -kv[1].value):
@@ -86,7 +87,7 @@ def _limit(fraction: Decimal) -> str:
 
 
 def _allocation_cell(allocation: Decimal, dust: bool, settings: Settings) -> str:
-    """The allocation, marked against the position limits (SPEC §3)."""
+    """The allocation, marked against the position limits (docs/rules.md)."""
     text = _percent(allocation)
     if dust:
         return f"[dim]{text} dust[/]"
@@ -120,7 +121,7 @@ def portfolio_table(view: AccountView, settings: Settings) -> Table:
         title_justify="left",
         caption=f"limits: position {_limit(settings.min_position)}–"
         f"{_limit(settings.max_position)}, cash {_limit(settings.min_cash)}–"
-        f"{_limit(settings.max_cash)}",
+        f"{_limit(settings.max_cash)}; signals on {settings.timeframe} candles",
         caption_justify="left",
     )
     table.add_column("asset")
@@ -207,7 +208,7 @@ async def _read_signals(
 @app.command("portfolio")
 def portfolio_command(
     json_output: Annotated[
-        bool, typer.Option("--json", help="Print SPEC §8 JSON instead of a table.")
+        bool, typer.Option("--json", help="Print JSON (docs/formats.md) instead of a table.")
     ] = False,
     candles: Annotated[
         Path | None,
@@ -219,22 +220,28 @@ def portfolio_command(
                                   "last candle's close)."),
     ] = None,
     timeframe: Annotated[
-        str, typer.Option("--timeframe", help="With --candles: the candle files to price from.")
-    ] = "1h",
+        str | None,
+        typer.Option("--timeframe", help="With --candles: the candle files to price from, and "
+                     "the candles the signals are read on (default: BALLAST_TIMEFRAME)."),
+    ] = None,
 ) -> None:
     """Show the live or paper portfolio: value, allocation against the limits, cash, P&L."""
     try:
-        settings = load_settings()
+        if timeframe is not None and candles is None:
+            raise SettingsError("--timeframe needs --candles (live signals use "
+                                "BALLAST_TIMEFRAME)")
+        # Prices and signals come from the same candles: --timeframe is the signals' too.
+        settings = load_settings(timeframe=timeframe) if timeframe else load_settings()
         moment = _parse_at(at) if at is not None else None
         if moment is not None and candles is None:
             raise SettingsError("--at needs --candles (the live exchange only has prices now)")
         view = asyncio.run(
-            read_account_view(settings, candles=candles, at=moment, timeframe=timeframe)
+            read_account_view(settings, candles=candles, at=moment, timeframe=settings.timeframe)
         )
     except (SettingsError, CandleError, MarketsFileError, DatabaseProblem) as error:
         fail(str(error), 2)
     except ExchangeError as error:
-        fail(f"exchange: {error}", 1)
+        fail(f"exchange: {error}", EXIT_PROBLEM)
     if json_output:
         print_json(portfolio_json(view))
         return

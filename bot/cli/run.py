@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import os
 import signal
 import stat
@@ -20,7 +21,7 @@ from typing import Annotated, Any, TextIO
 import typer
 
 from bot.cli.app import app
-from bot.cli.common import fail
+from bot.cli.common import EXIT_PROBLEM, fail
 from bot.cli.operations import needs_owner_setup, operations, run_owner_setup
 from core.engine.events import (
     ApprovalClosed,
@@ -32,13 +33,16 @@ from core.engine.events import (
     PlanExecuted,
     PlanProposed,
     SignalChanged,
+    SuspectData,
+    SuspectDataCleared,
 )
 from core.engine.service import EngineService, ServiceError
 from core.engine.wiring import RunningEngine, start_engine
-from core.event_log import log_events
+from core.event_log import EVENTS_LOGGER, log_events
 from core.exchange.errors import ExchangeError
 from core.exchange.paper_markets import MarketsFileError
 from core.exchange.prices import utc_now
+from core.instance_lock import AlreadyRunning, LockUnavailable, one_bot_per_account
 from core.logs import configure_from_settings
 from core.settings import Settings, SettingsError, load_settings
 from core.store_health import DatabaseProblem
@@ -49,6 +53,13 @@ HELP = (
     "commands: approve [ID] · reject [ID] · plan · status · portfolio · pause · resume · "
     "history · quit"
 )
+
+
+def mode_words(settings: Settings) -> str:
+    """`paper mode (binance prices)` or `live mode on binance`: what the orders reach."""
+    if settings.mode == "paper":
+        return f"paper mode ({settings.exchange} prices, simulated fills)"
+    return f"live mode on {settings.exchange}"
 
 
 def describe(event: Event, quote: str) -> str:
@@ -82,11 +93,16 @@ def describe(event: Event, quote: str) -> str:
             return f"{at} exchange trouble: {event.message} (retrying)"
         case ExchangeRecovered():
             return f"{at} exchange answers again ({event.failed_scans} scan(s) missed)"
+        case SuspectData():
+            return f"{at} not planning, the account data looks wrong: {'; '.join(event.problems)}"
+        case SuspectDataCleared():
+            return f"{at} account data plausible again; planning resumes"
 
 
 async def serve(running: RunningEngine, stop: asyncio.Event, *front_ends: FrontEnd) -> None:
     """Run the engine's clock and the front-ends until `stop` is set, then close everything."""
     tasks = [asyncio.create_task(fe(running.service, stop)) for fe in front_ends]
+    await asyncio.sleep(0)  # the front-ends subscribe before recovery publishes anything
     try:
         await running.engine.run(running.service.clock, stop)
     finally:
@@ -96,6 +112,14 @@ async def serve(running: RunningEngine, stop: asyncio.Event, *front_ends: FrontE
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         await running.close()
+
+
+def configure_run_logging(settings: Settings, *, verbose: bool = False,
+                          stream: TextIO | None = None) -> list[logging.Handler]:
+    """Logs for `ballast run`: the engine's events print once on the console, as `describe`
+    words them (`print_events`); their `key=value` lines go to the log file only."""
+    return configure_from_settings(settings, verbose=verbose, stream=stream,
+                                   console_skip=(EVENTS_LOGGER,))
 
 
 async def print_events(service: EngineService, stop: asyncio.Event) -> None:
@@ -153,7 +177,7 @@ async def answer(service: EngineService, line: str, stop: asyncio.Event) -> str:
         if word == "status":
             status = await service.status()
             health = "ok" if status.exchange_ok else f"TROUBLE: {status.last_error}"
-            return (f"{status.mode} on {status.exchange}, approval {status.approval}"
+            return (f"{mode_words(service.engine.settings)}, approval {status.approval}"
                     f"{' (paused)' if status.paused else ''}; last scan {status.last_scan}; "
                     f"exchange {health}; pending {[a.id for a in status.pending]}")
         if word == "portfolio":
@@ -194,11 +218,17 @@ async def run_engine(settings: Settings, resend_grace: timedelta) -> None:
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
-    running = await start_engine(settings, clock=utc_now, resend_grace=resend_grace)
-    typer.echo(f"ballast running: {settings.mode} mode on {running.exchange.name}, approval "
-               f"{settings.approval}, database {settings.db}")
-    await serve(running, stop, print_events, terminal_commands, log_engine_events,
-                operations(settings, running))
+    # One bot per database and per exchange account: held until this returns, dropped by the
+    # kernel if the process dies. The database is opened (migrated, integrity-checked) only
+    # under the lock, by start_engine, so a second process never migrates it beside the first.
+    with one_bot_per_account(settings):
+        # Recovery runs as the engine loop's first step, once the outbox listens.
+        running = await start_engine(settings, clock=utc_now, resend_grace=resend_grace,
+                                     recover=False)
+        typer.echo(f"ballast running: {mode_words(settings)}, approval {settings.approval}, "
+                   f"database {settings.db}")
+        await serve(running, stop, print_events, terminal_commands, log_engine_events,
+                    operations(settings, running))
     typer.echo("ballast stopped")
 
 
@@ -211,12 +241,17 @@ def run(
     ] = 30.0,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="log debug lines too")] = False,
 ) -> None:
-    """Run Ballast: scan, plan, and execute approved plans (approve at the terminal)."""
+    """Run Ballast: scan, plan, propose each plan in Telegram, and execute the approved ones.
+
+    With a terminal attached, `approve`, `reject`, `status` … can also be typed (`help`).
+    """
     try:
         settings = load_settings()
-        configure_from_settings(settings, verbose=verbose)
+        configure_run_logging(settings, verbose=verbose)
         asyncio.run(run_engine(settings, timedelta(seconds=resend_grace)))
     except (SettingsError, MarketsFileError, DatabaseProblem) as error:
         fail(str(error))
     except ExchangeError as error:
-        fail(f"the exchange refused to start: {error}")
+        fail(f"exchange: {error}", EXIT_PROBLEM)
+    except (AlreadyRunning, LockUnavailable) as error:
+        fail(str(error))

@@ -1,4 +1,7 @@
-"""`ballast signals`: each asset's signal from a candle directory, as of a time (SPEC §9)."""
+"""`ballast signals`: each asset's signal from a candle directory, as of a time.
+
+Candle files and the JSON output: docs/formats.md.
+"""
 
 from __future__ import annotations
 
@@ -27,12 +30,13 @@ def signals_command(
     at: Annotated[str | None, typer.Option(
         "--at", help="ISO-8601 UTC time, e.g. 2024-03-01T00:00:00Z (default: now).",
     )] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON (SPEC §9).")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON (docs/formats.md).")] = False,
 ) -> None:
     """Each asset's signal as of the last candle closed at or before --at, with its reasons."""
     # Imported here: pandas-ta takes a second to import, which other commands need not pay.
     from core.candles import CandleError, closed_candles, format_ms, read_candle_dir
     from core.settings import SettingsError, load_settings
+    from core.signal_words import contradicts_score, explain
     from core.signals import signal_history
 
     at_ms = _parse_at(at)
@@ -62,12 +66,15 @@ def signals_command(
     table.add_column("Votes")
     for asset, signal in signals.items():
         candle = stands_on[asset]
+        # A label the score does not explain (SELL at +0.00) says which rule decided it.
+        why = [f"[italic]{explain(signal, settings)}[/]"] if contradicts_score(signal) else []
         table.add_row(
             asset,
             f"[{_COLOURS[signal.signal]}]{signal.signal}[/]",
             f"{signal.score:+.2f}",
             format_ms(candle) if candle is not None else "—",
-            "\n".join(f"{_VOTES[v.vote]} {v.strategy}: {v.reason}" for v in signal.votes),
+            "\n".join([*why, *(f"{_VOTES[v.vote]} {v.strategy}: {v.reason}"
+                                for v in signal.votes)]),
         )
     console.print(table)
 

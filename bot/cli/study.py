@@ -1,4 +1,7 @@
-"""`ballast study`: a settings grid backtested over walk-forward folds, in parallel (SPEC §12)."""
+"""`ballast study`: a settings grid backtested over walk-forward folds, in parallel.
+
+See docs/study.md.
+"""
 
 from __future__ import annotations
 
@@ -52,7 +55,7 @@ def study_command(
     offsets: Annotated[str, typer.Option(
         "--offsets", help="Start-date robustness: weeks to shift the start by ('' for none).",
     )] = "0,2,4,6",
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON (SPEC §12).")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON (docs/formats.md).")] = False,
     plot: Annotated[Path | None, typer.Option(
         "--plot", help="Write a PNG: every config's folds chained, the walk-forward, benchmarks.",
     )] = None,

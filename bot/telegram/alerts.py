@@ -25,6 +25,8 @@ from core.engine.events import (
     PlanExecuted,
     PlanProposed,
     SignalChanged,
+    SuspectData,
+    SuspectDataCleared,
 )
 from core.outbox import Letter
 from core.summary import DailySummary
@@ -62,7 +64,8 @@ def kind_of(letter: Letter) -> AlertKind | None:
             return AlertKind.TRADES
         case CashBelowMinimum():
             return AlertKind.CASH
-        case ExchangeTrouble() | ExchangeRecovered() | ScansFailing() | ScansResumed():
+        case (ExchangeTrouble() | ExchangeRecovered() | ScansFailing() | ScansResumed()
+              | SuspectData() | SuspectDataCleared()):
             return AlertKind.EXCHANGE
         case _:
             return None
@@ -120,6 +123,10 @@ class AlertFilter:
                 return ("exchange",), "down", None
             case ExchangeRecovered():
                 return ("exchange",), "up", None
+            case SuspectData():
+                return ("data",), "suspect", None
+            case SuspectDataCleared():
+                return ("data",), "sane", None
             case ScansFailing():
                 return ("scans",), "down", None
             case ScansResumed():
@@ -137,6 +144,10 @@ def alert_view(event: Event, quote: str) -> View | None:
         case PlanProposed():
             return proposed_view(event, quote)
         case PlanExecuted():
+            if any(r.filled < r.amount for r in event.results):
+                # Some order ended part-filled (price limit, order_timeout): say so up front.
+                return outcome_view(event.approval_id, "◐", "executed in part",
+                                    event.results, quote)
             return outcome_view(event.approval_id, "✅", "executed", event.results, quote)
         case ExecutionFailed():
             return outcome_view(event.approval_id, "❌", "failed", event.results, quote,
@@ -159,6 +170,16 @@ def alert_view(event: Event, quote: str) -> View | None:
                 f"Down since {clock(event.since)}",
                 f"{event.failed_scans} scan(s) missed.",
             ]))
+        case SuspectData():
+            return View("\n".join([
+                "🛑 <b>Not planning</b>",
+                "The account data looks wrong:",
+                *(line for problem in event.problems for line in wrap_lines(f"· {problem}")),
+                *wrap_lines("Nothing is traded until it looks right again."),
+            ]))
+        case SuspectDataCleared():
+            return View("\n".join(["✅ <b>Account data looks right again</b>",
+                                   f"Planning resumes (held since {clock(event.since)})."]))
     return None
 
 
@@ -169,8 +190,10 @@ def _signal_changed(event: SignalChanged) -> View:
         f"<b>{event.current.value}</b>",
         f"score {event.score:+.2f}",
     ]
+    if event.why:
+        lines.extend(wrap_lines(event.why))
     for reason in event.reasons[:6]:
-        lines.extend(wrap_lines(f"· {reason}", indent="  "))
+        lines.extend(wrap_lines(reason, indent="  "))
     return View("\n".join(lines))
 
 

@@ -123,7 +123,7 @@ class TelegramBot:
         limiter.outage = self.outage
         self.service = service
         self.editor = SettingsEditor(settings, apply_settings, ledger)
-        self.plan_messages = PlanMessages()
+        self.plan_messages = PlanMessages(service)
         self.alerts = AlertFilter()
         self.poll_timeout = poll_timeout
         # False when a courier (core.outbox) hands events to `deliver` instead.
@@ -312,12 +312,12 @@ class TelegramBot:
         settings = self.editor.current
         bot = self.application.bot
         if isinstance(letter, PlanExecuted | ExecutionFailed | ApprovalClosed):
-            where = self.plan_messages.find(letter.approval_id)
+            where = await self.plan_messages.find(letter.approval_id)
             view = alert_view(letter, settings.quote)
             if where is not None and view is not None:
                 # The plan's own message shows the outcome in place, buttons gone.
                 await edit_view(bot, where, view)
-                self.plan_messages.forget(letter.approval_id)
+                await self.plan_messages.forget(letter.approval_id)
                 return
             if isinstance(letter, ApprovalClosed):
                 return  # a plan nobody is looking at closed: not worth a notification
@@ -335,7 +335,7 @@ class TelegramBot:
         message = await send_view(bot, self.owner_id, view)
         self.alerts.remember(letter)
         if isinstance(letter, PlanProposed):
-            self.plan_messages.remember(letter.approval_id,
+            await self.plan_messages.remember(letter.approval_id,
                                         MessageRef(self.owner_id, message.message_id))
 
 

@@ -44,19 +44,34 @@ Context = ContextTypes.DEFAULT_TYPE
 
 
 class PlanMessages:
-    """Which chat message shows which approval, so results can be written into it."""
+    """Which chat message shows which approval, so results can be written into it.
 
-    def __init__(self) -> None:
+    Kept in the database through the engine service when one is given, so that an outcome
+    settled after a restart (start-up recovery) still lands in the plan's own message.
+    """
+
+    def __init__(self, service: EngineService | None = None) -> None:
         self._where: dict[str, MessageRef] = {}
+        self._service = service
 
-    def remember(self, approval_id: str, where: MessageRef) -> None:
+    async def remember(self, approval_id: str, where: MessageRef) -> None:
         self._where[approval_id] = where
+        if self._service is not None:
+            await self._service.set_plan_message(approval_id,
+                                                 (where.chat_id, where.message_id))
 
-    def find(self, approval_id: str) -> MessageRef | None:
-        return self._where.get(approval_id)
+    async def find(self, approval_id: str) -> MessageRef | None:
+        where = self._where.get(approval_id)
+        if where is None and self._service is not None:
+            stored = await self._service.plan_message(approval_id)
+            if stored is not None:
+                where = MessageRef(*stored)
+        return where
 
-    def forget(self, approval_id: str) -> None:
+    async def forget(self, approval_id: str) -> None:
         self._where.pop(approval_id, None)
+        if self._service is not None:
+            await self._service.set_plan_message(approval_id, None)
 
 
 class Handlers:
@@ -93,7 +108,9 @@ class Handlers:
 
     async def _portfolio_view(self) -> View:
         seen = await self.service.portfolio()
-        return portfolio_view(seen.portfolio, seen.signals, seen.facts, self.editor.current.policy)
+        current = self.editor.current
+        return portfolio_view(seen.portfolio, seen.signals, seen.facts, current.policy,
+                              current.timeframe)
 
     async def plan(self, update: Update, context: Context) -> None:
         """/plan: make a plan now. A new plan arrives as its own message through the events."""
@@ -105,7 +122,8 @@ class Handlers:
             view = plan_view(approval.plan, approval.id, approval.expires_at, self.quote,
                              note="This plan still waits for your decision.")
             message = await send_view(context.bot, chat, view)
-            self.plan_messages.remember(approval.id, MessageRef(chat, message.message_id))
+            await self.plan_messages.remember(approval.id,
+                                              MessageRef(chat, message.message_id))
         elif approval is None and proposal.plan is not None and proposal.plan.is_empty:
             await send_view(context.bot, chat, empty_plan_view(proposal.plan, self.quote))
         elif approval is None:
@@ -113,10 +131,10 @@ class Handlers:
 
     async def signals(self, update: Update, context: Context) -> None:
         """/signals: each asset's signal with the strategies' votes."""
-        timeframe = self.editor.current.timeframe
+        current = self.editor.current
 
         async def view() -> View:
-            return signals_view(await self.service.signals(), timeframe)
+            return signals_view(await self.service.signals(), current.timeframe, current.signal)
 
         await self._answer(update, context, view)
 
@@ -233,7 +251,7 @@ class Handlers:
         if approval_id is None:
             return
         if where is not None:
-            self.plan_messages.remember(approval_id, where)
+            await self.plan_messages.remember(approval_id, where)
         # Taps on one plan take turns, so a losing second tap can never write "executing"
         # over the result the first one produced. The engine alone decides what runs.
         async with self._locks.setdefault(approval_id, asyncio.Lock()):

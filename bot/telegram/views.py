@@ -37,7 +37,8 @@ from core.models import (
     SignalKind,
     SkippedTrade,
 )
-from core.settings import PolicySettings
+from core.settings import PolicySettings, SignalSettings
+from core.signal_words import contradicts_score, explain, vote_text
 
 ASSET_WIDTH = 7
 VALUE_WIDTH = 12
@@ -82,8 +83,10 @@ def portfolio_view(
     signals: Mapping[str, AssetSignal],
     facts: Mapping[str, PositionFacts],
     limits: PolicySettings,
+    timeframe: str | None = None,
 ) -> View:
-    """The holdings table (SPEC §6): qty, value, allocation against the limits, signal, P&L."""
+    """The holdings table (docs/approval.md): qty, value, allocation against the limits, signal,
+    P&L; `timeframe`: the candles the signals were read on."""
     quote = esc(portfolio.quote)
     lines = [
         f"💼 <b>Portfolio</b> · {money(portfolio.total_value)} {quote}",
@@ -106,6 +109,8 @@ def portfolio_view(
         lines.append("No holdings besides cash.")
     lines.append(f"Limits {pct(limits.min_position, 0)[:-1]}–{pct(limits.max_position, 0)} "
                  "per asset · ▲ over ▼ under")
+    if timeframe is not None:
+        lines.append(f"Signals on {esc(timeframe)} candles")
     if portfolio.dust:
         lines.extend(wrap_lines("Dust: " + ", ".join(portfolio.dust)))
     if portfolio.unpriced:
@@ -216,8 +221,11 @@ def _skipped_lines(skipped: Iterable[SkippedTrade]) -> list[str]:
     return wrap_lines("Skipped: " + ", ".join(items), limit=6)
 
 
-def signals_view(signals: Mapping[str, AssetSignal], timeframe: str) -> View:
-    """Every asset's signal with each strategy's vote and its reason."""
+def signals_view(
+    signals: Mapping[str, AssetSignal], timeframe: str, rules: SignalSettings | None = None
+) -> View:
+    """Every asset's signal with each strategy's vote and its reason; a label the score does
+    not explain (SELL at +0.00) with the rule that decided it."""
     lines = [f"📡 <b>Signals</b> · {esc(timeframe)} candles"]
     if not signals:
         lines.extend(wrap_lines("No signals yet: the first scan has not finished."))
@@ -226,9 +234,10 @@ def signals_view(signals: Mapping[str, AssetSignal], timeframe: str) -> View:
         mark = SIGNAL_MARKS.get(signal.signal, "")
         lines.append(f"{mark} <b>{esc(fit(signal.asset, 12))}</b> {signal.signal.value} · "
                      f"score {signal.score:+.2f}")
+        if rules is not None and contradicts_score(signal):
+            lines.extend(wrap_lines(explain(signal, rules), indent="   "))
         for vote in signal.votes:
-            arrow = {1: "▲", -1: "▼"}.get(vote.vote, "·")
-            lines.extend(wrap_lines(f"{arrow} {vote.strategy}: {vote.reason}", indent="   "))
+            lines.extend(wrap_lines(vote_text(vote), indent="   "))
     return View("\n".join(lines))
 
 

@@ -1,4 +1,4 @@
-"""The two yardsticks every backtest reports next to Ballast (SPEC §9).
+"""The two yardsticks every backtest reports next to Ballast (docs/formats.md).
 
 - **Buy-and-hold** (`hodl`): the starting portfolio, untouched. No trades, no fees.
 - **Calendar**: at the first candle of every calendar month (UTC), rebalance to the starting
@@ -54,7 +54,7 @@ class EquityCurve:
     traded_value: float = 0.0
 
     def metrics(self, timeframe: str) -> Metrics:
-        """The SPEC §9 metrics of this curve."""
+        """The metrics of this curve (docs/formats.md)."""
         return measure(
             self.equity,
             self.times,

@@ -41,7 +41,7 @@ def demo_settings() -> Settings:
 
 
 def demo_input(settings: Settings) -> BacktestInput:
-    """The seed portfolio (SPEC §4 amounts) with the default watchlist."""
+    """The seed portfolio (portfolio S of docs/rules.md) with the default watchlist."""
     start = starting_portfolio(DEMO_QUOTE, SEED_PORTFOLIO, tuple(settings.cash_assets))
     return BacktestInput(settings, start, {}, tuple(settings.watchlist))
 

@@ -3,7 +3,7 @@
 The clock is the union of all assets' candle open times. A candle an asset is missing (an
 exchange outage, or the file ending early) repeats its previous close as open and close, so a
 holding keeps its last value; but `traded` marks the candle as not real, and nothing is priced
-for a decision or filled at it (SPEC §1: a stale price makes the asset unpriced). Before an
+for a decision or filled at it (docs/rules.md: a stale price makes the asset unpriced). Before an
 asset's first candle its prices are NaN: it is unpriced, and nothing involving it can be valued
 or traded.
 """

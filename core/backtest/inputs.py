@@ -1,4 +1,4 @@
-"""A backtest's `--input PORTFOLIO.json`: the SPEC §8 what-if format, as a starting point.
+"""A backtest's `--input PORTFOLIO.json`: the what-if format (docs/formats.md), as a start.
 
 What a backtest takes from the file: `quote`, `balances` (the starting portfolio), each
 position's `cost_basis`, `watchlist` and `settings` (policy overrides, validated like the

@@ -1,4 +1,4 @@
-"""Performance metrics of an equity curve (SPEC §9). Pure: arrays in, numbers out.
+"""Performance metrics of an equity curve (docs/formats.md). Pure: arrays in, numbers out.
 
 Conventions, chosen once so that Ballast and both benchmarks are measured the same way:
 
@@ -36,6 +36,14 @@ NUMERICALLY_ZERO = 1e-12
 
 MS_PER_DAY = 24 * 3600 * 1000
 MS_PER_YEAR = 365 * MS_PER_DAY
+# Annualised figures (CAGR, Sharpe, Sortino) over fewer days than this say more about the
+# arithmetic than the rules (a 2-day dip is "CAGR −99.9%"): summaries show them as n/a.
+MIN_ANNUALISED_DAYS = 30
+
+
+def annualised_meaningful(days: float) -> bool:
+    """Whether a period is long enough for annualised figures to mean something."""
+    return days >= MIN_ANNUALISED_DAYS
 
 
 def periods_per_year(timeframe: str) -> float:
@@ -106,7 +114,7 @@ def max_drawdown(equity: Sequence[float] | FloatArray) -> float:
 
 @dataclass(frozen=True, slots=True)
 class Metrics:
-    """The SPEC §9 figures of one strategy over one backtest."""
+    """The figures of one strategy over one backtest (docs/formats.md)."""
 
     final_value: float
     total_return: float
@@ -120,7 +128,8 @@ class Metrics:
     avg_cash: float
 
     def as_dict(self, *, trading: bool = True) -> dict[str, float | int]:
-        """The JSON shape of SPEC §9; `trading=False` leaves out the trading figures (hodl)."""
+        """The JSON shape of docs/formats.md; `trading=False` leaves out the trading figures
+        (hodl)."""
         shape: dict[str, float | int] = {
             "final_value": self.final_value,
             "total_return": self.total_return,

@@ -1,8 +1,8 @@
 """`run_backtest`: Ballast, buy-and-hold and calendar rebalancing over one replayed period.
 
 All three start from the same portfolio at the open of the period's first candle and are
-valued at every candle close. Ballast decides at each candle's open time from what had closed
-by then and fills at that candle's open (`core.backtest.replay`, `core.backtest.broker`).
+valued at every candle close. Ballast decides when a candle closes, from what had closed by
+then, and fills at the next candle's open (`core.backtest.replay`, `core.backtest.broker`).
 """
 
 from __future__ import annotations
@@ -58,7 +58,7 @@ class BacktestResult:
         return int(self.ballast.times.size - 1)
 
     def summary(self) -> dict[str, Any]:
-        """The SPEC §9 JSON shape (`ballast`, `hodl`, `calendar`, `period`)."""
+        """The JSON shape of docs/formats.md (`ballast`, `hodl`, `calendar`, `period`)."""
         return {
             "ballast": _rounded(self.ballast.metrics(self.timeframe).as_dict()),
             "hodl": _rounded(self.hodl.metrics(self.timeframe).as_dict(trading=False)),

@@ -123,7 +123,7 @@ class Simulation:
     # -- one decision ------------------------------------------------------------------------
 
     def portfolio(self, row: int) -> Portfolio:
-        """The account valued at the last closes before candle `row` (SPEC §1)."""
+        """The account valued at the last closes before candle `row` (docs/rules.md)."""
         now = self.replay.time(row)
         return value_portfolio(
             self.broker.balances,

@@ -1,6 +1,6 @@
 """The one plain sentence a backtest ends with: did the rules beat holding, and at what cost.
 
-Pure: a backtest's SPEC §9 summary in, a sentence out. "Beat holding, risk-adjusted" means
+Pure: a backtest's summary (docs/formats.md) in, a sentence out. "Beat holding, risk-adjusted" means
 both a Sharpe ratio at least buy-and-hold's and a max drawdown no deeper than its; one of the
 two is "partly"; neither is "did not". The cost is the fees paid, also as a share of the
 starting value.
@@ -10,15 +10,26 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from core.backtest.metrics import annualised_meaningful
 
-def verdict(summary: Mapping[str, Mapping[str, float | int]], quote: str) -> str:
-    """One sentence comparing Ballast with buy-and-hold in a backtest summary (module docs)."""
+
+def verdict(
+    summary: Mapping[str, Mapping[str, float | int]], quote: str, *, days: float | None = None
+) -> str:
+    """One sentence comparing Ballast with buy-and-hold in a backtest summary (module docs).
+
+    Over a period of `days` too short for annualised figures, the total return stands in for
+    the Sharpe ratio."""
     ballast, hodl = summary["ballast"], summary["hodl"]
-    sharpe, hodl_sharpe = float(ballast["sharpe"]), float(hodl["sharpe"])
     drawdown, hodl_drawdown = float(ballast["max_drawdown"]), float(hodl["max_drawdown"])
-    steadier = sharpe >= hodl_sharpe
+    if days is not None and not annualised_meaningful(days):
+        mine, theirs = float(ballast["total_return"]), float(hodl["total_return"])
+        sharpe_text = f"return {mine:+.1%} vs {theirs:+.1%} over {days:.0f} days"
+    else:
+        mine, theirs = float(ballast["sharpe"]), float(hodl["sharpe"])
+        sharpe_text = f"Sharpe {mine:.2f} vs {theirs:.2f}"
+    steadier = mine >= theirs
     shallower = drawdown >= hodl_drawdown
-    sharpe_text = f"Sharpe {sharpe:.2f} vs {hodl_sharpe:.2f}"
     drawdown_text = f"max drawdown {drawdown:.1%} vs {hodl_drawdown:.1%}"
     if steadier and shallower:
         head = f"Ballast beat holding, risk-adjusted ({sharpe_text}, {drawdown_text})"

@@ -1,4 +1,4 @@
-"""Approvals: the SPEC §5 state machine, stored in SQLite.
+"""Approvals: the state machine of docs/approval.md, stored in SQLite.
 
     pending → approved → executing → done | failed
     pending → rejected | expired | superseded          (approved → superseded on price drift)
@@ -10,10 +10,13 @@ statement atomically and only one of them sees the row still in the old state.
 
 from __future__ import annotations
 
+import json
 import secrets
 import sqlite3
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from decimal import Decimal
 from enum import StrEnum
 
 from core.engine.codec import maybe_time, parse_time, plan_from_json, plan_to_json, time_text
@@ -63,6 +66,8 @@ class Approval:
     finished_at: datetime | None = None
     reason: str | None = None
     replaced_by: str | None = None
+    balances: dict[str, Decimal] | None = None
+    """The free balances the plan rests on (None: not recorded, e.g. an older database)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,7 +120,8 @@ class ApprovalRepo:
         self._conn = store.conn
 
     async def propose(
-        self, plan: Plan, now: datetime, ttl: timedelta, approval_id: str | None = None
+        self, plan: Plan, now: datetime, ttl: timedelta, approval_id: str | None = None,
+        balances: Mapping[str, Decimal] | None = None,
     ) -> tuple[Approval, list[str]]:
         """Store `plan` as a new pending approval; older pending ones become superseded.
 
@@ -129,11 +135,15 @@ class ApprovalRepo:
             state=ApprovalState.PENDING,
             created_at=now,
             expires_at=now + ttl,
+            balances=None if balances is None else dict(balances),
         )
+        stored = None if balances is None else json.dumps(
+            {asset: str(amount) for asset, amount in balances.items()})
         await self._conn.execute(
-            "INSERT INTO approvals (id, plan, state, created_at, expires_at)"
-            " VALUES (?, ?, 'pending', ?, ?)",
-            (approval.id, plan_to_json(plan), time_text(now), time_text(approval.expires_at)),
+            "INSERT INTO approvals (id, plan, state, created_at, expires_at, balances)"
+            " VALUES (?, ?, 'pending', ?, ?, ?)",
+            (approval.id, plan_to_json(plan), time_text(now), time_text(approval.expires_at),
+             stored),
         )
         async with self._conn.execute(
             "UPDATE approvals SET state = 'superseded', decided_at = ?, replaced_by = ?,"
@@ -303,4 +313,12 @@ def _from_row(row: sqlite3.Row) -> Approval:
         finished_at=maybe_time(get("finished_at")),
         reason=get("reason"),
         replaced_by=get("replaced_by"),
+        balances=_balances(row),
     )
+
+
+def _balances(row: sqlite3.Row) -> dict[str, Decimal] | None:
+    text = row["balances"] if "balances" in row.keys() else None  # noqa: SIM118
+    if not text:
+        return None
+    return {str(asset): Decimal(amount) for asset, amount in json.loads(text).items()}

@@ -24,7 +24,8 @@ class SignalChanged:
     previous: SignalKind
     current: SignalKind
     score: float
-    reasons: tuple[str, ...] = ()
+    reasons: tuple[str, ...] = ()  # each with its vote in front (`− rsi: …`)
+    why: str = ""  # the rule behind a label the score does not explain (SELL at +0.00)
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,6 +115,26 @@ class ExchangeRecovered:
     failed_scans: int
 
 
+@dataclass(frozen=True, slots=True)
+class SuspectData:
+    """The account data looks impossible, so no plan is made from it (sent once per episode).
+
+    `problems` says what looked wrong: a held asset without a usable price, the quote cash
+    vanishing, a total value jump with no price move.
+    """
+
+    at: datetime
+    problems: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class SuspectDataCleared:
+    """The account data is plausible again (or a new level held long enough to be real)."""
+
+    at: datetime
+    since: datetime
+
+
 Event = (
     SignalChanged
     | PlanProposed
@@ -123,6 +144,8 @@ Event = (
     | CashBelowMinimum
     | ExchangeTrouble
     | ExchangeRecovered
+    | SuspectData
+    | SuspectDataCleared
 )
 
 

@@ -15,6 +15,12 @@ open, and a market order is closed at once. Attempts are capped, and an order is
 after its approval went stale (`approval_ttl` after the owner approved it) or once its price
 drifted more than `max_price_drift` from the plan; it is then `not_sent` and the next plan
 starts from the real balances.
+
+Orders end: each is a limit order `max_slippage` from the price seen just before it
+is sent (`core.rounding.protection_limit`), immediate-or-cancel where the exchange supports it,
+so a market that moves against the plan does not fill at any price. An order still open
+`order_timeout` after it was sent (an exchange without IOC, a stuck order) is cancelled; what
+it filled is recorded and the plan ends with it.
 """
 
 from __future__ import annotations
@@ -28,7 +34,7 @@ from decimal import Decimal
 from core.engine.approvals import Approval, ApprovalRepo, ApprovalState
 from core.engine.events import EventBus, ExecutionFailed, OrderResult, PlanExecuted
 from core.engine.orders import OrderRepo, OrderRow, OrderState
-from core.exchange.base import Exchange, Order, OrderRequest
+from core.exchange.base import Exchange, Order, OrderRequest, OrderStatus
 from core.exchange.errors import (
     AuthenticationFailed,
     BelowMinimum,
@@ -36,8 +42,9 @@ from core.exchange.errors import (
     InsufficientFunds,
     InvalidOrder,
 )
+from core.logs import log_event
 from core.models import ZERO, Portfolio, Side
-from core.rounding import floor_to_step, order_problem
+from core.rounding import floor_to_step, order_problem, protection_limit
 from core.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -129,7 +136,7 @@ class Executor:
         Orders go in order (sells first); an order whose outcome is not yet known stops the pass,
         so no buy is sent before the sells' proceeds are known. Finishes the approval (done or
         failed, with an event) once every order is final. `resumed` marks a pass after a crash or
-        an interruption: prices are then checked again before anything is sent.
+        an interruption (prices are checked again before every send in any case).
         """
         if approval.id in self._running:
             rows = await self._orders.for_approval(approval.id)
@@ -141,20 +148,21 @@ class Executor:
             self._running.discard(approval.id)
 
     async def _run(self, approval: Approval, now: datetime, resumed: bool) -> ExecutionReport:
+        del resumed  # every send re-checks its price (see `_send`)
         deadline = (approval.decided_at or approval.created_at) + timedelta(
             seconds=self._settings.approval_ttl
         )
         for row in await self._orders.for_approval(approval.id):
             if row.state.is_final:
                 continue
-            state = await self._advance(row, now, deadline, resumed)
+            state = await self._advance(row, now, deadline)
             if not state.is_final:
                 rows = await self._orders.for_approval(approval.id)
                 return self._report(approval, rows, finished=False)
         return await self._finish(approval, now)
 
     async def _advance(
-        self, row: OrderRow, now: datetime, deadline: datetime, resumed: bool
+        self, row: OrderRow, now: datetime, deadline: datetime
     ) -> OrderState:
         if row.state in (OrderState.SENDING, OrderState.OPEN):
             try:
@@ -165,16 +173,20 @@ class Executor:
                 log.warning("cannot look up order %s yet: %s", row.client_order_id, error)
                 return row.state
             if found is not None:
-                return await self._record(row, found, now)
+                state = await self._record(row, found, now)
+                if state is OrderState.OPEN:
+                    return await self._cancel_if_late(row, now)
+                return state
             if row.state is OrderState.OPEN:
-                return row.state
+                # Once open at the exchange, never sent again: past its deadline it is
+                # cancelled (or closed, if the exchange no longer knows it).
+                return await self._cancel_if_late(row, now)
             if row.sent_at is not None and now - row.sent_at < self._resend_grace:
                 return row.state
-            resumed = True
-        return await self._send(row, now, deadline, resumed)
+        return await self._send(row, now, deadline)
 
     async def _send(
-        self, row: OrderRow, now: datetime, deadline: datetime, check_price: bool
+        self, row: OrderRow, now: datetime, deadline: datetime
     ) -> OrderState:
         if row.attempts >= MAX_ATTEMPTS:
             return await self._close(row, OrderState.NOT_SENT, f"gave up after {row.attempts}"
@@ -184,21 +196,25 @@ class Executor:
                                      f" went stale at {deadline:%H:%M:%S} UTC", now)
         amount = row.amount
         try:
-            if check_price:
-                moved = await self._price_moved(row)
-                if moved is not None:
-                    return await self._close(row, OrderState.NOT_SENT, moved, now)
+            # Checked before every send, not only after a crash: time passes
+            # between the approval's check and a buy that waits for the sells before it.
+            last, moved = await self._current_price(row)
+            if moved is not None or last is None:
+                return await self._close(row, OrderState.NOT_SENT,
+                                         moved or f"no current price for {row.symbol}", now)
             if row.side is Side.BUY:
                 amount, why = await self._affordable(row, now)
                 if amount <= 0:
                     return await self._close(row, OrderState.SKIPPED, why, now)
+            limit = await self._limit(row, last)
         except ExchangeError as error:
             log.warning("cannot check %s before sending: %s", row.client_order_id, error)
             return row.state
         if not await self._orders.claim_send(row, amount, now):
             current = await self._orders.get(row.client_order_id)
             return current.state if current else row.state
-        request = OrderRequest(row.symbol, row.side, amount, row.client_order_id)
+        request = OrderRequest(row.symbol, row.side, amount, row.client_order_id,
+                               limit_price=limit)
         try:
             order = await self._exchange.create_order(request)
         except _DEFINITE_REFUSALS as error:
@@ -214,14 +230,44 @@ class Executor:
             if found is None:
                 return OrderState.SENDING
             order = found
-        return await self._record(row, order, now)
+        detail = None
+        if order.filled < order.amount and order.status in (OrderStatus.EXPIRED,
+                                                           OrderStatus.CANCELED):
+            detail = (f"{order.filled} of {order.amount} filled within the price limit "
+                      f"{limit} (max_slippage {self._settings.max_slippage:.1%}); the rest "
+                      "expired")
+        return await self._record(row, order, now, detail)
 
-    async def _record(self, row: OrderRow, order: Order, now: datetime) -> OrderState:
+    async def _record(self, row: OrderRow, order: Order, now: datetime,
+                      detail: str | None = None) -> OrderState:
         if OrderState(order.status.value).is_final and order.filled > 0:
             # Before the order row: if Ballast stops in between, the lookup after restart
             # records the fill again, and the recorder ignores the duplicate.
             await self._record_fill(row, order)
-        return await self._orders.record(row.client_order_id, order, now)
+        return await self._orders.record(row.client_order_id, order, now, detail)
+
+    async def _cancel_if_late(self, row: OrderRow, now: datetime) -> OrderState:
+        """Cancel an order open past `order_timeout`; record how it ended (what it filled)."""
+        sent = row.sent_at or row.updated_at
+        timeout = self._settings.order_timeout
+        if now - sent < timedelta(seconds=timeout):
+            return OrderState.OPEN
+        try:
+            ended = await self._exchange.cancel_order(row.symbol, row.client_order_id)
+        except ExchangeError as error:
+            log.warning("cannot cancel order %s yet: %s", row.client_order_id, error)
+            return OrderState.OPEN
+        if ended is None:
+            return await self._close(row, OrderState.CANCELED, "cancelled: the exchange no "
+                                     "longer knows the order", now)
+        if ended.status is OrderStatus.OPEN:
+            return OrderState.OPEN  # the cancel is on its way; the next pass looks again
+        log_event(log, "order", f"order {row.client_order_id} cancelled after {timeout} s",
+                  logging.WARNING, client_order_id=row.client_order_id, filled=ended.filled,
+                  amount=ended.amount)
+        return await self._record(row, ended, now, f"open longer than order_timeout "
+                                  f"({timeout} s): cancelled with {ended.filled} of "
+                                  f"{ended.amount} filled")
 
     async def _close(self, row: OrderRow, state: OrderState, detail: str, now: datetime) -> (
         OrderState
@@ -230,18 +276,27 @@ class Executor:
         current = await self._orders.get(row.client_order_id)
         return current.state if current else state
 
-    async def _price_moved(self, row: OrderRow) -> str | None:
+    async def _current_price(self, row: OrderRow) -> tuple[Decimal | None, str | None]:
+        """The price just before sending, and why it forbids sending (None: it does not)."""
         prices = await self._exchange.fetch_prices([row.symbol])
         price = prices.get(row.symbol)
-        if price is None or price.last is None or price.last <= 0:
-            return f"no current price for {row.symbol}"
-        moved = drift(row.planned_price, price.last)
+        last = price.last if price is not None else None
+        if last is None or not last.is_finite() or last <= 0:
+            return None, f"no current price for {row.symbol}"
+        moved = drift(row.planned_price, last)
         if moved > self._settings.max_price_drift:
-            return (
+            return last, (
                 f"{row.asset} moved {moved:.1%} since the plan "
                 f"(limit {self._settings.max_price_drift:.1%})"
             )
-        return None
+        return last, None
+
+    async def _limit(self, row: OrderRow, reference: Decimal) -> Decimal:
+        """The order's price limit: `max_slippage` from `reference`, on the market's tick."""
+        markets = await self._exchange.load_markets()
+        market = markets.get(row.symbol)
+        tick = market.rules.price_tick if market else None
+        return protection_limit(row.side, reference, self._settings.max_slippage, tick)
 
     async def _affordable(self, row: OrderRow, now: datetime) -> tuple[Decimal, str]:
         """How much of a buy the account can pay now without taking cash below the floor."""
@@ -257,8 +312,9 @@ class Executor:
         markets = await self._exchange.load_markets()
         market = markets.get(row.symbol)
         step = market.rules.amount_step if market else None
-        amount = min(row.amount, floor_to_step(budget / (price * (1 + self._settings.fee_rate)),
-                                               step))
+        # The exchange holds the limit price's worth (up to max_slippage above) while it fills.
+        worst = price * (1 + self._settings.max_slippage) * (1 + self._settings.fee_rate)
+        amount = min(row.amount, floor_to_step(budget / worst, step))
         if market is not None:
             problem = order_problem(market.rules, amount, price)
             if problem is not None:

@@ -27,6 +27,8 @@ from core.engine.events import (
     ExecutionFailed,
     PlanProposed,
     SignalChanged,
+    SuspectData,
+    SuspectDataCleared,
 )
 from core.engine.execution import DEFAULT_RESEND_GRACE, Executor, drift
 from core.engine.orders import OrderRepo
@@ -39,7 +41,16 @@ from core.exchange.errors import ExchangeError
 from core.logs import log_event
 from core.models import ZERO, AssetSignal, Plan, Portfolio, SignalKind
 from core.policy.pacing import decision_due, next_decision_at, traded_in_window
+from core.sanity import (
+    Gate,
+    balance_changes,
+    judge,
+    plan_balances,
+    snapshot_from_json,
+    snapshot_to_json,
+)
 from core.settings import Settings, SettingsError
+from core.signal_words import contradicts_score, explain, vote_text
 from core.store import Store
 
 __all__ = ["Engine", "Ports", "Proposal", "Scan"]  # Ports and co. live in core.engine.ports
@@ -47,6 +58,10 @@ __all__ = ["Engine", "Ports", "Proposal", "Scan"]  # Ports and co. live in core.
 log = logging.getLogger(__name__)
 
 MAX_RETRY_DELAY = 30.0
+# An implausible jump or vanished cash that then holds still this long is taken as real (a
+# deposit or a withdrawal) and planned from again (`core.sanity.judge`).
+SETTLE_AFTER = timedelta(hours=1)
+SANE_SNAPSHOT = "sanity:last_sane_scan"
 
 class Engine:
     """The running bot's core; front-ends use it through `EngineService`."""
@@ -90,6 +105,8 @@ class Engine:
         self.last_error: str | None = None
         self._previous_signals: dict[str, SignalKind] | None = None
         self._plan_lock = asyncio.Lock()
+        self.gate: Gate | None = None  # loaded from the database at the first scan
+        self._suspect_since: datetime | None = None
 
     # -- the clock ---------------------------------------------------------------------------
 
@@ -106,8 +123,15 @@ class Engine:
         return now + timedelta(seconds=self.settings.scan_interval)
 
     async def run(self, clock: Callable[[], datetime], stop: asyncio.Event) -> None:
-        """Tick on `clock` until `stop` is set; an unexpected error is logged, not fatal."""
-        await self.housekeeping(clock())
+        """Tick on `clock` until `stop` is set; an unexpected error is logged, not fatal.
+
+        Starts with housekeeping (start-up recovery when `start_engine(recover=False)`), so its
+        outcome reaches whoever subscribed before the loop began.
+        """
+        try:
+            await self.housekeeping(clock())
+        except Exception:
+            log.exception("start-up recovery failed; trying again at the next step")
         while not stop.is_set():
             try:
                 wake = await self.tick(clock())
@@ -181,6 +205,7 @@ class Engine:
         self.trouble_since = None
         self.failed_scans = 0
         self.last_error = None
+        await self._judge(portfolio, now)
         await self._signal_events(portfolio, signals, now)
         await self._cash_event(portfolio, now)
         latest = await self.state.latest_snapshot_at()
@@ -191,6 +216,27 @@ class Engine:
         log_event(log, "scan", "scan", total_value=f"{portfolio.total_value:.2f}",
                   cash=f"{portfolio.cash_allocation:.4f}", assets=len(signals))
         return self.latest
+
+    async def _judge(self, portfolio: Portfolio, now: datetime) -> None:
+        """Pass the scan through the sanity gate; tell the owner once when it closes or opens."""
+        gate = self.gate
+        if gate is None:
+            gate = Gate(accepted=snapshot_from_json(await self.state.get(SANE_SNAPSHOT)))
+        before = gate
+        gate = judge(gate, portfolio, now, max_value_jump=self.settings.max_value_jump,
+                     settle_after=SETTLE_AFTER)
+        self.gate = gate
+        if gate.accepted is not None and gate.accepted is not before.accepted:
+            await self.state.set(SANE_SNAPSHOT, snapshot_to_json(gate.accepted))
+        if not gate.open and self._suspect_since is None:
+            self._suspect_since = now
+            log_event(log, "alert", "account data looks wrong; not planning from it",
+                      logging.WARNING, problems="; ".join(gate.problems))
+            self.bus.publish(SuspectData(now, gate.problems))
+        elif gate.open and self._suspect_since is not None:
+            self.bus.publish(SuspectDataCleared(now, self._suspect_since))
+            log.info("account data plausible again; planning resumes")
+            self._suspect_since = None
 
     def _trouble(self, now: datetime, error: ExchangeError) -> None:
         self.failed_scans += 1
@@ -218,7 +264,8 @@ class Engine:
                     before,
                     current.signal,
                     current.score,
-                    tuple(vote.reason for vote in current.votes if vote.vote != 0),
+                    tuple(vote_text(vote) for vote in current.votes if vote.vote != 0),
+                    explain(current, self.settings.signal) if contradicts_score(current) else "",
                 )
             )
         self._previous_signals = {asset: s.signal for asset, s in signals.items()}
@@ -265,6 +312,9 @@ class Engine:
             scan = await self.scan(now)
         if scan is None:
             return Proposal(None, None, f"the exchange is not answering: {self.last_error}")
+        if self.gate is not None and not self.gate.open:
+            return Proposal(None, None, "not planning: the account data looks wrong ("
+                            + "; ".join(self.gate.problems) + ")")
         try:
             facts = await self.ports.position_facts(scan.portfolio, now)
             markets = await self.exchange.load_markets()
@@ -288,7 +338,8 @@ class Engine:
                 return Proposal(pending, pending.plan, f"plan {pending.id} still stands",
                                 kept_pending=True)
         ttl = timedelta(seconds=self.settings.approval_ttl)
-        approval, superseded = await self.approvals.propose(plan, now, ttl)
+        approval, superseded = await self.approvals.propose(
+            plan, now, ttl, balances=plan_balances(plan, scan.portfolio))
         for old in superseded:
             self.bus.publish(ApprovalClosed(now, old, ApprovalState.SUPERSEDED.value,
                                             f"replaced by plan {approval.id}"))
@@ -331,7 +382,23 @@ class Engine:
                             f"nothing was sent: {reason}")
         moved = self._moves(approval.plan, prices, quote)
         if moved:
-            return await self._replan(approval_id, moved, now)
+            return await self._replan(approval_id, "prices moved since the plan: "
+                                      + ", ".join(moved), now)
+        if approval.balances is not None:
+            try:
+                balances = await self.exchange.fetch_balances()
+            except ExchangeError as error:
+                reason = f"could not re-check balances before executing: {error}"
+                await self.approvals.finish(approval_id, ApprovalState.FAILED, reason, now,
+                                            from_state=ApprovalState.APPROVED)
+                self.bus.publish(ExecutionFailed(now, approval_id, reason))
+                return Decision(False, approval_id, ApprovalState.FAILED,
+                                f"nothing was sent: {reason}")
+            changed = balance_changes(approval.balances, balances)
+            if changed:
+                return await self._replan(
+                    approval_id, "balances changed since the plan (traded elsewhere?): "
+                    + ", ".join(changed), now)
         await self.orders.add_planned(approval_id, approval.plan, quote, now)
         if not await self.approvals.start_executing(approval_id, now):
             current = await self.approvals.get(approval_id)
@@ -359,8 +426,7 @@ class Engine:
                 moves.append(f"{trade.asset} {last / trade.price - 1:+.1%} (limit {limit:.1%})")
         return moves
 
-    async def _replan(self, approval_id: str, moves: list[str], now: datetime) -> Decision:
-        reason = "prices moved since the plan: " + ", ".join(moves)
+    async def _replan(self, approval_id: str, reason: str, now: datetime) -> Decision:
         await self.approvals.supersede_drifted(approval_id, now, reason, None)
         self.bus.publish(ApprovalClosed(now, approval_id, ApprovalState.SUPERSEDED.value, reason))
         # Called with the planning lock held (from `approve`); a replacement is never auto-approved.

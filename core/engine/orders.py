@@ -150,12 +150,18 @@ class OrderRepo:
         await cursor.close()
         return won
 
-    async def record(self, coid: str, order: Order, now: datetime) -> OrderState:
-        """Write what the exchange reports about the order; return the resulting state."""
+    async def record(
+        self, coid: str, order: Order, now: datetime, detail: str | None = None
+    ) -> OrderState:
+        """Write what the exchange reports about the order; return the resulting state.
+
+        `detail` (why it ended as it did, e.g. cancelled after `order_timeout`) replaces the
+        stored one when given.
+        """
         state = _FROM_EXCHANGE[order.status]
         await self._conn.execute(
             "UPDATE orders SET state = ?, exchange_order_id = ?, filled = ?, average_price = ?,"
-            " cost = ?, fee = ?, fee_currency = ?, updated_at = ?"
+            " cost = ?, fee = ?, fee_currency = ?, updated_at = ?, detail = COALESCE(?, detail)"
             " WHERE client_order_id = ? AND state IN ('planned', 'sending', 'open')",
             (
                 state.value,
@@ -166,6 +172,7 @@ class OrderRepo:
                 str(order.fee),
                 order.fee_currency,
                 time_text(now),
+                detail,
                 coid,
             ),
         )

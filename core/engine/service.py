@@ -15,7 +15,7 @@ from core.engine.events import EventBus, Subscription
 from core.engine.loop import Engine
 from core.engine.orders import OrderRow
 from core.engine.ports import Proposal, auto_approval_allowed
-from core.engine.state import LAST_SCAN, Snapshot
+from core.engine.state import LAST_SCAN, PLAN_MESSAGE, Snapshot
 from core.exchange.errors import ExchangeError
 from core.models import AssetSignal, Portfolio, PositionFacts
 
@@ -76,6 +76,22 @@ class EngineService:
     def subscribe(self) -> Subscription:
         """Receive every event from now on."""
         return self.engine.bus.subscribe()
+
+    async def plan_message(self, approval_id: str) -> tuple[int, int] | None:
+        """Where a front-end showed an approval (chat id, message id), kept across restarts."""
+        text = await self.engine.state.get(f"{PLAN_MESSAGE}{approval_id}")
+        if not text:
+            return None
+        chat, _, message = text.partition(":")
+        return int(chat), int(message)
+
+    async def set_plan_message(self, approval_id: str, where: tuple[int, int] | None) -> None:
+        """Remember (or, with None, forget) where an approval is shown."""
+        key = f"{PLAN_MESSAGE}{approval_id}"
+        if where is None:
+            await self.engine.state.delete(key)
+        else:
+            await self.engine.state.set(key, f"{where[0]}:{where[1]}")
 
     async def portfolio(self) -> PortfolioView:
         """The latest scan's portfolio (scanning now if there is none), with cost bases."""

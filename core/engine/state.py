@@ -16,6 +16,7 @@ LAST_SCAN = "last_scan"
 LAST_PLAN = "last_plan"
 CASH_ALERT = "alert:cash_below_min"
 LAST_SIGNALS = "last_signals"
+PLAN_MESSAGE = "plan_message:"  # + approval id: "chat:message" of the plan's chat message
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,6 +50,10 @@ class EngineState:
             " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
             (key, value),
         )
+
+    async def delete(self, key: str) -> None:
+        """Forget `key`."""
+        await self._conn.execute("DELETE FROM engine_state WHERE key = ?", (key,))
 
     async def get_flag(self, key: str) -> bool:
         """A stored yes/no (absent: no)."""

@@ -108,6 +108,7 @@ async def start_engine(
     exchange: Exchange | None = None,
     resend_grace: timedelta = DEFAULT_RESEND_GRACE,
     env: Mapping[str, str | None] | None = None,
+    recover: bool = True,
 ) -> RunningEngine:
     """Open the database (two connections), build the exchange and the engine, and recover.
 
@@ -117,6 +118,10 @@ async def start_engine(
     Settings the owner changed in the chat (stored in the database) are applied over
     `settings`; the engine and `RunningEngine.ledger` hold the result. `env` is what the
     settings were loaded from (None: the process environment), to tell where each came from.
+
+    `recover=False` leaves start-up recovery to the first step of `Engine.run`, so that what it
+    settles reaches the subscribers attached in between (the outbox, Telegram): `ballast run`
+    starts that way, or an order settled during recovery would never be reported.
 
     The engine's approvals and orders use a connection of their own: the paper exchange and the
     candle cache hold multi-statement transactions on theirs, and a statement of the engine must
@@ -138,7 +143,8 @@ async def start_engine(
             exchange = built = await build_exchange(settings, data_store, clock=clock)
         ports = real_ports(settings, exchange, data_store, engine_store)
         engine = Engine(settings, exchange, engine_store, ports, resend_grace=resend_grace)
-        await engine.housekeeping(clock())
+        if recover:
+            await engine.housekeeping(clock())
     except BaseException:
         if built is not None:
             await built.close()

@@ -40,12 +40,18 @@ class OrderStatus(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class OrderRequest:
-    """A market order for `amount` of the base asset, tagged with Ballast's client order id."""
+    """An order for `amount` of the base asset, tagged with Ballast's client order id.
+
+    Without `limit_price` a market order. With it a limit order: a buy pays at most, a sell gets
+    at least, that price; it fills what it can at once and the rest ends (IOC) where the
+    exchange supports that, else it rests until Ballast cancels it (`order_timeout`).
+    """
 
     symbol: str
     side: Side
     amount: Decimal
     client_order_id: str
+    limit_price: Decimal | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,11 +115,18 @@ class Exchange(Protocol):
         ...
 
     async def create_order(self, request: OrderRequest) -> Order:
-        """Place a market order. Never retried blindly: on a lost response, look it up."""
+        """Place an order. Never retried blindly: on a lost response, look it up."""
         ...
 
     async def fetch_order_by_client_id(self, symbol: str, client_order_id: str) -> Order | None:
         """The order with this client order id, or None if the exchange has none."""
+        ...
+
+    async def cancel_order(self, symbol: str, client_order_id: str) -> Order | None:
+        """Cancel what is left of an open order; the order as it ended (None: no such order).
+
+        An order that already ended is returned as it is: cancelling is safe to repeat.
+        """
         ...
 
     async def fetch_open_orders(self, symbol: str | None = None) -> list[Order]:

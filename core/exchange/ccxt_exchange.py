@@ -59,8 +59,8 @@ from core.exchange.errors import (
     OrderOutcomeUnknown,
     RateLimited,
 )
-from core.models import Balance, Market, Price
-from core.rounding import floor_to_step, order_problem
+from core.models import Balance, Market, Price, Side
+from core.rounding import floor_to_step, on_tick, order_problem
 from core.settings import DEFAULT_CASH_ASSETS, Settings
 
 log = logging.getLogger(__name__)
@@ -321,8 +321,21 @@ class CcxtExchange:
 
     # ---- orders -----------------------------------------------------------------------------
 
+    @property
+    def supports_ioc(self) -> bool:
+        """Whether ccxt says the exchange takes immediate-or-cancel spot limit orders."""
+        features = getattr(self._client, "features", None) or {}
+        spot = features.get("spot") or {}
+        tif = (spot.get("createOrder") or {}).get("timeInForce") or {}
+        return bool(tif.get("IOC"))
+
     async def create_order(self, request: OrderRequest) -> Order:
-        """Round, check and place a market order once; recover a lost answer by client id."""
+        """Round, check and place an order once; recover a lost answer by client id.
+
+        A limit order (`request.limit_price`) goes out as ccxt's unified `limit` type with
+        `timeInForce: IOC` where the exchange supports it; its price is put on the market's
+        tick on the safe side (a buy's limit down, a sell's up).
+        """
         cid = request.client_order_id
         if not CLIENT_ORDER_ID.match(cid):
             raise InvalidOrder(f"client order id {cid!r} must be 1-36 characters of "
@@ -331,25 +344,46 @@ class CcxtExchange:
         if market is None or not market.active:
             raise InvalidOrder(f"{self._id} has no active spot market {request.symbol}")
         amount = floor_to_step(request.amount, market.rules.amount_step)
-        price = (await self.fetch_prices([request.symbol])).get(request.symbol)
-        if price is None or price.last is None:
-            raise ExchangeUnavailable(f"{self._id} gave no price for {request.symbol}; the order "
-                                      "was not sent (its minimum value cannot be checked)")
-        problem = order_problem(market.rules, amount, price.last)
+        limit = request.limit_price
+        if limit is not None:
+            limit = on_tick(limit, market.rules.price_tick, up=request.side is Side.SELL)
+            check_price = limit
+        else:
+            price = (await self.fetch_prices([request.symbol])).get(request.symbol)
+            if price is None or price.last is None:
+                raise ExchangeUnavailable(f"{self._id} gave no price for {request.symbol}; the "
+                                          "order was not sent (its minimum value cannot be "
+                                          "checked)")
+            check_price = price.last
+        problem = order_problem(market.rules, amount, check_price)
         if problem is not None:
             raise BelowMinimum(f"{request.side} {request.amount} {request.symbol} not sent: "
                                f"{problem}")
         action = f"placing {request.side} {amount} {request.symbol} ({cid})"
+        params: dict[str, Any] = {"clientOrderId": cid}
+        if limit is not None and self.supports_ioc:
+            params["timeInForce"] = "IOC"
         try:
             raw = await self._client.create_order(
-                request.symbol, "market", str(request.side), float(amount), None,
-                {"clientOrderId": cid})
+                request.symbol, "market" if limit is None else "limit", str(request.side),
+                float(amount), None if limit is None else float(limit), params)
         except ccxt.BaseError as error:
             return await self._after_failed_send(request, error, action)
         order = parse_order(raw, request)
         log.info("%s: %s %s %s filled %s at %s", self._id, order.status, order.side,
                  order.symbol, order.filled, order.average_price)
         return order
+
+    async def cancel_order(self, symbol: str, client_order_id: str) -> Order | None:
+        """Cancel the rest of an open order by client id; the order as it ended, with fees."""
+        action = f"cancelling order {client_order_id}"
+        try:
+            await self._client.cancel_order(None, symbol, {"clientOrderId": client_order_id})
+        except ccxt.OrderNotFound:
+            pass  # it ended already (filled, expired) or never existed: the lookup says which
+        except ccxt.BaseError as error:
+            raise translate(error, self._id, action, self._redact) from None
+        return await self.fetch_order_by_client_id(symbol, client_order_id)
 
     async def _after_failed_send(self, request: OrderRequest, error: ccxt.BaseError,
                                  action: str) -> Order:
@@ -432,10 +466,19 @@ class CcxtExchange:
     # ---- plumbing ---------------------------------------------------------------------------
 
     async def _read(self, action: str, call: Callable[[], Awaitable[T]]) -> T:
-        """Run a read, retrying network errors and rate limits with backoff (bounded)."""
-        return await read_with_retry(
-            call,
-            policy=self.retry,
-            translate=lambda error: translate(error, self._id, action, self._redact),
-            sleep=self._sleep,
-        )
+        """Run a read, retrying network errors and rate limits with backoff (bounded).
+
+        An answer ccxt cannot parse (a NaN price makes it raise ValueError from `int()`) is
+        exchange trouble like any other, not a crash of the scan.
+        """
+        try:
+            return await read_with_retry(
+                call,
+                policy=self.retry,
+                translate=lambda error: translate(error, self._id, action, self._redact),
+                sleep=self._sleep,
+            )
+        except (ValueError, TypeError, ArithmeticError, KeyError, IndexError) as error:
+            raise ExchangeUnavailable(self._redact(
+                f"{self._id} {action}: the exchange's answer could not be read "
+                f"({type(error).__name__}: {error})")) from None

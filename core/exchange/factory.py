@@ -40,7 +40,9 @@ API_SECRET = "BALLAST_EXCHANGE_API_SECRET"
 
 
 def parse_balances(data: Any, where: str) -> dict[str, Balance]:
-    """SPEC §8 `balances` (`{"BTC": {"free": 0.1, "locked": 0}}`, numbers or decimal strings).
+    """What-if `balances` (`{"BTC": {"free": 0.1, "locked": 0}}`, numbers or decimal strings).
+
+    The format: docs/formats.md.
 
     Raises `SettingsError` naming `where` and the offending field.
     """
@@ -62,7 +64,8 @@ def parse_balances(data: Any, where: str) -> dict[str, Balance]:
 
 
 def read_paper_portfolio(path: Path) -> dict[str, Balance]:
-    """Starting balances from a JSON file: SPEC §8 `balances`, alone or inside a what-if file."""
+    """Starting balances from a JSON file: what-if `balances`, alone or inside a what-if file
+    (docs/formats.md)."""
     where = f"{PAPER_PORTFOLIO} file {path}"
     try:
         data = json.loads(path.read_text(encoding="utf-8"))

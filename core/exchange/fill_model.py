@@ -40,6 +40,19 @@ def order_amount(side: Side, requested: Decimal, market: Market, last: Decimal) 
     return amount
 
 
+def fill_price(side: Side, last: Decimal, market: Market, slippage: Decimal) -> Decimal:
+    """Where a market order fills: `last` ± slippage against the taker, on the tick."""
+    direction = 1 if side is Side.BUY else -1
+    return round_to_tick(last * (1 + direction * slippage), market.rules.price_tick)
+
+
+def within_limit(side: Side, price: Decimal, limit: Decimal | None) -> bool:
+    """Whether a fill at `price` respects a limit order's price (no limit: any price)."""
+    if limit is None:
+        return True
+    return price <= limit if side is Side.BUY else price >= limit
+
+
 def simulate_fill(
     side: Side,
     amount: Decimal,
@@ -52,8 +65,7 @@ def simulate_fill(
     quote: Balance,
 ) -> SimulatedFill:
     """Fill `amount` (already on the step) at `last` ± slippage; `InsufficientFunds` if short."""
-    direction = 1 if side is Side.BUY else -1
-    price = round_to_tick(last * (1 + direction * slippage), market.rules.price_tick)
+    price = fill_price(side, last, market, slippage)
     cost = amount * price
     fee = cost * fee_rate
     if side is Side.BUY:

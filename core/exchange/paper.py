@@ -18,7 +18,7 @@ import aiosqlite
 
 from core.exchange.base import Candle, Fill, Order, OrderRequest, OrderStatus
 from core.exchange.errors import ExchangeUnavailable, InvalidOrder
-from core.exchange.fill_model import order_amount, simulate_fill
+from core.exchange.fill_model import fill_price, order_amount, simulate_fill, within_limit
 from core.exchange.prices import Clock, PriceSource, utc_now
 from core.models import ZERO, Balance, Market, Price, Side
 from core.store import Store
@@ -29,7 +29,10 @@ CLIENT_ORDER_ID = re.compile(r"^[.A-Z:/a-z0-9_-]{1,36}$")
 
 
 class PaperExchange:
-    """An `Exchange` that fills market orders at once at the current price ± slippage.
+    """An `Exchange` that fills orders at once at the current price ± slippage.
+
+    A limit order (`OrderRequest.limit_price`) fills the same way when that price is within
+    its limit, and otherwise ends at once unfilled (`expired`), as an IOC order would.
 
     A buy pays `price × (1 + slippage)`, a sell gets `price × (1 − slippage)` (on the price
     tick); the fee is `fee_rate × cost`, charged in the quote currency. Amounts are floored to
@@ -138,6 +141,9 @@ class PaperExchange:
             market = self._market(request.symbol)
             last = await self._last_price(request.symbol)
             amount = order_amount(request.side, request.amount, market, last)
+            price = fill_price(request.side, last, market, self._slippage)
+            if not within_limit(request.side, price, request.limit_price):
+                return await self._expire(request, amount)
             return await self._fill(request, market, amount, last)
 
     async def fetch_order_by_client_id(self, symbol: str, client_order_id: str) -> Order | None:
@@ -148,8 +154,12 @@ class PaperExchange:
         return order
 
     async def fetch_open_orders(self, symbol: str | None = None) -> list[Order]:
-        """Always empty: paper market orders fill at once."""
+        """Always empty: paper orders fill at once or end unfilled."""
         return []
+
+    async def cancel_order(self, symbol: str, client_order_id: str) -> Order | None:
+        """The order as it ended: paper orders are never left open, so nothing is cancelled."""
+        return await self.fetch_order_by_client_id(symbol, client_order_id)
 
     async def fetch_my_trades(self, symbol: str, since: datetime | None = None) -> list[Fill]:
         """The paper account's fills on `symbol` (one per order), oldest first."""
@@ -224,6 +234,26 @@ class PaperExchange:
                 cost=fill.cost,
                 fee=fill.fee,
                 fee_currency=market.quote,
+                timestamp=self._clock(),
+            )
+            await self._write_order(order)
+        return order
+
+    async def _expire(self, request: OrderRequest, amount: Decimal) -> Order:
+        """A limit order the price is beyond: it ends at once with nothing filled (IOC)."""
+        async with self._store.transaction():
+            order = Order(
+                client_order_id=request.client_order_id,
+                exchange_order_id=await self._next_order_id(),
+                symbol=request.symbol,
+                side=request.side,
+                status=OrderStatus.EXPIRED,
+                amount=amount,
+                filled=ZERO,
+                average_price=None,
+                cost=ZERO,
+                fee=ZERO,
+                fee_currency=None,
                 timestamp=self._clock(),
             )
             await self._write_order(order)

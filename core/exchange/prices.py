@@ -1,8 +1,8 @@
 """Where the paper exchange gets its prices: a live public exchange, or candles on a clock.
 
 Any `Exchange` is a `PriceSource` (the live ccxt adapter without keys reads public tickers and
-candles). `ReplayPrices` reads a candle directory (SPEC §9) and answers as of a clock's time,
-for backtests and offline demos.
+candles). `ReplayPrices` reads a candle directory (docs/formats.md) and answers as of a clock's
+time, for backtests and offline demos.
 """
 
 from __future__ import annotations
@@ -99,7 +99,7 @@ class FixedPrices:
 
 
 class ReplayPrices:
-    """Prices and candles from a candle directory (SPEC §9), as they stood at the clock's time.
+    """Prices and candles from a candle directory (docs/formats.md), as of the clock's time.
 
     The price of `BASE/QUOTE` is the close of its last candle *closed* at the clock's time, and
     `Price.at` is when that candle closed; candles are only those closed by then. Nothing from

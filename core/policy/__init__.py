@@ -1,4 +1,4 @@
-"""The rebalancing policy (SPEC §3): pure and deterministic — portfolio, signals, settings and
+"""The rebalancing policy (docs/rules.md): pure and deterministic — portfolio, signals, settings and
 market rules in; a `Plan` out. No I/O, no clock: `now` comes in with the input.
 
 `project_portfolio` and `project_positions` show the state after a plan is executed at its

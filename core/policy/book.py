@@ -42,6 +42,9 @@ PRECISION = 50
 # The finest amount when a market's step is unknown: 18 decimals, ETH's wei.
 FINEST_STEP = Decimal("1e-18")
 NO_FACTS = PositionFacts()
+# An order worth less than half a cent of the quote is rounding left over (an asset exactly
+# at max_position, a cash shortfall of 1e-20), not a trade: it is neither planned nor reported.
+NEGLIGIBLE = Decimal("0.005")
 BUYING = frozenset({SignalKind.STRONG_BUY, SignalKind.BUY})
 
 
@@ -134,8 +137,17 @@ class Book:
         return sorted(held, key=lambda a: (a.score, -a.value, a.name))
 
     def skip(self, asset: str, side: Side, reason: SkipReason, detail: str = "") -> None:
-        """Record a considered trade that is not planned (once per asset, side and reason)."""
+        """Record a considered trade that is not planned (once per asset, side and reason).
+
+        A buy held back by max_position is not reported for an asset whose sell was held
+        back: the plan wanted it smaller (a trim that hit the trade cap, say), and "not bought:
+        at max position" beside "not trimmed" would read as if it wanted both.
+        """
         key = (asset, side, reason)
+        if reason is SkipReason.MAX_POSITION and any(
+            s.asset == asset and s.side is Side.SELL for s in self.skipped
+        ):
+            return
         if key not in self._skip_keys:
             self._skip_keys.add(key)
             self.skipped.append(SkippedTrade(asset, side, reason, detail))
@@ -210,7 +222,8 @@ class Book:
         and the trade cap (else: skipped)."""
         problem = order_problem(asset.rules, amount, asset.price)
         if problem is not None:
-            self.skip(asset.name, side, SkipReason.BELOW_MIN_TRADE, problem)
+            if not 0 < amount * asset.price < NEGLIGIBLE:
+                self.skip(asset.name, side, SkipReason.BELOW_MIN_TRADE, problem)
             return False
         value = amount * asset.price
         least = self.worth_cost_value()

@@ -1,4 +1,4 @@
-"""`make_plan`: the pure, deterministic rebalancing policy of SPEC §3."""
+"""`make_plan`: the pure, deterministic rebalancing policy of docs/rules.md."""
 
 from __future__ import annotations
 
@@ -51,7 +51,7 @@ class PlanInput:
 
 
 def make_plan(inp: PlanInput, settings: PolicySettings) -> Plan:
-    """Plan the trades SPEC §3's rules call for, in priority order, within the trade cap.
+    """Plan the trades the rules of docs/rules.md call for, in priority order, within the trade cap.
 
     Rules: 1 stop-loss and signal sells, 2 trims above max_position, 3 exits below
     min_position, 4 cash raise to min_cash, 5 buys on BUY/STRONG_BUY. Each rule works on the

@@ -1,4 +1,4 @@
-"""SPEC §3's five rules, applied in priority order to the projected state in a `Book`.
+"""The five rules of docs/rules.md, applied in priority order to the projected state in a `Book`.
 
 Thresholds that a plan must leave satisfied are measured so that fees and rounding cannot
 re-trigger a rule on the next plan (no churn):

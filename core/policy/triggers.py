@@ -1,4 +1,4 @@
-"""Where a plan could be non-empty: SPEC §3's rule triggers over many moments at once.
+"""Where a plan could be non-empty: the rule triggers of docs/rules.md over many moments at once.
 
 A backtest holds the same amounts between two trades, so over those candles only prices,
 signals and the clock move. `possible_plans` answers, for a whole stretch of decision moments

@@ -1,4 +1,6 @@
-"""Signals (SPEC §2): candles → indicators (pandas-ta) → votes with reasons → score and signal.
+"""Signals: candles → indicators (pandas-ta) → votes with reasons → score and signal.
+
+What they mean: docs/rules.md.
 
 Two ways in, with the same results:
 
@@ -19,7 +21,7 @@ from a longer history's.
 Rules of reading: the signal stands on the last candle closed at or before T (open + length ≤
 T); a missing or unusable candle there, a gap inside an indicator's window, or too short a
 history gives HOLD votes whose reasons say so — never an exception, never a BUY/SELL on bad data.
-`weakest_first` orders holdings for selling (SPEC §2). New strategies: see `strategies`.
+`weakest_first` orders holdings for selling (docs/rules.md). New strategies: see `strategies`.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Votes → score and signal (SPEC §2, §11), and the weakest-holding order.
+"""Votes → score and signal (docs/rules.md), and the weakest-holding order.
 
 - score: the mean of the votes (-1…+1); a strategy without enough data votes HOLD (0).
 - SELL per `sell_rule`: `any` (a SELL vote), `majority` (more than half vote SELL), `all`, or
@@ -109,7 +109,7 @@ def weakest_first(
     signals: Mapping[str, AssetSignal],
     allocations: Mapping[str, Decimal | float],
 ) -> list[str]:
-    """The assets of `allocations` (the holdings), weakest first (SPEC §2).
+    """The assets of `allocations` (the holdings), weakest first (docs/rules.md).
 
     Weakest = lowest score; ties go to the larger allocation first, then to the asset name so
     the order is always the same. An asset without a signal counts as HOLD with score 0.
@@ -120,3 +120,4 @@ def weakest_first(
         return score, -Decimal(str(allocations[asset])), asset
 
     return sorted(allocations, key=key)
+

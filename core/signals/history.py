@@ -11,7 +11,7 @@ How candles become votes:
 3. Each strategy turns its indicators into a state per candle; `confirm_candles` = N makes a
    state count only once it has held for N consecutive closed candles (for a crossing strategy:
    the cross happened N-1 candles ago and has held since).
-4. The votes combine into a score and a signal (SPEC §2, `core.signals.combine`).
+4. The votes combine into a score and a signal (docs/rules.md, `core.signals.combine`).
 
 No look-ahead: every number at candle `t` comes from candles up to `t` only, so the signal read
 at time T from a history that runs past T equals the one computed from the candles closed at

@@ -91,7 +91,8 @@ def run_study(
 ) -> dict[Key, BacktestResult]:
     """Run a study's folds, then the shifted starts of each portfolio's best config.
 
-    `core.study.report.study_report` turns what this returns into the SPEC §12 report.
+    `core.study.report.study_report` turns what this returns into the study report
+    (docs/formats.md).
     """
     results = run_tasks(candles, plan.fold_tasks(), jobs=jobs, scheduler=scheduler, done=done)
     if plan.offsets_weeks:

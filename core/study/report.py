@@ -1,4 +1,4 @@
-"""A study's plan and its report (SPEC §12 JSON): pure, from the backtests' results."""
+"""A study's plan and its report (JSON in docs/formats.md): pure, from the backtests' results."""
 
 from __future__ import annotations
 
@@ -172,7 +172,8 @@ def shifted_starts(plan: StudyPlan, results: Results, p: int) -> dict[str, Any]:
 
 
 def portfolio_report(plan: StudyPlan, results: Results, p: int) -> dict[str, Any]:
-    """The SPEC §12 shape for one starting portfolio, with more detail beside its keys."""
+    """The study JSON shape (docs/formats.md) for one starting portfolio, with more detail
+    beside its keys."""
     configs = []
     for c, config in enumerate(plan.configs):
         folds = []
@@ -192,7 +193,7 @@ def portfolio_report(plan: StudyPlan, results: Results, p: int) -> dict[str, Any
 
 
 def study_report(plan: StudyPlan, results: Results) -> dict[str, Any]:
-    """The first portfolio's report at the top (SPEC §12); all of them under `portfolios`."""
+    """The first portfolio's report at the top (docs/formats.md); all of them under `portfolios`."""
     reports = [portfolio_report(plan, results, p) for p in range(len(plan.portfolios))]
     top: dict[str, Any] = {
         **reports[0],

@@ -2,9 +2,9 @@
 
 The real ccxt client talks to it over HTTP exactly as it would to api.binance.com (point every
 `exchange.urls['api']` entry at `standin.url`). It verifies HMAC-SHA256 signatures over the raw
-query or body, serves the real `exchangeInfo` filters from `../shared/data/fixtures`, real
-candles from `../shared/data/ohlcv`, keeps balances, orders and trades (see `binance_book`),
-logs every request so tests and benches can count them, and injects faults on demand:
+query or body, serves real recorded `exchangeInfo` filters and real candles (both from
+`tests/fixtures` unless given), keeps balances, orders and trades (see `binance_book`), logs
+every request so tests and benches can count them, and injects faults on demand:
 
     async with BinanceStandIn(balances={"USDT": "1000"}, prices={"BTC/USDT": "30000"}) as ex:
         ex.fail_next("POST /api/v3/order", "timeout_after_accept")
@@ -45,11 +45,11 @@ from urllib.parse import parse_qsl
 from aiohttp import web
 
 from tests.standins.binance_book import (
+    CANDLES_DIR,
     EXCHANGE_INFO_FULL,
     EXCHANGE_INFO_SUBSET,
     INTERVAL_MS,
     JSON,
-    OHLCV_DIR,
     BinanceReject,
     Book,
     CandleSource,
@@ -60,10 +60,10 @@ from tests.standins.binance_book import (
 )
 
 __all__ = [
+    "CANDLES_DIR",
     "EXCHANGE_INFO_FULL",
     "EXCHANGE_INFO_SUBSET",
     "FAULT_KINDS",
-    "OHLCV_DIR",
     "BinanceStandIn",
     "LoggedRequest",
 ]
@@ -161,7 +161,7 @@ class BinanceStandIn:
         prices: Mapping[str, Any] | None = None,
         exchange_info: Path | Mapping[str, Any] = EXCHANGE_INFO_SUBSET,
         quote_renames: Mapping[str, str] | None = None,
-        candles_dir: Path | None = OHLCV_DIR,
+        candles_dir: Path | None = CANDLES_DIR,
         latency: float = 0.0,
         commission_rate: Decimal = Decimal("0.001"),
         clock_ms: Callable[[], int] | None = None,
@@ -264,6 +264,14 @@ class BinanceStandIn:
     def set_price(self, symbol: str, price: Any) -> None:
         """Set the ticker's last price of `BTC/USDT` (or `BTCUSDT`); market orders fill at it."""
         self.book.set_price(symbol, price)
+
+    def set_liquidity(self, symbol: str, qty: Any) -> None:
+        """At most `qty` of one limit order on `symbol` fills at once (None: all of it)."""
+        symbol_id = self.book.symbol_id(symbol)
+        if qty is None:
+            self.book.liquidity.pop(symbol_id, None)
+        else:
+            self.book.liquidity[symbol_id] = Decimal(str(qty))
 
     def balances(self) -> dict[str, tuple[Decimal, Decimal]]:
         """Every asset's (free, locked)."""
@@ -599,6 +607,10 @@ class BinanceStandIn:
             for name in ("can_trade", "withdrawals_enabled"):
                 if name in body:
                     setattr(self.permissions, name, bool(body[name]))
+            if "stuck_orders" in body:
+                self.book.stuck_orders = bool(body["stuck_orders"])
+            for symbol, qty in (body.get("liquidity") or {}).items():
+                self.set_liquidity(symbol, qty)
             return {"ok": True}
         if (method, action) == ("GET", "state"):
             return {
@@ -646,7 +658,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--exchange-info", type=Path, default=EXCHANGE_INFO_SUBSET)
     parser.add_argument("--quote", default="USDT",
                         help="USD re-quotes the USDT markets, standing in for Binance.US")
-    parser.add_argument("--candles", type=Path, default=OHLCV_DIR)
+    parser.add_argument("--candles", type=Path, default=CANDLES_DIR)
     parser.add_argument("--latency", type=float, default=0.0, help="seconds per request")
     parser.add_argument("--withdrawals-enabled", action="store_true")
     args = parser.parse_args(argv)

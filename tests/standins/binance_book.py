@@ -5,6 +5,12 @@ Binance's own order checks with Binance's error codes and messages (LOT_SIZE, MA
 PRICE_FILTER, NOTIONAL / MIN_NOTIONAL, insufficient balance, duplicate client order id), fills
 market orders at once at the ticker price, and charges the commission in the asset received,
 as Binance does for an account that does not pay fees in BNB.
+
+Limit orders match against the ticker at once: a buy whose limit is at or above the last price
+(a sell at or below it) fills at the last price, up to `liquidity[symbol]` per order when set.
+What is left of an IOC order expires (FOK: all or nothing), of a GTC order rests (NEW or
+PARTIALLY_FILLED, its funds locked) until cancelled. `stuck_orders = True` makes every limit
+order rest as GTC whatever its time in force (an exchange leaving orders open).
 """
 
 from __future__ import annotations
@@ -20,11 +26,13 @@ from decimal import ROUND_DOWN, Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
-# The workplace's shared data sits beside the repository (`../shared/data`).
-DATA_DIR = Path(__file__).resolve().parents[3] / "shared" / "data"
-EXCHANGE_INFO_SUBSET = DATA_DIR / "fixtures" / "binance_spot_exchangeInfo_2023-08-13_subset.json"
-EXCHANGE_INFO_FULL = DATA_DIR / "fixtures" / "binance_spot_exchangeInfo_2023-08-13.json.gz"
-OHLCV_DIR = DATA_DIR / "ohlcv"
+# Recorded Binance responses and real candles, kept in the repository (tests/fixtures/README.md)
+# so that a bare clone runs every test.
+FIXTURES_DIR = Path(__file__).resolve().parents[1] / "fixtures"
+EXCHANGE_DIR = FIXTURES_DIR / "exchange"
+EXCHANGE_INFO_SUBSET = EXCHANGE_DIR / "binance_spot_exchangeInfo_2023-08-13_subset.json.gz"
+EXCHANGE_INFO_FULL = EXCHANGE_DIR / "binance_spot_exchangeInfo_2023-08-13.json.gz"
+CANDLES_DIR = FIXTURES_DIR / "candles"
 
 ZERO = Decimal(0)
 JSON = dict[str, Any]
@@ -276,6 +284,8 @@ class Book:
         self.orders: list[Order] = []
         self.fills: list[Fill] = []
         self.candle_offset_ms = 0
+        self.liquidity: dict[str, Decimal] = {}  # symbol id -> most one order can fill
+        self.stuck_orders = False
         self._next_order_id = 1000
         self._next_trade_id = 5000
 
@@ -396,10 +406,54 @@ class Book:
         free, locked = self.balance(asset)
         if free < needed:
             raise insufficient_balance()
+        tif = params["timeInForce"]
+        if tif not in ("GTC", "IOC", "FOK"):
+            raise BinanceReject(400, -1115, "Invalid timeInForce.")
+        symbol_id = info["symbol"]
+        last = self.prices.get(symbol_id, ZERO)
+        crosses = last > 0 and (last <= price if side == "BUY" else last >= price)
+        fillable = min(qty, self.liquidity.get(symbol_id, qty)) if crosses else ZERO
+        if tif == "FOK" and fillable < qty and not self.stuck_orders:
+            fillable = ZERO
         self.balances[asset] = [free - needed, locked + needed]
-        order = self._record(info["symbol"], client_id, side, "LIMIT", qty, price, ZERO)
-        order.time_in_force = params["timeInForce"]
+        order = self._record(symbol_id, client_id, side, "LIMIT", qty, price, ZERO)
+        order.time_in_force = tif
+        if fillable > 0:
+            self._fill_limit(order, info, fillable, last)
+        if order.executed_qty < qty:
+            if tif == "GTC" or self.stuck_orders:
+                order.status = "PARTIALLY_FILLED" if order.executed_qty > 0 else "NEW"
+            else:
+                self.cancel(symbol_id, order)
+                order.status = "EXPIRED"
         return order
+
+    def _fill_limit(self, order: Order, info: JSON, qty: Decimal, last: Decimal) -> None:
+        """Fill `qty` of a resting limit order at `last`, out of the funds it locked."""
+        base, quote = info["baseAsset"], info["quoteAsset"]
+        cost = qty * last
+        if order.side == "BUY":
+            commission, commission_asset = qty * self.commission_rate, base
+            free, locked = self.balance(quote)
+            # Locked at the limit price, paid at the last price: the difference is freed.
+            self.balances[quote] = [free + qty * order.price - cost, locked - qty * order.price]
+            self._add(base, qty - commission)
+        else:
+            commission, commission_asset = cost * self.commission_rate, quote
+            free, locked = self.balance(base)
+            self.balances[base] = [free, locked - qty]
+            self._add(quote, cost - commission)
+        fill = Fill(trade_id=self._next_trade_id, order_id=order.order_id, symbol=order.symbol,
+                    price=last, qty=qty, commission=commission,
+                    commission_asset=commission_asset, time=order.time,
+                    is_buyer=order.side == "BUY")
+        self._next_trade_id += 1
+        self.fills.append(fill)
+        order.fills.append(fill)
+        order.executed_qty += qty
+        order.cumm_quote += cost
+        order.status = "FILLED" if order.executed_qty >= order.orig_qty else "PARTIALLY_FILLED"
+        order.update_time = order.time
 
     def cancel(self, symbol_id: str, order: Order) -> Order:
         """Cancel an open limit order and release what it locked."""
