@@ -10,6 +10,7 @@ key and its file), the value and the rule.
 from __future__ import annotations
 
 import difflib
+import re
 import tomllib
 import warnings
 from collections.abc import Mapping
@@ -105,7 +106,7 @@ class PolicySettings(BaseModel):
     @field_validator("never_sell")
     @classmethod
     def _upper_assets(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        return tuple(a.strip().upper() for a in value if a.strip())
+        return asset_symbols(value)
 
     @model_validator(mode="after")
     def _check_relationships(self) -> Self:
@@ -266,7 +267,7 @@ class Settings(PolicySettings, SignalSettings, BaseSettings):
     def _upper(cls, value: Any) -> Any:
         if isinstance(value, str):
             return value.strip().upper()
-        return tuple(a.strip().upper() for a in value if a.strip())
+        return asset_symbols(value)
 
     @field_validator("log_file", "backup_dir", "daily_summary_hour", "lock_dir", mode="before")
     @classmethod
@@ -322,6 +323,27 @@ class Settings(PolicySettings, SignalSettings, BaseSettings):
         # that a test can pass its own environment, and errors name each value's source); the
         # model reads nothing on its own.
         return (init_settings,)
+
+
+# Exchange asset codes: letters and digits (1INCH, 1000SATS, T). Anything else is a typo or a
+# pair or a name, and a typo in never_sell would silently protect nothing.
+_ASSET_SYMBOL = re.compile(r"[A-Z0-9]{1,20}")
+
+
+def asset_symbols(values: tuple[str, ...]) -> tuple[str, ...]:
+    """`values` as upper-case asset symbols; raises ValueError quoting the first that is none."""
+    symbols = []
+    for raw in values:
+        symbol = raw.strip().upper()
+        if not symbol:
+            continue
+        if not _ASSET_SYMBOL.fullmatch(symbol):
+            hint = ("give the asset, not the pair (BTC, not BTC/USDT)" if "/" in symbol
+                    else "an asset symbol is letters and digits, e.g. BTC; separate several "
+                    "with commas")
+            raise ValueError(f"{raw.strip()!r} is not an asset symbol: {hint}")
+        symbols.append(symbol)
+    return tuple(symbols)
 
 
 def _split_list(value: Any) -> Any:

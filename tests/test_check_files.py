@@ -116,3 +116,14 @@ async def test_check_names_a_damaged_database(tmp_path: Path, standin: BinanceSt
     [database] = findings(result)["database"]
     assert database["severity"] == "problem"
     assert "is not a SQLite database" in database["message"]
+
+
+async def test_check_warns_of_a_never_sell_asset_the_exchange_does_not_list(
+    standin: BinanceStandIn,
+) -> None:
+    result = await ballast(["check", "--json"], {"BALLAST_EXCHANGE_API_URL": standin.url,
+                                                 "BALLAST_NEVER_SELL": "BTC,BTCC"})
+    assert result.exit_code == 0, result.output
+    [warning] = findings(result)["never_sell"]
+    assert warning["severity"] == "warning"
+    assert warning["message"].startswith("BTCC: no USDT market on binance")

@@ -2,10 +2,11 @@
 
 The test reads the README's steps in order and does what each says: `ini` blocks go into `.env`
 (placeholders filled with what a person would have: the stand-ins' token and keys, the user
-id the bot reported), `sh` blocks run the real `ballast` executable in that directory, and the
-Telegram actions the text describes (send /start, /portfolio, /plan, tap Approve) are made on
-the Bot API stand-in. The test adds only where the stand-ins are, and a watchlist of the assets
-they price. Paper on a snapshot of the account places no order at the exchange; live does.
+id the bot reported), `sh` blocks run the real `ballast` executable (and `chmod`) in that
+directory, and the Telegram actions the text describes (send /start, /portfolio, /plan, tap
+Approve) are made on the Bot API stand-in. The test adds only where the stand-ins are, and a
+watchlist of the assets they price. Paper on a snapshot of the account places no order at the
+exchange; live does.
 
 Then issue 8's secret test: with known keys and token, every log line (stderr, stdout and the
 rotating log file of every process) and every message the bot sent is searched for them.
@@ -190,7 +191,11 @@ async def test_the_readme_getting_started_path_works(tmp_path: Path) -> None:
                     person.edit_env(block)
                     continue
                 for line in block.strip().splitlines():
-                    if line.endswith("ballast check"):
+                    if line.startswith("chmod "):  # as typed: `.env` holds secrets
+                        chmod = await asyncio.create_subprocess_exec(*line.split(),
+                                                                     cwd=tmp_path)
+                        assert await chmod.wait() == 0, line
+                    elif line.endswith("ballast check"):
                         checks.append(await person.check(line))
                     elif line.endswith("ballast run") and number == 2:
                         await person.run(line, partial(find_my_id, person))

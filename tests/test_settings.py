@@ -172,6 +172,27 @@ def test_env_example_lists_every_setting() -> None:
     assert missing == []
 
 
+@pytest.mark.parametrize(("written", "words"), [
+    ("BTC ETH", "'BTC ETH' is not an asset symbol"),
+    ("BTC;ETH", "'BTC;ETH' is not an asset symbol"),
+    ("BTC/USDT", "give the asset, not the pair"),
+    ("$SOL", "'$SOL' is not an asset symbol"),
+])
+def test_never_sell_refuses_text_that_is_no_asset_symbol(written: str, words: str) -> None:
+    with pytest.raises(SettingsError, match=r"(?i)never_sell") as raised:
+        load_settings(env={"BALLAST_NEVER_SELL": written})
+    assert words in str(raised.value)
+
+
+def test_never_sell_and_watchlist_take_symbols_in_any_case() -> None:
+    settings = load_settings(env={"BALLAST_NEVER_SELL": "btc, 1inch,T",
+                                  "BALLAST_WATCHLIST": "eth,1000SATS"})
+    assert settings.never_sell == ("BTC", "1INCH", "T")
+    assert settings.watchlist == ("ETH", "1000SATS")
+    with pytest.raises(SettingsError, match=r"(?i)watchlist"):
+        load_settings(env={"BALLAST_WATCHLIST": "BTC,ET H"})
+
+
 # ---- one settings path: pydantic-settings' sources, named as written --------------------------
 
 def test_file_errors_name_the_key_as_written_and_the_file(tmp_path: Path) -> None:

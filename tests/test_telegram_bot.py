@@ -408,3 +408,24 @@ async def test_approve_pressed_in_a_group_executes_nothing(world: World) -> None
     await world.tg.wait_for_method(
         "editMessageText", lambda c: "executed" in str(c.params["text"]), after=seen)
     assert await order_count(world.store) == 1
+
+
+async def test_never_sell_refuses_what_is_no_symbol_and_warns_of_unlisted_or_unheld_ones(
+    world: World,
+) -> None:
+    """A typo in never_sell would silently protect nothing: text that is no symbol is refused
+    quoting what was written; a symbol the exchange does not list, or one not held, is said."""
+    world.tg.push_command(OWNER, "/settings never_sell BTC/USDT")
+    refused = await world.tg.wait_for_method("sendMessage", to(OWNER, "Not changed"))
+    assert "'BTC/USDT' is not an asset symbol" in visible(str(refused.params["text"]))
+    assert world.applied == []
+    seen = len(world.tg.calls)
+    world.tg.push_command(OWNER, "/settings never_sell btc,ETHH,sol")
+    await world.tg.wait_for_method("sendMessage", to(OWNER, "Changed never_sell"), after=seen)
+    warning = await world.tg.wait_for_method("sendMessage", to(OWNER, "no USDT market"),
+                                             after=seen)
+    text = " ".join(visible(str(warning.params["text"])).split())  # wrapped for a phone
+    assert text.startswith("⚠️ ETHH: no USDT market")
+    assert "Not in your portfolio now: SOL" in text
+    assert "BTC" not in text, "BTC is listed and held"
+    assert world.applied[-1].never_sell == ("BTC", "ETHH", "SOL")

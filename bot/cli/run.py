@@ -45,7 +45,6 @@ from core.exchange.prices import utc_now
 from core.instance_lock import AlreadyRunning, LockUnavailable, one_bot_per_account
 from core.logs import configure_from_settings
 from core.settings import Settings, SettingsError, load_settings
-from core.store import Store
 from core.store_health import DatabaseProblem
 
 FrontEnd = Callable[[EngineService, asyncio.Event], Coroutine[Any, Any, None]]
@@ -220,10 +219,9 @@ async def run_engine(settings: Settings, resend_grace: timedelta) -> None:
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
     # One bot per database and per exchange account: held until this returns, dropped by the
-    # kernel if the process dies. The database is checked under the lock, so a second process
-    # never migrates it beside the first.
+    # kernel if the process dies. The database is opened (migrated, integrity-checked) only
+    # under the lock, by start_engine, so a second process never migrates it beside the first.
     with one_bot_per_account(settings):
-        await check_database(settings)
         # Recovery runs as the engine loop's first step, once the outbox listens.
         running = await start_engine(settings, clock=utc_now, resend_grace=resend_grace,
                                      recover=False)
@@ -232,19 +230,6 @@ async def run_engine(settings: Settings, resend_grace: timedelta) -> None:
         await serve(running, stop, print_events, terminal_commands, log_engine_events,
                     operations(settings, running))
     typer.echo("ballast stopped")
-
-
-async def check_database(settings: Settings) -> None:
-    """Open, migrate and integrity-check the database once before anything uses it.
-
-    Raises `DatabaseProblem` naming the file and what to do, so that `ballast run` exits
-    non-zero at once (and systemd restarts or gives up) instead of failing in the loop.
-    """
-    store = await Store.open(settings.db)
-    try:
-        await store.quick_check()
-    finally:
-        await store.close()
 
 
 @app.command()

@@ -24,6 +24,7 @@ from telegram.ext import (
     CommandHandler,
     ContextTypes,
     TypeHandler,
+    Updater,
 )
 
 from bot.telegram.alerts import AlertFilter, AlertSwitches, alert_view
@@ -31,6 +32,7 @@ from bot.telegram.delivery import MessageRef, PatientRateLimiter, edit_view, sen
 from bot.telegram.format import esc, fit
 from bot.telegram.handlers import Handlers, PlanMessages
 from bot.telegram.letters import letter_view
+from bot.telegram.outage import Outage, QuietNetworkErrors, WatchedRequest, polling_error
 from bot.telegram.reports import COMMANDS
 from bot.telegram.settings_edit import Apply, SettingsEditor
 from bot.telegram.views import View, notice_view
@@ -112,8 +114,13 @@ class TelegramBot:
                 "could use the bot"
             )
         HideUpdateContents.install()
+        QuietNetworkErrors.install()
         self._token = settings.telegram_token.get_secret_value()
         self.owner_id = settings.telegram_owner_id
+        # Every request reports to one outage: logged once when Telegram stops answering.
+        self.outage = Outage(self.redact)
+        limiter = rate_limiter or PatientRateLimiter()
+        limiter.outage = self.outage
         self.service = service
         self.editor = SettingsEditor(settings, apply_settings, ledger)
         self.plan_messages = PlanMessages(service)
@@ -124,8 +131,10 @@ class TelegramBot:
         builder = (
             ApplicationBuilder()
             .token(self._token)
-            .rate_limiter(rate_limiter or PatientRateLimiter())
+            .rate_limiter(limiter)
             .concurrent_updates(True)
+            .request(WatchedRequest(self.outage, connection_pool_size=256))
+            .get_updates_request(WatchedRequest(self.outage, connection_pool_size=1))
         )
         if settings.telegram_api_url:
             base_url, base_file_url = api_urls(settings.telegram_api_url)
@@ -228,6 +237,7 @@ class TelegramBot:
     async def start(self) -> None:
         """Connect, register the command menu, start the alert pump and poll for updates."""
         app = self.application
+        self.outage.carry_on()  # a start after a failed one (and its stop) tries for real
         if self.pump_events:
             self._subscription = self.service.subscribe()
         await app.initialize()
@@ -239,7 +249,8 @@ class TelegramBot:
         if app.updater is None:
             raise RuntimeError("the Telegram application was built without an updater")
         await app.updater.start_polling(timeout=self.poll_timeout,
-                                        allowed_updates=ALLOWED_UPDATES)
+                                        allowed_updates=ALLOWED_UPDATES,
+                                        error_callback=polling_error(self.outage))
 
     async def announce(self, view: View) -> None:
         """Send a notice to the owner (start-up, shutdown)."""
@@ -265,8 +276,9 @@ class TelegramBot:
 
     async def _stop(self) -> None:
         app = self.application
+        self.outage.give_up()
         if app.updater is not None and app.updater.running:
-            await app.updater.stop()
+            await _stop_updater(app.updater)
         if app.running:
             await app.stop()
         if self._pump is not None:
@@ -325,6 +337,28 @@ class TelegramBot:
         if isinstance(letter, PlanProposed):
             await self.plan_messages.remember(letter.approval_id,
                                         MessageRef(self.owner_id, message.message_id))
+
+
+# How long the Updater may take to stop before its polling task is cancelled.
+UPDATER_GRACE = 1.0
+
+
+async def _stop_updater(updater: Updater) -> None:
+    """Stop polling, without waiting out python-telegram-bot's back-off.
+
+    After failed polls the Updater sleeps (up to 30 s) before it looks at its stop flag, so
+    during an outage `Updater.stop()` could take that long. Past a short grace its polling
+    task (a private attribute: if a release renames it, stopping is merely slower) is
+    cancelled; `stop()` expects that and still acknowledges the updates it fetched.
+    """
+    stopping = asyncio.ensure_future(updater.stop())
+    done, _ = await asyncio.wait({stopping}, timeout=UPDATER_GRACE)
+    if not done:
+        polling = getattr(updater, "_Updater__polling_task", None)
+        if isinstance(polling, asyncio.Task):
+            log.info("Telegram polling is waiting out a back-off; cancelling it to stop")
+            polling.cancel()
+    await stopping
 
 
 def start_notice(settings: Settings, exchange: str) -> View:

@@ -19,6 +19,7 @@ from telegram.error import BadRequest, NetworkError
 from telegram.ext import AIORateLimiter
 
 from bot.telegram.format import CAPTION_LIMIT, split_message
+from bot.telegram.outage import Outage
 from bot.telegram.views import View
 
 log = logging.getLogger(__name__)
@@ -41,6 +42,8 @@ class PatientRateLimiter(AIORateLimiter):
         self._network_retries = network_retries
         self._first_backoff = first_backoff
         self._max_backoff = max_backoff
+        # Set by the bot: no retries once it is stopping during an outage.
+        self.outage: Outage | None = None
 
     async def process_request(
         self,
@@ -63,10 +66,12 @@ class PatientRateLimiter(AIORateLimiter):
                 raise  # our request is wrong: sending it again cannot help
             except NetworkError as error:
                 attempt += 1
-                if attempt > self._network_retries:
+                if attempt > self._network_retries or (
+                        self.outage is not None and self.outage.giving_up):
                     raise
-                log.warning("Telegram %s failed (%s); retrying in %.1fs", endpoint,
-                            type(error).__name__, delay)
+                # Debug only: an outage is logged once, by `Outage`, not once per retry.
+                log.debug("Telegram %s failed (%s); retrying in %.1fs", endpoint,
+                          type(error).__name__, delay)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, self._max_backoff)
 

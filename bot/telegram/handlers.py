@@ -32,9 +32,13 @@ from bot.telegram.views import (
 )
 from core.engine.approvals import ApprovalState, Decision
 from core.engine.service import EngineService, ServiceError
+from core.exchange.errors import ExchangeError
 from core.settings import SettingsError
 
 log = logging.getLogger(__name__)
+
+# Settings that list assets: a symbol the exchange does not list is worth a word.
+ASSET_LISTS = frozenset({"never_sell", "watchlist"})
 
 Context = ContextTypes.DEFAULT_TYPE
 
@@ -179,6 +183,40 @@ class Handlers:
             return
         await self._reply(update, context, settings_view(self.editor.shown(), changed=args[0],
                                                          sources=self.editor.sources()))
+        warning = await self._asset_warning(args[0].strip().lower())
+        if warning is not None:
+            await self._reply(update, context, notice_view(warning))
+
+    async def _asset_warning(self, name: str) -> str | None:
+        """For a changed asset list: which symbols the exchange does not list (a typo protects
+        or watches nothing) and, for never_sell, which are not held now. None when all is well
+        or when the exchange cannot tell us now."""
+        if name not in ASSET_LISTS:
+            return None
+        settings = self.editor.current
+        assets = [a for a in getattr(settings, name) if a not in settings.cash_assets]
+        if not assets:
+            return None
+        try:
+            listed = await self.service.listed_assets()
+            held = set()
+            if name == "never_sell":
+                seen = (await self.service.portfolio()).portfolio
+                held = set(seen.holdings) | set(seen.dust) | set(seen.unpriced)
+        except (ServiceError, ExchangeError) as error:
+            log.info("could not check %s against the exchange: %s", name, error)
+            return None
+        parts = []
+        unlisted = [a for a in assets if a not in listed]
+        if unlisted:
+            parts.append(f"⚠️ {', '.join(unlisted)}: no {settings.quote} market on the "
+                         f"exchange, so this does nothing; check the spelling.")
+        if name == "never_sell":
+            not_held = [a for a in assets if a in listed and a not in held]
+            if not_held:
+                parts.append(f"ℹ️ Not in your portfolio now: {', '.join(not_held)} "
+                             "(protected once you hold it).")
+        return " ".join(parts) or None
 
     async def chart(self, update: Update, context: Context) -> None:
         """/chart [allocation|value]: a picture of the allocation or of value over time."""

@@ -112,6 +112,12 @@ class EngineService:
             raise ServiceError(f"the exchange is not answering: {self.engine.last_error}")
         return dict(scan.signals)
 
+    async def listed_assets(self) -> set[str]:
+        """The assets the exchange lists against the quote (for checking typed symbols)."""
+        quote = self.engine.settings.quote
+        markets = await self.engine.exchange.load_markets()
+        return {m.base for m in markets.values() if m.quote == quote and m.active}
+
     async def plan_now(self) -> Proposal:
         """Make a plan now and propose it (works while paused: it was asked for)."""
         return await self.engine.plan(self.clock(), on_demand=True)

@@ -112,6 +112,9 @@ async def start_engine(
 ) -> RunningEngine:
     """Open the database (two connections), build the exchange and the engine, and recover.
 
+    Raises `DatabaseProblem` (core.store_health) when the database is not one Ballast can
+    use: not a database, damaged (`PRAGMA quick_check`), newer or read-only.
+
     Settings the owner changed in the chat (stored in the database) are applied over
     `settings`; the engine and `RunningEngine.ledger` hold the result. `env` is what the
     settings were loaded from (None: the process environment), to tell where each came from.
@@ -125,7 +128,14 @@ async def start_engine(
     never land inside (or be rolled back with) one of those.
     """
     data_store = await Store.open(settings.db)
-    engine_store = await Store.open(settings.db)
+    try:
+        # Once per start, SQLite's integrity check: a damaged file stops Ballast here, with
+        # `DatabaseProblem` naming it, not at some later read in the loop.
+        await data_store.quick_check()
+        engine_store = await Store.open(settings.db)
+    except BaseException:
+        await data_store.close()
+        raise
     built: Exchange | None = None
     try:
         settings, ledger = await load_ledger(engine_store, settings, env)

@@ -152,6 +152,13 @@ async def _check_public(exchange: CheckedExchange, settings: Settings,
         findings.append(Finding("markets", Severity.OK,
                                 f"{len(quoted)} markets against {settings.quote}, every "
                                 "watchlist asset included"))
+    unprotected = [a for a in settings.never_sell if a not in quoted and a != settings.quote]
+    if unprotected:
+        # Probably a typo: the asset meant to be protected is not the one named.
+        findings.append(Finding("never_sell", Severity.WARNING,
+                                f"{', '.join(unprotected)}: no {settings.quote} market on "
+                                f"{exchange.name}, so never_sell protects nothing there; "
+                                "check the spelling"))
     return findings
 
 

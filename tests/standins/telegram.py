@@ -55,6 +55,8 @@ class TelegramStandIn:
         self._callback_ids = itertools.count(1)
         self._changed = asyncio.Condition()
         self._faults: list[Fault] = []
+        self._outage = False
+        self._outage_status = 502
         self._closing = asyncio.Event()
         self._runner: web.AppRunner | None = None
         self.port = 0
@@ -207,10 +209,26 @@ class TelegramStandIn:
         """Answer the next `count` calls with 429 Too Many Requests and `retry_after` seconds."""
         self._faults.append(Fault(429, count, retry_after, frozen(methods)))
 
+    def go_down(self, status: int = 502) -> None:
+        """An outage: every call, polls included, is answered `status` until `heal()` — the
+        long polls already waiting too, at once, as when a connection drops."""
+        self._faults.append(Fault(status, 10**9, None, None))
+        self._outage = True
+        self._outage_status = status
+        self._notify_soon()
+
+    def heal(self) -> None:
+        """End every fault still pending: calls are answered normally again."""
+        for fault in self._faults:
+            fault.remaining = 0
+        self._outage = False
+
     def _take_fault(self, method: str) -> Fault | None:
         for fault in self._faults:
-            applies = (method in fault.methods if fault.methods is not None
-                       else method not in POLLING_METHODS)
+            if fault.methods is not None:
+                applies = method in fault.methods
+            else:  # polls fail only in an outage (`go_down`)
+                applies = self._outage or method not in POLLING_METHODS
             if applies and fault.remaining > 0:
                 fault.remaining -= 1
                 return fault
@@ -287,6 +305,8 @@ class TelegramStandIn:
             return error_response(404, "Not Found: method not found")
         try:
             result = await handler(params, files)
+            if self._outage:  # went down while this call waited (a long poll)
+                raise ApiError(self._outage_status, "Bad Gateway")
         except ApiError as error:
             await self._record(Call(method, params, error.status, time.monotonic(), files))
             return error_response(error.status, error.description)
@@ -318,7 +338,8 @@ class TelegramStandIn:
                     self.polls_waiting += 1
                     self._changed.notify_all()
                     try:
-                        while not self._updates and not self._closing.is_set():
+                        while not self._updates and not self._closing.is_set() \
+                                and not self._outage:
                             await self._changed.wait()
                     finally:
                         self.polls_waiting -= 1
