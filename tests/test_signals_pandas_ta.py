@@ -133,3 +133,22 @@ print(json.dumps([len(STRATEGIES), loaded]))
     count, loaded = json.loads(result.stdout.splitlines()[-1])
     assert count >= 4
     assert loaded == []
+
+
+def test_the_ddot_is_scipys_and_scipy_linalg_still_imports_whole() -> None:
+    # `_blas_ddot` loads scipy.linalg's BLAS extension alone; scipy.linalg imported afterwards
+    # (as `ballast study` does through scipy.stats) must be the whole package, sharing it.
+    code = """
+import json, sys
+import numpy as np
+import core.signals.strategies as strategies
+light = "scipy.linalg" in sys.modules
+import scipy.linalg
+from scipy.stats import norm
+solved = scipy.linalg.solve(np.array([[2.0, 0.0], [0.0, 4.0]]), np.array([1.0, 1.0]))
+print(json.dumps([light, scipy.linalg.blas.ddot is strategies.ddot, float(norm.cdf(0.0)),
+                  solved.tolist()]))
+"""
+    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,
+                            text=True, timeout=120, check=True)
+    assert json.loads(result.stdout.splitlines()[-1]) == [False, True, 0.5, [0.5, 0.25]]
