@@ -1,8 +1,9 @@
 """What the `ballast` command loads before it needs it: not matplotlib, not ccxt.
 
-matplotlib (~26 MB) loads when a chart is drawn, ccxt (~70 MB) when a live exchange is built or
-`ballast check` runs — so `ballast run` starts lighter and paper, demo and backtest commands
-never pay for ccxt. Each case runs in a fresh interpreter: this test process has both loaded.
+matplotlib (~26 MB) loads when a chart is drawn, ccxt (~25 MB: its base and the one configured
+exchange, see core/exchange/ccxt_loader.py) when a live exchange is built or `ballast check`
+runs — so `ballast run` starts lighter and paper, demo and backtest commands never pay for ccxt.
+Each case runs in a fresh interpreter: this test process has both loaded.
 """
 
 from __future__ import annotations
