@@ -17,8 +17,12 @@ class every exchange raises. `exchange_class` finds one exchange by id.
 
 Every Ballast import of ccxt goes through `ccxt` and `exchange_class` here. When ccxt was
 already imported the ordinary way (by another library in the same process), the full package
-is used as it is. tests/test_ccxt_loader.py compares all of this with the real packages, so a
-ccxt release that moves these names fails the tests instead of the bot.
+is used as it is. The other way round, an `import ccxt` after this module gets the light
+package: it has ccxt's base names but not `ccxt.exchanges` nor `ccxt.<exchange>` (import
+`ccxt.<exchange>` or `ccxt.async_support.<exchange>` as a module, or use `exchange_class`).
+
+tests/test_ccxt_loader.py compares all of this with the real packages, so a ccxt release that
+moves these names fails the tests instead of the bot.
 """
 
 from __future__ import annotations
