@@ -9,7 +9,9 @@ answering every request after 20 ms, with the full real `exchangeInfo` and real 
 The engine runs in a child process so that its peak RSS is its own, not the stand-in's.
 Figures: the cold scan (markets loaded, the signal history per asset fetched and every
 signal computed), the warm scans after it (what every 30 s scan costs within the hour), and one
-plan. Targets: ≤ 1 s per scan, ≤ 250 MB peak RSS.
+plan. Then a day of the bot's life (`--hours`, 24): every hour a scan with one new candle per
+asset and a warm scan, and the process's RSS after all those scans. Targets: ≤ 1 s per scan,
+≤ 250 MB peak RSS.
 """
 
 from __future__ import annotations
@@ -56,7 +58,7 @@ def memory_mb(field: str = "VmHWM") -> float:
     raise SystemExit(f"no {field} in /proc/self/status: memory figures need Linux")
 
 
-async def child(url: str, scans: int) -> dict[str, object]:
+async def child(url: str, scans: int, hours: int) -> dict[str, object]:
     """Run the engine's scans against `url`; return the figures."""
     with tempfile.TemporaryDirectory() as folder:
         settings = load_settings(env={
@@ -67,7 +69,7 @@ async def child(url: str, scans: int) -> dict[str, object]:
             "BALLAST_WATCHLIST": ",".join(("BTC", "ETH", "SOL", "AVAX", *WATCHLIST)),
             "BALLAST_DB": str(Path(folder) / "bench.db"),
             # The stand-in's tickers carry the real clock; the last scan runs an hour ahead.
-            "BALLAST_MAX_PRICE_AGE": str(2 * 3600),
+            "BALLAST_MAX_PRICE_AGE": str((hours + 2) * 3600),
         })
         memory = {"after imports": memory_mb("VmRSS")}
         running = await start_engine(settings)
@@ -94,6 +96,14 @@ async def child(url: str, scans: int) -> dict[str, object]:
             started = time.perf_counter()
             proposal = await engine.plan(datetime.now(UTC), on_demand=False)
             plan_wall = time.perf_counter() - started
+            count = scans + 1
+            for hour in range(2, hours + 1):  # the rest of a day: a new candle an hour
+                for seconds in (0, 30):
+                    when = datetime.now(UTC) + timedelta(hours=hour, seconds=seconds)
+                    if await engine.scan(when) is None:
+                        raise SystemExit(f"scan failed: {engine.last_error}")
+                    count += 1
+            memory[f"after {count} scans ({max(hours, 1)} h)"] = memory_mb("VmRSS")
         finally:
             await running.close()
     memory["peak"] = memory_mb("VmHWM")
@@ -102,7 +112,7 @@ async def child(url: str, scans: int) -> dict[str, object]:
             "memory": memory}
 
 
-async def main(candles: Path, latency: float, scans: int) -> bool:
+async def main(candles: Path, latency: float, scans: int, hours: int) -> bool:
     print(f"Binance stand-in, {latency * 1000:.0f} ms per request; 4 holdings + "
           f"{len(WATCHLIST)} watchlist assets, 1h candles; the engine in its own process")
     # Serve real candles as if the data's 2024-03-01 12:00 UTC hour were forming right now.
@@ -117,6 +127,7 @@ async def main(candles: Path, latency: float, scans: int) -> bool:
         standin.set_prices_from_candles(symbols)
         process = await asyncio.create_subprocess_exec(
             sys.executable, __file__, "--child", standin.url, "--scans", str(scans),
+            "--hours", str(hours),
             stdout=subprocess.PIPE,
         )
         out, _ = await process.communicate()
@@ -136,6 +147,9 @@ async def main(candles: Path, latency: float, scans: int) -> bool:
     print(f"{'signals':>14}: {figures['signals']} assets")
     memory = figures["memory"]
     print("{:>14}: ".format("memory") + ", ".join(f"{k} {v:.0f} MB" for k, v in memory.items()))
+    day = next(k for k in memory if k.startswith("after") and "scans (" in k)
+    print(f"{'bot RSS':>14}: {memory[day]:.0f} MB {day}, peak {memory['peak']:.0f} MB; target "
+          f"≤ {TARGET_MB:.0f} MB ({memory['peak'] / TARGET_MB:.2f}× the target at the peak)")
     steady = [*walls[1:], figures["new_candle"]]
     ok = bool(max(steady) <= TARGET_SECONDS and memory["peak"] <= TARGET_MB)
     print(f"targets: scans after the first ≤ {TARGET_SECONDS:.0f} s: "
@@ -150,10 +164,12 @@ if __name__ == "__main__":
     add_candles_argument(parser)
     parser.add_argument("--latency", type=float, default=0.02, help="seconds per request")
     parser.add_argument("--scans", type=int, default=5, help="scans to time")
+    parser.add_argument("--hours", type=int, default=24,
+                        help="hours of new candles scanned after the timed scans (a day)")
     parser.add_argument("--child", metavar="URL", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        print(json.dumps(asyncio.run(child(args.child, args.scans))))
+        print(json.dumps(asyncio.run(child(args.child, args.scans, args.hours))))
         sys.exit(0)
     candles = candles_dir(parser, args.candles)
-    sys.exit(0 if asyncio.run(main(candles, args.latency, args.scans)) else 1)
+    sys.exit(0 if asyncio.run(main(candles, args.latency, args.scans, args.hours)) else 1)

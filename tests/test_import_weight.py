@@ -1,8 +1,9 @@
 """What the `ballast` command loads before it needs it: not matplotlib, not ccxt.
 
-matplotlib (~26 MB) loads when a chart is drawn, ccxt (~70 MB) when a live exchange is built or
-`ballast check` runs — so `ballast run` starts lighter and paper, demo and backtest commands
-never pay for ccxt. Each case runs in a fresh interpreter: this test process has both loaded.
+matplotlib (~26 MB) loads when a chart is drawn, ccxt (~25 MB: its base and the one configured
+exchange, see core/exchange/ccxt_loader.py) when a live exchange is built or `ballast check`
+runs — so `ballast run` starts lighter and paper, demo and backtest commands never pay for ccxt.
+Each case runs in a fresh interpreter: this test process has both loaded.
 """
 
 from __future__ import annotations
@@ -16,10 +17,10 @@ ROOT = Path(__file__).resolve().parent.parent
 HEAVY = ("matplotlib", "ccxt")
 
 
-def loaded_after(code: str) -> list[str]:
-    """Which of the heavy packages are imported after running `code` in a new interpreter."""
+def loaded_after(code: str, heavy: tuple[str, ...] = HEAVY) -> list[str]:
+    """Which of the `heavy` packages are imported after running `code` in a new interpreter."""
     probe = (f"{code}\nimport json, sys\n"
-             f"print(json.dumps([m for m in {HEAVY!r} if m in sys.modules]))")
+             f"print(json.dumps([m for m in {heavy!r} if m in sys.modules]))")
     result = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True,
                             text=True, timeout=60, check=True)
     loaded: list[str] = json.loads(result.stdout.splitlines()[-1])
@@ -34,3 +35,10 @@ def test_drawing_a_chart_loads_matplotlib_then() -> None:
     code = ("from bot.telegram.charts import value_chart\n"
             'assert value_chart([], "USDT")[:4] == b"\\x89PNG"')
     assert loaded_after(code) == ["matplotlib"]
+
+
+def test_the_cli_loads_python_telegram_bot_only_when_the_bot_runs() -> None:
+    # telegram, and tornado, httpx and cryptography under it: ~0.4 s of every command's start.
+    heavy = ("telegram", "tornado", "httpx")
+    assert loaded_after("import bot.cli", heavy) == []
+    assert loaded_after("import bot.cli.operations", heavy) == ["telegram", "tornado", "httpx"]

@@ -7,6 +7,9 @@ construction is the very indicator the library computes, not merely close to it.
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -16,8 +19,10 @@ import pytest
 
 from core.candles import read_candle_file
 from core.settings import SignalSettings
-from core.signals.strategies import STRATEGIES, FloatArray
+from core.signals.strategies import STRATEGIES, FloatArray, _sma
+from tests.standins.binance_book import DATA_DIR
 
+ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = Path(__file__).parent / "fixtures" / "candles"
 
 
@@ -77,3 +82,73 @@ def test_ema_equals_pandas_ta_ema(name: str, rows: int, settings: SignalSettings
             assert np.isnan(ours[f"ema_{length}"]).all()
             continue
         same(ours[f"ema_{length}"], theirs)
+
+
+# Years of real hourly candles when the shared data is there (the fixtures are short).
+LONG_FILES = [DATA_DIR / "ohlcv" / f"binance_{pair}_USDT_1h.csv.gz" for pair in ("BTC", "SOL")]
+SMA_FILES = [*sorted(FIXTURES.glob("*.csv.gz")), *(p for p in LONG_FILES if p.exists())]
+
+
+@pytest.mark.parametrize("path", SMA_FILES, ids=lambda p: p.name)
+def test_sma_equals_pandas_ta_sma_bit_for_bit(path: Path) -> None:
+    # `_sma` replaces pandas-ta's numba kernel by the BLAS `ddot` that kernel calls: whole
+    # files, window lengths either side of BLAS's unrolled block sizes, and the shortest runs.
+    close = read_candle_file(path)["close"].reset_index(drop=True)
+    for length in (2, 3, 4, 5, 7, 8, 9, 15, 16, 17, 20, 31, 32, 33, 50, 64, 100, 200):
+        if length <= close.size:
+            same(_sma(close.to_numpy(), length), ta.sma(close, length=length, talib=False))
+        for rows in (length - 1, length, length + 1):
+            short = close.iloc[:rows]
+            ours = _sma(short.to_numpy(), length)
+            theirs = ta.sma(short, length=length, talib=False)
+            if theirs is None:  # fewer candles than the length
+                assert short.size < length and np.isnan(ours).all() and ours.size == short.size
+            else:
+                same(ours, theirs)
+
+
+def test_the_signals_run_no_numba_kernel() -> None:
+    # Loading a numba kernel initialises LLVM (~42 MB of RSS in the bot): every strategy on a
+    # run of candles, in a fresh interpreter, must leave pandas-ta's kernels unloaded.
+    code = f"""
+import json, sys
+import numba
+from pathlib import Path
+from core.candles import read_candle_file
+from core.settings import SignalSettings
+from core.signals.strategies import STRATEGIES
+frame = read_candle_file(Path({str(FIXTURES / "binance_BTC_USDT_1h.csv.gz")!r})).iloc[-500:]
+frame = frame.reset_index(drop=True)
+for strategy in STRATEGIES.values():
+    indicators = strategy.compute(frame, SignalSettings())
+    strategy.states(indicators, frame["close"].to_numpy(), SignalSettings())
+loaded = sorted(f"{{name}}.{{attr}}" for name, module in list(sys.modules.items())
+                if name.startswith("pandas_ta")
+                for attr, value in vars(module).items()
+                if isinstance(value, numba.core.dispatcher.Dispatcher) and value.signatures)
+print(json.dumps([len(STRATEGIES), loaded]))
+"""
+    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,
+                            text=True, timeout=120, check=True)
+    count, loaded = json.loads(result.stdout.splitlines()[-1])
+    assert count >= 4
+    assert loaded == []
+
+
+def test_the_ddot_is_scipys_and_scipy_linalg_still_imports_whole() -> None:
+    # `_blas_ddot` loads scipy.linalg's BLAS extension alone; scipy.linalg imported afterwards
+    # (as `ballast study` does through scipy.stats) must be the whole package, sharing it.
+    code = """
+import json, sys
+import numpy as np
+import core.signals.strategies as strategies
+light = "scipy.linalg" in sys.modules
+import scipy.linalg
+from scipy.stats import norm
+solved = scipy.linalg.solve(np.array([[2.0, 0.0], [0.0, 4.0]]), np.array([1.0, 1.0]))
+print(json.dumps([light, scipy.linalg.blas.ddot is strategies.ddot, float(norm.cdf(0.0)),
+                  solved.tolist()]))
+"""
+    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,
+                            text=True, timeout=120, check=True)
+    assert json.loads(result.stdout.splitlines()[-1]) == [False, True, 0.5, [0.5, 0.25]]

@@ -21,7 +21,7 @@ _MARKS = {Severity.OK: "[green]✓[/]", Severity.WARNING: "[yellow]![/]",
 
 
 async def _run_checks(settings: Settings) -> list[Finding]:
-    # ccxt (~70 MB) loads only for `ballast check`, not for every command this module registers.
+    # ccxt (~25 MB) loads only for `ballast check`, not for every command this module registers.
     from core.exchange.ccxt_exchange import CcxtExchange
     from core.exchange.ccxt_retry import RetryPolicy
 

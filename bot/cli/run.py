@@ -22,7 +22,6 @@ import typer
 
 from bot.cli.app import app
 from bot.cli.common import EXIT_PROBLEM, fail
-from bot.cli.operations import needs_owner_setup, operations, run_owner_setup
 from core.engine.events import (
     ApprovalClosed,
     CashBelowMinimum,
@@ -209,6 +208,10 @@ async def _only_pending(service: EngineService) -> str | None:
 
 async def run_engine(settings: Settings, resend_grace: timedelta) -> None:
     """Start the engine with the terminal front-end and serve until SIGTERM/SIGINT."""
+    # python-telegram-bot (with tornado, httpx, cryptography) loads when the bot runs, not for
+    # every `ballast` command: `ballast backtest` and the others never use it.
+    from bot.cli.operations import needs_owner_setup, operations, run_owner_setup
+
     if needs_owner_setup(settings):
         typer.echo("BALLAST_TELEGRAM_OWNER_ID is not set: send /start to your bot to learn "
                    "your user id, set it, and restart Ballast (nothing else runs until then)")

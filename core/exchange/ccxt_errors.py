@@ -15,8 +15,7 @@ from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any
 
-import ccxt
-
+from core.exchange.ccxt_loader import ccxt
 from core.exchange.errors import (
     AuthenticationFailed,
     BelowMinimum,

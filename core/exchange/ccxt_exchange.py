@@ -30,9 +30,6 @@ from datetime import datetime
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
-import ccxt
-import ccxt.async_support as ccxt_async
-
 from core.exchange.base import Candle, Fill, Order, OrderRequest
 from core.exchange.ccxt_errors import (
     RedactingLogger,
@@ -40,6 +37,7 @@ from core.exchange.ccxt_errors import (
     instrument_errors,
     translate,
 )
+from core.exchange.ccxt_loader import ccxt, exchange_class
 from core.exchange.ccxt_parsing import (
     parse_fee,
     parse_fill,
@@ -103,8 +101,8 @@ class CcxtExchange:
         retry: RetryPolicy | None = None,
         sleep: Sleep = asyncio.sleep,
     ) -> None:
-        exchange_class = getattr(ccxt_async, exchange_id, None)
-        if exchange_id not in ccxt.exchanges or exchange_class is None:
+        found = exchange_class(exchange_id)
+        if found is None:
             raise UnknownExchange(f"BALLAST_EXCHANGE = {exchange_id!r}: ccxt has no such "
                                   "exchange (e.g. 'binance', 'binanceus')")
         if api_url is not None:
@@ -143,7 +141,7 @@ class CcxtExchange:
         if api_key and api_secret:
             config["apiKey"] = api_key
             config["secret"] = api_secret
-        client: Any = exchange_class(config)
+        client: Any = found(config)
         if not client.has.get("spot"):
             raise UnknownExchange(f"BALLAST_EXCHANGE = {exchange_id!r}: not a spot exchange")
         if api_url is not None:

@@ -12,9 +12,8 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 from urllib.parse import urlsplit
 
-import ccxt
-
 from core.exchange.base import Fill, Order, OrderRequest, OrderStatus
+from core.exchange.ccxt_loader import ccxt
 from core.exchange.errors import ExchangeError
 from core.models import ZERO, Market, MarketRules, Side
 

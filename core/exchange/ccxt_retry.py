@@ -10,8 +10,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-import ccxt
-
+from core.exchange.ccxt_loader import ccxt
 from core.exchange.errors import ExchangeError, ExchangeUnavailable, RateLimited
 
 log = logging.getLogger(__name__)

@@ -18,7 +18,7 @@ from core.models import Balance, Market
 from core.settings import Settings
 
 if TYPE_CHECKING:
-    # Only named here: importing ccxt (~70 MB) is left to whoever builds the live exchange.
+    # Only named here: importing ccxt (~25 MB) is left to whoever builds the live exchange.
     from core.exchange.ccxt_exchange import KeyPermissions
 
 # Binance refuses signed requests whose timestamp is more than ~1 s ahead of its clock.

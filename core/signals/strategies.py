@@ -15,8 +15,11 @@ its name can then be listed in the `strategies` setting.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Protocol
+import importlib.machinery
+import importlib.util
+import sys
+from collections.abc import Callable, Mapping
+from typing import Any, Protocol
 
 import numpy as np
 import numpy.typing as npt
@@ -118,6 +121,63 @@ def _array(series: pd.Series | None, size: int) -> FloatArray:
         return np.full(size, np.nan)
     values: FloatArray = series.to_numpy(dtype=np.float64, copy=True)
     return values
+
+
+def _blas_ddot() -> Callable[..., float]:
+    """scipy's BLAS `ddot` (the one numba's `np.dot` calls), without `scipy.linalg`'s `__init__`.
+
+    `scipy.linalg.blas.ddot` is the function of the extension module `scipy.linalg._fblas`, but
+    importing it runs `scipy.linalg/__init__.py`, which imports all of scipy.linalg: +16 MB of
+    RSS in the bot against +5 MB for the extension alone. So when scipy.linalg is not loaded
+    yet, a bare `scipy.linalg` package (its spec, nothing run) stands in `sys.modules` while
+    `_fblas` loads and is removed after: a later `import scipy.linalg` runs the real `__init__`,
+    which takes the already loaded `_fblas`, so `scipy.linalg.blas.ddot` is this very function
+    (tests/test_signals_pandas_ta.py checks both).
+    """
+    if "scipy.linalg" in sys.modules:
+        fblas: Any = importlib.import_module("scipy.linalg._fblas")
+        return fblas.ddot  # type: ignore[no-any-return]
+    scipy = importlib.import_module("scipy")
+    spec = importlib.machinery.PathFinder.find_spec("linalg", list(scipy.__path__))
+    if spec is None:
+        raise ImportError("scipy.linalg is not installed")
+    sys.modules["scipy.linalg"] = importlib.util.module_from_spec(spec)
+    try:
+        fblas = importlib.import_module("scipy.linalg._fblas")
+    finally:
+        del sys.modules["scipy.linalg"]
+        if "linalg" in vars(scipy):
+            delattr(scipy, "linalg")
+    return fblas.ddot  # type: ignore[no-any-return]
+
+
+ddot = _blas_ddot()
+
+
+def _sma(values: FloatArray, length: int) -> FloatArray:
+    """pandas-ta's `sma(close, length, talib=False)`, bit for bit, without running numba.
+
+    `ta.sma` calls a numba kernel (`nb_sma`): `np.convolve(ones(n) / n, x)`, which numba
+    computes window by window as `np.dot`, i.e. BLAS `ddot` from `scipy.linalg.cython_blas`
+    over the window and the reversed weights. Here each window calls that same `ddot` (see
+    `_blas_ddot`) — the same routine on the same numbers, so the same bits
+    (tests/test_signals_pandas_ta.py compares them over real candles). Calling any numba kernel
+    initialises LLVM and loads its code: ~42 MB of RSS in the bot for this one average.
+    """
+    out = np.full(values.size, np.nan)
+    if values.size < length:
+        return out  # where `ta.sma` returns None
+    weights = (np.ones(length) / length)[::-1].copy()
+    window = np.ascontiguousarray(values, dtype=np.float64)
+    if values.size == length:
+        # numba's `np.convolve` keeps its first argument first when both are as long, so it
+        # sums this one window over the values reversed.
+        out[-1] = ddot(weights, window[::-1].copy())
+        return out
+    out[length - 1:] = np.fromiter(
+        (ddot(window[i:i + length], weights) for i in range(values.size - length + 1)),
+        dtype=np.float64, count=values.size - length + 1)
+    return out
 
 
 def _seeded(values: FloatArray, length: int, start: int = 0) -> pd.Series:
@@ -308,11 +368,11 @@ class BollingerBreak:
         return settings.bb_period
 
     def compute(self, candles: pd.DataFrame, settings: SignalSettings) -> dict[str, FloatArray]:
-        # Built from pandas-ta's `sma` and `stdev` exactly as `ta.bbands` builds the bands (same
-        # values), without its bandwidth and %B columns, which cost four times as much.
+        # Built from pandas-ta's `sma` (see `_sma`) and `stdev` exactly as `ta.bbands` builds the
+        # bands (same values), without its bandwidth and %B columns, which cost four times as much.
         close, size = candles["close"], len(candles)
         period = settings.bb_period
-        mid = _array(ta.sma(close, length=period, talib=False), size)
+        mid = _sma(close.to_numpy(dtype=np.float64), period)
         deviation = _array(ta.stdev(close, length=period, ddof=0, talib=False), size)
         width = settings.bb_std * deviation
         return {"bb_upper": mid + width, "bb_lower": mid - width}
