@@ -20,7 +20,6 @@ import pytest
 from core.candles import read_candle_file
 from core.settings import SignalSettings
 from core.signals.strategies import STRATEGIES, FloatArray, _sma
-from tests.standins.binance_book import DATA_DIR
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = Path(__file__).parent / "fixtures" / "candles"
@@ -84,9 +83,7 @@ def test_ema_equals_pandas_ta_ema(name: str, rows: int, settings: SignalSettings
         same(ours[f"ema_{length}"], theirs)
 
 
-# Years of real hourly candles when the shared data is there (the fixtures are short).
-LONG_FILES = [DATA_DIR / "ohlcv" / f"binance_{pair}_USDT_1h.csv.gz" for pair in ("BTC", "SOL")]
-SMA_FILES = [*sorted(FIXTURES.glob("*.csv.gz")), *(p for p in LONG_FILES if p.exists())]
+SMA_FILES = sorted(FIXTURES.glob("*.csv.gz"))
 
 
 @pytest.mark.parametrize("path", SMA_FILES, ids=lambda p: p.name)
