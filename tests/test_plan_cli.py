@@ -15,7 +15,7 @@ from bot.cli import app
 
 ROOT = Path(__file__).resolve().parent.parent
 SEED = ROOT / "examples" / "seed-portfolio.json"
-# The seed's figures (SPEC §4.1, §8) come from the seed's rules, not the defaults.
+# The seed portfolio's figures (docs/rules.md §5) come from the seed's rules, not the defaults.
 SEED_RULES = {"BALLAST_PRESET": "seed-literal"}
 
 
