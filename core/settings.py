@@ -53,12 +53,12 @@ class SettingsError(ValueError):
 
 
 class PolicySettings(BaseModel):
-    """The rebalancing policy's settings (docs/rules.md) with the seed's defaults."""
+    """The rebalancing policy's settings (docs/rules.md); defaults chosen in docs/decisions.md."""
 
     model_config = ConfigDict(frozen=True, extra="forbid", validate_default=True)
 
     preset: PresetName = "default"
-    min_cash: Fraction = Field(Decimal("0.20"), ge=0, lt=1)
+    min_cash: Fraction = Field(Decimal("0.25"), ge=0, lt=1)
     target_cash: Fraction = Field(Decimal("0.25"), ge=0, lt=1)
     max_cash: Fraction = Field(Decimal("0.40"), ge=0, lt=1)
     cash_floor: Fraction = Field(Decimal("0.15"), ge=0, lt=1)
@@ -77,15 +77,17 @@ class PolicySettings(BaseModel):
     maintain_reserve: bool = True
     fee_rate: Fraction = Field(Decimal("0.001"), ge=0, lt=Decimal("0.1"))
     never_sell: tuple[str, ...] = ()
-    # Decision mechanisms (docs/rules.md). Each default keeps the seed's behaviour.
-    sizing: Literal["all_or_nothing", "conviction"] = "all_or_nothing"
-    plan_on: Literal["interval", "candle_close"] = "interval"
-    trim_band: Fraction = Field(Decimal("0"), ge=0, lt=1)
-    cash_band: Fraction = Field(Decimal("0"), ge=0, lt=1)
-    cost_multiple: Decimal = Field(Decimal("0"), ge=0, le=1000)
-    turnover_budget: Fraction | None = Field(None, gt=0, le=100, description="fraction of V")
+    # Decision mechanisms (docs/rules.md), on by default: the study of docs/decisions.md chose
+    # them; preset `seed-literal` turns them off.
+    sizing: Literal["all_or_nothing", "conviction"] = "conviction"
+    plan_on: Literal["interval", "candle_close"] = "candle_close"
+    trim_band: Fraction = Field(Decimal("0.05"), ge=0, lt=1)
+    cash_band: Fraction = Field(Decimal("0.05"), ge=0, lt=1)
+    cost_multiple: Decimal = Field(Decimal("5"), ge=0, le=1000)
+    turnover_budget: Fraction | None = Field(Decimal("0.5"), gt=0, le=100,
+                                             description="fraction of V")
     turnover_period: int = Field(30 * 86400, gt=0, description="seconds")
-    keep_small_holdings: bool = False
+    keep_small_holdings: bool = True
 
     @model_validator(mode="before")
     @classmethod
@@ -140,9 +142,9 @@ class SignalSettings(BaseModel):
 
     preset: PresetName = "default"
     timeframe: Literal["1m", "5m", "15m", "30m", "1h", "4h", "1d"] = "1h"
-    sell_rule: Literal["any", "majority", "all", "score"] = "any"
+    sell_rule: Literal["any", "majority", "all", "score"] = "score"
     # sell_rule = score: hysteresis on the score (core.signals.combine); ignored otherwise.
-    sell_enter_score: float = Field(0.5, gt=0, le=1)
+    sell_enter_score: float = Field(0.75, gt=0, le=1)
     sell_exit_score: float = Field(0.0, ge=0, le=1)
     buy_enter_score: float = Field(0.5, gt=0, le=1)
     buy_exit_score: float = Field(0.0, ge=0, le=1)

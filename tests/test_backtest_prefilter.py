@@ -113,9 +113,9 @@ def assert_same(fast: Simulation, every: Simulation) -> None:
 
 
 async def test_a_month_of_busy_trading_is_the_same_with_the_prefilter() -> None:
-    # The defaults trade most hours (buys, signal sells, trims, cash raises); a tight
+    # The seed's rules trade most hours (buys, signal sells, trims, cash raises); a tight
     # max_price_drift refuses many plans at the fill, leaving their triggers standing.
-    settings = config(max_price_drift="0.0002")
+    settings = config(preset="seed-literal", max_price_drift="0.0002")
     replay = load_replay(DEMO, "1h", "USDT", T0 + 30 * DAY, T0 + 60 * DAY, settings.signal)
     fast, every = await replay_both(replay, settings)
     assert_same(fast, every)
@@ -127,12 +127,24 @@ async def test_a_month_of_busy_trading_is_the_same_with_the_prefilter() -> None:
 
 
 async def test_months_of_calm_trading_plan_at_a_few_candles_and_trade_the_same() -> None:
-    # Sell only when every strategy agrees, wide position limits: trades are rare, and the
-    # exact policy should run at a small share of the candles.
-    settings = config(sell_rule="all", max_position="0.6", min_position="0.02",
-                      stop_loss="0.2")
+    # The seed's rules, but sell only when every strategy agrees, wide position limits: trades
+    # are rare, and the exact policy should run at a small share of the candles.
+    settings = config(preset="seed-literal", sell_rule="all", max_position="0.6",
+                      min_position="0.02", stop_loss="0.2")
     replay = load_replay(DEMO, "1h", "USDT", T0 + 30 * DAY, T0 + 150 * DAY, settings.signal)
     fast, every = await replay_both(replay, settings)
     assert_same(fast, every)
     assert fast.tally.executed > 5
     assert fast.decisions < len(replay.rows) // 4
+
+
+async def test_the_defaults_trade_the_same_with_the_prefilter() -> None:
+    # The defaults' own mechanisms (conviction sizing, closed candles, bands, the cost test,
+    # the turnover budget) must not hide a plan from the prefilter either.
+    settings = config()
+    replay = load_replay(DEMO, "1h", "USDT", T0 + 30 * DAY, T0 + 150 * DAY, settings.signal)
+    fast, every = await replay_both(replay, settings)
+    assert_same(fast, every)
+    assert {order.side for order in fast.orders} == {Side.BUY, Side.SELL}
+    assert fast.tally.executed > 5
+    assert fast.decisions < every.decisions

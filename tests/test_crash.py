@@ -197,6 +197,9 @@ def ballast_env(standin: BinanceStandIn, db: Path) -> dict[str, str]:
         "BALLAST_DB": str(db),
         "BALLAST_LOCK_DIR": str(db.parent / "locks"),
         "BALLAST_WATCHLIST": "BTC,ETH,SOL,AVAX",
+        # The seed's rules trade here at once, a plan every rebalance_interval; the defaults
+        # wait for a closed candle, so most rounds would send no order.
+        "BALLAST_PRESET": "seed-literal",
         "BALLAST_SCAN_INTERVAL": "1",
         "BALLAST_REBALANCE_INTERVAL": "1",
     }

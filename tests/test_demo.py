@@ -39,8 +39,9 @@ def test_the_demo_prints_alerts_plans_fills_and_the_summary(
     result = CliRunner().invoke(app, ["demo", "--days", "1", "--no-full"])
     assert result.exit_code == 0, result.output
     out = result.stdout
-    # the seed portfolio starts with ~4% cash: the reserve alert, then a plan that raises cash
-    assert "Cash 4.3% is below the 20% minimum" in out
+    # the seed portfolio starts with ~4% cash: the reserve alert (the default 25% min_cash, not
+    # BALLAST_MIN_CASH), then a plan that raises cash
+    assert "Cash 4.3% is below the 25% minimum" in out
     assert re.search(r"📝 Plan \w+\nAuto-approved: executing now\.", out)
     assert re.search(r"✅ Plan \w+ executed", out)
     assert re.search(r"SELL [\d.]+ (ETH|BTC|SOL|AVAX)", out)

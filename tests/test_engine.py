@@ -107,7 +107,7 @@ async def test_signal_changes_on_holdings_are_announced_once(store: Store) -> No
 
 
 async def test_a_sell_the_score_does_not_explain_says_which_rule_made_it(store: Store) -> None:
-    rig = await build(store)
+    rig = await build(store, preset="seed-literal")  # the seed's rule: one SELL vote sells
     rig.signals = {"ETH": signal("ETH", SignalKind.BUY, 0.5)}
     await rig.engine.scan(rig.clock.now)
     votes = (Vote("rsi", -1, "RSI(14) 78.4 > 70"), Vote("macd", 1, "MACD crossed up"))
@@ -148,11 +148,12 @@ async def test_cash_below_minimum_is_announced_once_per_breach(store: Store) -> 
 
     events = [e for e in rig.events.pending() if isinstance(e, CashBelowMinimum)]
     assert [round(e.cash_allocation, 4) for e in events] == [D("0.0833"), D("0.0833")]
-    assert events[0].min_cash == D("0.20")
+    assert events[0].min_cash == D("0.25")  # the default reserve
 
 
 async def test_plans_come_every_rebalance_interval_and_not_while_paused(store: Store) -> None:
-    rig = await build(store)
+    # The seed's rules plan every rebalance_interval; the defaults wait for a closed candle.
+    rig = await build(store, preset="seed-literal")
     rig.next_plan = plan_of(SELL_ETH)
 
     await rig.engine.tick(rig.clock.now)
@@ -162,7 +163,8 @@ async def test_plans_come_every_rebalance_interval_and_not_while_paused(store: S
 
     service = EngineService(rig.engine, rig.clock)
     await service.pause()
-    restarted = await make_rig(store, rig.clock, rig.prices, rig.exchange)  # pause persists
+    # The pause persists.
+    restarted = await make_rig(store, rig.clock, rig.prices, rig.exchange, preset="seed-literal")
     restarted.next_plan = plan_of(trade(Side.SELL, "BTC", "0.01", "50000",
                                         TradeReason.RAISE_CASH))
     await restarted.engine.tick(rig.clock.advance(600))

@@ -15,6 +15,8 @@ from bot.cli import app
 
 ROOT = Path(__file__).resolve().parent.parent
 SEED = ROOT / "examples" / "seed-portfolio.json"
+# The seed portfolio's figures (docs/rules.md §5) come from the seed's rules, not the defaults.
+SEED_RULES = {"BALLAST_PRESET": "seed-literal"}
 
 
 def run(*args: str, stdin: str | None = None, env: dict[str, str] | None = None) -> Result:
@@ -31,8 +33,9 @@ def _clean_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_seed_portfolio_shows_the_initial_rebalance_of_spec_4_1() -> None:
     """The seed's real holdings (cash $677 with its USDT; the seed's S rounds it to $628) at the
-    default fee: one ETH sell for both the trim and the cash raise, cash 5.3% → 20.0%."""
-    result = run("--input", str(SEED))
+    default fee, under the seed's rules: one ETH sell for both the trim and the cash raise,
+    cash 5.3% → 20.0%."""
+    result = run("--input", str(SEED), env=SEED_RULES)
     assert result.exit_code == 0, result.output
     text = result.stdout
     assert "12,680.79 USDT" in text
@@ -44,7 +47,7 @@ def test_seed_portfolio_shows_the_initial_rebalance_of_spec_4_1() -> None:
 
 
 def test_json_output_is_spec_8s_shape_with_the_seed_figures() -> None:
-    result = run("--input", str(SEED), "--json")
+    result = run("--input", str(SEED), "--json", env=SEED_RULES)
     assert result.exit_code == 0, result.output
     out = json.loads(result.stdout)
     assert list(out) == ["total_value", "cash", "before", "after", "trades", "skipped"]
@@ -133,6 +136,7 @@ def test_the_installed_ballast_command_runs_as_a_real_process() -> None:
         timeout=60,
         check=False,
         cwd=ROOT,
+        env=_process_env(**SEED_RULES),  # the seed's figure below
     )
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["trades"][0]["value"] == 1861.23
@@ -192,4 +196,5 @@ def test_a_mistyped_variable_is_warned_about_on_stderr(tmp_path: Path) -> None:
     assert done.stderr.strip() == (
         "warning: BALLAST_MIN_CAHS is not a Ballast setting and is ignored; "
         "did you mean BALLAST_MIN_CASH?")
-    assert json.loads(done.stdout)["after"]["cash"] == 0.2
+    # min_cash stays the default 0.25, not the mistyped 0.3.
+    assert json.loads(done.stdout)["after"]["cash"] == pytest.approx(0.25, abs=0.001)

@@ -144,7 +144,7 @@ def test_ballast_plan_reads_the_preset_and_the_new_settings(tmp_path: Path) -> N
 @pytest.mark.parametrize(
     ("values", "message"),
     [
-        ({"sell_exit_score": "0.6"}, "sell_exit_score = 0.6: must be ≤ sell_enter_score"),
+        ({"sell_exit_score": "0.8"}, "sell_exit_score = 0.8: must be ≤ sell_enter_score"),
         ({"buy_exit_score": "0.9"}, "buy_exit_score = 0.9: must be ≤ buy_enter_score"),
         ({"sell_rule": "score", "strong_buy_score": "0.25"},
          "strong_buy_score = 0.25: must be ≥ buy_enter_score"),

@@ -16,12 +16,13 @@ from core.settings import (
 )
 
 
-def test_defaults_are_the_seed_config() -> None:
+def test_defaults_are_the_studied_config() -> None:
+    """The defaults are the configuration docs/decisions.md chose; the rest keep the seed's."""
     settings = load_settings(env={})
     policy = settings.policy
     assert policy == PolicySettings()
     assert (policy.min_cash, policy.target_cash, policy.max_cash) == (
-        Decimal("0.20"), Decimal("0.25"), Decimal("0.40"))
+        Decimal("0.25"), Decimal("0.25"), Decimal("0.40"))
     assert policy.cash_floor == Decimal("0.15")
     assert policy.buy_cash_threshold == Decimal("0.30")
     assert (policy.min_position, policy.max_position) == (Decimal("0.05"), Decimal("0.30"))
@@ -33,11 +34,20 @@ def test_defaults_are_the_seed_config() -> None:
     assert (policy.scan_interval, policy.rebalance_interval) == (30, 300)
     assert policy.sell_on_signal and policy.maintain_reserve
     assert policy.fee_rate == Decimal("0.001")
+    # The decision mechanisms the study chose (docs/decisions.md §3).
+    assert (policy.sizing, policy.plan_on) == ("conviction", "candle_close")
+    assert (policy.trim_band, policy.cash_band) == (Decimal("0.05"), Decimal("0.05"))
+    assert policy.cost_multiple == Decimal("5")
+    assert (policy.turnover_budget, policy.turnover_period) == (Decimal("0.5"), 30 * 86400)
+    assert policy.keep_small_holdings
+    assert settings.timeframe == "1h" and settings.sell_rule == "score"
+    assert (settings.sell_enter_score, settings.sell_exit_score) == (0.75, 0.0)
+    assert (settings.buy_enter_score, settings.buy_exit_score) == (0.5, 0.0)
+    assert settings.strong_buy_score == 1.0
+    assert settings.confirm_candles == 1
     assert settings.quote == "USDT"
     assert settings.cash_assets == ("USDT", "USDC", "FDUSD", "USD", "DAI", "TUSD")
     assert settings.watchlist == ("BTC", "ETH", "SOL", "AVAX", "BNB", "XRP", "ADA", "LINK")
-    assert settings.timeframe == "1h" and settings.sell_rule == "any"
-    assert settings.confirm_candles == 1
     assert (settings.max_price_age, settings.approval_ttl) == (120, 600)
     assert settings.max_price_drift == Decimal("0.02")
     assert (settings.mode, settings.approval, settings.allow_live_auto) == (
@@ -91,7 +101,7 @@ def test_policy_part_is_a_plain_policy_settings() -> None:
 
 # Every relationship rule, each error naming the setting, its value and the rule.
 RULES = [
-    ({"cash_floor": "0.25"}, "cash_floor = 0.25: must be ≤ min_cash"),
+    ({"cash_floor": "0.3"}, "cash_floor = 0.3: must be ≤ min_cash"),
     ({"min_cash": "0.30"}, "min_cash = 0.30: must be ≤ target_cash"),
     ({"target_cash": "0.45"}, "target_cash = 0.45: must be ≤ max_cash"),
     ({"buy_cash_threshold": "0.18", "cash_floor": "0.10"},

@@ -44,6 +44,6 @@ def test_every_setting_is_documented_with_its_default() -> None:
 
 
 def test_a_stale_row_is_caught() -> None:
-    rows = documented("| `BALLAST_MIN_CASH` | `0.25` | cash |\n| `BALLAST_GONE` | — | x |")
-    assert rows == {"min_cash": "`0.25`", "gone": "—"}
+    rows = documented("| `BALLAST_MIN_CASH` | `0.20` | cash |\n| `BALLAST_GONE` | — | x |")
+    assert rows == {"min_cash": "`0.20`", "gone": "—"}
     assert rows["min_cash"] != default_text(Settings.model_fields["min_cash"].default)

@@ -39,7 +39,11 @@ def squash(text: str) -> str:
     return "".join(text.split())
 
 
-def test_json_matches_the_spec_shape_and_the_library(runner: CliRunner) -> None:
+def test_json_matches_the_spec_shape_and_the_library(
+    runner: CliRunner, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The seed's rules: BTC's one SELL vote (RSI 80.7 > 70) makes it SELL.
+    monkeypatch.setenv("BALLAST_PRESET", "seed-literal")
     code, out, _ = run(runner, "--candles", str(FIXTURES), "--timeframe", "1d",
                        "--at", "2024-03-01T00:00:00Z", "--json")
     assert code == 0
@@ -51,7 +55,7 @@ def test_json_matches_the_spec_shape_and_the_library(runner: CliRunner) -> None:
                                       "bb_upper", "bb_lower"}
     assert all(set(v) == {"strategy", "vote", "reason"} for v in btc["votes"])
     expected = compute_signal("BTC", read_candle_file(FIXTURES / "binance_BTC_USDT_1d.csv.gz"),
-                              SignalSettings(timeframe="1d"), AT_MS)
+                              SignalSettings(preset="seed-literal", timeframe="1d"), AT_MS)
     assert btc["signal"] == expected.signal == "SELL"
     assert btc["score"] == expected.score
     assert btc["votes"] == [{"strategy": v.strategy, "vote": v.vote, "reason": v.reason}
@@ -153,7 +157,10 @@ def test_settings_choose_the_strategies(runner: CliRunner, monkeypatch: pytest.M
     assert code == 2 and squash("'moon': unknown strategy") in squash(err)
 
 
-def test_a_sell_at_a_score_of_zero_says_which_rule_made_it(runner: CliRunner) -> None:
+def test_a_sell_at_a_score_of_zero_says_which_rule_made_it(
+    runner: CliRunner, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("BALLAST_PRESET", "seed-literal")  # the seed's rule: one SELL vote sells
     demo = Path(__file__).resolve().parent.parent / "core" / "data" / "demo"
     code, out, err = run(runner, "--candles", str(demo), "--at", "2024-03-05T00:00:00Z")
     assert code == 0, err

@@ -45,19 +45,23 @@ def test_sell_is_entered_at_minus_enter_and_left_at_minus_exit() -> None:
 def test_under_the_vote_rules_one_sell_vote_flips_at_once() -> None:
     """The seed's `any` rule against hysteresis on the same alternating votes."""
     votes = np.array([[-1, 0, 0, 0], [-1, -1, 0, 0], [-1, 0, 0, 0], [0, -1, 0, 0]] * 3)
-    seed = combine_codes(votes, SignalSettings(sell_rule="any"))
+    seed = combine_codes(votes, SignalSettings(preset="seed-literal"))
     assert (seed == SELL).all()
-    score = combine_codes(votes, SignalSettings(sell_rule="score"))
-    assert (score[1:] == SELL).all() and score[0] != SELL  # entered once at −0.5, then held
+    # Entered at −0.5 (not the default −0.75, which these votes never reach), then held.
+    score = combine_codes(votes, SignalSettings(sell_rule="score", sell_enter_score=0.5))
+    assert (score[1:] == SELL).all() and score[0] != SELL
 
 
 def test_strong_buy_is_reachable_below_unanimity() -> None:
     three_of_four = [1, 1, 1, 0]
-    assert combine(three_of_four, SignalSettings())[0] is SignalKind.BUY  # the seed: never
-    kind, score = combine(three_of_four, SignalSettings(strong_buy_score=0.75))
+    seed = SignalSettings(preset="seed-literal")
+    assert combine(three_of_four, seed)[0] is SignalKind.BUY  # the seed: never
+    kind, score = combine(three_of_four, SignalSettings(preset="seed-literal",
+                                                        strong_buy_score=0.75))
     assert (kind, score) == (SignalKind.STRONG_BUY, 0.75)
-    # one SELL vote under `any` is still SELL, whatever the threshold
-    assert combine([1, 1, 1, -1], SignalSettings(strong_buy_score=0.5))[0] is SignalKind.SELL
+    # one SELL vote under `any` (the seed's rule) is still SELL, whatever the threshold
+    any_sell = SignalSettings(preset="seed-literal", strong_buy_score=0.5)
+    assert combine([1, 1, 1, -1], any_sell)[0] is SignalKind.SELL
 
 
 @st.composite

@@ -34,8 +34,11 @@ class Stack:
     bot: TelegramBot
 
 
-def live_settings(binance: BinanceStandIn, tg: TelegramStandIn, db: Path) -> Settings:
+def live_settings(
+    binance: BinanceStandIn, tg: TelegramStandIn, db: Path, **env: str
+) -> Settings:
     return load_settings(env={
+        **env,
         "BALLAST_MODE": "live",
         "BALLAST_EXCHANGE_API_KEY": binance.api_key,
         "BALLAST_EXCHANGE_API_SECRET": binance.api_secret,
@@ -137,7 +140,10 @@ async def test_taps_after_a_restart_or_after_expiry_place_no_order(tmp_path: Pat
 
     async with BinanceStandIn(balances=ACCOUNT, prices=PRICES) as binance, \
             TelegramStandIn() as tg:
-        settings = live_settings(binance, tg, db)
+        # The seed's rules trim ETH as soon as it is past max_position again. The defaults trim
+        # past max_position + trim_band, a rally (about 2.7×) the sanity gate refuses here: its
+        # last sane scan is from before the first plan sold ETH.
+        settings = live_settings(binance, tg, db, BALLAST_PRESET="seed-literal")
 
         async def start() -> tuple[RunningEngine, TelegramBot]:
             running = await start_engine(settings, clock=clock)

@@ -71,7 +71,7 @@ def test_portfolio_view_shows_holdings_cash_limits_and_pnl() -> None:
     text = visible(view.text)
     assert "12,631.96 USDT" in text
     assert "Cash 628.00 USDT · 5.0%" in text
-    assert "⚠ Cash below its band (20%–40%)" in text
+    assert "⚠ Cash below its band (25%–40%)" in text  # the default min_cash and max_cash
     assert re.search(r"ETH +4,607\.00 ▲36\.5% SELL", text)
     assert re.search(r"BTC +3,174\.96 +25\.1% BUY", text)
     assert "  0.03482 @ 91,182.00\n  P&L +215.26 (+7.3%)" in text
@@ -285,7 +285,8 @@ def test_each_vote_shows_its_sign_and_a_sell_at_zero_says_why() -> None:
     votes = (Vote("rsi", -1, "RSI(14) 78.4 > 70"), Vote("macd", 1, "MACD crossed up"),
              Vote("ema", 0, "EMA(20) ≈ EMA(50)"))
     signals = {"ETH": AssetSignal("ETH", SignalKind.SELL, 0.0, votes)}
-    text = visible(signals_view(signals, "1h", SignalSettings()).text)
+    seed = SignalSettings(preset="seed-literal")  # the seed's rule: one SELL vote sells
+    text = visible(signals_view(signals, "1h", seed).text)
     assert "ETH SELL · score +0.00" in text
     assert ("SELL: 1 of 3 strategies vote SELL; sell_rule = any: one SELL vote sells"
             in " ".join(text.split()))
@@ -293,7 +294,7 @@ def test_each_vote_shows_its_sign_and_a_sell_at_zero_says_why() -> None:
     assert "· ema: EMA(20) ≈ EMA(50)" in text
     # A SELL its score explains gets no rule line.
     plain = {"ETH": AssetSignal("ETH", SignalKind.SELL, -0.5, votes[:1])}
-    assert "sell_rule" not in signals_view(plain, "1h", SignalSettings()).text
+    assert "sell_rule" not in signals_view(plain, "1h", seed).text
 
 
 def test_the_portfolio_says_which_candles_its_signals_are_read_on() -> None:

@@ -14,7 +14,8 @@ from core.policy import make_plan
 from core.whatif import WhatIf, WhatIfError, load_whatif, parse_whatif, plan_output
 from tests.factories import NOW
 
-# Portfolio S of docs/rules.md in the what-if format: each holding's value is exact.
+# Portfolio S of docs/rules.md in the what-if format: each holding's value is exact. Its
+# figures are the seed's (scenario 1), so it runs under the seed's rules.
 S = {
     "quote": "USDT",
     "balances": {
@@ -25,7 +26,7 @@ S = {
         "USDT": {"free": "628"},
     },
     "prices": {"BTC": 100000, "ETH": 2500, "SOL": 200, "AVAX": 40},
-    "settings": {"fee_rate": 0},
+    "settings": {"preset": "seed-literal", "fee_rate": 0},
     "now": "2026-11-24T00:00:00Z",
 }
 
@@ -83,7 +84,7 @@ def test_spec_8_example_input_is_accepted() -> None:
         },
         "markets": {"BTC": {"min_notional": 5, "amount_step": 0.00001}},
         "watchlist": ["LINK"],
-        "settings": {"min_cash": 0.20, "fee_rate": 0.0},
+        "settings": {"preset": "seed-literal", "min_cash": 0.20, "fee_rate": 0.0},
         "now": "2026-11-24T00:00:00Z",
     }
     whatif = load(doc)
@@ -173,6 +174,9 @@ def test_now_defaults_to_the_callers_clock_and_drives_min_hold() -> None:
         "prices": {"ETH": 1000},
         "signals": {"ETH": "SELL"},
         "positions": {"ETH": {"last_buy": "2026-11-23T23:58:00Z"}},
+        # The seed's rules sell the whole holding at a SELL; the defaults size the sale by the
+        # score (at −0.5 this 10% holding may stay) and would sell nothing.
+        "settings": {"preset": "seed-literal"},
     }
     early = load(doc, now=NOW)  # bought 120 s before
     assert make_plan(early.plan_input, early.settings).skipped[0].reason is SkipReason.MIN_HOLD
