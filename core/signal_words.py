@@ -29,6 +29,11 @@ def contradicts_score(signal: AssetSignal) -> bool:
     return False
 
 
+def _signed(score: float) -> str:
+    """A threshold with its sign, and none on zero ("≥ 0", not "≥ −0")."""
+    return "0" if score == 0 else f"{score:+g}".replace("-", "−")
+
+
 def explain(signal: AssetSignal, settings: SignalSettings) -> str:
     """The rule that made the signal what it is, in words (module docs)."""
     rule = settings.sell_rule
@@ -42,7 +47,7 @@ def explain(signal: AssetSignal, settings: SignalSettings) -> str:
             if signal.score <= -enter + EPSILON:
                 return f"SELL: score ≤ −{enter:g} (sell_rule = score)"
             return (f"SELL since the score fell to −{enter:g}; it stays SELL until the score "
-                    f"is ≥ −{leave:g} (sell_rule = score)")
+                    f"is ≥ {_signed(-leave)} (sell_rule = score)")
         words = {"any": "one SELL vote sells", "majority": "more than half must vote SELL",
                  "all": "every strategy must vote SELL"}[rule]
         return f"SELL: {tally + '; ' if tally else ''}sell_rule = {rule}: {words}"
@@ -50,7 +55,7 @@ def explain(signal: AssetSignal, settings: SignalSettings) -> str:
         if rule == "score":
             enter, leave = settings.buy_enter_score, settings.buy_exit_score
             why = (f"score ≥ +{enter:g}" if signal.score >= enter - EPSILON else
-                   f"BUY since the score rose to +{enter:g}, until it is ≤ +{leave:g}")
+                   f"BUY since the score rose to +{enter:g}, until it is ≤ {_signed(leave)}")
             why += " (sell_rule = score)"
         else:
             why = (f"{buys} BUY against {sells} SELL votes" if count else "more BUY than SELL "
