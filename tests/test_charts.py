@@ -148,7 +148,8 @@ def test_the_cash_panel_has_at_most_one_point_a_day_and_shows_the_band() -> None
     for line in lines:
         assert len(line.get_xdata()) <= days + 1  # type: ignore[arg-type]
     labels = [text.get_text() for legend in figure.legends for text in legend.get_texts()]
-    assert "cash band 20%–40%" in labels and "target 25%" in labels
+    band = f"cash band {LIMITS.min_cash:.0%}–{LIMITS.max_cash:.0%}"
+    assert band in labels and f"target {LIMITS.target_cash:.0%}" in labels
     assert any(label.startswith("Ballast cash, ") and "-day mean" in label for label in labels)
     assert bottom.get_ylim() == (0.0, 1.0)
 
