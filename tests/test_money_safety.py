@@ -146,12 +146,16 @@ async def test_no_plan_from_implausible_data_even_in_auto_mode(
         told = of_type(events, SuspectData)
         assert len(told) == 1, "told once, not every scan"
         assert any(problem in p for p in told[0].problems)
+        status = await running.service.status()  # /status says planning is on hold, and why
+        assert status.on_hold_since is not None
+        assert any(problem in p for p in status.on_hold_because)
 
         binance.set_balance("USDT", ACCOUNT["USDT"])
         binance.set_price("ETH/USDT", PRICES["ETH/USDT"])
         proposal = await engine.plan(now())
         assert proposal.approval is not None, proposal.message  # planning resumed
         assert of_type(events, SuspectDataCleared)
+        assert (await running.service.status()).on_hold_since is None
     finally:
         await running.close()
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import html
 import re
 import struct
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
@@ -267,6 +268,14 @@ def test_status_and_history_fit_a_phone() -> None:
     assert "Mode live" in text and "paused" in text and "45s ago" in text
     assert "trouble since 14:32 UTC" in text and "Waiting: plan a1b2c3d4e5" in text
     assert_phone_sized(view)
+    held = replace(status, on_hold_since=EXPIRY, on_hold_because=(
+        "total value -24.3% since the last scan with no matching price move "
+        "(12629.88 → 9560.12 USDT)",))
+    view = status_view(held, EXPIRY)
+    text = visible(view.text)
+    assert "Planning ⏸ on hold since 14:32 UTC" in text and "total value -24.3%" in text
+    assert_phone_sized(view)
+    assert "on hold" not in visible(status_view(status, EXPIRY).text)
     row = OrderRow("bl-a1b2c3d4e5-0", "a1b2c3d4e5", 0, "ETH/USDT", "ETH", Side.SELL,
                    D("123456.12345678"), D("3000"), OrderState.FILLED, 1, EXPIRY, "9",
                    D("123456.12345678"), D("0.00001234"), D("1.5"), D("0.12345678"),

@@ -55,6 +55,11 @@ def status_view(status: Status, now: datetime) -> View:
         lines.append(f"Exchange ⚠️ trouble since {since}")
         if status.last_error:
             lines += wrap_lines(status.last_error, indent="  ", limit=4)
+    if status.on_hold_since is not None:
+        lines.append(f"Planning ⏸ <b>on hold</b> since {clock(status.on_hold_since)}")
+        lines.append("  the account data looks wrong:")
+        for problem in status.on_hold_because:
+            lines += wrap_lines(problem, indent="  ", limit=2)
     for approval_row in status.executing:
         lines.append(f"Executing plan {esc(approval_row.id)}")
     for approval_row in status.pending:

@@ -217,6 +217,13 @@ class Engine:
                   cash=f"{portfolio.cash_allocation:.4f}", assets=len(signals))
         return self.latest
 
+    @property
+    def planning_on_hold(self) -> tuple[datetime, tuple[str, ...]] | None:
+        """Since when and why the sanity gate holds planning back (None: it does not)."""
+        if self._suspect_since is None or self.gate is None:
+            return None
+        return self._suspect_since, self.gate.problems
+
     async def _judge(self, portfolio: Portfolio, now: datetime) -> None:
         """Pass the scan through the sanity gate; tell the owner once when it closes or opens."""
         gate = self.gate

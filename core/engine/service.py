@@ -55,6 +55,9 @@ class Status:
     last_error: str | None
     pending: list[Approval]
     executing: list[Approval]
+    # Since when and why implausible account data holds planning back (docs/rules.md).
+    on_hold_since: datetime | None = None
+    on_hold_because: tuple[str, ...] = ()
 
 
 class ServiceError(Exception):
@@ -156,6 +159,7 @@ class EngineService:
         """Mode, exchange, last scan, next plan, trouble and open approvals."""
         engine = self.engine
         settings = engine.settings
+        hold = engine.planning_on_hold
         return Status(
             mode=settings.mode,
             exchange=engine.exchange.name,
@@ -171,4 +175,6 @@ class EngineService:
             executing=await engine.approvals.in_states(
                 ApprovalState.APPROVED, ApprovalState.EXECUTING
             ),
+            on_hold_since=hold[0] if hold else None,
+            on_hold_because=hold[1] if hold else (),
         )
