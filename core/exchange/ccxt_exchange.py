@@ -56,7 +56,7 @@ from core.exchange.errors import (
     OrderOutcomeUnknown,
     RateLimited,
 )
-from core.models import Balance, Market, Price, Side
+from core.models import Balance, Market, Price, Side, epoch_ms
 from core.rounding import floor_to_step, on_tick, order_problem
 from core.settings import DEFAULT_CASH_ASSETS, Settings
 
@@ -262,7 +262,7 @@ class CcxtExchange:
 
     async def fetch_my_trades(self, symbol: str, since: datetime | None = None) -> list[Fill]:
         """The account's executions on `symbol` from `since` on, oldest first (all pages)."""
-        since_ms = int(since.timestamp() * 1000) if since is not None else None
+        since_ms = epoch_ms(since) if since is not None else None
         action = f"reading trade history of {symbol}"
 
         async def page(from_id: int | None) -> list[dict[str, Any]]:
