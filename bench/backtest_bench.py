@@ -97,7 +97,9 @@ def floor(folder: Path, pairs: Sequence[str]) -> None:
 def _ms(day: str) -> int:
     from datetime import UTC, datetime
 
-    return int(datetime.strptime(day, "%Y-%m-%d").replace(tzinfo=UTC).timestamp() * 1000)
+    from core.models import epoch_ms
+
+    return epoch_ms(datetime.strptime(day, "%Y-%m-%d").replace(tzinfo=UTC))
 
 
 def candle_folder(candles: Path, pairs: Sequence[str], folder: Path) -> Path:

@@ -32,6 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from core.engine.signals import MIN_HISTORY
 from core.engine.wiring import start_engine
+from core.models import epoch_ms
 from core.settings import load_settings
 from tests.standins.binance import EXCHANGE_INFO_FULL, BinanceStandIn
 
@@ -117,7 +118,7 @@ async def main(candles: Path, latency: float, scans: int, hours: int) -> bool:
           f"{len(WATCHLIST)} watchlist assets, 1h candles; the engine in its own process")
     # Serve real candles as if the data's 2024-03-01 12:00 UTC hour were forming right now.
     hour_ms = int(time.time() * 1000) // HOUR_MS * HOUR_MS
-    offset = hour_ms - int(datetime(2024, 3, 1, 12, tzinfo=UTC).timestamp() * 1000)
+    offset = hour_ms - epoch_ms(datetime(2024, 3, 1, 12, tzinfo=UTC))
     async with BinanceStandIn(exchange_info=EXCHANGE_INFO_FULL, balances=HOLDINGS,
                               candles_dir=candles, latency=latency) as standin:
         for asset in BORROWED_CANDLES:

@@ -31,6 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from core.account import read_portfolio
 from core.candle_cache import CandleCache
 from core.exchange.ccxt_exchange import CcxtExchange
+from core.models import epoch_ms
 from core.settings import load_settings
 from core.store import Store
 from tests.standins.binance import EXCHANGE_INFO_FULL, BinanceStandIn
@@ -58,7 +59,7 @@ async def refresh(exchange: CcxtExchange, cache: CandleCache, concurrency: int,
     portfolio = await read_portfolio(exchange, settings, now, max_price_age=3 * 3600)
     assets = sorted(set(portfolio.holdings) | set(WATCHLIST))
     gate = asyncio.Semaphore(concurrency)
-    now_ms = int(now.timestamp() * 1000)
+    now_ms = epoch_ms(now)
 
     async def candles(asset: str) -> None:
         async with gate:
@@ -77,7 +78,7 @@ async def main(candles: Path, latency: float, concurrency: int) -> bool:
     # Scans at 5 min and 5.5 min into this hour, then 5 min into the next (whose candle the
     # stand-in already serves: it is this hour's), whatever minute the bench starts at.
     now = datetime.fromtimestamp((hour_ms + 300_000) / 1000, UTC)
-    offset = hour_ms - int(datetime(2024, 3, 1, 12, tzinfo=UTC).timestamp() * 1000)
+    offset = hour_ms - epoch_ms(datetime(2024, 3, 1, 12, tzinfo=UTC))
     async with BinanceStandIn(exchange_info=EXCHANGE_INFO_FULL, balances=HOLDINGS,
                               candles_dir=candles, latency=latency) as standin:
         for asset in BORROWED_CANDLES:

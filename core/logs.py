@@ -50,10 +50,19 @@ class SecretScrubber:
 
     def scrub(self, text: str) -> str:
         """`text` with every secret replaced."""
-        for variant in self._variants:
-            if variant in text:
-                text = text.replace(variant, REDACTED)
-        return text
+        return redact(text, self._variants)
+
+
+def redact(text: str, secrets: Iterable[str], mark: str = REDACTED) -> str:
+    """`text` with every non-empty string of `secrets` replaced by `mark`.
+
+    Longest first, so a secret containing another is replaced whole. Which strings count
+    (a minimum length, encoded forms) is the caller's choice: `SecretScrubber` for the logs,
+    `core.exchange.ccxt_errors.Redactor` for exchange errors, the Telegram app for its token.
+    """
+    for secret in sorted({s for s in secrets if s}, key=len, reverse=True):
+        text = text.replace(secret, mark)
+    return text
 
 
 def _secret_parts(secret: str) -> list[str]:

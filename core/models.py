@@ -14,6 +14,14 @@ from enum import StrEnum
 ZERO = Decimal(0)
 
 
+def epoch_ms(moment: datetime) -> int:
+    """An aware datetime as UTC epoch milliseconds; a naive one is refused (Ballast works in
+    UTC, and a naive time would be read as the machine's local time)."""
+    if moment.tzinfo is None:
+        raise ValueError(f"time {moment} has no time zone; Ballast works in UTC")
+    return int(moment.timestamp() * 1000)
+
+
 class Side(StrEnum):
     """Direction of a trade, seen from the base asset."""
 

@@ -1,4 +1,5 @@
-"""Shared pieces of the engine tests: a paper exchange with fault injection, plans, a clock."""
+"""Shared pieces of the engine tests: a paper exchange with fault injection, plans, a clock, and
+the environment of a live Ballast on the exchange (and Telegram) stand-ins."""
 
 from __future__ import annotations
 
@@ -6,7 +7,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from core.engine.approvals import Approval
 from core.engine.events import Subscription
@@ -33,6 +35,10 @@ from core.models import (
 from core.settings import Settings, load_settings
 from core.store import Store
 from core.valuation import symbols_to_price, value_portfolio
+
+if TYPE_CHECKING:
+    from tests.standins.binance import BinanceStandIn
+    from tests.standins.telegram import TelegramStandIn
 
 D = Decimal
 T0 = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
@@ -244,3 +250,31 @@ async def make_rig(
     return rig
 
 
+def live_env(
+    binance: BinanceStandIn,
+    db: Path,
+    *,
+    tg: TelegramStandIn | None = None,
+    owner: int | None = None,
+    **extra: str,
+) -> dict[str, str]:
+    """The environment of a live Ballast trading on the Binance stand-in, with its database at
+    `db` and the BTC, ETH, SOL, AVAX watchlist; with `tg`, chatting with `owner` on the
+    Telegram stand-in. `extra` variables are added last (they win)."""
+    env = {
+        "BALLAST_MODE": "live",
+        "BALLAST_EXCHANGE_API_KEY": binance.api_key,
+        "BALLAST_EXCHANGE_API_SECRET": binance.api_secret,
+        "BALLAST_EXCHANGE_API_URL": binance.url,
+        "BALLAST_DB": str(db),
+        "BALLAST_WATCHLIST": "BTC,ETH,SOL,AVAX",
+    }
+    if tg is not None:
+        if owner is None:
+            raise ValueError("a Telegram stand-in needs the owner's chat id")
+        env |= {
+            "BALLAST_TELEGRAM_TOKEN": tg.token,
+            "BALLAST_TELEGRAM_OWNER_ID": str(owner),
+            "BALLAST_TELEGRAM_API_URL": tg.base_url,
+        }
+    return env | extra

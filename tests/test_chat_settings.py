@@ -16,6 +16,7 @@ from bot.telegram.format import visible
 from core.chat_settings import Source, StoredSetting, apply_stored, base_sources
 from core.engine.wiring import RunningEngine, start_engine
 from core.settings import load_settings
+from tests.engine_support import live_env
 from tests.standins.binance import BinanceStandIn
 from tests.standins.telegram import Call, TelegramStandIn
 
@@ -31,18 +32,7 @@ class App:
 
 
 def environment(binance: BinanceStandIn, tg: TelegramStandIn, db: Path) -> dict[str, str]:
-    return {
-        "BALLAST_MODE": "live",
-        "BALLAST_EXCHANGE_API_KEY": binance.api_key,
-        "BALLAST_EXCHANGE_API_SECRET": binance.api_secret,
-        "BALLAST_EXCHANGE_API_URL": binance.url,
-        "BALLAST_DB": str(db),
-        "BALLAST_WATCHLIST": "BTC,ETH,SOL,AVAX",
-        "BALLAST_TELEGRAM_TOKEN": tg.token,
-        "BALLAST_TELEGRAM_OWNER_ID": str(OWNER),
-        "BALLAST_TELEGRAM_API_URL": tg.base_url,
-        "BALLAST_MIN_CASH": "0.22",
-    }
+    return live_env(binance, db, tg=tg, owner=OWNER, BALLAST_MIN_CASH="0.22")
 
 
 @asynccontextmanager

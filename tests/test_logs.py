@@ -36,6 +36,7 @@ from core.logs import (
     log_event,
     logfmt_value,
     parse_line,
+    redact,
     secrets_of,
 )
 from core.models import Side, SignalKind, TradeReason
@@ -199,6 +200,15 @@ def test_scrubber_ignores_empty_and_short_values() -> None:
     scrubber = SecretScrubber(["", "  ", "abc"])
     assert not scrubber
     assert scrubber.scrub("abc def") == "abc def"
+
+
+def test_redact_replaces_the_longest_secret_first_and_skips_empty_ones() -> None:
+    text = "key=abcdef123 part=abcdef url=/bot1:abcdef123/x"
+    assert redact(text, ["abcdef", "abcdef123", ""]) == (
+        f"key={REDACTED} part={REDACTED} url=/bot1:{REDACTED}/x"
+    )
+    assert redact("token t0k3n here", ["t0k3n"], "<token>") == "token <token> here"
+    assert redact("nothing secret", []) == "nothing secret"
 
 
 def test_logfmt_values_are_bare_only_when_safe() -> None:

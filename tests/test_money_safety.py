@@ -28,6 +28,7 @@ from core.engine.events import (
 )
 from core.engine.wiring import RunningEngine, start_engine
 from core.settings import load_settings
+from tests.engine_support import live_env
 from tests.standins.binance import BinanceStandIn
 
 ACCOUNT = {"USDT": "628", "BTC": "0.0348", "ETH": "1.25", "SOL": "25", "AVAX": "20"}
@@ -42,16 +43,7 @@ async def binance() -> AsyncIterator[BinanceStandIn]:
 
 
 async def engine_on(binance: BinanceStandIn, db: Path, **env: str) -> RunningEngine:
-    settings = load_settings(env={
-        "BALLAST_MODE": "live",
-        "BALLAST_EXCHANGE_API_KEY": binance.api_key,
-        "BALLAST_EXCHANGE_API_SECRET": binance.api_secret,
-        "BALLAST_EXCHANGE_API_URL": binance.url,
-        "BALLAST_DB": str(db),
-        "BALLAST_WATCHLIST": "BTC,ETH,SOL,AVAX",
-        "BALLAST_LOG_FILE": "",
-        **env,
-    })
+    settings = load_settings(env=live_env(binance, db, **{"BALLAST_LOG_FILE": "", **env}))
     return await start_engine(settings)
 
 

@@ -22,6 +22,7 @@ from core.engine.wiring import RunningEngine, start_engine
 from core.models import Side
 from core.rounding import protection_limit
 from core.settings import load_settings
+from tests.engine_support import live_env
 from tests.standins.binance import BinanceStandIn
 
 ACCOUNT = {"USDT": "628", "BTC": "0.0348", "ETH": "1.25", "SOL": "25", "AVAX": "20"}
@@ -39,16 +40,8 @@ class GappingStandIn(BinanceStandIn):
 
 
 async def engine_on(binance: BinanceStandIn, db: Path) -> RunningEngine:
-    settings = load_settings(env={
-        "BALLAST_MODE": "live",
-        "BALLAST_EXCHANGE_API_KEY": binance.api_key,
-        "BALLAST_EXCHANGE_API_SECRET": binance.api_secret,
-        "BALLAST_EXCHANGE_API_URL": binance.url,
-        "BALLAST_DB": str(db),
-        "BALLAST_WATCHLIST": "BTC,ETH,SOL,AVAX",
-        "BALLAST_LOG_FILE": "",
-        "BALLAST_ORDER_TIMEOUT": str(ORDER_TIMEOUT),
-    })
+    settings = load_settings(env=live_env(binance, db, BALLAST_LOG_FILE="",
+                                          BALLAST_ORDER_TIMEOUT=str(ORDER_TIMEOUT)))
     return await start_engine(settings)
 
 

@@ -17,6 +17,7 @@ from bot.telegram.format import visible
 from core.engine.approvals import ApprovalState
 from core.engine.wiring import start_engine
 from core.settings import Settings, load_settings
+from tests.engine_support import live_env
 from tests.standins.binance import BinanceStandIn
 from tests.standins.telegram import TelegramStandIn
 
@@ -28,18 +29,8 @@ PRICES = {"BTC/USDT": "91182", "ETH/USDT": "3685", "SOL/USDT": "138.5", "AVAX/US
 async def test_an_order_settled_by_recovery_edits_the_plan_message(tmp_path: Path) -> None:
     async with BinanceStandIn(balances=ACCOUNT, prices=PRICES) as binance, \
             TelegramStandIn() as tg:
-        settings = load_settings(env={
-            "BALLAST_MODE": "live",
-            "BALLAST_EXCHANGE_API_KEY": binance.api_key,
-            "BALLAST_EXCHANGE_API_SECRET": binance.api_secret,
-            "BALLAST_EXCHANGE_API_URL": binance.url,
-            "BALLAST_DB": str(tmp_path / "ballast.db"),
-            "BALLAST_WATCHLIST": "BTC,ETH,SOL,AVAX",
-            "BALLAST_TELEGRAM_TOKEN": tg.token,
-            "BALLAST_TELEGRAM_OWNER_ID": str(OWNER),
-            "BALLAST_TELEGRAM_API_URL": tg.base_url,
-            "BALLAST_LOG_FILE": "",
-        })
+        settings = load_settings(env=live_env(binance, tmp_path / "ballast.db", tg=tg,
+                                              owner=OWNER, BALLAST_LOG_FILE=""))
 
         async def keep(changed: Settings) -> None:
             return None

@@ -16,6 +16,7 @@ from bot.telegram.delivery import PatientRateLimiter
 from bot.telegram.format import LINE_WIDTH, visible
 from core.engine.wiring import RunningEngine, start_engine
 from core.settings import Settings, load_settings
+from tests.engine_support import live_env
 from tests.standins.binance import BinanceStandIn
 from tests.standins.telegram import Call, TelegramStandIn
 
@@ -37,18 +38,7 @@ class Stack:
 def live_settings(
     binance: BinanceStandIn, tg: TelegramStandIn, db: Path, **env: str
 ) -> Settings:
-    return load_settings(env={
-        **env,
-        "BALLAST_MODE": "live",
-        "BALLAST_EXCHANGE_API_KEY": binance.api_key,
-        "BALLAST_EXCHANGE_API_SECRET": binance.api_secret,
-        "BALLAST_EXCHANGE_API_URL": binance.url,
-        "BALLAST_DB": str(db),
-        "BALLAST_WATCHLIST": "BTC,ETH,SOL,AVAX",
-        "BALLAST_TELEGRAM_TOKEN": tg.token,
-        "BALLAST_TELEGRAM_OWNER_ID": str(OWNER),
-        "BALLAST_TELEGRAM_API_URL": tg.base_url,
-    })
+    return load_settings(env=live_env(binance, db, tg=tg, owner=OWNER, **env))
 
 
 @pytest.fixture

@@ -16,6 +16,7 @@ from rich.table import Table
 
 from bot.cli.app import app
 from bot.cli.common import console, error_console, fail, print_json
+from core.models import epoch_ms
 
 if TYPE_CHECKING:
     from core.backtest.runner import BacktestResult
@@ -152,14 +153,14 @@ def parse_moment(text: str, option: str, *, end_of_day: bool = False) -> int:
     try:
         if len(text) == 10:
             day = datetime.strptime(text, "%Y-%m-%d").replace(tzinfo=UTC)
-            return int((day + timedelta(days=1 if end_of_day else 0)).timestamp() * 1000)
+            return epoch_ms(day + timedelta(days=1 if end_of_day else 0))
         moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
         raise ValueError(f"{option} {text!r}: expected a day like 2024-12-31 "
                          "or an ISO time like 2024-12-31T12:00:00Z") from None
     if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return int(moment.timestamp() * 1000)
+        moment = moment.replace(tzinfo=UTC)  # a time typed without a zone is UTC
+    return epoch_ms(moment)
 
 
 @contextmanager

@@ -14,6 +14,7 @@ from rich.table import Table
 
 from bot.cli.app import app
 from bot.cli.common import console, fail, print_json
+from core.models import epoch_ms
 
 if TYPE_CHECKING:
     from core.models import AssetSignal
@@ -85,14 +86,14 @@ _VOTES = {1: "BUY ", 0: "HOLD", -1: "SELL"}
 
 def _parse_at(text: str | None) -> int:
     if text is None:
-        return int(datetime.now(tz=UTC).timestamp() * 1000)
+        return epoch_ms(datetime.now(tz=UTC))
     try:
         moment = datetime.fromisoformat(text.strip())
     except ValueError:
         fail(f"--at {text!r} is not an ISO-8601 time; use e.g. 2024-03-01T00:00:00Z")
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)  # the option is documented as UTC
-    return int(moment.timestamp() * 1000)
+    return epoch_ms(moment)
 
 
 def _as_json(signal: AssetSignal) -> dict[str, Any]:

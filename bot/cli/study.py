@@ -292,7 +292,9 @@ def _figures(figures: Mapping[str, Any], trades_a_year: float) -> list[str]:
 def _ms(iso: str) -> int:
     from datetime import datetime
 
-    return int(datetime.fromisoformat(iso.replace("Z", "+00:00")).timestamp() * 1000)
+    from core.models import epoch_ms
+
+    return epoch_ms(datetime.fromisoformat(iso.replace("Z", "+00:00")))
 
 
 def _explain(block: Mapping[str, Any]) -> None:

@@ -45,6 +45,7 @@ from core.engine.events import (
     Subscription,
 )
 from core.engine.service import EngineService
+from core.logs import redact
 from core.outbox import Letter
 from core.settings import Settings, SettingsError
 
@@ -230,7 +231,7 @@ class TelegramBot:
 
     def redact(self, text: str) -> str:
         """`text` with the bot token blanked out (error messages may quote request URLs)."""
-        return text.replace(self._token, "<token>")
+        return redact(text, [self._token], "<token>")
 
     # -- life cycle --------------------------------------------------------------------------
 

@@ -15,6 +15,7 @@ from core.backtest.replay import MarketReplay, load_replay
 from core.backtest.runner import starting_portfolio
 from core.backtest.simulation import BacktestInput
 from core.exchange.factory import SEED_PORTFOLIO
+from core.models import epoch_ms
 from core.settings import Settings, load_settings
 
 DEMO_CANDLES = Path(__file__).resolve().parent.parent / "data" / "demo"
@@ -55,5 +56,5 @@ def demo_replay(settings: Settings, start: datetime, end: datetime = DEMO_END) -
         )
     return load_replay(
         demo_candles(), DEMO_TIMEFRAME, DEMO_QUOTE,
-        int(start.timestamp() * 1000), int(end.timestamp() * 1000), settings.signal,
+        epoch_ms(start), epoch_ms(end), settings.signal,
     )

@@ -12,19 +12,18 @@ SQLite bookkeeping makes this slower than `run_fast`; both make the same trades 
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from datetime import datetime
-from decimal import Decimal
 
 from core.backtest.benchmarks import EquityCurve
 from core.backtest.simulation import Progress, Simulation
 from core.engine.events import ApprovalClosed, Event, EventBus, PlanProposed
 from core.engine.loop import Engine, Ports
 from core.engine.orders import OrderRow
+from core.engine.ports import policy_planner
 from core.exchange.base import Order
 from core.exchange.paper import PaperExchange
-from core.models import AssetSignal, MarketRules, Plan, Portfolio, PositionFacts
-from core.policy import PlanInput, make_plan
+from core.models import AssetSignal, Portfolio, PositionFacts
 from core.settings import Settings
 from core.store import Store
 
@@ -67,25 +66,12 @@ async def run_engine(
         async def position_facts(portfolio: Portfolio, now: datetime) -> dict[str, PositionFacts]:
             return dict(sim.book.facts())
 
-        def plan(
-            portfolio: Portfolio,
-            signals: Mapping[str, AssetSignal],
-            positions: Mapping[str, PositionFacts],
-            markets: Mapping[str, MarketRules],
-            now: datetime,
-            traded_recently: Decimal,
-        ) -> Plan:
-            return make_plan(
-                PlanInput(portfolio, signals, positions, markets, sim.watchlist, now,
-                          traded_recently),
-                sim.policy,
-            )
-
         async def record_fill(order_row: OrderRow, order: Order) -> None:
             broker.replace_balances(await exchange.fetch_balances())
             broker.note_fill(order)
             sim.record_order_fill(order_row.asset, order)
 
+        plan = policy_planner(sim.policy, sim.watchlist)
         ports = Ports(read_portfolio, read_signals, position_facts, plan, record_fill)
         engine = Engine(settings, exchange, engine_store, ports, bus=bus)
         rows = sim.replay.rows

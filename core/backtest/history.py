@@ -141,10 +141,3 @@ def _fill_gaps(opens: FloatArray, closes: FloatArray) -> None:
 def to_datetime(ms: int) -> datetime:
     """Epoch milliseconds as an aware UTC datetime."""
     return datetime.fromtimestamp(ms / 1000, UTC)
-
-
-def to_ms(moment: datetime) -> int:
-    """An aware datetime as epoch milliseconds."""
-    if moment.tzinfo is None:
-        raise ValueError(f"time {moment} has no time zone; Ballast works in UTC")
-    return int(moment.timestamp() * 1000)

@@ -15,9 +15,9 @@ What `run_fast` reproduces of the engine, in the engine's order: a plan when one
 its own fills as the engine counts its stored ones (`traded_in_window`); a plan whose prices
 drifted more than `max_price_drift` by the fill is not executed (the engine re-proposes it for
 a manual decision and, unattended, it expires); sells before buys; each buy capped to the cash
-above `cash_floor` and the free quote balance at the decision's prices (the executor's
-`_affordable`), skipped when that is below the market minimum; an order the exchange refuses
-is reported and the rest go on.
+above `cash_floor` and the free quote balance at the decision's prices and its price limit
+(`core.policy.buy_cap`, the executor's own rule), skipped when that is below the market
+minimum; an order the exchange refuses is reported and the rest go on.
 """
 
 from __future__ import annotations
@@ -38,9 +38,10 @@ from core.engine.execution import drift
 from core.exchange.base import Order
 from core.models import ZERO, AssetSignal, Market, Plan, Portfolio, PositionFacts
 from core.policy import PlanInput, make_plan
+from core.policy.buy_cap import buy_cap
 from core.policy.pacing import decision_due, traded_in_window
 from core.policy.triggers import account_state, possible_plans
-from core.rounding import floor_to_step, order_problem
+from core.rounding import floor_to_step
 from core.settings import Settings
 from core.valuation import value_portfolio
 
@@ -225,24 +226,21 @@ class Simulation:
                 return True
         return False
 
-    def engine_buy_cap(self, row: int) -> BuyCap:
-        """The engine executor's buy limit: cash above the floor and free quote, at closes."""
+    def engine_buy_cap(self, row: int, plan: Plan) -> BuyCap:
+        """The engine executor's buy limit (`core.policy.buy_cap`) at the closes of `row`."""
+        planned = {trade.asset: trade.price for trade in plan.trades}
 
         def cap(asset: str, amount: Decimal) -> tuple[Decimal, str]:
-            portfolio = self.portfolio(row)
-            free_quote = self.broker.free(self.quote)
-            above_floor = portfolio.cash_value - self.policy.cash_floor * portfolio.total_value
-            price = portfolio.prices.get(asset)
-            budget = min(free_quote, above_floor)
-            if budget <= 0 or price is None or price <= 0:
-                return ZERO, f"no {self.quote} to spend above the cash floor"
-            rules = self.rules.get(asset)
-            step = rules.amount_step if rules is not None else None
-            allowed = min(amount, floor_to_step(budget / (price * (1 + self.policy.fee_rate)),
-                                                step))
-            if rules is not None and order_problem(rules, allowed, price) is not None:
-                return ZERO, "what cash allows is too small"
-            return allowed, ""
+            return buy_cap(
+                asset, amount, planned.get(asset),
+                portfolio=self.portfolio(row),
+                free_quote=self.broker.free(self.quote),
+                rules=self.rules.get(asset),
+                quote=self.quote,
+                cash_floor=self.policy.cash_floor,
+                fee_rate=self.policy.fee_rate,
+                max_slippage=self.settings.max_slippage,
+            )
 
         return cap
 
@@ -367,7 +365,7 @@ async def execute_plan(sim: Simulation, row: int, plan: Plan) -> list[Execution]
         sim.tally.drifted += 1
         return []
     orders = [(t.side, t.asset, t.amount) for t in plan.trades]
-    executions = await sim.broker.execute(row, orders, cap=sim.engine_buy_cap(row))
+    executions = await sim.broker.execute(row, orders, cap=sim.engine_buy_cap(row, plan))
     sim.record(executions)
     sim.tally.executed += 1
     return executions

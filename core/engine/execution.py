@@ -44,7 +44,8 @@ from core.exchange.errors import (
 )
 from core.logs import log_event
 from core.models import ZERO, Portfolio, Side
-from core.rounding import floor_to_step, order_problem, protection_limit
+from core.policy.buy_cap import buy_cap
+from core.rounding import protection_limit
 from core.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -303,23 +304,18 @@ class Executor:
         portfolio = await self._read_portfolio(now)
         balances = await self._exchange.fetch_balances()
         quote = self._settings.quote
-        free_quote = balances[quote].free if quote in balances else ZERO
-        above_floor = portfolio.cash_value - self._settings.cash_floor * portfolio.total_value
-        price = portfolio.prices.get(row.asset, row.planned_price)
-        budget = min(free_quote, above_floor)
-        if budget <= 0 or price <= 0:
-            return ZERO, f"no {quote} to spend above the cash floor"
         markets = await self._exchange.load_markets()
         market = markets.get(row.symbol)
-        step = market.rules.amount_step if market else None
-        # The exchange holds the limit price's worth (up to max_slippage above) while it fills.
-        worst = price * (1 + self._settings.max_slippage) * (1 + self._settings.fee_rate)
-        amount = min(row.amount, floor_to_step(budget / worst, step))
-        if market is not None:
-            problem = order_problem(market.rules, amount, price)
-            if problem is not None:
-                return ZERO, f"what cash allows is too small: {problem}"
-        return amount, ""
+        return buy_cap(
+            row.asset, row.amount, row.planned_price,
+            portfolio=portfolio,
+            free_quote=balances[quote].free if quote in balances else ZERO,
+            rules=market.rules if market is not None else None,
+            quote=quote,
+            cash_floor=self._settings.cash_floor,
+            fee_rate=self._settings.fee_rate,
+            max_slippage=self._settings.max_slippage,
+        )
 
     async def _finish(self, approval: Approval, now: datetime) -> ExecutionReport:
         rows = await self._orders.for_approval(approval.id)

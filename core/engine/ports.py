@@ -6,7 +6,7 @@ and fill records); `core.engine.wiring` connects the real ones, tests may connec
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -14,7 +14,8 @@ from decimal import Decimal
 from core.engine.approvals import Approval, Decision
 from core.engine.execution import FillRecorder, PortfolioReader, drift
 from core.models import AssetSignal, MarketRules, Plan, Portfolio, PositionFacts
-from core.settings import Settings
+from core.policy import PlanInput, make_plan
+from core.settings import PolicySettings, Settings
 
 SignalReader = Callable[[Portfolio, datetime], Awaitable[dict[str, AssetSignal]]]
 FactsReader = Callable[[Portfolio, datetime], Awaitable[dict[str, PositionFacts]]]
@@ -29,6 +30,36 @@ Planner = Callable[
     ],
     Plan,
 ]
+
+
+def policy_planner(policy: PolicySettings, watchlist: Sequence[str]) -> Planner:
+    """The plan port: `core.policy.make_plan` under `policy`, with `watchlist` carried along.
+
+    The live wiring and the backtest's engine run both plug this in, so they plan alike.
+    """
+
+    def plan(
+        portfolio: Portfolio,
+        signals: Mapping[str, AssetSignal],
+        positions: Mapping[str, PositionFacts],
+        markets: Mapping[str, MarketRules],
+        now: datetime,
+        traded_recently: Decimal,
+    ) -> Plan:
+        return make_plan(
+            PlanInput(
+                portfolio=portfolio,
+                signals=dict(signals),
+                positions=dict(positions),
+                markets=dict(markets),
+                watchlist=watchlist,
+                now=now,
+                traded_recently=traded_recently,
+            ),
+            policy,
+        )
+
+    return plan
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,7 +16,7 @@ from core.candle_cache import CandleCache
 from core.candles import timeframe_ms
 from core.exchange.base import Exchange
 from core.exchange.errors import ExchangeError
-from core.models import AssetSignal, Portfolio
+from core.models import AssetSignal, Portfolio, epoch_ms
 from core.settings import Settings
 from core.signals import candles_needed, compute_signal
 
@@ -51,7 +51,7 @@ class SignalScanner:
 
     async def __call__(self, portfolio: Portfolio, now: datetime) -> dict[str, AssetSignal]:
         """The signal of every relevant asset with candles; assets without any are left out."""
-        now_ms = int(now.timestamp() * 1000)
+        now_ms = epoch_ms(now)
         markets = await self._exchange.load_markets()
         quote = self._settings.quote
         assets = [a for a in self.assets(portfolio) if f"{a}/{quote}" in markets]

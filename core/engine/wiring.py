@@ -9,7 +9,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from decimal import Decimal
 
 from core.account import read_portfolio
 from core.candle_cache import CandleCache
@@ -18,14 +17,13 @@ from core.cost_basis import read_position_facts, record_order_fill
 from core.engine.execution import DEFAULT_RESEND_GRACE
 from core.engine.loop import Engine
 from core.engine.orders import OrderRow
-from core.engine.ports import Ports
+from core.engine.ports import Ports, policy_planner
 from core.engine.service import EngineService
 from core.engine.signals import SignalScanner
 from core.exchange.base import Exchange, Order
 from core.exchange.factory import build_exchange
 from core.exchange.prices import Clock, utc_now
-from core.models import AssetSignal, MarketRules, Plan, Portfolio, PositionFacts
-from core.policy import PlanInput, make_plan
+from core.models import Portfolio, PositionFacts
 from core.settings import Settings
 from core.store import Store
 
@@ -74,31 +72,11 @@ def real_ports(
         held = {asset: h.amount for asset, h in portfolio.holdings.items()}
         return await read_position_facts(engine_store, exchange, held, settings.quote)
 
-    def plan(
-        portfolio: Portfolio,
-        signals: Mapping[str, AssetSignal],
-        positions: Mapping[str, PositionFacts],
-        markets: Mapping[str, MarketRules],
-        now: datetime,
-        traded_recently: Decimal,
-    ) -> Plan:
-        return make_plan(
-            PlanInput(
-                portfolio=portfolio,
-                signals=dict(signals),
-                positions=dict(positions),
-                markets=dict(markets),
-                watchlist=settings.watchlist,
-                now=now,
-                traded_recently=traded_recently,
-            ),
-            policy,
-        )
-
     async def record_fill(row: OrderRow, order: Order) -> None:
         await record_order_fill(engine_store, order)
 
-    return Ports(portfolio, scanner, facts, plan, record_fill)
+    return Ports(portfolio, scanner, facts, policy_planner(policy, settings.watchlist),
+                 record_fill)
 
 
 async def start_engine(

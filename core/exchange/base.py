@@ -6,6 +6,7 @@ Amounts and prices are `Decimal`; symbols are ccxt-style `BASE/QUOTE`; times are
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -14,6 +15,18 @@ from enum import StrEnum
 from typing import Protocol, runtime_checkable
 
 from core.models import Balance, Market, Price, Side
+
+CLIENT_ORDER_ID = re.compile(r"^[.A-Z:/a-z0-9_-]{1,36}$")
+"""Binance's rule for client order ids. The live and paper adapters check it before sending
+(an id that works on paper works on the exchange), and the Binance stand-in enforces it."""
+
+
+def client_order_id_problem(client_order_id: str) -> str | None:
+    """Why `client_order_id` breaks `CLIENT_ORDER_ID`, or None when it is fine."""
+    if CLIENT_ORDER_ID.match(client_order_id):
+        return None
+    return (f"client order id {client_order_id!r} must be 1-36 characters of "
+            "letters, digits and . : / _ -")
 
 
 @dataclass(frozen=True, slots=True)

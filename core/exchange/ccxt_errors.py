@@ -26,6 +26,7 @@ from core.exchange.errors import (
     OrderNotFound,
     RateLimited,
 )
+from core.logs import redact
 
 _QUERY = re.compile(r"\?\S*")
 _URL = re.compile(r"https?://\S+")
@@ -42,9 +43,7 @@ class Redactor:
                                key=len, reverse=True)
 
     def __call__(self, text: str) -> str:
-        for secret in self._secrets:
-            text = text.replace(secret, "***")
-        return text
+        return redact(text, self._secrets, "***")
 
 
 class RedactingLogger:

@@ -23,14 +23,13 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
-import re
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
-from core.exchange.base import Candle, Fill, Order, OrderRequest
+from core.exchange.base import Candle, Fill, Order, OrderRequest, client_order_id_problem
 from core.exchange.ccxt_errors import (
     RedactingLogger,
     Redactor,
@@ -57,14 +56,13 @@ from core.exchange.errors import (
     OrderOutcomeUnknown,
     RateLimited,
 )
-from core.models import Balance, Market, Price, Side
+from core.models import Balance, Market, Price, Side, epoch_ms
 from core.rounding import floor_to_step, on_tick, order_problem
 from core.settings import DEFAULT_CASH_ASSETS, Settings
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
-CLIENT_ORDER_ID = re.compile(r"^[.A-Z:/a-z0-9_-]{1,36}$")
 _TRADES_PAGE = 1000
 # Valuation routes through BTC; `ballast check` names these quotes when the configured one is
 # missing. Markets touching none of them (or the quote or a cash asset) are never used.
@@ -264,7 +262,7 @@ class CcxtExchange:
 
     async def fetch_my_trades(self, symbol: str, since: datetime | None = None) -> list[Fill]:
         """The account's executions on `symbol` from `since` on, oldest first (all pages)."""
-        since_ms = int(since.timestamp() * 1000) if since is not None else None
+        since_ms = epoch_ms(since) if since is not None else None
         action = f"reading trade history of {symbol}"
 
         async def page(from_id: int | None) -> list[dict[str, Any]]:
@@ -335,9 +333,9 @@ class CcxtExchange:
         tick on the safe side (a buy's limit down, a sell's up).
         """
         cid = request.client_order_id
-        if not CLIENT_ORDER_ID.match(cid):
-            raise InvalidOrder(f"client order id {cid!r} must be 1-36 characters of "
-                               "letters, digits and . : / _ -")
+        problem = client_order_id_problem(cid)
+        if problem is not None:
+            raise InvalidOrder(problem)
         market = (await self.load_markets()).get(request.symbol)
         if market is None or not market.active:
             raise InvalidOrder(f"{self._id} has no active spot market {request.symbol}")

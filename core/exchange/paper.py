@@ -9,23 +9,25 @@ the live adapter raises, so a plan that works on paper works on the exchange.
 from __future__ import annotations
 
 import asyncio
-import re
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
 
 import aiosqlite
 
-from core.exchange.base import Candle, Fill, Order, OrderRequest, OrderStatus
+from core.exchange.base import (
+    Candle,
+    Fill,
+    Order,
+    OrderRequest,
+    OrderStatus,
+    client_order_id_problem,
+)
 from core.exchange.errors import ExchangeUnavailable, InvalidOrder
 from core.exchange.fill_model import fill_price, order_amount, simulate_fill, within_limit
 from core.exchange.prices import Clock, PriceSource, utc_now
 from core.models import ZERO, Balance, Market, Price, Side
 from core.store import Store
-
-# Binance's rule for client order ids (the live adapter checks the same before sending), so an
-# id that works on paper works on the exchange.
-CLIENT_ORDER_ID = re.compile(r"^[.A-Z:/a-z0-9_-]{1,36}$")
 
 
 class PaperExchange:
@@ -124,11 +126,9 @@ class PaperExchange:
         order), `BelowMinimum` (amount or value under the market's minimums once floored to the
         step), `InsufficientFunds`, or `ExchangeUnavailable` (no current price).
         """
-        if not CLIENT_ORDER_ID.match(request.client_order_id):
-            raise InvalidOrder(
-                f"client order id {request.client_order_id!r} must be 1-36 characters of "
-                "letters, digits and . : / _ -"
-            )
+        problem = client_order_id_problem(request.client_order_id)
+        if problem is not None:
+            raise InvalidOrder(problem)
         async with self._lock:
             existing = await self._read_order(request.client_order_id)
             if existing is not None:

@@ -25,7 +25,7 @@ from core.candles import (
     timeframe_ms,
 )
 from core.exchange.base import Candle
-from core.models import Price
+from core.models import Price, epoch_ms
 
 Clock = Callable[[], datetime]
 
@@ -146,7 +146,7 @@ class ReplayPrices:
 
     async def fetch_prices(self, symbols: Sequence[str]) -> dict[str, Price]:
         """Closes of the last candles closed at the clock's time, for symbols with a file."""
-        at_ms = _epoch_ms(self._clock())
+        at_ms = epoch_ms(self._clock())
         length = timeframe_ms(self._timeframe)
         found: dict[str, Price] = {}
         for symbol in symbols:
@@ -172,7 +172,7 @@ class ReplayPrices:
         frame = self._frame(symbol, timeframe)
         if frame is None:
             return []
-        closed = closed_candles(frame, timeframe, _epoch_ms(self._clock()))
+        closed = closed_candles(frame, timeframe, epoch_ms(self._clock()))
         if since is not None:
             closed = closed[closed.index >= since]
             if limit is not None:
@@ -207,9 +207,3 @@ class ReplayPrices:
         if key not in self._frames:
             self._frames[key] = read_candle_file(self._files[key])
         return self._frames[key]
-
-
-def _epoch_ms(moment: datetime) -> int:
-    if moment.tzinfo is None:
-        raise ValueError(f"clock time {moment} has no time zone; Ballast works in UTC")
-    return int(moment.timestamp() * 1000)

@@ -19,12 +19,13 @@ import bisect
 import csv
 import gzip
 import json
-import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from decimal import ROUND_DOWN, Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
+
+from core.exchange.base import CLIENT_ORDER_ID
 
 # Recorded Binance responses and real candles, kept in the repository (tests/fixtures/README.md)
 # so that a bare clone runs every test.
@@ -43,7 +44,6 @@ INTERVAL_MS = {
     "1h": 3_600_000, "2h": 7_200_000, "4h": 14_400_000, "6h": 21_600_000, "8h": 28_800_000,
     "12h": 43_200_000, "1d": 86_400_000, "3d": 259_200_000, "1w": 604_800_000,
 }
-CLIENT_ID_PATTERN = re.compile(r"^[.A-Z:/a-z0-9_-]{1,36}$")
 
 
 class BinanceReject(Exception):
@@ -355,7 +355,7 @@ class Book:
         if info["status"] != "TRADING":
             raise BinanceReject(400, -1013, "Market is closed.")
         client_id = params.get("newClientOrderId") or f"standin{self._next_order_id}"
-        if not CLIENT_ID_PATTERN.match(client_id):
+        if not CLIENT_ORDER_ID.match(client_id):
             raise BinanceReject(400, -1100, "Illegal characters found in parameter "
                                             "'newClientOrderId'; legal range is "
                                             "'^[\\.A-Z\\:/a-z0-9_-]{1,36}$'.")
