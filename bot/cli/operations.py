@@ -27,6 +27,7 @@ from core.engine.service import EngineService
 from core.engine.wiring import RunningEngine
 from core.logs import log_event
 from core.outbox import Courier, Outbox, post_events
+from core.periodic import sleep_or_stop
 from core.retry import backoff_delay
 from core.settings import Settings
 from core.store import Store
@@ -115,8 +116,7 @@ async def _telegram(settings: Settings, running: RunningEngine, outbox: Outbox,
                       retry_in=pause)
             with contextlib.suppress(TelegramError):
                 await bot.stop()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), timeout=pause)
+            await sleep_or_stop(stop, pause)
             attempt += 1
             pause = backoff_delay(attempt, FIRST_RETRY, MAX_RETRY)
     try:
