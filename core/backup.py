@@ -21,6 +21,7 @@ from datetime import date, datetime, time, timedelta, tzinfo
 from pathlib import Path
 
 from core.logs import log_event
+from core.periodic import sleep_or_stop
 
 log = logging.getLogger(__name__)
 
@@ -142,5 +143,4 @@ class DailyBackups:
             except (BackupError, OSError) as error:
                 log_event(log, "error", "daily backup failed", logging.ERROR, error=error)
                 delay = min(delay, RETRY_AFTER_FAILURE)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), timeout=max(delay, 1.0))
+            await sleep_or_stop(stop, max(delay, 1.0))

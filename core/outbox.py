@@ -29,6 +29,7 @@ from typing import Any, Union, get_args, get_origin, get_type_hints
 from core.engine.codec import parse_time, time_text
 from core.engine.events import Event, Subscription
 from core.logs import log_event
+from core.retry import backoff_delay
 from core.store import Store
 from core.summary import DailySummary
 from core.watchdog import ScansFailing, ScansResumed
@@ -319,7 +320,7 @@ class Courier:
         """Seconds to wait after the latest failure: doubling from `first_pause` to `max_pause`."""
         if self.failures == 0:
             return self.first_pause
-        return float(min(self.first_pause * 2 ** (self.failures - 1), self.max_pause))
+        return backoff_delay(self.failures, self.first_pause, self.max_pause)
 
     async def run(self, stop: asyncio.Event) -> None:
         """Deliver until `stop` is set: at once when a letter arrives, later after a failure."""

@@ -18,6 +18,7 @@ from core.backup import DailyBackups
 from core.engine.service import EngineService
 from core.logs import log_event
 from core.outbox import Letter, Outbox
+from core.periodic import sleep_or_stop
 from core.settings import Settings
 from core.summary import DailySummary, EngineHealth, SummaryInput, compose_summary, summary_due
 from core.watchdog import ScansFailing, ScansResumed, ScanWatchdog
@@ -148,8 +149,7 @@ class Upkeep:
         try:
             while not stop.is_set():
                 await self.step(self.clock())
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), timeout=interval)
+                await sleep_or_stop(stop, interval)
         finally:
             if backups is not None:
                 backups.cancel()

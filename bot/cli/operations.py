@@ -27,6 +27,8 @@ from core.engine.service import EngineService
 from core.engine.wiring import RunningEngine
 from core.logs import log_event
 from core.outbox import Courier, Outbox, post_events
+from core.periodic import sleep_or_stop
+from core.retry import backoff_delay
 from core.settings import Settings
 from core.store import Store
 from core.upkeep import Upkeep
@@ -102,6 +104,7 @@ async def _telegram(settings: Settings, running: RunningEngine, outbox: Outbox,
     settings = running.engine.settings
     bot = TelegramBot(settings, service, running.change_settings, pump_events=False,
                       ledger=running.ledger)
+    attempt = 1
     pause = FIRST_RETRY
     while not stop.is_set():
         try:
@@ -113,9 +116,9 @@ async def _telegram(settings: Settings, running: RunningEngine, outbox: Outbox,
                       retry_in=pause)
             with contextlib.suppress(TelegramError):
                 await bot.stop()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), timeout=pause)
-            pause = min(pause * 2, MAX_RETRY)
+            await sleep_or_stop(stop, pause)
+            attempt += 1
+            pause = backoff_delay(attempt, FIRST_RETRY, MAX_RETRY)
     try:
         if stop.is_set():
             return

@@ -21,6 +21,7 @@ from telegram.ext import AIORateLimiter
 from bot.telegram.format import CAPTION_LIMIT, split_message
 from bot.telegram.outage import Outage
 from bot.telegram.views import View
+from core.retry import backoff_delay
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +56,6 @@ class PatientRateLimiter(AIORateLimiter):
         rate_limit_args: int | None,
     ) -> bool | JSONDict | list[JSONDict]:
         """Send through the flood limiter; on a 5xx or lost connection wait and try again."""
-        delay = self._first_backoff
         attempt = 0
         while True:
             try:
@@ -66,6 +66,9 @@ class PatientRateLimiter(AIORateLimiter):
                 raise  # our request is wrong: sending it again cannot help
             except NetworkError as error:
                 attempt += 1
+                # The first wait is `first_backoff` as given; then doubling, capped.
+                delay = self._first_backoff if attempt == 1 else backoff_delay(
+                    attempt, self._first_backoff, self._max_backoff)
                 if attempt > self._network_retries or (
                         self.outage is not None and self.outage.giving_up):
                     raise
@@ -73,7 +76,6 @@ class PatientRateLimiter(AIORateLimiter):
                 log.debug("Telegram %s failed (%s); retrying in %.1fs", endpoint,
                           type(error).__name__, delay)
                 await asyncio.sleep(delay)
-                delay = min(delay * 2, self._max_backoff)
 
 
 @dataclass(frozen=True, slots=True)

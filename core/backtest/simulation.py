@@ -40,6 +40,7 @@ from core.models import ZERO, AssetSignal, Market, Plan, Portfolio, PositionFact
 from core.policy import PlanInput, make_plan
 from core.policy.buy_cap import buy_cap
 from core.policy.pacing import decision_due, traded_in_window
+from core.policy.scope import signal_assets
 from core.policy.triggers import account_state, possible_plans
 from core.rounding import floor_to_step
 from core.settings import Settings
@@ -139,9 +140,7 @@ class Simulation:
 
     def signal_assets(self, portfolio: Portfolio) -> list[str]:
         """Holdings that are not dust and priced watchlist assets, as the engine scans them."""
-        held = {asset for asset, holding in portfolio.holdings.items() if not holding.dust}
-        watched = {asset for asset in self.watchlist if asset in portfolio.prices}
-        return sorted((held | watched) - set(self.cash_assets))
+        return signal_assets(portfolio, self.watchlist, self.cash_assets)
 
     def signals(
         self, row: int, portfolio: Portfolio, *, explained: bool = False

@@ -11,7 +11,6 @@ same ticks on the wall clock.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
@@ -40,6 +39,7 @@ from core.exchange.base import Exchange
 from core.exchange.errors import ExchangeError
 from core.logs import log_event
 from core.models import ZERO, AssetSignal, Plan, Portfolio, SignalKind
+from core.periodic import sleep_or_stop
 from core.policy.pacing import decision_due, next_decision_at, traded_in_window
 from core.sanity import (
     Gate,
@@ -139,8 +139,7 @@ class Engine:
                 log.exception("scan failed unexpectedly; trying again next interval")
                 wake = clock() + timedelta(seconds=self.settings.scan_interval)
             delay = max(0.0, (wake - clock()).total_seconds())
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), timeout=delay)
+            await sleep_or_stop(stop, delay)
 
     async def plan_due(self, now: datetime) -> bool:
         """Whether a plan is due (`decision_due`) and proposing is not paused."""

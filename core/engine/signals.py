@@ -17,6 +17,7 @@ from core.candles import timeframe_ms
 from core.exchange.base import Exchange
 from core.exchange.errors import ExchangeError
 from core.models import AssetSignal, Portfolio, epoch_ms
+from core.policy.scope import signal_assets
 from core.settings import Settings
 from core.signals import candles_needed, compute_signal
 
@@ -44,10 +45,7 @@ class SignalScanner:
 
     def assets(self, portfolio: Portfolio) -> list[str]:
         """Holdings that are not dust, and watchlist assets with a price."""
-        held = {asset for asset, holding in portfolio.holdings.items() if not holding.dust}
-        watched = {asset for asset in self._settings.watchlist if asset in portfolio.prices}
-        cash = set(self._settings.cash_assets)
-        return sorted((held | watched) - cash)
+        return signal_assets(portfolio, self._settings.watchlist, self._settings.cash_assets)
 
     async def __call__(self, portfolio: Portfolio, now: datetime) -> dict[str, AssetSignal]:
         """The signal of every relevant asset with candles; assets without any are left out."""

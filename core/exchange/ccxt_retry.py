@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from core.exchange.ccxt_loader import ccxt
 from core.exchange.errors import ExchangeError, ExchangeUnavailable, RateLimited
+from core.retry import backoff_delay
 
 log = logging.getLogger(__name__)
 Sleep = Callable[[float], Awaitable[None]]
@@ -29,7 +30,7 @@ class RetryPolicy:
 
     def delay(self, attempt: int) -> float:
         """Backoff before retry number `attempt` (1-based): base · 2^(attempt-1), capped."""
-        return float(min(self.max_delay, self.base_delay * 2 ** (attempt - 1)))
+        return backoff_delay(attempt, self.base_delay, self.max_delay)
 
 
 async def read_with_retry[T](
