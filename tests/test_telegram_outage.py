@@ -14,6 +14,8 @@ import os
 import signal
 import sys
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import pytest
@@ -25,7 +27,14 @@ from core.engine.service import EngineService
 from core.exchange.prices import FixedPrices
 from core.settings import Settings, load_settings
 from core.store import Store
-from tests.engine_support import PRICES, FaultyExchange, ManualClock, make_rig, paper_account
+from tests.engine_support import (
+    PRICES,
+    FaultyExchange,
+    ManualClock,
+    live_env,
+    make_rig,
+    paper_account,
+)
 from tests.standins.binance import BinanceStandIn
 from tests.standins.telegram import TelegramStandIn
 
@@ -44,25 +53,32 @@ def failed_polls(tg: TelegramStandIn) -> int:
     return len([c for c in tg.calls_to("getUpdates", ok_only=False) if not c.ok])
 
 
+@asynccontextmanager
+async def paper_service(tmp_path: Path) -> AsyncIterator[EngineService]:
+    """An engine service on a paper account of 1,000 USDT, its database in `tmp_path`."""
+    store = await Store.open(tmp_path / "ballast.db")
+    try:
+        clock = ManualClock()
+        prices = FixedPrices(dict(PRICES))
+        paper = await paper_account(store, {"USDT": "1000"}, clock, prices)
+        rig = await make_rig(store, clock, prices, FaultyExchange(paper, prices))
+        yield EngineService(rig.engine, clock)
+    finally:
+        await store.close()
+
+
+async def keep_settings(settings: Settings) -> None:
+    """Settings changed in the chat go nowhere in these tests."""
+
+
 async def test_sigterm_while_telegram_is_down_exits_in_seconds_and_logs_one_line(
     tmp_path: Path,
 ) -> None:
     async with BinanceStandIn(balances=ACCOUNT, prices=BINANCE_PRICES) as binance, \
             TelegramStandIn() as tg:
         log_file = tmp_path / "ballast.log"
-        env = {
-            **os.environ,
-            "BALLAST_MODE": "live",
-            "BALLAST_EXCHANGE_API_KEY": binance.api_key,
-            "BALLAST_EXCHANGE_API_SECRET": binance.api_secret,
-            "BALLAST_EXCHANGE_API_URL": binance.url,
-            "BALLAST_DB": str(tmp_path / "ballast.db"),
-            "BALLAST_WATCHLIST": "BTC,ETH,SOL,AVAX",
-            "BALLAST_TELEGRAM_TOKEN": tg.token,
-            "BALLAST_TELEGRAM_OWNER_ID": str(OWNER),
-            "BALLAST_TELEGRAM_API_URL": f"http://127.0.0.1:{tg.port}",
-            "BALLAST_LOG_FILE": str(log_file),
-        }
+        env = {**os.environ, **live_env(binance, tmp_path / "ballast.db", tg=tg, owner=OWNER,
+                                         BALLAST_LOG_FILE=str(log_file))}
         ballast = Path(sys.executable).parent / "ballast"
         process = await asyncio.create_subprocess_exec(
             str(ballast), "run", cwd=tmp_path, env=env, stdin=asyncio.subprocess.DEVNULL,
@@ -98,20 +114,10 @@ async def test_an_outage_is_logged_once_when_it_starts_and_once_when_it_ends(
     """In process, with the real bot: failed polls and sends are quiet after the first line;
     the first answer after them closes the outage, saying how long it lasted."""
     caplog.set_level(logging.DEBUG)
-    store = await Store.open(tmp_path / "ballast.db")
-    clock = ManualClock()
-    prices = FixedPrices(dict(PRICES))
-    paper = await paper_account(store, {"USDT": "1000"}, clock, prices)
-    rig = await make_rig(store, clock, prices, FaultyExchange(paper, prices))
-    service = EngineService(rig.engine, clock)
-
-    async def keep(settings: Settings) -> None:
-        return None
-
-    async with TelegramStandIn() as tg:
+    async with paper_service(tmp_path) as service, TelegramStandIn() as tg:
         settings = load_settings(env={}, telegram_token=tg.token, telegram_owner_id=OWNER,
                                  telegram_api_url=f"http://127.0.0.1:{tg.port}")
-        bot = TelegramBot(settings, service, keep, poll_timeout=5, pump_events=False,
+        bot = TelegramBot(settings, service, keep_settings, poll_timeout=5, pump_events=False,
                           rate_limiter=PatientRateLimiter(first_backoff=0.05))
         await bot.start()
         try:
@@ -123,7 +129,6 @@ async def test_an_outage_is_logged_once_when_it_starts_and_once_when_it_ends(
                 c.params.get("text")), timeout=20)
         finally:
             await bot.stop()
-    await store.close()
     lines = [r.getMessage() for r in caplog.records if r.name == "bot.telegram.outage"]
     assert len(lines) == 2, lines
     assert lines[0].startswith("Telegram is unreachable (HTTP 502)")
@@ -137,20 +142,10 @@ async def test_a_bot_whose_start_failed_in_an_outage_starts_once_telegram_is_bac
 ) -> None:
     """What `ballast run` does while Telegram is down at start-up: start, fail, stop, try
     again. Stopping gives up on a Telegram that does not answer; starting again must not."""
-    store = await Store.open(tmp_path / "ballast.db")
-    clock = ManualClock()
-    prices = FixedPrices(dict(PRICES))
-    paper = await paper_account(store, {"USDT": "1000"}, clock, prices)
-    rig = await make_rig(store, clock, prices, FaultyExchange(paper, prices))
-    service = EngineService(rig.engine, clock)
-
-    async def keep(settings: Settings) -> None:
-        return None
-
-    async with TelegramStandIn() as tg:
+    async with paper_service(tmp_path) as service, TelegramStandIn() as tg:
         settings = load_settings(env={}, telegram_token=tg.token, telegram_owner_id=OWNER,
                                  telegram_api_url=f"http://127.0.0.1:{tg.port}")
-        bot = TelegramBot(settings, service, keep, poll_timeout=5, pump_events=False,
+        bot = TelegramBot(settings, service, keep_settings, poll_timeout=5, pump_events=False,
                           rate_limiter=PatientRateLimiter(network_retries=0))
         tg.go_down()
         with pytest.raises(TelegramError):
@@ -164,4 +159,3 @@ async def test_a_bot_whose_start_failed_in_an_outage_starts_once_telegram_is_bac
                 c.params.get("text")), timeout=20)
         finally:
             await bot.stop()
-    await store.close()

@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 from bot.telegram.format import visible
+from tests.engine_support import live_env
 from tests.standins.binance import BinanceStandIn
 from tests.standins.telegram import Call, TelegramStandIn
 
@@ -30,19 +31,8 @@ def to_owner(text: str) -> object:
 async def test_ballast_run_serves_telegram_and_stops_cleanly_on_sigterm(tmp_path: Path) -> None:
     async with BinanceStandIn(balances=ACCOUNT, prices=PRICES) as binance, \
             TelegramStandIn() as tg:
-        env = {
-            **os.environ,
-            "BALLAST_MODE": "live",
-            "BALLAST_EXCHANGE_API_KEY": binance.api_key,
-            "BALLAST_EXCHANGE_API_SECRET": binance.api_secret,
-            "BALLAST_EXCHANGE_API_URL": binance.url,
-            "BALLAST_DB": str(tmp_path / "ballast.db"),
-            "BALLAST_WATCHLIST": "BTC,ETH,SOL,AVAX",
-            "BALLAST_TELEGRAM_TOKEN": tg.token,
-            "BALLAST_TELEGRAM_OWNER_ID": str(OWNER),
-            "BALLAST_TELEGRAM_API_URL": f"http://127.0.0.1:{tg.port}",
-            "BALLAST_LOG_FILE": str(tmp_path / "ballast.log"),
-        }
+        env = {**os.environ, **live_env(binance, tmp_path / "ballast.db", tg=tg, owner=OWNER,
+                                         BALLAST_LOG_FILE=str(tmp_path / "ballast.log"))}
         ballast = Path(sys.executable).parent / "ballast"
         process = await asyncio.create_subprocess_exec(
             str(ballast), "run", cwd=tmp_path, env=env, stdin=asyncio.subprocess.DEVNULL,

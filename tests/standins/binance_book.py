@@ -443,17 +443,7 @@ class Book:
             free, locked = self.balance(base)
             self.balances[base] = [free, locked - qty]
             self._add(quote, cost - commission)
-        fill = Fill(trade_id=self._next_trade_id, order_id=order.order_id, symbol=order.symbol,
-                    price=last, qty=qty, commission=commission,
-                    commission_asset=commission_asset, time=order.time,
-                    is_buyer=order.side == "BUY")
-        self._next_trade_id += 1
-        self.fills.append(fill)
-        order.fills.append(fill)
-        order.executed_qty += qty
-        order.cumm_quote += cost
-        order.status = "FILLED" if order.executed_qty >= order.orig_qty else "PARTIALLY_FILLED"
-        order.update_time = order.time
+        self._book_fill(order, last, qty, commission, commission_asset)
 
     def cancel(self, symbol_id: str, order: Order) -> Order:
         """Cancel an open limit order and release what it locked."""
@@ -572,6 +562,21 @@ class Book:
         self.orders.append(order)
         return order
 
+    def _book_fill(self, order: Order, price: Decimal, qty: Decimal, commission: Decimal,
+                   commission_asset: str) -> None:
+        """Record a fill of `qty` at `price` on `order` (balances are already moved)."""
+        fill = Fill(trade_id=self._next_trade_id, order_id=order.order_id, symbol=order.symbol,
+                    price=price, qty=qty, commission=commission,
+                    commission_asset=commission_asset, time=order.time,
+                    is_buyer=order.side == "BUY")
+        self._next_trade_id += 1
+        self.fills.append(fill)
+        order.fills.append(fill)
+        order.executed_qty += qty
+        order.cumm_quote += qty * price
+        order.status = "FILLED" if order.executed_qty >= order.orig_qty else "PARTIALLY_FILLED"
+        order.update_time = order.time
+
     def _fill(self, order: Order, info: JSON, qty: Decimal, price: Decimal) -> None:
         base, quote = info["baseAsset"], info["quoteAsset"]
         cost = qty * price
@@ -583,17 +588,7 @@ class Book:
             commission, commission_asset = cost * self.commission_rate, quote
             self._add(base, -qty)
             self._add(quote, cost - commission)
-        fill = Fill(trade_id=self._next_trade_id, order_id=order.order_id, symbol=order.symbol,
-                    price=price, qty=qty, commission=commission,
-                    commission_asset=commission_asset, time=order.time,
-                    is_buyer=order.side == "BUY")
-        self._next_trade_id += 1
-        self.fills.append(fill)
-        order.fills.append(fill)
-        order.executed_qty += qty
-        order.cumm_quote += cost
-        order.status = "FILLED"
-        order.update_time = order.time
+        self._book_fill(order, price, qty, commission, commission_asset)
 
     def _add(self, asset: str, amount: Decimal) -> None:
         free, locked = self.balance(asset)
