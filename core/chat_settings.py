@@ -28,7 +28,8 @@ from typing import Any
 from dotenv import dotenv_values
 from pydantic import ValidationError
 
-from core.settings import Settings, format_validation_error
+from core.settings import Settings
+from core.settings_sources import format_validation_error
 from core.store import Store
 from core.store_health import explain
 

@@ -10,10 +10,10 @@ from core.settings import (
     PolicySettings,
     Settings,
     SettingsError,
-    SettingsWarning,
     load_settings,
     validate_policy_overrides,
 )
+from core.settings_sources import SettingsWarning
 
 
 def test_defaults_are_the_studied_config() -> None:
