@@ -80,8 +80,8 @@ def measure(command: Sequence[str]) -> None:
 def floor(folder: Path, pairs: Sequence[str]) -> None:
     """Read the pairs' candle files and compute their indicators once, as the backtest does."""
     from core.backtest.replay import warm_up_candles
-    from core.candles import read_candle_dir, timeframe_ms
-    from core.settings import load_settings
+    from core.config.settings import load_settings
+    from core.market.candles import read_candle_dir, timeframe_ms
     from core.signals import signal_history
 
     settings = load_settings(env={})
@@ -97,7 +97,7 @@ def floor(folder: Path, pairs: Sequence[str]) -> None:
 def _ms(day: str) -> int:
     from datetime import UTC, datetime
 
-    from core.models import epoch_ms
+    from core.domain.models import epoch_ms
 
     return epoch_ms(datetime.strptime(day, "%Y-%m-%d").replace(tzinfo=UTC))
 

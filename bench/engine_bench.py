@@ -30,10 +30,10 @@ from candle_arg import add_candles_argument, candles_dir
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from core.config.settings import load_settings
+from core.domain.models import epoch_ms
 from core.engine.signals import MIN_HISTORY
 from core.engine.wiring import start_engine
-from core.models import epoch_ms
-from core.settings import load_settings
 from tests.standins.binance import EXCHANGE_INFO_FULL, BinanceStandIn
 
 HOLDINGS = {"BTC": "0.03482", "ETH": "1.54158", "SOL": "25.111", "AVAX": "55.662",

@@ -28,12 +28,12 @@ from candle_arg import add_candles_argument, candles_dir
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from core.account import read_portfolio
-from core.candle_cache import CandleCache
+from core.account.snapshot import read_portfolio
+from core.config.settings import load_settings
+from core.domain.models import epoch_ms
 from core.exchange.ccxt_exchange import CcxtExchange
-from core.models import epoch_ms
-from core.settings import load_settings
-from core.store import Store
+from core.market.candle_cache import CandleCache
+from core.storage.store import Store
 from tests.standins.binance import EXCHANGE_INFO_FULL, BinanceStandIn
 
 HOLDINGS = {"BTC": "0.03482", "ETH": "1.54158", "SOL": "25.111", "AVAX": "55.662",

@@ -14,10 +14,10 @@ import time
 from datetime import UTC, datetime
 from decimal import Decimal
 
-from core.models import AssetSignal, Balance, MarketRules, Price, SignalKind
+from core.config.settings import DEFAULT_CASH_ASSETS, PolicySettings
+from core.domain.models import AssetSignal, Balance, MarketRules, Price, SignalKind
+from core.domain.valuation import value_portfolio
 from core.policy import PlanInput, make_plan
-from core.settings import DEFAULT_CASH_ASSETS, PolicySettings
-from core.valuation import value_portfolio
 
 NOW = datetime(2026, 11, 24, tzinfo=UTC)
 HELD = 50

@@ -31,12 +31,12 @@ from pathlib import Path
 import pandas as pd
 from candle_arg import add_candles_argument, candles_dir
 
-from core.candle_cache import CandleCache
-from core.candles import frame_to_candles, read_candle_dir, timeframe_ms
-from core.exchange.base import Candle
-from core.settings import SignalSettings
+from core.config.settings import SignalSettings
+from core.domain.models import Candle
+from core.market.candle_cache import CandleCache
+from core.market.candles import frame_to_candles, read_candle_dir, timeframe_ms
 from core.signals import compute_signals, signal_history
-from core.store import Store
+from core.storage.store import Store
 
 HOUR = timeframe_ms("1h")
 

@@ -24,8 +24,8 @@ os.environ.setdefault("NO_PROXY", "127.0.0.1,localhost")
 
 from bot.telegram.app import TelegramBot
 from bot.telegram.callbacks import Action, encode
+from core.config.settings import Settings, load_settings
 from core.engine.wiring import start_engine
-from core.settings import Settings, load_settings
 from tests.standins.binance import BinanceStandIn
 from tests.standins.telegram import TelegramStandIn
 from tests.standins.telegram_wire import Call

@@ -7,7 +7,7 @@ os.environ["no_proxy"] = "127.0.0.1,localhost"
 for _proxy in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy"):
     os.environ.pop(_proxy, None)
 
-# Each test session keeps its account locks (core.instance_lock) to itself: sessions running
+# Each test session keeps its account locks (core.runtime.instance_lock) to itself: sessions running
 # side by side on one machine use the stand-in's same API key.
 if "BALLAST_LOCK_DIR" not in os.environ:
     import tempfile

@@ -10,18 +10,11 @@ from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from core.engine.approvals import Approval
-from core.engine.events import Subscription
-from core.engine.loop import Engine, Ports
-from core.engine.orders import OrderRow
-from core.exchange.base import Candle, Fill, Order, OrderRequest
-from core.exchange.errors import ExchangeUnavailable
-from core.exchange.paper import PaperExchange
-from core.exchange.paper_markets import bundled_markets
-from core.exchange.prices import FixedPrices
-from core.models import (
+from core.config.settings import Settings, load_settings
+from core.domain.models import (
     AssetSignal,
     Balance,
+    Candle,
     Market,
     MarketRules,
     Plan,
@@ -32,9 +25,17 @@ from core.models import (
     Side,
     TradeReason,
 )
-from core.settings import Settings, load_settings
-from core.store import Store
-from core.valuation import symbols_to_price, value_portfolio
+from core.domain.valuation import symbols_to_price, value_portfolio
+from core.engine.approvals import Approval
+from core.engine.events import Subscription
+from core.engine.loop import Engine, Ports
+from core.engine.orders import OrderRow
+from core.exchange.base import Fill, Order, OrderRequest
+from core.exchange.errors import ExchangeUnavailable
+from core.exchange.paper import PaperExchange
+from core.exchange.paper_markets import bundled_markets
+from core.exchange.prices import FixedPrices
+from core.storage.store import Store
 
 if TYPE_CHECKING:
     from tests.standins.binance import BinanceStandIn

@@ -10,7 +10,8 @@ from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
-from core.models import (
+from core.config.settings import DEFAULT_CASH_ASSETS, PolicySettings
+from core.domain.models import (
     AssetSignal,
     Balance,
     MarketRules,
@@ -19,8 +20,7 @@ from core.models import (
     Price,
     SignalKind,
 )
-from core.settings import DEFAULT_CASH_ASSETS, PolicySettings
-from core.valuation import value_portfolio
+from core.domain.valuation import value_portfolio
 
 Number = str | int | Decimal
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from core.models import (
+from core.domain.models import (
     AssetSignal,
     Holding,
     Plan,

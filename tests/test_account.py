@@ -9,14 +9,14 @@ from pathlib import Path
 
 import pytest
 
-from core.account import read_portfolio, unrealised_pnl
+from core.account.snapshot import read_portfolio, unrealised_pnl
+from core.config.settings import Settings, load_settings
+from core.domain.models import Balance, Holding
 from core.exchange.factory import SEED_PORTFOLIO
 from core.exchange.paper import PaperExchange
 from core.exchange.paper_markets import bundled_markets
 from core.exchange.prices import FixedPrices
-from core.models import Balance, Holding
-from core.settings import Settings, load_settings
-from core.store import Store
+from core.storage.store import Store
 
 D = Decimal
 NOW = datetime(2026, 11, 24, tzinfo=UTC)

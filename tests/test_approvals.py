@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
+from core.domain.models import Side, TradeReason
 from core.engine.approvals import ApprovalRepo, ApprovalState
 from core.engine.codec import plan_from_json, plan_to_json
-from core.models import Side, TradeReason
-from core.store import Store
+from core.storage.store import Store
 from tests.engine_support import T0, plan_of, trade
 
 TTL = timedelta(minutes=10)

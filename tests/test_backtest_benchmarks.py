@@ -17,7 +17,7 @@ from core.backtest.benchmarks import (
     month_starts,
 )
 from core.backtest.history import AssetCandles, MarketHistory
-from core.models import Market, MarketRules
+from core.domain.models import Market, MarketRules
 
 DEMO = Path(__file__).resolve().parent.parent / "core" / "data" / "demo"
 JAN_2024 = 1704067200000

@@ -18,10 +18,10 @@ from core.backtest.benchmarks import StartingPortfolio
 from core.backtest.broker import Broker
 from core.backtest.replay import MarketReplay, load_replay
 from core.backtest.simulation import BacktestInput, Simulation, run_fast
+from core.config.settings import Settings, load_settings
+from core.domain.models import Balance, Market, Side, SignalKind
 from core.exchange.paper_markets import bundled_markets
-from core.models import Balance, Market, Side, SignalKind
 from core.policy.triggers import account_state, possible_plans
-from core.settings import Settings, load_settings
 from core.signals.combine import KIND_ORDER
 from tests.factories import NOW
 from tests.test_policy_properties import ASSETS, CASH, EXAMPLES, Case, cases, plan_of

@@ -13,10 +13,10 @@ from core.backtest.benchmarks import StartingPortfolio
 from core.backtest.replay import MarketReplay, load_replay, replay_from_frames
 from core.backtest.runner import BacktestResult, run_backtest
 from core.backtest.simulation import BacktestInput
-from core.candles import read_candle_dir
+from core.config.settings import Settings, load_settings
+from core.domain.models import Market, MarketRules
 from core.exchange.paper_markets import bundled_markets
-from core.models import Market, MarketRules
-from core.settings import Settings, load_settings
+from core.market.candles import read_candle_dir
 
 H = 3_600_000
 DAY = 24 * H

@@ -12,7 +12,7 @@ import pytest
 from typer.testing import CliRunner
 
 from bot.cli import app
-from core.backup import (
+from core.ops.backup import (
     BackupError,
     DailyBackups,
     backup_database,
@@ -20,7 +20,7 @@ from core.backup import (
     daily_backup_name,
     next_midnight,
 )
-from core.store import MIGRATIONS, Store
+from core.storage.store import MIGRATIONS, Store
 
 TOTAL = 1_000_000
 T = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)

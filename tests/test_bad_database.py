@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from core.store import MIGRATIONS, Store
+from core.storage.store import MIGRATIONS, Store
 
 BALLAST = Path(sys.executable).parent / "ballast"
 # A cold interpreter imports pandas-ta and friends before it reaches the database.

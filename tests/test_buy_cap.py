@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from core.models import ZERO, MarketRules, Portfolio
+from core.domain.models import ZERO, MarketRules, Portfolio
 from core.policy.buy_cap import buy_cap
 
 D = Decimal

@@ -10,8 +10,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from core.candle_cache import CandleCache
-from core.candles import (
+from core.domain.models import Candle
+from core.market.candle_cache import CandleCache
+from core.market.candles import (
     CandleError,
     CandleFileName,
     Gap,
@@ -24,8 +25,7 @@ from core.candles import (
     timeframe_ms,
     write_candle_file,
 )
-from core.exchange.base import Candle
-from core.store import Store
+from core.storage.store import Store
 
 FIXTURES = Path(__file__).parent / "fixtures" / "candles"
 HOUR = 3_600_000

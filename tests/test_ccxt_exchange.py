@@ -14,13 +14,13 @@ from decimal import Decimal
 
 import pytest
 
+from core.config.settings import load_settings
+from core.domain.models import Side
 from core.exchange.base import Exchange, OrderRequest, OrderStatus
 from core.exchange.ccxt_exchange import CcxtExchange, UnknownExchange
 from core.exchange.ccxt_parsing import parse_fill, parse_order, redirect_urls
 from core.exchange.ccxt_retry import RetryPolicy
 from core.exchange.errors import BelowMinimum, ExchangeError, InsufficientFunds, InvalidOrder
-from core.models import Side
-from core.settings import load_settings
 from tests.standins.binance import BinanceStandIn
 from tests.standins.binance_book import EXCHANGE_DIR
 

@@ -12,6 +12,7 @@ from decimal import Decimal
 
 import pytest
 
+from core.domain.models import Side
 from core.exchange.base import OrderRequest, OrderStatus
 from core.exchange.ccxt_exchange import CcxtExchange
 from core.exchange.ccxt_retry import RetryPolicy
@@ -24,7 +25,6 @@ from core.exchange.errors import (
     OrderOutcomeUnknown,
     RateLimited,
 )
-from core.models import Side
 from tests.standins.binance import BinanceStandIn
 
 KEY, SECRET = "k3y-faults-5519", "s3cret-faults-2287"

@@ -17,13 +17,13 @@ from typing import Any
 
 import pytest
 
-from core.account import read_portfolio
+from core.account.snapshot import read_portfolio
+from core.config.settings import load_settings
+from core.domain.models import Side
 from core.exchange.base import OrderRequest, OrderStatus
 from core.exchange.ccxt_exchange import CcxtExchange
 from core.exchange.ccxt_parsing import slim_market
 from core.exchange.check import Severity, check_exchange
-from core.models import Side
-from core.settings import load_settings
 from tests.standins.binance import EXCHANGE_INFO_FULL, BinanceStandIn
 
 KEY, SECRET = "k3y-markets-5521", "s3cret-markets-8830"

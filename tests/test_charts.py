@@ -22,7 +22,7 @@ from bot.telegram.charts import ValuePoint, value_figure
 from core.backtest.benchmarks import EquityCurve
 from core.backtest.runner import BacktestResult
 from core.backtest.simulation import Tally
-from core.settings import PolicySettings
+from core.config.settings import PolicySettings
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -164,7 +164,7 @@ def test_a_short_backtest_keeps_every_candle_of_its_cash() -> None:
 
 def test_the_chart_fits_a_phone_and_a_desktop(tmp_path: Path) -> None:
     from bot.cli.backtest import write_plot
-    from core.settings import Settings
+    from core.config.settings import Settings
 
     path = tmp_path / "chart.png"
     write_plot(hourly_result(30), path, Settings(_env_file=None))  # type: ignore[call-arg]

@@ -13,9 +13,9 @@ from pathlib import Path
 from bot.telegram.app import TelegramBot
 from bot.telegram.delivery import PatientRateLimiter
 from bot.telegram.format import visible
-from core.chat_settings import Source, StoredSetting, apply_stored, base_sources
+from core.config.settings import load_settings
 from core.engine.wiring import RunningEngine, start_engine
-from core.settings import load_settings
+from core.storage.chat_settings import Source, StoredSetting, apply_stored, base_sources
 from tests.engine_support import live_env
 from tests.standins.binance import BinanceStandIn
 from tests.standins.telegram import Call, TelegramStandIn

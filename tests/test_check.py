@@ -12,6 +12,7 @@ import pytest
 from typer.testing import CliRunner, Result
 
 from bot.cli import app
+from core.config.settings import Settings, load_settings
 from core.exchange.ccxt_exchange import CcxtExchange
 from core.exchange.ccxt_retry import RetryPolicy
 from core.exchange.check import (
@@ -21,7 +22,6 @@ from core.exchange.check import (
     check_settings,
     has_problems,
 )
-from core.settings import Settings, load_settings
 from tests.standins.binance import BinanceStandIn
 
 KEY, SECRET = "k3y-check-4410", "s3cret-check-8823"

@@ -16,8 +16,8 @@ import pytest
 from typer.testing import CliRunner, Result
 
 from bot.cli import app
-from core.chat_settings import ChatSettingsRepo
-from core.store import Store
+from core.storage.chat_settings import ChatSettingsRepo
+from core.storage.store import Store
 from tests.standins.binance import BinanceStandIn
 
 KEY, SECRET = "k3y-files-5521", "s3cret-files-9034"

@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 
 from bot.cli import app
 from bot.cli.run import mode_words
-from core.settings import load_settings
+from core.config.settings import load_settings
 
 ROOT = Path(__file__).resolve().parent.parent
 COMMANDS = ["run", "demo", "backtest", "portfolio", "plan", "check", "signals", "study", "backup"]

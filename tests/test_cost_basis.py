@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from core.cost_basis import (
+from core.account.cost_basis import (
     average_cost,
     explained_cost_basis,
     read_fills,
@@ -20,13 +20,13 @@ from core.cost_basis import (
     record_fill,
     record_order_fill,
 )
+from core.domain.models import Balance, Side
 from core.exchange.base import Fill, Order, OrderRequest, OrderStatus
 from core.exchange.errors import ExchangeUnavailable
 from core.exchange.paper import PaperExchange
 from core.exchange.paper_markets import bundled_markets
 from core.exchange.prices import FixedPrices
-from core.models import Balance, Side
-from core.store import Store
+from core.storage.store import Store
 
 D = Decimal
 T0 = datetime(2024, 1, 1, tzinfo=UTC)

@@ -11,9 +11,9 @@ from decimal import Decimal
 from hypothesis import given
 from hypothesis import strategies as st
 
-from core.models import SkipReason, TradeReason
+from core.config.settings import PolicySettings
+from core.domain.models import SkipReason, TradeReason
 from core.policy import make_plan, project_portfolio, project_positions
-from core.settings import PolicySettings
 from tests.factories import NOW
 from tests.test_policy_properties import EXAMPLES, Case, cases
 

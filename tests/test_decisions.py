@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from decimal import Decimal
 
-from core.models import (
+from core.domain.models import (
     AssetSignal,
     Plan,
     Portfolio,

@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from core.config.settings import SettingsError, load_settings
+from core.domain.models import AssetSignal, Balance, Side, SignalKind, TradeReason, Vote
 from core.engine.approvals import ApprovalState
 from core.engine.events import (
     ApprovalClosed,
@@ -21,9 +23,7 @@ from core.engine.events import (
 from core.engine.loop import Engine, Ports
 from core.engine.service import EngineService
 from core.exchange.prices import FixedPrices
-from core.models import AssetSignal, Balance, Side, SignalKind, TradeReason, Vote
-from core.settings import SettingsError, load_settings
-from core.store import Store
+from core.storage.store import Store
 from tests.engine_support import (
     PRICES,
     D,

@@ -13,16 +13,16 @@ from pathlib import Path
 
 import pytest
 
-from core.account import read_portfolio
+from core.account.snapshot import read_portfolio
+from core.config.settings import load_settings
+from core.domain.models import AssetSignal, MarketRules, Plan, Portfolio, PositionFacts
 from core.engine.events import ExchangeRecovered, ExchangeTrouble
 from core.engine.loop import Engine, Ports
 from core.engine.orders import OrderRow
 from core.exchange.base import Order
 from core.exchange.ccxt_exchange import CcxtExchange
 from core.exchange.ccxt_retry import RetryPolicy
-from core.models import AssetSignal, MarketRules, Plan, Portfolio, PositionFacts
-from core.settings import load_settings
-from core.store import Store
+from core.storage.store import Store
 from tests.engine_support import plan_of
 from tests.standins.binance import BinanceStandIn
 

@@ -9,11 +9,11 @@ from pathlib import Path
 import pytest
 
 from bot.cli.run import HELP, answer, describe
+from core.domain.models import Side, TradeReason
 from core.engine.events import PlanProposed
 from core.engine.service import EngineService
 from core.exchange.prices import FixedPrices
-from core.models import Side, TradeReason
-from core.store import Store
+from core.storage.store import Store
 from tests.engine_support import (
     PRICES,
     FaultyExchange,

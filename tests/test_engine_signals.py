@@ -3,16 +3,16 @@
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from core.account import read_portfolio
-from core.candle_cache import CandleCache
-from core.candles import read_candle_file
+from core.account.snapshot import read_portfolio
+from core.config.settings import load_settings
+from core.domain.models import SignalKind
 from core.engine.signals import SignalScanner
 from core.exchange.factory import build_exchange
 from core.exchange.prices import ReplayPrices
-from core.models import SignalKind
-from core.settings import load_settings
+from core.market.candle_cache import CandleCache
+from core.market.candles import read_candle_file
 from core.signals import compute_signal
-from core.store import Store
+from core.storage.store import Store
 
 CANDLES = Path(__file__).parent / "fixtures" / "candles"
 T0 = datetime(2024, 3, 1, tzinfo=UTC)

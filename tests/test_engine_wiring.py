@@ -10,14 +10,14 @@ from __future__ import annotations
 from decimal import Decimal
 from pathlib import Path
 
+from core.config.settings import load_settings
+from core.domain.models import Balance, Side, TradeReason
 from core.engine.approvals import ApprovalState
 from core.engine.wiring import start_engine
 from core.exchange.paper import PaperExchange
 from core.exchange.paper_markets import bundled_markets
 from core.exchange.prices import FixedPrices
-from core.models import Balance, Side, TradeReason
-from core.settings import load_settings
-from core.store import Store
+from core.storage.store import Store
 from tests.engine_support import ManualClock
 
 D = Decimal

@@ -13,13 +13,13 @@ from pathlib import Path
 
 import pytest
 
+from core.domain.models import Side, TradeReason
 from core.engine.approvals import ApprovalState
 from core.engine.events import ApprovalClosed, ExecutionFailed, PlanExecuted
 from core.engine.orders import OrderState, client_order_id
 from core.exchange.base import OrderRequest
 from core.exchange.prices import FixedPrices
-from core.models import Side, TradeReason
-from core.store import Store
+from core.storage.store import Store
 from tests.engine_support import (
     PRICES,
     T0,

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from bot.telegram.format import visible
 from bot.telegram.setup import OwnerSetupBot, owner_id_view
-from core.settings import load_settings
+from core.config.settings import load_settings
 from tests.standins.telegram import TelegramStandIn
 from tests.standins.telegram_wire import Call
 

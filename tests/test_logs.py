@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from core.config.settings import load_settings
+from core.domain.models import Side, SignalKind, TradeReason
 from core.engine.events import (
     ApprovalClosed,
     CashBelowMinimum,
@@ -26,9 +28,9 @@ from core.engine.events import (
     PlanProposed,
     SignalChanged,
 )
-from core.event_log import event_lines, log_events
 from core.exchange.prices import FixedPrices
-from core.logs import (
+from core.ops.event_log import event_lines, log_events
+from core.runtime.logs import (
     REDACTED,
     SecretScrubber,
     configure_from_settings,
@@ -39,9 +41,7 @@ from core.logs import (
     redact,
     secrets_of,
 )
-from core.models import Side, SignalKind, TradeReason
-from core.settings import load_settings
-from core.store import Store
+from core.storage.store import Store
 from tests.engine_support import (
     PRICES,
     FaultyExchange,

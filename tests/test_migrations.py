@@ -18,15 +18,15 @@ from typing import Any
 
 import pytest
 
+from core.domain.models import Side, TradeReason
 from core.engine.approvals import ApprovalRepo, ApprovalState
 from core.engine.codec import plan_to_json, time_text
 from core.engine.events import ExchangeTrouble
 from core.engine.orders import OrderRepo, OrderState
 from core.engine.state import EngineState
-from core.models import Side, TradeReason
-from core.outbox import Outbox, decode
-from core.store import MIGRATIONS, Store
-from core.store_health import DatabaseProblem
+from core.ops.outbox import Outbox, decode
+from core.storage.health import DatabaseProblem
+from core.storage.store import MIGRATIONS, Store
 from tests.engine_support import plan_of, trade
 
 T = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
@@ -248,7 +248,7 @@ async def test_a_failing_migration_leaves_the_database_as_it_was(
     inserted = fill(path)
     broken = (*MIGRATIONS,
               "CREATE TABLE half_done (x INTEGER); INSERT INTO no_such_table VALUES (1)")
-    monkeypatch.setattr("core.store.MIGRATIONS", broken)
+    monkeypatch.setattr("core.storage.store.MIGRATIONS", broken)
     # Said as a database problem naming the file, SQLite's words kept.
     with pytest.raises(DatabaseProblem, match="no_such_table") as raised:
         await Store.open(path)

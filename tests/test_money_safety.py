@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from core.config.settings import load_settings
 from core.engine.approvals import ApprovalState
 from core.engine.events import (
     ApprovalClosed,
@@ -27,7 +28,6 @@ from core.engine.events import (
     SuspectDataCleared,
 )
 from core.engine.wiring import RunningEngine, start_engine
-from core.settings import load_settings
 from tests.engine_support import live_env
 from tests.standins.binance import BinanceStandIn
 

@@ -16,7 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from core.instance_lock import (
+from core.config.settings import load_settings
+from core.runtime.instance_lock import (
     AlreadyRunning,
     account_key,
     account_lock_path,
@@ -24,7 +25,6 @@ from core.instance_lock import (
     database_lock_path,
     one_bot_per_account,
 )
-from core.settings import load_settings
 from tests.standins.binance import BinanceStandIn
 
 REPO = Path(__file__).resolve().parent.parent
@@ -35,7 +35,7 @@ START_TIMEOUT = 60.0
 HOLDER = """
 import sys, time
 from pathlib import Path
-from core.instance_lock import acquire
+from core.runtime.instance_lock import acquire
 acquire(Path(sys.argv[1]), {"pid": __import__("os").getpid(), "database": sys.argv[2]}, "x")
 print("held", flush=True)
 time.sleep(120)

@@ -16,12 +16,12 @@ from typing import Any
 
 import pytest
 
+from core.config.settings import load_settings
+from core.domain.models import Side
+from core.domain.rounding import protection_limit
 from core.engine.approvals import ApprovalState
 from core.engine.events import Event, ExecutionFailed, PlanExecuted, Subscription
 from core.engine.wiring import RunningEngine, start_engine
-from core.models import Side
-from core.rounding import protection_limit
-from core.settings import load_settings
 from tests.engine_support import live_env
 from tests.standins.binance import BinanceStandIn
 

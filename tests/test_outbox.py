@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from core.domain.models import Side, SignalKind, TradeReason
 from core.engine.events import (
     ApprovalClosed,
     CashBelowMinimum,
@@ -24,8 +25,7 @@ from core.engine.events import (
     SuspectData,
     SuspectDataCleared,
 )
-from core.models import Side, SignalKind, TradeReason
-from core.outbox import (
+from core.ops.outbox import (
     LETTER_KINDS,
     SET_ASIDE,
     CodecError,
@@ -36,9 +36,9 @@ from core.outbox import (
     encode,
     post_events,
 )
-from core.store import Store
-from core.summary import DailySummary, HoldingLine, SignalLine, TradeLine
-from core.watchdog import ScansFailing, ScansResumed
+from core.ops.summary import DailySummary, HoldingLine, SignalLine, TradeLine
+from core.ops.watchdog import ScansFailing, ScansResumed
+from core.storage.store import Store
 from tests.engine_support import ManualClock, plan_of, trade
 
 T = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)

@@ -14,12 +14,12 @@ from bot.cli.operations import refused_for_good
 from bot.telegram.app import TelegramBot
 from bot.telegram.delivery import PatientRateLimiter
 from bot.telegram.format import visible
+from core.config.settings import Settings
 from core.engine.events import CashBelowMinimum, ExchangeRecovered, ExchangeTrouble
 from core.engine.service import EngineService
 from core.exchange.prices import FixedPrices
-from core.outbox import Courier, Letter, Outbox, decode, post_events
-from core.settings import Settings
-from core.store import Store
+from core.ops.outbox import Courier, Letter, Outbox, decode, post_events
+from core.storage.store import Store
 from tests.engine_support import PRICES, FaultyExchange, ManualClock, make_rig, paper_account
 from tests.standins.telegram import TelegramStandIn
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from core.watchdog import ScansFailing, ScansResumed, ScanWatchdog
+from core.ops.watchdog import ScansFailing, ScansResumed, ScanWatchdog
 
 START = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
 LIMIT = timedelta(minutes=15)

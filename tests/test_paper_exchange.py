@@ -11,13 +11,13 @@ from pathlib import Path
 
 import pytest
 
+from core.domain.models import Balance, Side
 from core.exchange.base import Exchange, OrderRequest, OrderStatus
 from core.exchange.errors import BelowMinimum, ExchangeUnavailable, InsufficientFunds, InvalidOrder
 from core.exchange.paper import PaperExchange
 from core.exchange.paper_markets import bundled_markets
 from core.exchange.prices import FixedPrices
-from core.models import Balance, Side
-from core.store import Store
+from core.storage.store import Store
 
 D = Decimal
 T0 = datetime(2024, 3, 1, 12, 0, tzinfo=UTC)

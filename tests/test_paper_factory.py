@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from core.config.settings import Settings, SettingsError, load_settings
+from core.domain.models import Balance, Side
 from core.exchange.base import OrderRequest
 from core.exchange.factory import (
     SEED_PORTFOLIO,
@@ -18,9 +20,7 @@ from core.exchange.factory import (
 )
 from core.exchange.paper import PaperExchange
 from core.exchange.prices import FixedPrices
-from core.models import Balance, Side
-from core.settings import Settings, SettingsError, load_settings
-from core.store import Store
+from core.storage.store import Store
 
 D = Decimal
 NOW = datetime(2024, 3, 1, tzinfo=UTC)

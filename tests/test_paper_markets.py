@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from core.domain.models import MarketRules
 from core.exchange.paper_markets import (
     MARKETS_DIR,
     MarketsFileError,
@@ -17,7 +18,6 @@ from core.exchange.paper_markets import (
     markets_to_json,
     read_markets_file,
 )
-from core.models import MarketRules
 
 FIXTURES = Path(__file__).parent / "fixtures" / "exchange"
 INFO_2023 = FIXTURES / "binance_spot_exchangeInfo_2023-08-13.json.gz"

@@ -19,14 +19,14 @@ from pathlib import Path
 
 import pytest
 
+from core.domain.models import Balance, Side
 from core.exchange.base import Exchange, OrderRequest
 from core.exchange.ccxt_exchange import CcxtExchange
 from core.exchange.ccxt_retry import RetryPolicy
 from core.exchange.errors import ExchangeError
 from core.exchange.paper import PaperExchange
 from core.exchange.paper_markets import bundled_markets
-from core.models import Balance, Side
-from core.store import Store
+from core.storage.store import Store
 from tests.standins.binance import BinanceStandIn
 
 D = Decimal

@@ -2,7 +2,7 @@
 
 import asyncio
 
-from core.periodic import sleep_or_stop
+from core.runtime.periodic import sleep_or_stop
 
 
 async def test_times_out_without_stop() -> None:

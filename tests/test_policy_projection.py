@@ -7,7 +7,7 @@ score and hold back what the cost test or the turnover budget refuses: a part or
 
 from __future__ import annotations
 
-from core.models import PositionFacts, Side
+from core.domain.models import PositionFacts, Side
 from core.policy import PlanInput, make_plan, project_portfolio, project_positions
 from tests.factories import NOW, d, facts, policy, portfolio, portfolio_by_value, rules, signals
 

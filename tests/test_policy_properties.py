@@ -19,7 +19,8 @@ from decimal import Decimal
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from core.models import (
+from core.config.settings import PolicySettings
+from core.domain.models import (
     AssetSignal,
     Balance,
     MarketRules,
@@ -31,11 +32,10 @@ from core.models import (
     SignalKind,
     SkipReason,
 )
+from core.domain.rounding import floor_to_step, order_problem
+from core.domain.valuation import value_portfolio
 from core.policy import PlanInput, make_plan, project_portfolio, project_positions
 from core.policy.book import effective_rules
-from core.rounding import floor_to_step, order_problem
-from core.settings import PolicySettings
-from core.valuation import value_portfolio
 from tests.factories import NOW
 
 ASSETS = ("BTC", "ETH", "SOL", "AVAX", "BNB", "LINK")

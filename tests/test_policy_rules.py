@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from datetime import timedelta
 from decimal import Decimal
 
-from core.models import (
+from core.domain.models import (
     AssetSignal,
     Balance,
     MarketRules,
@@ -21,8 +21,8 @@ from core.models import (
     Price,
     TradeReason,
 )
+from core.domain.valuation import value_portfolio
 from core.policy import PlanInput, make_plan
-from core.valuation import value_portfolio
 from tests.factories import (
     NOW,
     d,

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from decimal import Decimal
 
-from core.models import AssetSignal, Plan, Portfolio, PositionFacts, Side, TradeReason
+from core.domain.models import AssetSignal, Plan, Portfolio, PositionFacts, Side, TradeReason
 from core.policy import PlanInput, make_plan
 from tests.factories import NOW, d, facts, policy, portfolio_by_value, signals
 

@@ -15,12 +15,12 @@ import pytest
 from typer.testing import CliRunner, Result
 
 from bot.cli import app
+from core.config.settings import load_settings
+from core.domain.models import Side
 from core.exchange.base import OrderRequest
 from core.exchange.factory import build_exchange
 from core.exchange.paper_markets import MARKETS_DIR
-from core.models import Side
-from core.settings import load_settings
-from core.store import Store
+from core.storage.store import Store
 from tests.standins.binance import BinanceStandIn
 
 DEMO = MARKETS_DIR.parent / "demo"

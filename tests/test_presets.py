@@ -15,8 +15,8 @@ import pytest
 from typer.testing import CliRunner
 
 from bot.cli import app
-from core.presets import SEED_LITERAL
-from core.settings import (
+from core.config.presets import SEED_LITERAL
+from core.config.settings import (
     PolicySettings,
     Settings,
     SettingsError,
@@ -24,7 +24,7 @@ from core.settings import (
     load_settings,
     validate_policy_overrides,
 )
-from core.whatif import WhatIfError, load_whatif
+from core.policy.whatif import WhatIfError, load_whatif
 from tests.factories import NOW
 
 # Settings whose defaults the lead may change after the study: set them all away from the seed,

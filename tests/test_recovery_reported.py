@@ -14,9 +14,9 @@ from pathlib import Path
 from bot.telegram.app import TelegramBot
 from bot.telegram.delivery import PatientRateLimiter
 from bot.telegram.format import visible
+from core.config.settings import Settings, load_settings
 from core.engine.approvals import ApprovalState
 from core.engine.wiring import start_engine
-from core.settings import Settings, load_settings
 from tests.engine_support import live_env
 from tests.standins.binance import BinanceStandIn
 from tests.standins.telegram import TelegramStandIn

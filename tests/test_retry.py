@@ -1,6 +1,6 @@
 """The shared backoff rule: doubling from the base, capped."""
 
-from core.retry import backoff_delay
+from core.runtime.retry import backoff_delay
 
 
 def test_doubles_from_base_then_caps() -> None:

@@ -1,4 +1,4 @@
-"""The sanity rules (core.sanity): balance re-checks and the gate before planning. Pure."""
+"""The sanity rules (core.domain.sanity): balance re-checks and the gate before planning. Pure."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from decimal import Decimal
 from hypothesis import given
 from hypothesis import strategies as st
 
-from core.models import Balance, Portfolio, Price
-from core.sanity import (
+from core.domain.models import Balance, Portfolio, Price
+from core.domain.sanity import (
     Gate,
     balance_changes,
     judge,
@@ -18,7 +18,7 @@ from core.sanity import (
     snapshot_problems,
     snapshot_to_json,
 )
-from core.valuation import value_portfolio
+from core.domain.valuation import value_portfolio
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 JUMP = Decimal("0.15")

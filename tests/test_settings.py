@@ -6,14 +6,14 @@ from pathlib import Path
 
 import pytest
 
-from core.settings import (
+from core.config.settings import (
     PolicySettings,
     Settings,
     SettingsError,
     load_settings,
     validate_policy_overrides,
 )
-from core.settings_sources import SettingsWarning
+from core.config.sources import SettingsWarning
 
 
 def test_defaults_are_the_studied_config() -> None:

@@ -1,7 +1,7 @@
 """docs/settings.md lists every setting, by the variable that sets it, with its real default.
 
 The page is the reference a user reads; a setting added, renamed or given a new default in
-`core/settings.py` must show up there too, or this test names it.
+`core/config/settings.py` must show up there too, or this test names it.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from core.settings import Settings
+from core.config.settings import Settings
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "settings.md"
 ROW = re.compile(r"^\| `BALLAST_([A-Z0-9_]+)` \| ([^|]*) \|")

@@ -1,10 +1,10 @@
-"""Signals explained in words (core/signal_words.py): thresholds read as numbers do."""
+"""Signals explained in words (core/signals/words.py): thresholds read as numbers do."""
 
 from __future__ import annotations
 
-from core.models import AssetSignal, SignalKind
-from core.settings import SignalSettings
-from core.signal_words import explain
+from core.config.settings import SignalSettings
+from core.domain.models import AssetSignal, SignalKind
+from core.signals.words import explain
 
 
 def test_a_sell_held_by_hysteresis_names_its_exit_threshold_without_a_minus_zero() -> None:

@@ -12,9 +12,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from core.candles import frame_to_candles, read_candle_file
-from core.models import AssetSignal, SignalKind, Vote
-from core.settings import SettingsError, SignalSettings
+from core.config.settings import SettingsError, SignalSettings
+from core.domain.models import AssetSignal, SignalKind, Vote
+from core.market.candles import frame_to_candles, read_candle_file
 from core.signals import (
     STRATEGIES,
     candles_needed,

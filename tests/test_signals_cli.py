@@ -11,8 +11,8 @@ import pytest
 from typer.testing import CliRunner
 
 from bot.cli import app
-from core.candles import read_candle_file
-from core.settings import SignalSettings
+from core.config.settings import SignalSettings
+from core.market.candles import read_candle_file
 from core.signals import compute_signal
 
 FIXTURES = Path(__file__).parent / "fixtures" / "candles"

@@ -15,9 +15,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from core.candles import read_candle_dir
-from core.models import SignalKind
-from core.settings import SignalSettings
+from core.config.settings import SignalSettings
+from core.domain.models import SignalKind
+from core.market.candles import read_candle_dir
 from core.signals import compute_signal, signal_history
 from core.signals.combine import KIND_ORDER, combine, combine_codes, hysteresis, score_states
 

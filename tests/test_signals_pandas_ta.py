@@ -17,8 +17,8 @@ import pandas as pd
 import pandas_ta as ta
 import pytest
 
-from core.candles import read_candle_file
-from core.settings import SignalSettings
+from core.config.settings import SignalSettings
+from core.market.candles import read_candle_file
 from core.signals.strategies import STRATEGIES, FloatArray, _sma
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -111,8 +111,8 @@ def test_the_signals_run_no_numba_kernel() -> None:
 import json, sys
 import numba
 from pathlib import Path
-from core.candles import read_candle_file
-from core.settings import SignalSettings
+from core.market.candles import read_candle_file
+from core.config.settings import SignalSettings
 from core.signals.strategies import STRATEGIES
 frame = read_candle_file(Path({str(FIXTURES / "binance_BTC_USDT_1h.csv.gz")!r})).iloc[-500:]
 frame = frame.reset_index(drop=True)

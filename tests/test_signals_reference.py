@@ -20,8 +20,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from core.candles import read_candle_file
-from core.settings import SignalSettings
+from core.config.settings import SignalSettings
+from core.market.candles import read_candle_file
 from core.signals import compute_signal
 
 FIXTURES = Path(__file__).parent / "fixtures" / "candles"

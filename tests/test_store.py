@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from core.store import Store
+from core.storage.store import Store
 
 
 async def test_a_write_is_not_rolled_back_with_another_coroutines_transaction(

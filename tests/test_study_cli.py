@@ -17,7 +17,7 @@ from typer.testing import CliRunner, Result
 
 from bot.cli import app
 from bot.cli.study import build_plan, read_candles
-from core.candles import read_candle_dir
+from core.market.candles import read_candle_dir
 from core.study.parallel import memory_mapped, run_study
 from core.study.report import study_report
 

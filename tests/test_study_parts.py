@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from core.backtest.benchmarks import EquityCurve
 from core.backtest.metrics import Metrics
-from core.settings import Settings
+from core.config.settings import Settings
 from core.study.folds import DAY_MS, WEEK_MS, Period, shifted_starts, split_folds
 from core.study.grid import config_name, expand_grid
 from core.study.selection import chain, choose, on_clock, sampled_returns

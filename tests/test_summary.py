@@ -7,11 +7,11 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
+from core.domain.models import Side, SignalKind, TradeReason
 from core.engine.approvals import Approval, ApprovalState
 from core.engine.orders import OrderRow, OrderState
 from core.engine.state import Snapshot
-from core.models import Side, SignalKind, TradeReason
-from core.summary import (
+from core.ops.summary import (
     EngineHealth,
     SummaryInput,
     compose_summary,

@@ -10,16 +10,16 @@ from typing import Any
 
 import pytest
 
+from core.domain.models import Side, TradeReason
 from core.engine.approvals import ApprovalState
 from core.engine.events import ExchangeRecovered, ExchangeTrouble, PlanProposed
 from core.engine.service import EngineService
 from core.exchange.prices import FixedPrices
-from core.models import Side, TradeReason
-from core.outbox import Outbox, decode, post_events
-from core.store import Store
-from core.summary import DailySummary
-from core.upkeep import Upkeep
-from core.watchdog import ScansFailing, ScansResumed
+from core.ops.outbox import Outbox, decode, post_events
+from core.ops.summary import DailySummary
+from core.ops.upkeep import Upkeep
+from core.ops.watchdog import ScansFailing, ScansResumed
+from core.storage.store import Store
 from tests.engine_support import (
     PRICES,
     T0,

@@ -9,6 +9,7 @@ from bot.telegram.alerts import AlertFilter, AlertSwitches, alert_view, kind_of
 from bot.telegram.callbacks import Action, ButtonPress, decode
 from bot.telegram.format import LINE_WIDTH, visible
 from bot.telegram.letters import letter_view
+from core.domain.models import SignalKind
 from core.engine.events import (
     ApprovalClosed,
     CashBelowMinimum,
@@ -23,9 +24,8 @@ from core.engine.events import (
     SuspectData,
     SuspectDataCleared,
 )
-from core.models import SignalKind
-from core.summary import DailySummary, HoldingLine, SignalLine, TradeLine
-from core.watchdog import ScansFailing, ScansResumed
+from core.ops.summary import DailySummary, HoldingLine, SignalLine, TradeLine
+from core.ops.watchdog import ScansFailing, ScansResumed
 from tests.telegram_builders import seed_plan
 
 D = Decimal

@@ -16,14 +16,14 @@ from bot.telegram.app import TelegramBot, api_urls
 from bot.telegram.callbacks import Action, encode
 from bot.telegram.delivery import PatientRateLimiter
 from bot.telegram.format import visible
+from core.config.settings import Settings, load_settings
+from core.domain.models import Side, TradeReason
 from core.engine.events import CashBelowMinimum
 from core.engine.service import EngineService
 from core.exchange.prices import FixedPrices
-from core.models import Side, TradeReason
-from core.outbox import Courier, Outbox
-from core.settings import Settings, load_settings
-from core.store import Store
-from core.watchdog import ScansFailing
+from core.ops.outbox import Courier, Outbox
+from core.ops.watchdog import ScansFailing
+from core.storage.store import Store
 from tests.engine_support import (
     PRICES,
     FaultyExchange,

@@ -14,8 +14,8 @@ import pytest
 from bot.telegram.app import TelegramBot
 from bot.telegram.delivery import PatientRateLimiter
 from bot.telegram.format import LINE_WIDTH, visible
+from core.config.settings import Settings, load_settings
 from core.engine.wiring import RunningEngine, start_engine
-from core.settings import Settings, load_settings
 from tests.engine_support import live_env
 from tests.standins.binance import BinanceStandIn
 from tests.standins.telegram import Call, TelegramStandIn

@@ -23,10 +23,10 @@ from telegram.error import TelegramError
 
 from bot.telegram.app import TelegramBot
 from bot.telegram.delivery import PatientRateLimiter
+from core.config.settings import Settings, load_settings
 from core.engine.service import EngineService
 from core.exchange.prices import FixedPrices
-from core.settings import Settings, load_settings
-from core.store import Store
+from core.storage.store import Store
 from tests.engine_support import (
     PRICES,
     FaultyExchange,

@@ -22,7 +22,8 @@ from bot.telegram.views import (
     settings_view,
     signals_view,
 )
-from core.models import (
+from core.config.settings import PolicySettings, SignalSettings
+from core.domain.models import (
     AssetSignal,
     Plan,
     PlannedTrade,
@@ -34,7 +35,6 @@ from core.models import (
     TradeReason,
     Vote,
 )
-from core.settings import PolicySettings, SignalSettings
 from tests.telegram_builders import portfolio_from, seed_plan, seed_portfolio, seed_signals
 
 D = Decimal

@@ -7,8 +7,8 @@ from decimal import Decimal
 
 import pytest
 
-from core.models import Balance, Portfolio, Price
-from core.valuation import is_dust, route_price, symbols_to_price, value_portfolio
+from core.domain.models import Balance, Portfolio, Price
+from core.domain.valuation import is_dust, route_price, symbols_to_price, value_portfolio
 from tests.factories import NOW, d, portfolio, price, rules
 
 CASH = ("USDT", "USDC", "FDUSD", "USD", "DAI", "TUSD")

@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
-from core.models import SignalKind, SkipReason
+from core.domain.models import SignalKind, SkipReason
 from core.policy import make_plan
-from core.whatif import WhatIf, WhatIfError, load_whatif, parse_whatif, plan_output
+from core.policy.whatif import WhatIf, WhatIfError, load_whatif, parse_whatif, plan_output
 from tests.factories import NOW
 
 # Portfolio S of docs/rules.md in the what-if format: each holding's value is exact. Its

@@ -9,7 +9,7 @@ from typer._click.core import Context
 from typer.core import TyperOption
 
 from bot.cli.common import error_console
-from core.settings_sources import SettingsWarning
+from core.config.sources import SettingsWarning
 
 app = typer.Typer(
     name="ballast",

@@ -16,13 +16,13 @@ from rich.table import Table
 
 from bot.cli.app import app
 from bot.cli.common import console, error_console, fail, print_json
-from core.models import epoch_ms
+from core.domain.models import epoch_ms
 
 if TYPE_CHECKING:
     from core.backtest.runner import BacktestResult
     from core.backtest.simulation import BacktestInput
     from core.backtest.simulation import Progress as ProgressCallback
-    from core.settings import Settings
+    from core.config.settings import Settings
 
 NAMES = {"ballast": "Ballast", "hodl": "Buy & hold", "calendar": "Calendar (monthly)"}
 ROWS = (
@@ -70,9 +70,9 @@ def backtest_command(
     from core.backtest.replay import replay_from_frames
     from core.backtest.runner import run_backtest
     from core.backtest.verdict import verdict
-    from core.candles import CandleError, read_candle_dir
+    from core.config.settings import SettingsError
     from core.exchange.paper_markets import MarketsFileError, bundled_markets
-    from core.settings import SettingsError
+    from core.market.candles import CandleError, read_candle_dir
 
     try:
         settings, inp = read_input(input_file)
@@ -111,8 +111,8 @@ def read_input(path: Path | None) -> tuple[Settings, BacktestInput]:
     from core.backtest.inputs import parse_portfolio
     from core.backtest.runner import starting_portfolio
     from core.backtest.simulation import BacktestInput
+    from core.config.settings import SettingsError, load_settings
     from core.exchange.factory import SEED_PORTFOLIO
-    from core.settings import SettingsError, load_settings
 
     if path is None:
         settings = load_settings(mode="paper", approval="auto")
@@ -134,7 +134,7 @@ def read_input(path: Path | None) -> tuple[Settings, BacktestInput]:
 
 
 def _length(timeframe: str) -> int:
-    from core.candles import timeframe_ms
+    from core.market.candles import timeframe_ms
 
     return timeframe_ms(timeframe)
 

@@ -9,8 +9,8 @@ import typer
 
 from bot.cli.app import app
 from bot.cli.common import fail
-from core.backup import BackupError, backup_database
-from core.settings import SettingsError, load_settings
+from core.config.settings import SettingsError, load_settings
+from core.ops.backup import BackupError, backup_database
 
 
 @app.command()

@@ -11,10 +11,10 @@ from rich.markup import escape
 
 from bot.cli.app import app
 from bot.cli.common import EXIT_PROBLEM, console, fail, print_json
+from core.config.settings import Settings, SettingsError, load_settings
 from core.exchange.check import Finding, Severity, check_exchange, check_settings, has_problems
 from core.exchange.errors import ExchangeError
-from core.settings import Settings, SettingsError, load_settings
-from core.settings_check import check_database, check_env_file, check_sources
+from core.ops.file_check import check_database, check_env_file, check_sources
 
 _MARKS = {Severity.OK: "[green]✓[/]", Severity.WARNING: "[yellow]![/]",
           Severity.PROBLEM: "[bold red]✗[/]"}

@@ -23,15 +23,15 @@ from telegram.error import BadRequest, TelegramError
 
 from bot.telegram.app import TelegramBot, start_notice
 from bot.telegram.setup import serve_owner_setup
+from core.config.settings import Settings
 from core.engine.service import EngineService
 from core.engine.wiring import RunningEngine
-from core.logs import log_event
-from core.outbox import Courier, Outbox, post_events
-from core.periodic import sleep_or_stop
-from core.retry import backoff_delay
-from core.settings import Settings
-from core.store import Store
-from core.upkeep import Upkeep
+from core.ops.outbox import Courier, Outbox, post_events
+from core.ops.upkeep import Upkeep
+from core.runtime.logs import log_event
+from core.runtime.periodic import sleep_or_stop
+from core.runtime.retry import backoff_delay
+from core.storage.store import Store
 
 log = logging.getLogger(__name__)
 

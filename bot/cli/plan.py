@@ -21,10 +21,10 @@ from rich.table import Table
 
 from bot.cli.app import app
 from bot.cli.common import console, fail, print_json
-from core.models import Plan, Portfolio
+from core.config.settings import PolicySettings, SettingsError, load_settings
+from core.domain.models import Plan, Portfolio
 from core.policy import CASH_KEY, make_plan
-from core.settings import PolicySettings, SettingsError, load_settings
-from core.whatif import WhatIf, WhatIfError, load_whatif, plan_output
+from core.policy.whatif import WhatIf, WhatIfError, load_whatif, plan_output
 
 
 @app.command("plan")

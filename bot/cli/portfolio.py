@@ -14,20 +14,20 @@ from rich.table import Table
 
 from bot.cli.app import app
 from bot.cli.common import EXIT_PROBLEM, console, fail, print_json
-from core.account import read_portfolio, unrealised_pnl
-from core.candle_cache import CandleCache
-from core.candles import CandleError, timeframe_ms
-from core.cost_basis import read_position_facts
+from core.account.cost_basis import read_position_facts
+from core.account.snapshot import read_portfolio, unrealised_pnl
+from core.config.settings import Settings, SettingsError, load_settings
+from core.domain.models import Portfolio, PositionFacts, SignalKind
 from core.engine.signals import SignalScanner
 from core.exchange.base import Exchange
 from core.exchange.errors import ExchangeError
 from core.exchange.factory import build_exchange
 from core.exchange.paper_markets import MarketsFileError
 from core.exchange.prices import Clock, ManualClock, ReplayPrices, utc_now
-from core.models import Portfolio, PositionFacts, SignalKind
-from core.settings import Settings, SettingsError, load_settings
-from core.store import Store
-from core.store_health import DatabaseProblem
+from core.market.candle_cache import CandleCache
+from core.market.candles import CandleError, timeframe_ms
+from core.storage.health import DatabaseProblem
+from core.storage.store import Store
 
 CENT = Decimal("0.01")
 FOURTH = Decimal("0.0001")

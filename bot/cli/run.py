@@ -22,6 +22,7 @@ import typer
 
 from bot.cli.app import app
 from bot.cli.common import EXIT_PROBLEM, fail
+from core.config.settings import Settings, SettingsError, load_settings
 from core.engine.events import (
     ApprovalClosed,
     CashBelowMinimum,
@@ -37,14 +38,13 @@ from core.engine.events import (
 )
 from core.engine.service import EngineService, ServiceError
 from core.engine.wiring import RunningEngine, start_engine
-from core.event_log import EVENTS_LOGGER, log_events
 from core.exchange.errors import ExchangeError
 from core.exchange.paper_markets import MarketsFileError
 from core.exchange.prices import utc_now
-from core.instance_lock import AlreadyRunning, LockUnavailable, one_bot_per_account
-from core.logs import configure_from_settings
-from core.settings import Settings, SettingsError, load_settings
-from core.store_health import DatabaseProblem
+from core.ops.event_log import EVENTS_LOGGER, log_events
+from core.runtime.instance_lock import AlreadyRunning, LockUnavailable, one_bot_per_account
+from core.runtime.logs import configure_from_settings
+from core.storage.health import DatabaseProblem
 
 FrontEnd = Callable[[EngineService, asyncio.Event], Coroutine[Any, Any, None]]
 

@@ -14,10 +14,10 @@ from rich.table import Table
 
 from bot.cli.app import app
 from bot.cli.common import console, fail, print_json
-from core.models import epoch_ms
+from core.domain.models import epoch_ms
 
 if TYPE_CHECKING:
-    from core.models import AssetSignal
+    from core.domain.models import AssetSignal
 
 
 @app.command("signals")
@@ -35,10 +35,10 @@ def signals_command(
 ) -> None:
     """Each asset's signal as of the last candle closed at or before --at, with its reasons."""
     # Imported here: pandas-ta takes a second to import, which other commands need not pay.
-    from core.candles import CandleError, closed_candles, format_ms, read_candle_dir
-    from core.settings import SettingsError, load_settings
-    from core.signal_words import contradicts_score, explain
+    from core.config.settings import SettingsError, load_settings
+    from core.market.candles import CandleError, closed_candles, format_ms, read_candle_dir
     from core.signals import signal_history
+    from core.signals.words import contradicts_score, explain
 
     at_ms = _parse_at(at)
     try:

@@ -65,9 +65,9 @@ def study_command(
     """Backtest every configuration of a grid over consecutive folds, choose walk-forward,
     and say how likely the choice is overfitted (PBO, deflated Sharpe). See docs/study.md.
     """
-    from core.candles import CandleError
+    from core.config.settings import SettingsError
     from core.exchange.paper_markets import MarketsFileError
-    from core.settings import SettingsError
+    from core.market.candles import CandleError
     from core.study.parallel import backtest_count, run_study
     from core.study.report import study_report
 
@@ -102,7 +102,7 @@ def _weeks(text: str) -> tuple[int, ...]:
 
 def read_grid(path: Path | None) -> list[Config]:
     """The grid file's configurations (the defaults alone without one)."""
-    from core.settings import Settings, SettingsError
+    from core.config.settings import Settings, SettingsError
     from core.study.grid import Config, expand_grid
 
     if path is None:
@@ -126,7 +126,7 @@ def read_grid(path: Path | None) -> list[Config]:
 def read_portfolio(path: Path) -> PortfolioFile:
     """A what-if file as a study's starting portfolio."""
     from core.backtest.inputs import parse_portfolio
-    from core.settings import SettingsError
+    from core.config.settings import SettingsError
 
     where = f"--input {path}"
     try:
@@ -148,8 +148,8 @@ def study_portfolio(
     """
     from core.backtest.runner import starting_portfolio
     from core.backtest.simulation import BacktestInput
+    from core.config.settings import SettingsError, load_settings
     from core.exchange.factory import SEED_PORTFOLIO
-    from core.settings import SettingsError, load_settings
     from core.study.report import StudyPortfolio
 
     base: dict[str, Any] = {"timeframe": timeframe} if timeframe else {}
@@ -202,7 +202,7 @@ def build_plan(
 
 def read_candles(directory: Path, plan: StudyPlan) -> SharedCandles:
     """Each (timeframe, quote) the study needs, read once; only assets some portfolio uses."""
-    from core.candles import read_candle_dir
+    from core.market.candles import read_candle_dir
     from core.study.tasks import SharedCandles
 
     wanted: dict[tuple[str, str], set[str]] = {}
@@ -225,7 +225,7 @@ def check_listed(plan: StudyPlan, frames: Mapping[tuple[str, str], Mapping[str, 
     be held in the first fold.
     """
     from core.backtest.history import to_datetime
-    from core.candles import timeframe_ms
+    from core.market.candles import timeframe_ms
 
     for portfolio in plan.portfolios:
         for inp in portfolio.inputs:
@@ -292,7 +292,7 @@ def _figures(figures: Mapping[str, Any], trades_a_year: float) -> list[str]:
 def _ms(iso: str) -> int:
     from datetime import datetime
 
-    from core.models import epoch_ms
+    from core.domain.models import epoch_ms
 
     return epoch_ms(datetime.fromisoformat(iso.replace("Z", "+00:00")))
 

@@ -28,9 +28,9 @@ from core.engine.events import (
     SuspectData,
     SuspectDataCleared,
 )
-from core.outbox import Letter
-from core.summary import DailySummary
-from core.watchdog import ScansFailing, ScansResumed
+from core.ops.outbox import Letter
+from core.ops.summary import DailySummary
+from core.ops.watchdog import ScansFailing, ScansResumed
 
 
 class AlertKind(StrEnum):

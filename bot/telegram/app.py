@@ -36,7 +36,7 @@ from bot.telegram.outage import Outage, QuietNetworkErrors, WatchedRequest, poll
 from bot.telegram.reports import COMMANDS
 from bot.telegram.settings_edit import Apply, SettingsEditor
 from bot.telegram.views import View, notice_view
-from core.chat_settings import SettingsLedger
+from core.config.settings import Settings, SettingsError
 from core.engine.events import (
     ApprovalClosed,
     ExecutionFailed,
@@ -45,9 +45,9 @@ from core.engine.events import (
     Subscription,
 )
 from core.engine.service import EngineService
-from core.logs import redact
-from core.outbox import Letter
-from core.settings import Settings, SettingsError
+from core.ops.outbox import Letter
+from core.runtime.logs import redact
+from core.storage.chat_settings import SettingsLedger
 
 log = logging.getLogger(__name__)
 
@@ -127,7 +127,7 @@ class TelegramBot:
         self.plan_messages = PlanMessages(service)
         self.alerts = AlertFilter()
         self.poll_timeout = poll_timeout
-        # False when a courier (core.outbox) hands events to `deliver` instead.
+        # False when a courier (core.ops.outbox) hands events to `deliver` instead.
         self.pump_events = pump_events
         builder = (
             ApplicationBuilder()
@@ -217,7 +217,7 @@ class TelegramBot:
     async def _on_error(self, update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
         error = context.error
         text = self.redact(str(error))
-        # Log handlers scrub secrets (core.logs); the owner's message is redacted here.
+        # Log handlers scrub secrets (core.runtime.logs); the owner's message is redacted here.
         log.error("handling update failed: %s", type(error).__name__, exc_info=error)
         if (
             isinstance(update, Update)
@@ -307,7 +307,7 @@ class TelegramBot:
         """Turn one letter (engine event, daily summary, watchdog alert) into a chat message,
         or into an edit of the plan's own message.
 
-        Raises when Telegram cannot be reached, so that a courier (`core.outbox`) tries the same
+        Raises when Telegram cannot be reached, so that a courier (`core.ops.outbox`) tries the same
         letter again later; a letter counts as said only once its message went out.
         """
         settings = self.editor.current

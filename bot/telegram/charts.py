@@ -18,8 +18,8 @@ from typing import TYPE_CHECKING
 
 import numpy
 
-from core.models import Portfolio
-from core.settings import PolicySettings
+from core.config.settings import PolicySettings
+from core.domain.models import Portfolio
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure

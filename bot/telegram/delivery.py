@@ -21,7 +21,7 @@ from telegram.ext import AIORateLimiter
 from bot.telegram.format import CAPTION_LIMIT, split_message
 from bot.telegram.outage import Outage
 from bot.telegram.views import View
-from core.retry import backoff_delay
+from core.runtime.retry import backoff_delay
 
 log = logging.getLogger(__name__)
 

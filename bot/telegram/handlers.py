@@ -30,10 +30,10 @@ from bot.telegram.views import (
     settings_view,
     signals_view,
 )
+from core.config.settings import SettingsError
 from core.engine.approvals import ApprovalState, Decision
 from core.engine.service import EngineService, ServiceError
 from core.exchange.errors import ExchangeError
-from core.settings import SettingsError
 
 log = logging.getLogger(__name__)
 

@@ -6,9 +6,9 @@ from __future__ import annotations
 from bot.telegram.alerts import alert_view
 from bot.telegram.format import amount, clock, esc, fit, money, pct, signed_money, signed_pct
 from bot.telegram.views import ASSET_WIDTH, VALUE_WIDTH, View, wrap_lines
-from core.outbox import Letter
-from core.summary import DailySummary
-from core.watchdog import ScansFailing, ScansResumed
+from core.ops.outbox import Letter
+from core.ops.summary import DailySummary
+from core.ops.watchdog import ScansFailing, ScansResumed
 
 SUMMARY_HOLDINGS = 12
 SUMMARY_TRADES = 8

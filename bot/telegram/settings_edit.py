@@ -13,9 +13,9 @@ from typing import Any, get_args
 
 from pydantic import ValidationError
 
-from core.chat_settings import SettingsLedger
-from core.settings import PolicySettings, Settings, SettingsError
-from core.settings_sources import format_validation_error
+from core.config.settings import PolicySettings, Settings, SettingsError
+from core.config.sources import format_validation_error
+from core.storage.chat_settings import SettingsLedger
 
 START_UP_ONLY = frozenset({"cash_floor", "fee_rate", "approval_ttl", "max_price_drift"})
 EDITABLE: tuple[str, ...] = (

@@ -18,8 +18,8 @@ from telegram.ext import Application, ApplicationBuilder, ContextTypes, TypeHand
 
 from bot.telegram.app import ALLOWED_UPDATES, HideUpdateContents, api_urls
 from bot.telegram.views import View
-from core.logs import log_event
-from core.settings import Settings, SettingsError
+from core.config.settings import Settings, SettingsError
+from core.runtime.logs import log_event
 
 log = logging.getLogger(__name__)
 

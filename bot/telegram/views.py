@@ -27,7 +27,8 @@ from bot.telegram.format import (
     signed_money,
     signed_pct,
 )
-from core.models import (
+from core.config.settings import PolicySettings, SignalSettings
+from core.domain.models import (
     AssetSignal,
     Holding,
     Plan,
@@ -37,8 +38,7 @@ from core.models import (
     SignalKind,
     SkippedTrade,
 )
-from core.settings import PolicySettings, SignalSettings
-from core.signal_words import contradicts_score, explain, vote_text
+from core.signals.words import contradicts_score, explain, vote_text
 
 ASSET_WIDTH = 7
 VALUE_WIDTH = 12

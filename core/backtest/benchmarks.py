@@ -23,8 +23,8 @@ import numpy as np
 from core.backtest.broker import Broker
 from core.backtest.history import FloatArray, IntArray, MarketHistory, to_datetime
 from core.backtest.metrics import Metrics, measure
-from core.models import ZERO, Balance, Market, Side
-from core.rounding import floor_to_step
+from core.domain.models import ZERO, Balance, Market, Side
+from core.domain.rounding import floor_to_step
 
 
 @dataclass(frozen=True, slots=True)

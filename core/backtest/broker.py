@@ -18,11 +18,11 @@ from datetime import datetime
 from decimal import Decimal
 
 from core.backtest.history import MarketHistory, to_datetime
-from core.exchange.base import Candle, Order, OrderStatus
+from core.domain.models import ZERO, Balance, Candle, Market, Price, Side
+from core.domain.rounding import floor_to_step, round_to_tick
+from core.exchange.base import Order, OrderStatus
 from core.exchange.errors import ExchangeError, ExchangeUnavailable, InvalidOrder
 from core.exchange.fill_model import order_amount, simulate_fill
-from core.models import ZERO, Balance, Market, Price, Side
-from core.rounding import floor_to_step, round_to_tick
 
 
 class OpenPrices:

@@ -14,9 +14,9 @@ from pathlib import Path
 from core.backtest.replay import MarketReplay, load_replay
 from core.backtest.runner import starting_portfolio
 from core.backtest.simulation import BacktestInput
+from core.config.settings import Settings, load_settings
+from core.domain.models import epoch_ms
 from core.exchange.factory import SEED_PORTFOLIO
-from core.models import epoch_ms
-from core.settings import Settings, load_settings
 
 DEMO_CANDLES = Path(__file__).resolve().parent.parent / "data" / "demo"
 DEMO_TIMEFRAME = "1h"

@@ -17,15 +17,15 @@ from datetime import datetime
 
 from core.backtest.benchmarks import EquityCurve
 from core.backtest.simulation import Progress, Simulation
+from core.config.settings import Settings
+from core.domain.models import AssetSignal, Portfolio, PositionFacts
 from core.engine.events import ApprovalClosed, Event, EventBus, PlanProposed
 from core.engine.loop import Engine, Ports
 from core.engine.orders import OrderRow
 from core.engine.ports import policy_planner
 from core.exchange.base import Order
 from core.exchange.paper import PaperExchange
-from core.models import AssetSignal, Portfolio, PositionFacts
-from core.settings import Settings
-from core.store import Store
+from core.storage.store import Store
 
 
 async def run_engine(

@@ -18,7 +18,7 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from core.candles import timeframe_ms
+from core.market.candles import timeframe_ms
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
@@ -82,7 +82,7 @@ class MarketHistory:
 
     @classmethod
     def from_frames(cls, timeframe: str, frames: Mapping[str, pd.DataFrame]) -> MarketHistory:
-        """Align candle frames (as `core.candles.read_candle_dir` returns them)."""
+        """Align candle frames (as `core.market.candles.read_candle_dir` returns them)."""
         return cls.align(
             timeframe,
             {

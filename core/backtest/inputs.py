@@ -14,9 +14,9 @@ from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from core.config.settings import PolicySettings, SettingsError
+from core.domain.models import Balance, PositionFacts
 from core.exchange.factory import parse_balances
-from core.models import Balance, PositionFacts
-from core.settings import PolicySettings, SettingsError
 
 KNOWN_FIELDS = {"quote", "balances", "prices", "signals", "positions", "markets", "watchlist",
                 "settings", "now"}

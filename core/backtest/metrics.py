@@ -26,7 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from core.candles import timeframe_ms
+from core.market.candles import timeframe_ms
 
 FloatArray = npt.NDArray[np.float64]
 

@@ -2,7 +2,7 @@
 
 The live engine reads these facts from its fills table and the exchange's trade history; a
 backtest keeps them in memory from the fills it makes, with the same average-cost method
-(`core.cost_basis.average_cost`). A starting holding's cost basis is what the input says, or
+(`core.account.cost_basis.average_cost`). A starting holding's cost basis is what the input says, or
 unknown — exactly like a holding the live account had before Ballast arrived. Once Ballast has
 sold a position out entirely, the next buy starts a position whose cost basis it knows.
 """
@@ -14,9 +14,9 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from decimal import Decimal
 
-from core.cost_basis import average_cost
+from core.account.cost_basis import average_cost
+from core.domain.models import PositionFacts, Side
 from core.exchange.base import Fill, Order
-from core.models import PositionFacts, Side
 
 
 @dataclass(slots=True)

@@ -24,9 +24,9 @@ import numpy.typing as npt
 import pandas as pd
 
 from core.backtest.history import FloatArray, IntArray, MarketHistory, to_datetime
-from core.candles import read_candle_dir, timeframe_ms
-from core.models import AssetSignal, Price, SignalKind
-from core.settings import SignalSettings
+from core.config.settings import SignalSettings
+from core.domain.models import AssetSignal, Price, SignalKind
+from core.market.candles import read_candle_dir, timeframe_ms
 from core.signals import KIND_ORDER, SignalHistory, candles_needed, signal_history
 
 HOLD_CODE = KIND_ORDER.index(SignalKind.HOLD)

@@ -26,8 +26,8 @@ from core.backtest.engine_run import run_engine
 from core.backtest.history import to_datetime
 from core.backtest.replay import MarketReplay
 from core.backtest.simulation import BacktestInput, Progress, Simulation, Tally, run_fast
+from core.domain.models import Balance, Market
 from core.engine.events import EventBus
-from core.models import Balance, Market
 
 Driver = Literal["fast", "engine"]
 

@@ -34,17 +34,17 @@ from core.backtest.broker import Broker, BuyCap, Execution
 from core.backtest.history import BoolArray, FloatArray, IntArray
 from core.backtest.positions import PositionBook
 from core.backtest.replay import MarketReplay
+from core.config.settings import Settings
+from core.domain.models import ZERO, AssetSignal, Market, Plan, Portfolio, PositionFacts
+from core.domain.rounding import floor_to_step
+from core.domain.valuation import value_portfolio
 from core.engine.execution import drift
 from core.exchange.base import Order
-from core.models import ZERO, AssetSignal, Market, Plan, Portfolio, PositionFacts
 from core.policy import PlanInput, make_plan
 from core.policy.buy_cap import buy_cap
 from core.policy.pacing import decision_due, traded_in_window
 from core.policy.scope import signal_assets
 from core.policy.triggers import account_state, possible_plans
-from core.rounding import floor_to_step
-from core.settings import Settings
-from core.valuation import value_portfolio
 
 Progress = Callable[[int, int], None]
 """Called as (candles done, candles in all) while a backtest runs."""

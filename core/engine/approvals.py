@@ -19,9 +19,9 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from enum import StrEnum
 
+from core.domain.models import Plan
 from core.engine.codec import maybe_time, parse_time, plan_from_json, plan_to_json, time_text
-from core.models import Plan
-from core.store import Store
+from core.storage.store import Store
 
 
 class ApprovalState(StrEnum):

@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from core.models import Plan, PlannedTrade, Side, SkippedTrade, SkipReason, TradeReason
+from core.domain.models import Plan, PlannedTrade, Side, SkippedTrade, SkipReason, TradeReason
 
 _TIME_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
 

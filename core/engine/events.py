@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 
-from core.models import Plan, SignalKind
+from core.domain.models import Plan, SignalKind
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,10 +17,10 @@ drifted more than `max_price_drift` from the plan; it is then `not_sent` and the
 starts from the real balances.
 
 Orders end: each is a limit order `max_slippage` from the price seen just before it
-is sent (`core.rounding.protection_limit`), immediate-or-cancel where the exchange supports it,
-so a market that moves against the plan does not fill at any price. An order still open
-`order_timeout` after it was sent (an exchange without IOC, a stuck order) is cancelled; what
-it filled is recorded and the plan ends with it.
+is sent (`core.domain.rounding.protection_limit`), immediate-or-cancel where the exchange
+supports it, so a market that moves against the plan does not fill at any price. An order
+still open `order_timeout` after it was sent (an exchange without IOC, a stuck order) is
+cancelled; what it filled is recorded and the plan ends with it.
 """
 
 from __future__ import annotations
@@ -31,6 +31,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 
+from core.config.settings import Settings
+from core.domain.models import ZERO, Portfolio, Side
+from core.domain.rounding import protection_limit
 from core.engine.approvals import Approval, ApprovalRepo, ApprovalState
 from core.engine.events import EventBus, ExecutionFailed, OrderResult, PlanExecuted
 from core.engine.orders import OrderRepo, OrderRow, OrderState
@@ -42,11 +45,8 @@ from core.exchange.errors import (
     InsufficientFunds,
     InvalidOrder,
 )
-from core.logs import log_event
-from core.models import ZERO, Portfolio, Side
 from core.policy.buy_cap import buy_cap
-from core.rounding import protection_limit
-from core.settings import Settings
+from core.runtime.logs import log_event
 
 log = logging.getLogger(__name__)
 

@@ -16,6 +16,16 @@ from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 from decimal import Decimal
 
+from core.config.settings import Settings, SettingsError
+from core.domain.models import ZERO, AssetSignal, Plan, Portfolio, SignalKind
+from core.domain.sanity import (
+    Gate,
+    balance_changes,
+    judge,
+    plan_balances,
+    snapshot_from_json,
+    snapshot_to_json,
+)
 from core.engine.approvals import ApprovalRepo, ApprovalState, Decision
 from core.engine.events import (
     ApprovalClosed,
@@ -37,21 +47,11 @@ from core.engine.state import CASH_ALERT, LAST_PLAN, LAST_SCAN, PAUSED, EngineSt
 from core.engine.summary import execution_message, signals_from_json, signals_to_json
 from core.exchange.base import Exchange
 from core.exchange.errors import ExchangeError
-from core.logs import log_event
-from core.models import ZERO, AssetSignal, Plan, Portfolio, SignalKind
-from core.periodic import sleep_or_stop
 from core.policy.pacing import decision_due, next_decision_at, traded_in_window
-from core.sanity import (
-    Gate,
-    balance_changes,
-    judge,
-    plan_balances,
-    snapshot_from_json,
-    snapshot_to_json,
-)
-from core.settings import Settings, SettingsError
-from core.signal_words import contradicts_score, explain, vote_text
-from core.store import Store
+from core.runtime.logs import log_event
+from core.runtime.periodic import sleep_or_stop
+from core.signals.words import contradicts_score, explain, vote_text
+from core.storage.store import Store
 
 __all__ = ["Engine", "Ports", "Proposal", "Scan"]  # Ports and co. live in core.engine.ports
 
@@ -59,7 +59,7 @@ log = logging.getLogger(__name__)
 
 MAX_RETRY_DELAY = 30.0
 # An implausible jump or vanished cash that then holds still this long is taken as real (a
-# deposit or a withdrawal) and planned from again (`core.sanity.judge`).
+# deposit or a withdrawal) and planned from again (`core.domain.sanity.judge`).
 SETTLE_AFTER = timedelta(hours=1)
 SANE_SNAPSHOT = "sanity:last_sane_scan"
 

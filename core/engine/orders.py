@@ -14,10 +14,10 @@ from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
 
+from core.domain.models import Plan, Side
 from core.engine.codec import maybe_decimal, maybe_time, time_text
 from core.exchange.base import Order, OrderStatus
-from core.models import Plan, Side
-from core.store import Store
+from core.storage.store import Store
 
 
 class OrderState(StrEnum):

@@ -11,11 +11,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
+from core.config.settings import PolicySettings, Settings
+from core.domain.models import AssetSignal, MarketRules, Plan, Portfolio, PositionFacts
 from core.engine.approvals import Approval, Decision
 from core.engine.execution import FillRecorder, PortfolioReader, drift
-from core.models import AssetSignal, MarketRules, Plan, Portfolio, PositionFacts
 from core.policy import PlanInput, make_plan
-from core.settings import PolicySettings, Settings
 
 SignalReader = Callable[[Portfolio, datetime], Awaitable[dict[str, AssetSignal]]]
 FactsReader = Callable[[Portfolio, datetime], Awaitable[dict[str, PositionFacts]]]

@@ -10,6 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
+from core.domain.models import AssetSignal, Portfolio, PositionFacts
 from core.engine.approvals import Approval, ApprovalState, Decision
 from core.engine.events import EventBus, Subscription
 from core.engine.loop import Engine
@@ -17,7 +18,6 @@ from core.engine.orders import OrderRow
 from core.engine.ports import Proposal, auto_approval_allowed
 from core.engine.state import LAST_SCAN, PLAN_MESSAGE, Snapshot
 from core.exchange.errors import ExchangeError
-from core.models import AssetSignal, Portfolio, PositionFacts
 
 
 @dataclass(frozen=True, slots=True)

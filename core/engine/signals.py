@@ -12,13 +12,13 @@ from datetime import datetime
 
 import pandas as pd
 
-from core.candle_cache import CandleCache
-from core.candles import timeframe_ms
+from core.config.settings import Settings
+from core.domain.models import AssetSignal, Portfolio, epoch_ms
 from core.exchange.base import Exchange
 from core.exchange.errors import ExchangeError
-from core.models import AssetSignal, Portfolio, epoch_ms
+from core.market.candle_cache import CandleCache
+from core.market.candles import timeframe_ms
 from core.policy.scope import signal_assets
-from core.settings import Settings
 from core.signals import candles_needed, compute_signal
 
 log = logging.getLogger(__name__)

@@ -7,9 +7,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
+from core.domain.models import Portfolio
 from core.engine.codec import parse_time, time_text
-from core.models import Portfolio
-from core.store import Store
+from core.storage.store import Store
 
 PAUSED = "paused"
 LAST_SCAN = "last_scan"

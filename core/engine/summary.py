@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import json
 
+from core.domain.models import SignalKind
 from core.engine.execution import ExecutionReport
-from core.models import SignalKind
 
 
 def execution_message(approval_id: str, report: ExecutionReport) -> str:

@@ -10,10 +10,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from core.account import read_portfolio
-from core.candle_cache import CandleCache
-from core.chat_settings import SettingsLedger, load_ledger
-from core.cost_basis import read_position_facts, record_order_fill
+from core.account.cost_basis import read_position_facts, record_order_fill
+from core.account.snapshot import read_portfolio
+from core.config.settings import Settings
+from core.domain.models import Portfolio, PositionFacts
 from core.engine.execution import DEFAULT_RESEND_GRACE
 from core.engine.loop import Engine
 from core.engine.orders import OrderRow
@@ -23,9 +23,9 @@ from core.engine.signals import SignalScanner
 from core.exchange.base import Exchange, Order
 from core.exchange.factory import build_exchange
 from core.exchange.prices import Clock, utc_now
-from core.models import Portfolio, PositionFacts
-from core.settings import Settings
-from core.store import Store
+from core.market.candle_cache import CandleCache
+from core.storage.chat_settings import SettingsLedger, load_ledger
+from core.storage.store import Store
 
 
 @dataclass
@@ -90,7 +90,7 @@ async def start_engine(
 ) -> RunningEngine:
     """Open the database (two connections), build the exchange and the engine, and recover.
 
-    Raises `DatabaseProblem` (core.store_health) when the database is not one Ballast can
+    Raises `DatabaseProblem` (core.storage.health) when the database is not one Ballast can
     use: not a database, damaged (`PRAGMA quick_check`), newer or read-only.
 
     Settings the owner changed in the chat (stored in the database) are applied over

@@ -14,7 +14,7 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Protocol, runtime_checkable
 
-from core.models import Balance, Market, Price, Side
+from core.domain.models import Balance, Candle, Market, Price, Side
 
 CLIENT_ORDER_ID = re.compile(r"^[.A-Z:/a-z0-9_-]{1,36}$")
 """Binance's rule for client order ids. The live and paper adapters check it before sending
@@ -27,18 +27,6 @@ def client_order_id_problem(client_order_id: str) -> str | None:
         return None
     return (f"client order id {client_order_id!r} must be 1-36 characters of "
             "letters, digits and . : / _ -")
-
-
-@dataclass(frozen=True, slots=True)
-class Candle:
-    """One OHLCV candle; `timestamp` is the UTC epoch milliseconds of its open."""
-
-    timestamp: int
-    open: float
-    high: float
-    low: float
-    close: float
-    volume: float
 
 
 class OrderStatus(StrEnum):

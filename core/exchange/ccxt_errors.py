@@ -26,7 +26,7 @@ from core.exchange.errors import (
     OrderNotFound,
     RateLimited,
 )
-from core.logs import redact
+from core.runtime.logs import redact
 
 _QUERY = re.compile(r"\?\S*")
 _URL = re.compile(r"https?://\S+")

@@ -29,7 +29,10 @@ from datetime import datetime
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
-from core.exchange.base import Candle, Fill, Order, OrderRequest, client_order_id_problem
+from core.config.settings import DEFAULT_CASH_ASSETS, Settings
+from core.domain.models import Balance, Candle, Market, Price, Side, epoch_ms
+from core.domain.rounding import floor_to_step, on_tick, order_problem
+from core.exchange.base import Fill, Order, OrderRequest, client_order_id_problem
 from core.exchange.ccxt_errors import (
     RedactingLogger,
     Redactor,
@@ -56,9 +59,6 @@ from core.exchange.errors import (
     OrderOutcomeUnknown,
     RateLimited,
 )
-from core.models import Balance, Market, Price, Side, epoch_ms
-from core.rounding import floor_to_step, on_tick, order_problem
-from core.settings import DEFAULT_CASH_ASSETS, Settings
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")

@@ -12,10 +12,10 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 from urllib.parse import urlsplit
 
+from core.domain.models import ZERO, Market, MarketRules, Side
 from core.exchange.base import Fill, Order, OrderRequest, OrderStatus
 from core.exchange.ccxt_loader import ccxt
 from core.exchange.errors import ExchangeError
-from core.models import ZERO, Market, MarketRules, Side
 
 _STATUS = {"open": OrderStatus.OPEN, "closed": OrderStatus.FILLED,
            "canceled": OrderStatus.CANCELED, "rejected": OrderStatus.REJECTED,

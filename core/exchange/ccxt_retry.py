@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from core.exchange.ccxt_loader import ccxt
 from core.exchange.errors import ExchangeError, ExchangeUnavailable, RateLimited
-from core.retry import backoff_delay
+from core.runtime.retry import backoff_delay
 
 log = logging.getLogger(__name__)
 Sleep = Callable[[float], Awaitable[None]]

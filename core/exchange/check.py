@@ -13,9 +13,9 @@ from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
+from core.config.settings import Settings
+from core.domain.models import Balance, Market
 from core.exchange.errors import AuthenticationFailed, ExchangeError
-from core.models import Balance, Market
-from core.settings import Settings
 
 if TYPE_CHECKING:
     # Only named here: importing ccxt (~25 MB) is left to whoever builds the live exchange.

@@ -14,13 +14,13 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
+from core.config.settings import Settings, SettingsError
+from core.domain.models import Balance, Market
 from core.exchange.base import Exchange
 from core.exchange.paper import PaperExchange
 from core.exchange.paper_markets import MARKETS_DIR, bundled_markets
 from core.exchange.prices import Clock, PriceSource, utc_now
-from core.models import Balance, Market
-from core.settings import Settings, SettingsError
-from core.store import Store
+from core.storage.store import Store
 
 D = Decimal
 

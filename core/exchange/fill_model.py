@@ -14,9 +14,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Decimal
 
+from core.domain.models import Balance, Market, Side
+from core.domain.rounding import floor_to_step, order_problem, round_to_tick
 from core.exchange.errors import BelowMinimum, InsufficientFunds
-from core.models import Balance, Market, Side
-from core.rounding import floor_to_step, order_problem, round_to_tick
 
 
 @dataclass(frozen=True, slots=True)

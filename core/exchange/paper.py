@@ -15,19 +15,12 @@ from decimal import Decimal
 
 import aiosqlite
 
-from core.exchange.base import (
-    Candle,
-    Fill,
-    Order,
-    OrderRequest,
-    OrderStatus,
-    client_order_id_problem,
-)
+from core.domain.models import ZERO, Balance, Candle, Market, Price, Side
+from core.exchange.base import Fill, Order, OrderRequest, OrderStatus, client_order_id_problem
 from core.exchange.errors import ExchangeUnavailable, InvalidOrder
 from core.exchange.fill_model import fill_price, order_amount, simulate_fill, within_limit
 from core.exchange.prices import Clock, PriceSource, utc_now
-from core.models import ZERO, Balance, Market, Price, Side
-from core.store import Store
+from core.storage.store import Store
 
 
 class PaperExchange:

@@ -17,7 +17,7 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
-from core.models import ZERO, Market, MarketRules
+from core.domain.models import ZERO, Market, MarketRules
 
 MARKETS_DIR = Path(__file__).resolve().parent.parent / "data" / "markets"
 

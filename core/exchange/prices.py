@@ -16,7 +16,8 @@ from typing import Protocol, runtime_checkable
 
 import pandas as pd
 
-from core.candles import (
+from core.domain.models import Candle, Price, epoch_ms
+from core.market.candles import (
     CandleError,
     CandleFileName,
     closed_candles,
@@ -24,8 +25,6 @@ from core.candles import (
     read_candle_file,
     timeframe_ms,
 )
-from core.exchange.base import Candle
-from core.models import Price, epoch_ms
 
 Clock = Callable[[], datetime]
 

@@ -21,7 +21,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal, localcontext
 
-from core.models import (
+from core.config.settings import PolicySettings
+from core.domain.models import (
     ZERO,
     AssetSignal,
     MarketRules,
@@ -34,8 +35,7 @@ from core.models import (
     SkipReason,
     TradeReason,
 )
-from core.rounding import floor_to_step, order_problem
-from core.settings import PolicySettings
+from core.domain.rounding import floor_to_step, order_problem
 
 # Working precision: far beyond any exchange's digits, so no comparison is decided by rounding.
 PRECISION = 50

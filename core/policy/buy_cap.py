@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from core.models import ZERO, MarketRules, Portfolio
-from core.rounding import floor_to_step, order_problem
+from core.domain.models import ZERO, MarketRules, Portfolio
+from core.domain.rounding import floor_to_step, order_problem
 
 
 def buy_cap(

@@ -10,8 +10,8 @@ from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
-from core.candles import timeframe_ms
-from core.models import ZERO
+from core.domain.models import ZERO
+from core.market.candles import timeframe_ms
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 

@@ -7,7 +7,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import ROUND_HALF_EVEN, Decimal, localcontext
 
-from core.models import (
+from core.config.settings import PolicySettings
+from core.domain.models import (
     ZERO,
     AssetSignal,
     MarketRules,
@@ -23,7 +24,6 @@ from core.policy.rules import (
     stop_loss_and_signal_sells,
     trims_to_max,
 )
-from core.settings import PolicySettings
 
 CASH_KEY = "cash"
 MAX_ROUNDS = 30

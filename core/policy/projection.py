@@ -10,9 +10,9 @@ from collections.abc import Mapping
 from datetime import datetime
 from decimal import Decimal, localcontext
 
-from core.models import ZERO, Holding, MarketRules, Plan, Portfolio, PositionFacts, Side
+from core.domain.models import ZERO, Holding, MarketRules, Plan, Portfolio, PositionFacts, Side
+from core.domain.valuation import is_dust
 from core.policy.book import PRECISION
-from core.valuation import is_dust
 
 
 def project_portfolio(

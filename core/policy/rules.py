@@ -21,9 +21,9 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from core.models import Side, SignalKind, SkipReason, TradeReason
+from core.domain.models import Side, SignalKind, SkipReason, TradeReason
+from core.domain.rounding import floor_to_step, order_problem
 from core.policy.book import Asset, Book, ceil_to_step, divide
-from core.rounding import floor_to_step, order_problem
 
 
 def _money(value: Decimal) -> str:

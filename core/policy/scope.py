@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from core.models import Portfolio
+from core.domain.models import Portfolio
 
 
 def signal_assets(

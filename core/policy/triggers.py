@@ -33,10 +33,10 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from core.models import Balance, MarketRules, PositionFacts, SignalKind
+from core.config.settings import PolicySettings
+from core.domain.models import Balance, MarketRules, PositionFacts, SignalKind
+from core.domain.rounding import floor_to_step
 from core.policy.book import effective_rules
-from core.rounding import floor_to_step
-from core.settings import PolicySettings
 from core.signals.combine import KIND_ORDER
 
 FloatArray = npt.NDArray[np.float64]
@@ -129,7 +129,7 @@ def account_state(
         rules = markets.get(asset)
         order = effective_rules(rules, settings)
         state.amounts[i] = float(balance.total)
-        if rules is not None:  # `core.valuation.is_dust`: its price-free part, then notional
+        if rules is not None:  # `core.domain.valuation.is_dust`: its price-free part, then notional
             state.always_dust[i] = (balance.total < rules.min_amount
                                     or floor_to_step(balance.total, rules.amount_step) <= 0)
             state.dust_notional[i] = float(rules.min_notional)

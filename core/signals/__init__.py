@@ -28,9 +28,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from core.candles import closed_candles, timeframe_ms
-from core.models import AssetSignal
-from core.settings import SignalSettings
+from core.config.settings import SignalSettings
+from core.domain.models import AssetSignal
+from core.market.candles import closed_candles, timeframe_ms
 from core.signals.combine import KIND_ORDER, combine, weakest_first
 from core.signals.history import CandleInput, SignalHistory, signal_history, to_frame
 from core.signals.strategies import (
@@ -67,7 +67,7 @@ def compute_signal(
     """The signal of `asset` as of `at_ms` (UTC epoch ms) from its candles.
 
     Candles not closed by `at_ms` are ignored. `at_ms=None` means every given candle is closed
-    (e.g. candles from `core.candle_cache.CandleCache`) and reads as of the last one's close.
+    (e.g. candles from `core.market.candle_cache.CandleCache`) and reads as of the last one's close.
     `timeframe` defaults to `settings.timeframe`. Raises `SettingsError` for an unknown
     strategy name, `ValueError` for candles in an unknown shape; bad data gives HOLD reasons.
     """

@@ -24,8 +24,8 @@ from decimal import Decimal
 import numpy as np
 import numpy.typing as npt
 
-from core.models import AssetSignal, SignalKind
-from core.settings import SignalSettings
+from core.config.settings import SignalSettings
+from core.domain.models import AssetSignal, SignalKind
 
 KIND_ORDER: tuple[SignalKind, ...] = (
     SignalKind.STRONG_BUY,

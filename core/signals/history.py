@@ -28,17 +28,16 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from core.candles import COLUMNS, candles_to_frame, format_ms, last_closed_open, timeframe_ms
-from core.exchange.base import Candle
-from core.models import AssetSignal, SignalKind, Vote
-from core.settings import SignalSettings
+from core.config.settings import SignalSettings
+from core.domain.models import AssetSignal, Candle, SignalKind, Vote
+from core.market.candles import COLUMNS, candles_to_frame, format_ms, last_closed_open, timeframe_ms
 from core.signals.combine import KIND_ORDER, combine_codes
 from core.signals.strategies import FloatArray, Strategy, selected_strategies
 
 IntArray = npt.NDArray[np.int64]
 
 type CandleInput = pd.DataFrame | Sequence[Candle]
-"""Candles as a candle frame (see `core.candles`) or a sequence of `Candle`."""
+"""Candles as a candle frame (see `core.market.candles`) or a sequence of `Candle`."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -26,7 +26,7 @@ import numpy.typing as npt
 import pandas as pd
 import pandas_ta as ta
 
-from core.settings import SettingsError, SignalSettings
+from core.config.settings import SettingsError, SignalSettings
 
 FloatArray = npt.NDArray[np.float64]
 

@@ -1,8 +1,8 @@
 """A study's grid: setting names mapped to lists of values; every combination is a config.
 
 Pure: the grid file's parsed contents in, configurations out. Whether a value is a valid
-setting is checked where settings are built (`core.settings.load_settings`), with the grid key
-named in the error.
+setting is checked where settings are built (`core.config.settings.load_settings`), with the
+grid key named in the error.
 """
 
 from __future__ import annotations

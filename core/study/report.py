@@ -13,7 +13,7 @@ from core.backtest.history import IntArray
 from core.backtest.metrics import Metrics, periods_per_year
 from core.backtest.runner import BacktestResult
 from core.backtest.simulation import BacktestInput, Tally
-from core.candles import timeframe_ms
+from core.market.candles import timeframe_ms
 from core.study.folds import Period
 from core.study.grid import Config
 from core.study.selection import CRITERION, chain, choose, on_clock, sampled_returns

@@ -21,7 +21,7 @@ from core.backtest.history import FloatArray
 from core.backtest.replay import replay_from_frames
 from core.backtest.runner import BacktestResult, run_backtest
 from core.backtest.simulation import BacktestInput
-from core.models import Market
+from core.domain.models import Market
 
 COLUMNS = ("open", "high", "low", "close", "volume")
 

@@ -12,9 +12,9 @@ from typing import Protocol
 import numpy as np
 import pandas as pd
 
-from core.candles import COLUMNS, Gap, empty_frame, find_gaps, last_closed_open, timeframe_ms
-from core.exchange.base import Candle
-from core.store import Store
+from core.domain.models import Candle
+from core.market.candles import COLUMNS, Gap, empty_frame, find_gaps, last_closed_open, timeframe_ms
+from core.storage.store import Store
 
 
 class CandleSource(Protocol):

@@ -159,6 +159,18 @@ class Portfolio:
 
 
 @dataclass(frozen=True, slots=True)
+class Candle:
+    """One OHLCV candle; `timestamp` is the UTC epoch milliseconds of its open."""
+
+    timestamp: int
+    open: float
+    high: float
+    low: float
+    close: float
+    volume: float
+
+
+@dataclass(frozen=True, slots=True)
 class Vote:
     """One strategy's vote on one asset: -1 SELL, 0 HOLD, +1 BUY, with a reason in numbers."""
 

@@ -17,8 +17,8 @@ from typing import Self
 
 import aiosqlite
 
-from core.store_connection import SharedConnection
-from core.store_health import explain, failed_check, newer_schema
+from core.storage.connection import SharedConnection
+from core.storage.health import explain, failed_check, newer_schema
 
 # Append new migrations at the end; never edit one that has shipped.
 MIGRATIONS: tuple[str, ...] = (
@@ -94,7 +94,7 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE approvals ADD COLUMN balances TEXT;
     """,
     # 5: settings the owner changed in the chat, applied over file and environment at start
-    # (core.chat_settings). Depends on no other table: it may follow any later migration.
+    # (core.storage.chat_settings). Depends on no other table: it may follow any later migration.
     """
     CREATE TABLE chat_settings (
         name TEXT PRIMARY KEY, value TEXT NOT NULL, changed_at TEXT NOT NULL, changed_by TEXT

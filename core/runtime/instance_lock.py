@@ -28,7 +28,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from core.settings import Settings
+from core.config.settings import Settings
 
 
 class AlreadyRunning(Exception):

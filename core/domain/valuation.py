@@ -17,8 +17,8 @@ from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from datetime import datetime, timedelta
 from decimal import Decimal
 
-from core.models import ZERO, Balance, Holding, MarketRules, Portfolio, Price
-from core.rounding import floor_to_step
+from core.domain.models import ZERO, Balance, Holding, MarketRules, Portfolio, Price
+from core.domain.rounding import floor_to_step
 
 ONE = Decimal(1)
 DEFAULT_VIA = ("BTC",)

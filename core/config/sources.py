@@ -1,7 +1,7 @@
 """Where Ballast's settings come from: pydantic-settings' own sources (environment with the
 `BALLAST_` prefix, `.env`, TOML), each remembering how its author wrote a setting, so that
 errors and warnings name `BALLAST_MIN_CASH` or `policy.min_cash` in a file rather than a field.
-`core.settings.load_settings` stacks them (docs/settings.md).
+`core.config.settings.load_settings` stacks them (docs/settings.md).
 """
 
 from __future__ import annotations

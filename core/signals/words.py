@@ -6,8 +6,8 @@ can explain a signal without loading the indicators.
 
 from __future__ import annotations
 
-from core.models import AssetSignal, SignalKind, Vote
-from core.settings import SignalSettings
+from core.config.settings import SignalSettings
+from core.domain.models import AssetSignal, SignalKind, Vote
 
 # Scores are means of a few votes: compare to thresholds with this slack (as core.signals does).
 EPSILON = 1e-9

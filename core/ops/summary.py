@@ -12,10 +12,10 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from decimal import Decimal
 
+from core.domain.models import AssetSignal, Portfolio, SignalKind
 from core.engine.approvals import Approval, ApprovalState
 from core.engine.orders import OrderRow
 from core.engine.state import Snapshot
-from core.models import AssetSignal, Portfolio, SignalKind
 
 DAY = timedelta(days=1)
 ZERO = Decimal(0)

@@ -35,8 +35,8 @@ from pydantic_settings import (
 )
 from pydantic_settings import SettingsError as PydanticSettingsError
 
-from core.presets import PresetName, apply_preset
-from core.settings_sources import (
+from core.config.presets import PresetName, apply_preset
+from core.config.sources import (
     DotEnvSource,
     EnvSource,
     Origin,

@@ -26,7 +26,7 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from core.exchange.base import Candle
+from core.domain.models import Candle
 
 COLUMNS = ("open", "high", "low", "close", "volume")
 HEADER = ("timestamp", *COLUMNS)

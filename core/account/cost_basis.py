@@ -15,10 +15,10 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Protocol
 
+from core.domain.models import ZERO, PositionFacts, Side
 from core.exchange.base import Fill, Order
 from core.exchange.errors import ExchangeError
-from core.models import ZERO, PositionFacts, Side
-from core.store import Store
+from core.storage.store import Store
 
 log = logging.getLogger(__name__)
 

@@ -15,11 +15,11 @@ from typing import Any
 from dotenv import dotenv_values
 from pydantic import SecretStr
 
-from core.chat_settings import Source, apply_stored, base_sources, read_stored
+from core.config.settings import Settings
 from core.exchange.check import Finding, Severity
-from core.settings import Settings
-from core.store import MIGRATIONS
-from core.store_health import DatabaseProblem, explain, failed_check, newer_schema
+from core.storage.chat_settings import Source, apply_stored, base_sources, read_stored
+from core.storage.health import DatabaseProblem, explain, failed_check, newer_schema
+from core.storage.store import MIGRATIONS
 
 _SOURCE_WORDS = {Source.CHAT: "from the chat (kept in the database)",
                  Source.ENV: "from the environment",

@@ -28,11 +28,11 @@ from typing import Any, Union, get_args, get_origin, get_type_hints
 
 from core.engine.codec import parse_time, time_text
 from core.engine.events import Event, Subscription
-from core.logs import log_event
-from core.retry import backoff_delay
-from core.store import Store
-from core.summary import DailySummary
-from core.watchdog import ScansFailing, ScansResumed
+from core.ops.summary import DailySummary
+from core.ops.watchdog import ScansFailing, ScansResumed
+from core.runtime.logs import log_event
+from core.runtime.retry import backoff_delay
+from core.storage.store import Store
 
 log = logging.getLogger(__name__)
 

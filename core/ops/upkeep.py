@@ -14,14 +14,14 @@ from collections.abc import Awaitable, Callable
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from core.backup import DailyBackups
+from core.config.settings import Settings
 from core.engine.service import EngineService
-from core.logs import log_event
-from core.outbox import Letter, Outbox
-from core.periodic import sleep_or_stop
-from core.settings import Settings
-from core.summary import DailySummary, EngineHealth, SummaryInput, compose_summary, summary_due
-from core.watchdog import ScansFailing, ScansResumed, ScanWatchdog
+from core.ops.backup import DailyBackups
+from core.ops.outbox import Letter, Outbox
+from core.ops.summary import DailySummary, EngineHealth, SummaryInput, compose_summary, summary_due
+from core.ops.watchdog import ScansFailing, ScansResumed, ScanWatchdog
+from core.runtime.logs import log_event
+from core.runtime.periodic import sleep_or_stop
 
 log = logging.getLogger(__name__)
 

@@ -1,7 +1,7 @@
 """The account snapshot: every balance, priced in one batch, valued as in docs/rules.md.
 
-The I/O shell around `core.valuation`: read balances and markets from the exchange, choose the
-symbols to price, fetch all prices at once, and hand everything to the pure valuation.
+The I/O shell around `core.domain.valuation`: read balances and markets from the exchange,
+choose the symbols to price, fetch all prices at once, and hand everything to the pure valuation.
 """
 
 from __future__ import annotations
@@ -10,10 +10,10 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from decimal import Decimal
 
+from core.config.settings import Settings
+from core.domain.models import Holding, Portfolio
+from core.domain.valuation import symbols_to_price, value_portfolio
 from core.exchange.base import Exchange
-from core.models import Holding, Portfolio
-from core.settings import Settings
-from core.valuation import symbols_to_price, value_portfolio
 
 
 async def read_portfolio(

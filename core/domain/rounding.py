@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from decimal import ROUND_CEILING, ROUND_DOWN, ROUND_FLOOR, ROUND_HALF_EVEN, Decimal
 
-from core.models import MarketRules, Side
+from core.domain.models import MarketRules, Side
 
 
 def floor_to_step(amount: Decimal, step: Decimal | None) -> Decimal:

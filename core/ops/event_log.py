@@ -1,6 +1,6 @@
 """Engine events as structured log lines: one per plan, approval outcome, order, alert, error.
 
-Kept apart from `core.logs` so that the engine itself can log through `core.logs` without an
+Kept apart from `core.runtime.logs` so that the engine itself can log through it without an
 import cycle.
 """
 
@@ -22,7 +22,7 @@ from core.engine.events import (
     SuspectData,
     SuspectDataCleared,
 )
-from core.logs import log_event
+from core.runtime.logs import log_event
 
 EVENTS_LOGGER = "ballast.events"
 """The logger engine events are written to (`ballast run` prints them in words instead)."""

@@ -20,8 +20,8 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, tzinfo
 from pathlib import Path
 
-from core.logs import log_event
-from core.periodic import sleep_or_stop
+from core.runtime.logs import log_event
+from core.runtime.periodic import sleep_or_stop
 
 log = logging.getLogger(__name__)
 

@@ -42,7 +42,13 @@ from pydantic import (
     model_validator,
 )
 
-from core.models import (
+from core.config.settings import (
+    DEFAULT_CASH_ASSETS,
+    PolicySettings,
+    SettingsError,
+    validate_policy_overrides,
+)
+from core.domain.models import (
     AssetSignal,
     Balance,
     MarketRules,
@@ -51,14 +57,8 @@ from core.models import (
     Price,
     SignalKind,
 )
+from core.domain.valuation import value_portfolio
 from core.policy import PlanInput
-from core.settings import (
-    DEFAULT_CASH_ASSETS,
-    PolicySettings,
-    SettingsError,
-    validate_policy_overrides,
-)
-from core.valuation import value_portfolio
 
 NonNegative = Annotated[Decimal, Field(ge=0, allow_inf_nan=False)]
 Positive = Annotated[Decimal, Field(gt=0, allow_inf_nan=False)]

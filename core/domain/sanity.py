@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 
-from core.models import ZERO, Balance, Plan, Portfolio
+from core.domain.models import ZERO, Balance, Plan, Portfolio
 
 # A balance that moved by less than this fraction (rounding, fee dust) has not changed.
 BALANCE_TOLERANCE = Decimal("0.001")

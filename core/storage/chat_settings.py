@@ -28,10 +28,10 @@ from typing import Any
 from dotenv import dotenv_values
 from pydantic import ValidationError
 
-from core.settings import Settings
-from core.settings_sources import format_validation_error
-from core.store import Store
-from core.store_health import explain
+from core.config.settings import Settings
+from core.config.sources import format_validation_error
+from core.storage.health import explain
+from core.storage.store import Store
 
 log = logging.getLogger(__name__)
 

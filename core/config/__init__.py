@@ -1,0 +1,1 @@
+"""Settings: every field and its validation, where settings are read from, and the presets."""

@@ -1,0 +1,1 @@
+"""Market data: timeframes, candle files and the SQLite candle cache."""
