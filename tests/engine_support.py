@@ -30,7 +30,7 @@ from core.engine.approvals import Approval
 from core.engine.events import Subscription
 from core.engine.loop import Engine, Ports
 from core.engine.orders import OrderRow
-from core.exchange.base import Fill, Order, OrderRequest
+from core.exchange.base import Exchange, Fill, Order, OrderRequest
 from core.exchange.errors import ExchangeUnavailable
 from core.exchange.paper import PaperExchange
 from core.exchange.paper_markets import bundled_markets
@@ -60,7 +60,7 @@ class ManualClock:
         return self.now
 
 
-class FaultyExchange:
+class FaultyExchange(Exchange):
     """The real paper exchange behind switches that make it fail like a live exchange does.
 
     * `down`: every call raises `ExchangeUnavailable` (an outage).

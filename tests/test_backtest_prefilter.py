@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from hypothesis import given
@@ -77,7 +78,7 @@ def test_a_moment_found_impossible_plans_nothing(case: Case) -> None:
         assert not plan_of(case).trades
 
 
-def config(**overrides: str) -> Settings:
+def config(**overrides: Any) -> Settings:
     return load_settings(env={}, approval="auto", **overrides)
 
 

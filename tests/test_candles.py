@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 from core.domain.models import Candle
-from core.market.candle_cache import CandleCache
+from core.market.candle_cache import CandleCache, CandleSource
 from core.market.candles import (
     CandleError,
     CandleFileName,
@@ -171,7 +171,7 @@ def test_gaps_in_real_hourly_candles_are_found() -> None:
 # ---------------------------------------------------------------- the SQLite cache
 
 
-class FakeCandleExchange:
+class FakeCandleExchange(CandleSource):
     """Stand-in for an exchange's candle endpoint over real candles, counting requests.
 
     Like Binance, it returns up to `limit` candles opening at or after `since`, and the candle

@@ -11,6 +11,7 @@ import json
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from decimal import Decimal
+from typing import Any
 
 import pytest
 
@@ -259,19 +260,19 @@ def test_redirect_keeps_each_endpoints_path() -> None:
         "nested": {"x": "http://127.0.0.1:9/proxy/c"}}
 
 
-def _recorded(method: str) -> object:
+def _recorded(method: str) -> Any:
     path = EXCHANGE_DIR / "ccxt_binance_static_response_orders.json.gz"
     with gzip.open(path, "rt", encoding="utf-8") as handle:
         return json.load(handle)["methods"][method][0]["parsedResponse"]
 
 
 def test_parses_ccxts_recorded_binance_order_and_trade() -> None:
-    order = parse_order(_recorded("fetchOrder"))  # type: ignore[arg-type]
+    order = parse_order(_recorded("fetchOrder"))
     assert (order.symbol, order.side, order.status) == ("LTC/USDT", Side.SELL,
                                                         OrderStatus.FILLED)
     assert (order.filled, order.cost, order.average_price) == (
         Decimal("0.1"), Decimal("9.08"), Decimal("90.8"))
-    (trade,) = _recorded("fetchMyTrades")  # type: ignore[misc]
+    (trade,) = _recorded("fetchMyTrades")
     fill = parse_fill(trade)
     assert (fill.trade_id, fill.order_id, fill.price, fill.amount) == (
         "309520010", "3784695242", Decimal("69.63"), Decimal("0.2"))

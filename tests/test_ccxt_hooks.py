@@ -14,6 +14,7 @@ from core.exchange.ccxt_loader import exchange_class
 
 def test_the_response_hooks_exist_with_the_arguments_ballast_passes_on() -> None:
     binance = exchange_class("binance")
+    assert binance is not None
     errors = list(inspect.signature(binance.handle_errors).parameters)
     status = list(inspect.signature(binance.handle_http_status_code).parameters)
     # instrument_errors reads the first five by position (code … headers) and passes the rest.
@@ -24,7 +25,9 @@ def test_the_response_hooks_exist_with_the_arguments_ballast_passes_on() -> None
 def test_every_request_goes_through_both_hooks_in_order() -> None:
     """instrument_errors keeps the headers `handle_errors` saw for the status hook right after
     it: that only holds while `fetch` calls them back to back, in this order."""
-    source = inspect.getsource(exchange_class("binance").fetch)
+    binance = exchange_class("binance")
+    assert binance is not None
+    source = inspect.getsource(binance.fetch)
     first = source.index("self.handle_errors(")
     second = source.index("self.handle_http_status_code(")
     assert first < second

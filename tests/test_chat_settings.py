@@ -18,7 +18,7 @@ from core.engine.wiring import RunningEngine, start_engine
 from core.storage.chat_settings import Source, StoredSetting, apply_stored, base_sources
 from tests.engine_support import live_env
 from tests.standins.binance import BinanceStandIn
-from tests.standins.telegram import Call, TelegramStandIn
+from tests.standins.telegram import TelegramStandIn, shown_to
 
 OWNER = 4242
 ACCOUNT = {"USDT": "628", "BTC": "0.0348", "ETH": "1.25", "SOL": "25", "AVAX": "20"}
@@ -50,12 +50,6 @@ async def app(env: dict[str, str]) -> AsyncIterator[App]:
         await running.close()
 
 
-def to_owner(text: str) -> object:
-    def match(call: Call) -> bool:
-        return str(call.params.get("chat_id")) == str(OWNER) and text in visible(
-            str(call.params.get("text") or ""))
-    return match
-
 
 def section(text: str, title: str) -> list[str]:
     """The lines of a /settings answer under the heading starting `title`, up to the next."""
@@ -76,7 +70,8 @@ async def test_a_setting_changed_in_the_chat_holds_after_a_restart(tmp_path: Pat
         async with app(env) as first:
             assert first.running.engine.settings.stop_loss is None
             tg.push_command(OWNER, "/settings stop_loss 0.08")
-            await tg.wait_for_method("sendMessage", to_owner("Changed stop_loss"), timeout=20)
+            await tg.wait_for_method("sendMessage", shown_to(OWNER, "Changed stop_loss"),
+                                     timeout=20)
             assert first.running.engine.settings.stop_loss == Decimal("0.08")
 
         # A new process in all but name: nothing in memory survives, the database does.
@@ -87,7 +82,7 @@ async def test_a_setting_changed_in_the_chat_holds_after_a_restart(tmp_path: Pat
             assert settings.min_cash == Decimal("0.22")
             seen = len(tg.calls)
             tg.push_command(OWNER, "/settings")
-            shown = await tg.wait_for_method("sendMessage", to_owner("Settings"), after=seen,
+            shown = await tg.wait_for_method("sendMessage", shown_to(OWNER, "Settings"), after=seen,
                                              timeout=20)
             text = visible(str(shown.params["text"]))
             assert "stop_loss = 0.08" in section(text, "Changed here")
@@ -97,7 +92,8 @@ async def test_a_setting_changed_in_the_chat_holds_after_a_restart(tmp_path: Pat
             # Back to the server's value: the chat's row is gone, across restarts too.
             seen = len(tg.calls)
             tg.push_command(OWNER, "/settings stop_loss reset")
-            await tg.wait_for_method("sendMessage", to_owner("Changed stop_loss"), after=seen,
+            await tg.wait_for_method("sendMessage", shown_to(OWNER, "Changed stop_loss"),
+                                     after=seen,
                                      timeout=20)
             assert second.running.engine.settings.stop_loss is None
 

@@ -12,6 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from core.account.cost_basis import (
+    TradeHistory,
     average_cost,
     explained_cost_basis,
     read_fills,
@@ -181,7 +182,7 @@ async def test_an_executed_order_is_recorded_once(store: Store) -> None:
     assert (recorded.order_id, recorded.amount, recorded.price) == ("plan-2-1", D("3"), D("101.5"))
 
 
-class HistoryDown:
+class HistoryDown(TradeHistory):
     """An exchange whose trade-history endpoint is failing."""
 
     async def fetch_my_trades(self, symbol: str, since: datetime | None = None) -> list[Fill]:

@@ -43,7 +43,7 @@ async def binance() -> AsyncIterator[BinanceStandIn]:
 
 
 async def engine_on(binance: BinanceStandIn, db: Path, **env: str) -> RunningEngine:
-    settings = load_settings(env=live_env(binance, db, **{"BALLAST_LOG_FILE": "", **env}))
+    settings = load_settings(env={**live_env(binance, db, BALLAST_LOG_FILE=""), **env})
     return await start_engine(settings)
 
 

@@ -148,6 +148,7 @@ async def test_an_order_left_open_is_cancelled_after_order_timeout(
     assert all(r.state.value == "canceled" for r in rows)
     assert all("order_timeout" in (r.detail or "") for r in rows)
     told = outcome(events)
+    assert approval is not None
     if liquidity == "0":
         assert approval.state is ApprovalState.FAILED and isinstance(told, ExecutionFailed)
         assert all(r.filled == 0 for r in told.results)

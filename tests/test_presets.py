@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import pytest
 from typer.testing import CliRunner
@@ -29,7 +30,7 @@ from tests.factories import NOW
 
 # Settings whose defaults the lead may change after the study: set them all away from the seed,
 # as new defaults would be, and the preset must still bring the seed back.
-NOT_THE_SEED = {
+NOT_THE_SEED: dict[str, Any] = {
     "sell_rule": "score",
     "strong_buy_score": 0.75,
     "sizing": "conviction",
@@ -119,7 +120,7 @@ def test_a_plan_input_can_choose_the_preset() -> None:
 def test_ballast_plan_reads_the_preset_and_the_new_settings(tmp_path: Path) -> None:
     """V = $10,000 with 17% cash: the seed raises $300 from the weakest (BTC and ETH tie at
     28%; BTC by name); a cash band of 5% lets 17% be and says why."""
-    doc = {
+    doc: dict[str, Any] = {
         "balances": {"BTC": {"free": "0.028"}, "ETH": {"free": "1.12"}, "SOL": {"free": 18},
                      "USDT": {"free": 1700}},
         "prices": {"BTC": 100000, "ETH": 2500, "SOL": 150},

@@ -25,7 +25,7 @@ from core.signals import (
     signal_history,
     weakest_first,
 )
-from core.signals.strategies import FloatArray
+from core.signals.strategies import FloatArray, Strategy
 
 FIXTURES = Path(__file__).parent / "fixtures" / "candles"
 HOUR = 3_600_000
@@ -365,7 +365,7 @@ def test_candles_in_an_unknown_shape_are_refused() -> None:
 # ---------------------------------------------------------------- pluggable strategies
 
 
-class CloseAboveOpen:
+class CloseAboveOpen(Strategy):
     """A test strategy: a candle that closed above its open buys, below sells."""
 
     name = "candle_colour"

@@ -10,6 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 import pytest
 from hypothesis import given, settings
@@ -117,7 +118,7 @@ def btc_2024() -> pd.DataFrame:
     return read_candle_dir(DEMO, "1h", quote="USDT")["BTC"]
 
 
-def flips(kinds: np.ndarray) -> int:
+def flips(kinds: npt.NDArray[np.int_]) -> int:
     sell = kinds == SELL
     return int(np.count_nonzero(sell[1:] != sell[:-1]))
 

@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -35,7 +36,8 @@ from tests.engine_support import (
     plan_of,
     trade,
 )
-from tests.standins.telegram import Call, SentMessage, TelegramStandIn
+from tests.standins.telegram import TelegramStandIn, sent_to
+from tests.standins.telegram_wire import Call, SentMessage
 
 OWNER = 4242
 STRANGER = 666
@@ -58,7 +60,7 @@ class World:
         return self.rig.clock
 
 
-def bot_settings(tg: TelegramStandIn, **overrides: object) -> Settings:
+def bot_settings(tg: TelegramStandIn, **overrides: Any) -> Settings:
     return load_settings(env={}, telegram_token=tg.token, telegram_owner_id=OWNER,
                          telegram_api_url=f"http://127.0.0.1:{tg.port}", **overrides)
 
@@ -92,13 +94,6 @@ async def world(tmp_path: Path) -> AsyncIterator[World]:
     await store.close()
 
 
-def to(chat: int, text: str = "") -> object:
-    """A predicate: a call addressed to `chat` whose text or caption contains `text`."""
-    def match(call: Call) -> bool:
-        body = str(call.params.get("text") or call.params.get("caption") or "")
-        return str(call.params.get("chat_id")) == str(chat) and text in body
-    return match
-
 
 async def plan_message(world: World) -> SentMessage:
     """Ask for a plan and return the message carrying its buttons."""
@@ -131,7 +126,7 @@ async def test_setup_registers_the_command_menu_and_honours_the_api_url(world: W
 
 async def test_portfolio_from_the_owner_answers_with_the_holdings(world: World) -> None:
     world.tg.push_command(OWNER, "/portfolio")
-    call = await world.tg.wait_for_method("sendMessage", to(OWNER, "Portfolio"))
+    call = await world.tg.wait_for_method("sendMessage", sent_to(OWNER, "Portfolio"))
     text = str(call.params["text"])
     assert "12,000.00 USDT" in text
     assert "BTC" in text and "ETH" in text
@@ -145,8 +140,8 @@ async def test_a_stranger_is_refused_sees_no_data_and_is_logged_without_text(
     for command in ("/portfolio", "/status", "/history", "/pause", SECRET_TEXT):
         world.tg.push_text(STRANGER, command)
     world.tg.push_command(OWNER, "/status")
-    await world.tg.wait_for_method("sendMessage", to(OWNER, "Status"))
-    to_stranger = [c for c in world.tg.calls_to("sendMessage") if to(STRANGER)(c)]
+    await world.tg.wait_for_method("sendMessage", sent_to(OWNER, "Status"))
+    to_stranger = [c for c in world.tg.calls_to("sendMessage") if sent_to(STRANGER)(c)]
     assert len(to_stranger) == 5
     assert all(c.params["text"] == "Sorry, this is a private bot." for c in to_stranger)
     assert not await world.service.engine.is_paused(), "a stranger's /pause did nothing"
@@ -179,7 +174,7 @@ async def test_a_stranger_pressing_approve_executes_nothing(world: World) -> Non
     await world.tg.wait_for_method(
         "answerCallbackQuery", lambda c: c.params.get("text") == "Sorry, this is a private bot.")
     world.tg.push_command(OWNER, "/status")
-    await world.tg.wait_for_method("sendMessage", to(OWNER, "Status"))
+    await world.tg.wait_for_method("sendMessage", sent_to(OWNER, "Status"))
     assert await order_count(world.store) == 0
     assert message.reply_markup is not None, "the owner can still decide"
     assert [a.id for a in await world.service.pending()] != []
@@ -193,7 +188,7 @@ async def test_a_double_tap_executes_once(world: World) -> None:
     await world.tg.wait_for_method(
         "editMessageText", lambda c: "executed" in str(c.params["text"]))
     world.tg.push_command(OWNER, "/status")
-    await world.tg.wait_for_method("sendMessage", to(OWNER, "Status"))
+    await world.tg.wait_for_method("sendMessage", sent_to(OWNER, "Status"))
     assert await order_count(world.store) == 1
     assert "executed" in str(message.text), "the second tap did not overwrite the result"
 
@@ -223,7 +218,7 @@ async def test_a_tap_after_a_restart_executes_once(world: World) -> None:
     world.tg.push_callback(OWNER, approve, message.message_id)
     await world.tg.wait_for_method("answerCallbackQuery", after=seen)
     world.tg.push_command(OWNER, "/status")
-    await world.tg.wait_for_method("sendMessage", to(OWNER, "Status"), after=seen)
+    await world.tg.wait_for_method("sendMessage", sent_to(OWNER, "Status"), after=seen)
     assert await order_count(world.store) == 1
 
 
@@ -233,7 +228,7 @@ async def test_forged_and_unknown_buttons_do_nothing(world: World) -> None:
         world.tg.push_callback(OWNER, data, message.message_id, OWNER)
     await world.tg.wait_until(lambda: len(world.tg.calls_to("answerCallbackQuery")) == 4)
     world.tg.push_command(OWNER, "/status")
-    await world.tg.wait_for_method("sendMessage", to(OWNER, "Status"))
+    await world.tg.wait_for_method("sendMessage", sent_to(OWNER, "Status"))
     assert await order_count(world.store) == 0
     assert message.edits == 0 and message.reply_markup is not None
 
@@ -251,8 +246,8 @@ async def test_telegram_429_and_5xx_delay_messages_but_lose_none(world: World) -
     world.tg.fail_next(2, status=502, methods={"sendMessage"})
     # /portfolio scans; the scan finds cash below its minimum, which is an alert as well.
     world.tg.push_command(OWNER, "/portfolio")
-    await world.tg.wait_for_method("sendMessage", to(OWNER, "Portfolio"), timeout=10)
-    await world.tg.wait_for_method("sendMessage", to(OWNER, "below the"), timeout=10)
+    await world.tg.wait_for_method("sendMessage", sent_to(OWNER, "Portfolio"), timeout=10)
+    await world.tg.wait_for_method("sendMessage", sent_to(OWNER, "below the"), timeout=10)
     statuses = [c.status for c in world.tg.calls_to("sendMessage", ok_only=False)]
     assert statuses == [429, 502, 502, 200, 200]
     texts = [str(m.text) for m in world.tg.sent_to(OWNER)]
@@ -266,29 +261,31 @@ async def test_chart_buttons_and_command_send_pictures(world: World) -> None:
     assert first.files["photo"].startswith(b"\x89PNG")
     assert "cash" in str(first.params["caption"])
     world.tg.push_command(OWNER, "/chart value")
-    second = await world.tg.wait_for_method("sendPhoto", to(OWNER, "Value"))
+    second = await world.tg.wait_for_method("sendPhoto", sent_to(OWNER, "Value"))
     assert second.files["photo"].startswith(b"\x89PNG")
 
 
 async def test_settings_change_is_validated_like_start_up(world: World) -> None:
     world.tg.push_command(OWNER, "/settings min_cash 0.22")
-    await world.tg.wait_for_method("sendMessage", to(OWNER, "Changed min_cash"))
+    await world.tg.wait_for_method("sendMessage", sent_to(OWNER, "Changed min_cash"))
     assert world.applied[-1].min_cash == Decimal("0.22")
     world.tg.push_command(OWNER, "/settings min_cash 0.5")
-    refused = await world.tg.wait_for_method("sendMessage", to(OWNER, "Not changed"))
+    refused = await world.tg.wait_for_method("sendMessage", sent_to(OWNER, "Not changed"))
     assert "min_cash" in str(refused.params["text"])
     assert len(world.applied) == 1
     seen = len(world.tg.calls)
     world.tg.push_command(OWNER, "/settings telegram_token x")
-    refused = await world.tg.wait_for_method("sendMessage", to(OWNER, "Not changed"), after=seen)
+    refused = await world.tg.wait_for_method("sendMessage", sent_to(OWNER, "Not changed"),
+                                             after=seen)
     assert "telegram_token" in str(refused.params["text"])
     seen = len(world.tg.calls)
     world.tg.push_command(OWNER, "/settings cash_floor 0.1")
-    refused = await world.tg.wait_for_method("sendMessage", to(OWNER, "Not changed"), after=seen)
+    refused = await world.tg.wait_for_method("sendMessage", sent_to(OWNER, "Not changed"),
+                                             after=seen)
     assert "cash_floor" in visible(str(refused.params["text"]))
     assert len(world.applied) == 1
     world.tg.push_command(OWNER, "/settings")
-    shown = await world.tg.wait_for_method("sendMessage", to(OWNER, "min_cash = 0.22"))
+    shown = await world.tg.wait_for_method("sendMessage", sent_to(OWNER, "min_cash = 0.22"))
     assert "telegram_token" not in str(shown.params["text"])
     assert "cash_floor" not in str(shown.params["text"])
 
@@ -300,7 +297,7 @@ async def test_pause_resume_status_signals_history_help(world: World) -> None:
                               ("/start", "Ballast")):
         seen = len(world.tg.calls)
         world.tg.push_command(OWNER, command)
-        await world.tg.wait_for_method("sendMessage", to(OWNER, expected), after=seen)
+        await world.tg.wait_for_method("sendMessage", sent_to(OWNER, expected), after=seen)
     assert not await world.service.engine.is_paused()
 
 
@@ -344,7 +341,7 @@ async def test_plan_again_shows_the_waiting_plan_and_an_empty_plan_says_why(
     assert button_data(message, "Approve") in str(again.params["reply_markup"])
     world.rig.next_plan = plan_of()
     world.tg.push_command(OWNER, "/plan")
-    await world.tg.wait_for_method("sendMessage", to(OWNER, "Nothing to do"), after=seen)
+    await world.tg.wait_for_method("sendMessage", sent_to(OWNER, "Nothing to do"), after=seen)
 
 
 async def test_approve_after_prices_drifted_replans_instead_of_trading(world: World) -> None:
@@ -364,7 +361,7 @@ async def test_approve_after_prices_drifted_replans_instead_of_trading(world: Wo
 async def test_an_exchange_outage_is_said_plainly(world: World) -> None:
     world.rig.exchange.down = True
     world.tg.push_command(OWNER, "/portfolio")
-    answer = await world.tg.wait_for_method("sendMessage", to(OWNER, "not answering"))
+    answer = await world.tg.wait_for_method("sendMessage", sent_to(OWNER, "not answering"))
     assert "Portfolio" not in str(answer.params["text"])
 
 
@@ -382,7 +379,7 @@ async def test_the_owner_in_a_group_or_channel_is_answered_nothing_there(
                               chat_id=chat, chat_type=kind)
     await world.tg.wait_until(
         lambda: len([c for c in world.tg.calls_to("sendMessage")
-                     if to(OWNER, "only in your private chat")(c)]) == len(GROUPS))
+                     if sent_to(OWNER, "only in your private chat")(c)]) == len(GROUPS))
     for chat in GROUPS.values():
         assert not [c for c in world.tg.calls if str(c.params.get("chat_id")) == str(chat)]
     assert not await world.service.engine.is_paused(), "the owner's /pause in a group did nothing"
@@ -416,13 +413,13 @@ async def test_never_sell_refuses_what_is_no_symbol_and_warns_of_unlisted_or_unh
     """A typo in never_sell would silently protect nothing: text that is no symbol is refused
     quoting what was written; a symbol the exchange does not list, or one not held, is said."""
     world.tg.push_command(OWNER, "/settings never_sell BTC/USDT")
-    refused = await world.tg.wait_for_method("sendMessage", to(OWNER, "Not changed"))
+    refused = await world.tg.wait_for_method("sendMessage", sent_to(OWNER, "Not changed"))
     assert "'BTC/USDT' is not an asset symbol" in visible(str(refused.params["text"]))
     assert world.applied == []
     seen = len(world.tg.calls)
     world.tg.push_command(OWNER, "/settings never_sell btc,ETHH,sol")
-    await world.tg.wait_for_method("sendMessage", to(OWNER, "Changed never_sell"), after=seen)
-    warning = await world.tg.wait_for_method("sendMessage", to(OWNER, "no USDT market"),
+    await world.tg.wait_for_method("sendMessage", sent_to(OWNER, "Changed never_sell"), after=seen)
+    warning = await world.tg.wait_for_method("sendMessage", sent_to(OWNER, "no USDT market"),
                                              after=seen)
     text = " ".join(visible(str(warning.params["text"])).split())  # wrapped for a phone
     assert text.startswith("⚠️ ETHH: no USDT market")

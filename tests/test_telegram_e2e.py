@@ -18,7 +18,7 @@ from core.config.settings import Settings, load_settings
 from core.engine.wiring import RunningEngine, start_engine
 from tests.engine_support import live_env
 from tests.standins.binance import BinanceStandIn
-from tests.standins.telegram import Call, TelegramStandIn
+from tests.standins.telegram import TelegramStandIn, sent_to
 
 OWNER = 4242
 STRANGER = 666
@@ -61,28 +61,22 @@ async def stack(tmp_path: Path) -> AsyncIterator[Stack]:
             await running.close()
 
 
-def to(chat: int, text: str = "") -> object:
-    def match(call: Call) -> bool:
-        body = str(call.params.get("text") or call.params.get("caption") or "")
-        return str(call.params.get("chat_id")) == str(chat) and text in body
-    return match
-
 
 async def test_portfolio_answers_the_owner_and_reveals_nothing_to_a_stranger(
     stack: Stack,
 ) -> None:
     stack.tg.push_command(STRANGER, "/portfolio")
     stack.tg.push_command(OWNER, "/portfolio")
-    call = await stack.tg.wait_for_method("sendMessage", to(OWNER, "Portfolio"), timeout=20)
+    call = await stack.tg.wait_for_method("sendMessage", sent_to(OWNER, "Portfolio"), timeout=20)
     text = visible(str(call.params["text"]))
     for asset in ("BTC", "ETH", "SOL", "AVAX"):
         assert asset in text
     assert "USDT" in text
     for line in text.split("\n"):
         assert len(line) <= LINE_WIDTH
-    to_stranger = [c for c in stack.tg.calls_to("sendMessage") if to(STRANGER)(c)]
+    to_stranger = [c for c in stack.tg.calls_to("sendMessage") if sent_to(STRANGER)(c)]
     assert [c.params["text"] for c in to_stranger] == ["Sorry, this is a private bot."]
-    assert not any(to(STRANGER)(c) for c in stack.tg.calls_to("sendPhoto"))
+    assert not any(sent_to(STRANGER)(c) for c in stack.tg.calls_to("sendPhoto"))
 
 
 async def test_plan_approve_sends_orders_to_binance_and_edits_the_message(stack: Stack) -> None:
@@ -167,7 +161,8 @@ async def test_taps_after_a_restart_or_after_expiry_place_no_order(tmp_path: Pat
             tg.push_callback(OWNER, approve, message.message_id)
             await tg.wait_for_method("answerCallbackQuery", after=seen, timeout=10)
             tg.push_command(OWNER, "/status")
-            await tg.wait_for_method("sendMessage", to(OWNER, "Status"), after=seen, timeout=10)
+            await tg.wait_for_method("sendMessage", sent_to(OWNER, "Status"), after=seen,
+                                     timeout=10)
             assert binance.count("POST /api/v3/order") == orders, "a spent button stays spent"
 
             # A fresh plan, left until it expires, then tapped: nothing is sent.

@@ -13,19 +13,13 @@ from pathlib import Path
 from bot.telegram.format import visible
 from tests.engine_support import live_env
 from tests.standins.binance import BinanceStandIn
-from tests.standins.telegram import Call, TelegramStandIn
+from tests.standins.telegram import TelegramStandIn, shown_to
 
 OWNER = 4242
 ACCOUNT = {"USDT": "628", "BTC": "0.0348", "ETH": "1.25", "SOL": "25", "AVAX": "20"}
 PRICES = {"BTC/USDT": "91182", "ETH/USDT": "3685", "SOL/USDT": "138.5", "AVAX/USDT": "38"}
 START_TIMEOUT = 60.0  # a cold interpreter imports ccxt, pandas-ta and matplotlib
 
-
-def to_owner(text: str) -> object:
-    def match(call: Call) -> bool:
-        return str(call.params.get("chat_id")) == str(OWNER) and text in visible(
-            str(call.params.get("text") or ""))
-    return match
 
 
 async def test_ballast_run_serves_telegram_and_stops_cleanly_on_sigterm(tmp_path: Path) -> None:
@@ -39,14 +33,15 @@ async def test_ballast_run_serves_telegram_and_stops_cleanly_on_sigterm(tmp_path
             stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
         )
         try:
-            hello = await tg.wait_for_method("sendMessage", to_owner("Ballast is running"),
+            hello = await tg.wait_for_method("sendMessage", shown_to(OWNER, "Ballast is running"),
                                              timeout=START_TIMEOUT)
             assert "Mode live on binance" in visible(str(hello.params["text"]))
             assert {c["command"] for c in tg.commands} >= {"portfolio", "plan", "settings"}
 
             seen = len(tg.calls)
             tg.push_command(OWNER, "/portfolio")
-            answer = await tg.wait_for_method("sendMessage", to_owner("Portfolio"), after=seen,
+            answer = await tg.wait_for_method("sendMessage", shown_to(OWNER, "Portfolio"),
+                                              after=seen,
                                               timeout=30)
             assert "ETH" in visible(str(answer.params["text"]))
 

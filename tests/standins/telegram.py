@@ -20,6 +20,7 @@ from collections.abc import Callable
 
 from aiohttp import web
 
+from bot.telegram.format import visible
 from tests.standins.telegram_wire import (
     JSON,
     POLLING_METHODS,
@@ -32,6 +33,23 @@ from tests.standins.telegram_wire import (
     frozen,
     read_params,
 )
+
+
+def sent_to(chat: int, text: str = "") -> Callable[[Call], bool]:
+    """A `wait_for_method` predicate: a call to `chat` whose text or caption contains `text`."""
+    def match(call: Call) -> bool:
+        body = str(call.params.get("text") or call.params.get("caption") or "")
+        return str(call.params.get("chat_id")) == str(chat) and text in body
+    return match
+
+
+def shown_to(chat: int, text: str) -> Callable[[Call], bool]:
+    """A `wait_for_method` predicate: a message to `chat` whose visible text (markup removed)
+    contains `text`."""
+    def match(call: Call) -> bool:
+        return str(call.params.get("chat_id")) == str(chat) and text in visible(
+            str(call.params.get("text") or ""))
+    return match
 
 
 class TelegramStandIn:
