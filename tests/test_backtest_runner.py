@@ -1,4 +1,5 @@
-"""The backtest runner: fills after the decision, fees, no look-ahead, engine parity."""
+"""The backtest runner: fills after the decision, fees, no look-ahead (engine parity:
+test_backtest_engine_parity.py)."""
 
 from __future__ import annotations
 
@@ -172,18 +173,6 @@ def test_the_fast_signal_arrays_equal_the_signal_history_reader() -> None:
             kind, score = history.signal_at(at_ms)
             fast = replay.signals_at(row, [asset])[asset]
             assert (fast.signal, fast.score) == (kind, score)
-
-
-async def test_the_fast_replay_makes_the_same_trades_as_the_real_engine() -> None:
-    config = settings()
-    inp = BacktestInput(config, SEED, {}, tuple(config.watchlist))
-    replay = demo_replay(T0 + 40 * DAY, T0 + 43 * DAY)
-    fast = await run_backtest(replay, inp, markets(), driver="fast")
-    engine = await run_backtest(replay, inp, markets(), driver="engine")
-    assert fast.ballast.trades == engine.ballast.trades > 0
-    assert fast.ballast.fees_paid == pytest.approx(engine.ballast.fees_paid, rel=1e-12)
-    assert np.allclose(fast.ballast.equity, engine.ballast.equity, rtol=1e-12)
-    assert fast.tally == engine.tally
 
 
 async def test_a_holding_without_candles_is_named() -> None:

@@ -119,6 +119,20 @@ def check_assets(replay: MarketReplay, start: StartingPortfolio) -> None:
         )
 
 
+def simulation(
+    replay: MarketReplay, inp: BacktestInput, markets: Mapping[str, Market]
+) -> Simulation:
+    """Ballast's simulated account at the start of the replay, trading the markets quoted in
+    the portfolio's quote currency; either driver runs it."""
+    check_assets(replay, inp.start)
+    traded = {s: m for s, m in markets.items() if m.quote == inp.start.quote}
+    broker = Broker(
+        replay.history, inp.start.balances(), traded, quote=inp.start.quote,
+        fee_rate=inp.settings.fee_rate, slippage=inp.settings.paper_slippage, name="ballast",
+    )
+    return Simulation(replay, inp, traded, broker)
+
+
 async def run_backtest(
     replay: MarketReplay,
     inp: BacktestInput,
@@ -129,14 +143,9 @@ async def run_backtest(
     progress: Progress | None = None,
 ) -> BacktestResult:
     """Run Ballast (with `driver`) and both benchmarks over the replay's period."""
-    check_assets(replay, inp.start)
+    sim = simulation(replay, inp, markets)
     settings = inp.settings
-    traded = {s: m for s, m in markets.items() if m.quote == inp.start.quote}
-    broker = Broker(
-        replay.history, inp.start.balances(), traded, quote=inp.start.quote,
-        fee_rate=settings.fee_rate, slippage=settings.paper_slippage, name="ballast",
-    )
-    sim = Simulation(replay, inp, traded, broker)
+    traded = sim.markets
     if driver == "engine":
         ballast = await run_engine(sim, settings, bus=bus, progress=progress)
     else:
