@@ -138,7 +138,7 @@ async def test_readable_table_shows_limits_and_cash(env: dict[str, str]) -> None
          "BALLAST_PAPER_PORTFOLIO file /nonexistent.json does not exist"),
         ({}, ["--at", "2024-03-01"], "--at needs --candles"),
         ({}, ["--candles", "/nonexistent-dir"], "/nonexistent-dir"),
-        ({}, ["--candles", str(DEMO), "--at", "March"], "--at = 'March'"),
+        ({}, ["--candles", str(DEMO), "--at", "March"], "--at 'March'"),
     ],
 )
 async def test_settings_errors_exit_2_with_the_message(

@@ -113,7 +113,7 @@ def test_hourly_candles_with_a_gap(runner: CliRunner) -> None:
         (["--candles", str(FIXTURES), "--timeframe", "4h"], "no candle files for timeframe 4h"),
         (["--candles", str(FIXTURES), "--timeframe", "7x"], "unknown timeframe '7x'"),
         (["--candles", str(FIXTURES), "--timeframe", "1d", "--at", "last tuesday"],
-         "--at 'last tuesday' is not an ISO-8601 time"),
+         "--at 'last tuesday': expected a day like 2024-12-31"),
     ],
 )
 def test_bad_input_exits_2_with_a_clear_message(

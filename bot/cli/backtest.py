@@ -6,7 +6,6 @@ import asyncio
 import json
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -15,7 +14,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
 from bot.cli.app import app
-from bot.cli.common import console, error_console, fail, print_json
+from bot.cli.common import console, error_console, fail, parse_moment, print_json
 from core.domain.models import epoch_ms
 
 if TYPE_CHECKING:
@@ -84,8 +83,9 @@ def backtest_command(
             wanted = set(inp.start.amounts) | set(inp.watchlist)
             frames = {a: frame for a, frame in frames.items() if a in wanted} or frames
             first, last = data_range(frames)
-            start_ms = parse_moment(start, "--from") if start else first
-            end_ms = parse_moment(end, "--to", end_of_day=True) if end else last + _length(tf)
+            start_ms = epoch_ms(parse_moment(start, "--from")) if start else first
+            end_ms = (epoch_ms(parse_moment(end, "--to", end_of_day=True)) if end
+                      else last + _length(tf))
             replay = replay_from_frames(frames, tf, inp.start.quote, start_ms, end_ms,
                                         settings.signal)
         markets = bundled_markets()
@@ -146,21 +146,6 @@ def data_range(frames: Mapping[str, Any]) -> tuple[int, int]:
     if not starts:
         raise ValueError("the candle files hold no candles")
     return min(starts), max(ends)
-
-
-def parse_moment(text: str, option: str, *, end_of_day: bool = False) -> int:
-    """A UTC day (`2024-12-31`) or ISO time as epoch ms; a bare `--to` day includes that day."""
-    try:
-        if len(text) == 10:
-            day = datetime.strptime(text, "%Y-%m-%d").replace(tzinfo=UTC)
-            return epoch_ms(day + timedelta(days=1 if end_of_day else 0))
-        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        raise ValueError(f"{option} {text!r}: expected a day like 2024-12-31 "
-                         "or an ISO time like 2024-12-31T12:00:00Z") from None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)  # a time typed without a zone is UTC
-    return epoch_ms(moment)
 
 
 @contextmanager

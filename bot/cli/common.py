@@ -1,8 +1,10 @@
-"""Helpers shared by CLI commands: failing with a clear message, and JSON output."""
+"""Helpers shared by CLI commands: failing with a clear message, reading a time option, and JSON
+output."""
 
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any, NoReturn
 
@@ -17,6 +19,23 @@ error_console = Console(stderr=True)
 # setting, option or input file, named in the message; nothing was done.
 EXIT_PROBLEM = 1
 EXIT_INVALID = 2
+
+
+def parse_moment(text: str, option: str, *, end_of_day: bool = False) -> datetime:
+    """The UTC day (`2024-12-31`) or ISO time (`2024-12-31T12:00:00Z`) typed for `option`.
+
+    A time typed without a zone is UTC. With `end_of_day`, a bare day means the end of that day
+    (a `--to` day includes it). A ValueError names the option and what was typed.
+    """
+    try:
+        if len(text) == 10:
+            day = datetime.strptime(text, "%Y-%m-%d").replace(tzinfo=UTC)
+            return day + timedelta(days=1 if end_of_day else 0)
+        moment = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+    except ValueError:
+        raise ValueError(f"{option} {text!r}: expected a day like 2024-12-31 "
+                         "or an ISO time like 2024-12-31T12:00:00Z") from None
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
 def fail(message: str, code: int = EXIT_INVALID) -> NoReturn:

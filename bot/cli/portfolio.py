@@ -13,7 +13,7 @@ import typer
 from rich.table import Table
 
 from bot.cli.app import app
-from bot.cli.common import EXIT_PROBLEM, console, fail, print_json
+from bot.cli.common import EXIT_PROBLEM, console, fail, parse_moment, print_json
 from core.account.cost_basis import read_position_facts
 from core.account.snapshot import read_portfolio, unrealised_pnl
 from core.config.settings import Settings, SettingsError, load_settings
@@ -232,13 +232,13 @@ def portfolio_command(
                                 "BALLAST_TIMEFRAME)")
         # Prices and signals come from the same candles: --timeframe is the signals' too.
         settings = load_settings(timeframe=timeframe) if timeframe else load_settings()
-        moment = _parse_at(at) if at is not None else None
+        moment = parse_moment(at, "--at") if at is not None else None
         if moment is not None and candles is None:
             raise SettingsError("--at needs --candles (the live exchange only has prices now)")
         view = asyncio.run(
             read_account_view(settings, candles=candles, at=moment, timeframe=settings.timeframe)
         )
-    except (SettingsError, CandleError, MarketsFileError, DatabaseProblem) as error:
+    except (SettingsError, CandleError, MarketsFileError, DatabaseProblem, ValueError) as error:
         fail(str(error), 2)
     except ExchangeError as error:
         fail(f"exchange: {error}", EXIT_PROBLEM)
@@ -252,12 +252,3 @@ def portfolio_command(
     if portfolio.unpriced:
         console.print(f"[yellow]unpriced (no recent price, left out of the total):[/] "
                       f"{', '.join(portfolio.unpriced)}")
-
-
-def _parse_at(text: str) -> datetime:
-    try:
-        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        raise SettingsError(f"--at = {text!r}: expected an ISO time such as "
-                            "2024-03-01T00:00:00Z") from None
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)

@@ -13,7 +13,7 @@ import typer
 from rich.table import Table
 
 from bot.cli.app import app
-from bot.cli.common import console, fail, print_json
+from bot.cli.common import console, fail, parse_moment, print_json
 from core.domain.models import epoch_ms
 
 if TYPE_CHECKING:
@@ -40,7 +40,11 @@ def signals_command(
     from core.signals import signal_history
     from core.signals.words import contradicts_score, explain
 
-    at_ms = _parse_at(at)
+    try:
+        moment = parse_moment(at, "--at") if at is not None else datetime.now(tz=UTC)
+    except ValueError as error:
+        fail(str(error))
+    at_ms = epoch_ms(moment)
     try:
         settings = load_settings().signal
         tf = timeframe or settings.timeframe
@@ -82,18 +86,6 @@ def signals_command(
 
 _COLOURS = {"STRONG_BUY": "bold green", "BUY": "green", "HOLD": "yellow", "SELL": "red"}
 _VOTES = {1: "BUY ", 0: "HOLD", -1: "SELL"}
-
-
-def _parse_at(text: str | None) -> int:
-    if text is None:
-        return epoch_ms(datetime.now(tz=UTC))
-    try:
-        moment = datetime.fromisoformat(text.strip())
-    except ValueError:
-        fail(f"--at {text!r} is not an ISO-8601 time; use e.g. 2024-03-01T00:00:00Z")
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)  # the option is documented as UTC
-    return epoch_ms(moment)
 
 
 def _as_json(signal: AssetSignal) -> dict[str, Any]:

@@ -9,6 +9,7 @@ import json
 import tomllib
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -17,7 +18,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from bot.cli.app import app
-from bot.cli.common import console, error_console, fail, print_json
+from bot.cli.common import console, error_console, fail, parse_moment, print_json
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -180,11 +181,12 @@ def build_plan(
     grid_file: Path | None, folds: int, offsets: tuple[int, ...],
 ) -> StudyPlan:
     """Everything a study runs, validated before any backtest starts."""
-    from bot.cli.backtest import parse_moment
+    from core.domain.models import epoch_ms
     from core.study.folds import Period, split_folds
     from core.study.report import StudyPlan
 
-    period = Period(parse_moment(start, "--from"), parse_moment(end, "--to", end_of_day=True))
+    period = Period(epoch_ms(parse_moment(start, "--from")),
+                    epoch_ms(parse_moment(end, "--to", end_of_day=True)))
     if period.end_ms <= period.start_ms:
         raise ValueError("the study period is empty: --to must be after --from")
     configs = read_grid(grid_file)
@@ -264,7 +266,8 @@ def show_report(report: Mapping[str, Any]) -> None:
 def config_table(block: Mapping[str, Any], period: Mapping[str, str]) -> Table:
     """Every config over all folds chained, under buy-and-hold and the monthly calendar."""
     picks = block["walk_forward"]["chosen"]
-    years = (_ms(period["to"]) - _ms(period["from"])) / (365 * 86_400_000)
+    length = parse_moment(period["to"], "to") - parse_moment(period["from"], "from")
+    years = length / timedelta(days=365)
     table = Table(title=f"Study · portfolio {block['portfolio']} · {period['from'][:10]} → "
                         f"{period['to'][:10]} · all folds chained", title_justify="left")
     table.add_column("config", overflow="fold")
@@ -287,14 +290,6 @@ def _figures(figures: Mapping[str, Any], trades_a_year: float) -> list[str]:
     return [f"{figures['total_return']:.1%}", f"{figures['sharpe']:.2f}",
             f"{figures['max_drawdown']:.1%}", f"{trades_a_year:,.0f}",
             f"{figures.get('fees_paid', 0):,.0f}", f"{figures.get('avg_cash', 0):.0%}"]
-
-
-def _ms(iso: str) -> int:
-    from datetime import datetime
-
-    from core.domain.models import epoch_ms
-
-    return epoch_ms(datetime.fromisoformat(iso.replace("Z", "+00:00")))
 
 
 def _explain(block: Mapping[str, Any]) -> None:
