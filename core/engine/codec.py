@@ -1,16 +1,19 @@
 """How the engine writes times, decimals and plans into SQLite TEXT columns.
 
-Times are UTC with a fixed width so that text order is time order in SQL comparisons.
+Times are UTC with a fixed width so that text order is time order in SQL comparisons. Plans and
+the outbox's letters are dataclass trees stored as JSON text (`StoredJson`): a pydantic
+`TypeAdapter` checks their shape both ways, so a damaged row is refused naming the field.
 """
 
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
-from typing import Any
 
-from core.domain.models import Plan, PlannedTrade, Side, SkippedTrade, SkipReason, TradeReason
+from pydantic import TypeAdapter, ValidationError
+
+from core.domain.models import Plan
 
 _TIME_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
 
@@ -37,71 +40,62 @@ def maybe_decimal(text: str | None) -> Decimal | None:
     return None if text is None else Decimal(text)
 
 
-def _allocations(values: dict[str, Decimal]) -> dict[str, str]:
-    return {key: str(value) for key, value in values.items()}
+class StoredJsonError(ValueError):
+    """Stored JSON text that does not read as what it should be; the message names the field."""
+
+
+class StoredJson[T]:
+    """One kind of dataclass tree as compact JSON text and back, checked by a `TypeAdapter`.
+
+    The text is what Ballast has always stored: Decimals as their exact `str`, times in
+    `isoformat()` (`+00:00`, not `Z`), non-ASCII escaped, floats as Python spells them.
+    """
+
+    def __init__(self, kind: type[T], name: str) -> None:
+        self.name = name
+        self._adapter: TypeAdapter[T] = TypeAdapter(kind)  # built once: building is the slow part
+
+    def dump(self, value: T) -> str:
+        """`value` as JSON text."""
+        # pydantic turns the tree into dicts and lists (Decimals and times left as they are);
+        # the json module writes the text, because pydantic's own JSON would spell UTC times
+        # with `Z`, write raw UTF-8 and spell some floats differently (1e-7, not 1e-07).
+        plain = self._adapter.dump_python(value)
+        return json.dumps(plain, default=_scalar_text, separators=(",", ":"))
+
+    def load(self, text: str | bytes) -> T:
+        """The value stored as `text`; `StoredJsonError` says which field is missing or wrong."""
+        try:
+            return self._adapter.validate_json(text)
+        except ValidationError as error:
+            message = f"a stored {self.name} no longer reads: {_describe(error)}"
+            raise StoredJsonError(message) from None
+
+
+def _describe(error: ValidationError) -> str:
+    """Pydantic's errors as `field.path: message`, one after another."""
+    return "; ".join(
+        f"{'.'.join(str(part) for part in item['loc']) or 'value'}: {item['msg']}"
+        for item in error.errors()
+    )
+
+
+def _scalar_text(value: object) -> str:
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    raise TypeError(f"cannot store a {type(value).__name__} as JSON")
+
+
+_PLAN_JSON = StoredJson(Plan, "plan")
 
 
 def plan_to_json(plan: Plan) -> str:
-    """Serialise a plan losslessly (Decimals as strings)."""
-    data: dict[str, Any] = {
-        "total_value": str(plan.total_value),
-        "cash_before": str(plan.cash_before),
-        "cash_after": str(plan.cash_after),
-        "trades": [
-            {
-                "side": trade.side.value,
-                "asset": trade.asset,
-                "amount": str(trade.amount),
-                "price": str(trade.price),
-                "value": str(trade.value),
-                "fee": str(trade.fee),
-                "reasons": [reason.value for reason in trade.reasons],
-            }
-            for trade in plan.trades
-        ],
-        "skipped": [
-            {
-                "asset": skip.asset,
-                "side": skip.side.value,
-                "reason": skip.reason.value,
-                "detail": skip.detail,
-            }
-            for skip in plan.skipped
-        ],
-        "before": _allocations(plan.before),
-        "after": _allocations(plan.after),
-    }
-    return json.dumps(data, separators=(",", ":"))
+    """A plan as JSON text, losslessly (Decimals as strings)."""
+    return _PLAN_JSON.dump(plan)
 
 
 def plan_from_json(text: str) -> Plan:
-    """Read a plan written by `plan_to_json`."""
-    data = json.loads(text)
-    return Plan(
-        total_value=Decimal(data["total_value"]),
-        cash_before=Decimal(data["cash_before"]),
-        cash_after=Decimal(data["cash_after"]),
-        trades=tuple(
-            PlannedTrade(
-                side=Side(item["side"]),
-                asset=item["asset"],
-                amount=Decimal(item["amount"]),
-                price=Decimal(item["price"]),
-                value=Decimal(item["value"]),
-                fee=Decimal(item["fee"]),
-                reasons=tuple(TradeReason(reason) for reason in item["reasons"]),
-            )
-            for item in data["trades"]
-        ),
-        skipped=tuple(
-            SkippedTrade(
-                asset=item["asset"],
-                side=Side(item["side"]),
-                reason=SkipReason(item["reason"]),
-                detail=item.get("detail", ""),
-            )
-            for item in data["skipped"]
-        ),
-        before={key: Decimal(value) for key, value in data["before"].items()},
-        after={key: Decimal(value) for key, value in data["after"].items()},
-    )
+    """Read a plan written by `plan_to_json`; `StoredJsonError` if the text is not one."""
+    return _PLAN_JSON.load(text)

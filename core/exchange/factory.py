@@ -10,9 +10,8 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from pathlib import Path
-from typing import Any
 
 from core.config.settings import Settings, SettingsError
 from core.domain.models import Balance, Market
@@ -20,6 +19,7 @@ from core.exchange.base import Exchange
 from core.exchange.paper import PaperExchange
 from core.exchange.paper_markets import MARKETS_DIR, bundled_markets
 from core.exchange.prices import Clock, PriceSource, utc_now
+from core.policy.whatif import read_portfolio_document
 from core.storage.store import Store
 
 D = Decimal
@@ -39,33 +39,12 @@ API_KEY = "BALLAST_EXCHANGE_API_KEY"
 API_SECRET = "BALLAST_EXCHANGE_API_SECRET"
 
 
-def parse_balances(data: Any, where: str) -> dict[str, Balance]:
-    """What-if `balances` (`{"BTC": {"free": 0.1, "locked": 0}}`, numbers or decimal strings).
-
-    The format: docs/formats.md.
-
-    Raises `SettingsError` naming `where` and the offending field.
-    """
-    if not isinstance(data, Mapping):
-        raise SettingsError(f"{where}: balances must be an object of assets, got {data!r}")
-    balances: dict[str, Balance] = {}
-    for asset, entry in data.items():
-        if not isinstance(entry, Mapping) or "free" not in entry:
-            raise SettingsError(
-                f'{where}: balances.{asset} must be {{"free": …, "locked": …}}, got {entry!r}'
-            )
-        unknown = sorted(set(entry) - {"free", "locked"})
-        if unknown:
-            raise SettingsError(f"{where}: balances.{asset}.{unknown[0]} is not a balance field")
-        amounts = [_amount(entry.get(key, 0), f"{where}: balances.{asset}.{key}")
-                   for key in ("free", "locked")]
-        balances[str(asset).upper()] = Balance(*amounts)
-    return balances
-
-
 def read_paper_portfolio(path: Path) -> dict[str, Balance]:
     """Starting balances from a JSON file: what-if `balances`, alone or inside a what-if file
-    (docs/formats.md)."""
+    (docs/formats.md), validated by the what-if format's model.
+
+    Raises `SettingsError` naming the variable, the file and the offending field.
+    """
     where = f"{PAPER_PORTFOLIO} file {path}"
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
@@ -73,21 +52,9 @@ def read_paper_portfolio(path: Path) -> dict[str, Balance]:
         raise SettingsError(f"{where} does not exist") from None
     except (json.JSONDecodeError, UnicodeDecodeError) as error:
         raise SettingsError(f"{where} is not valid JSON: {error}") from None
-    if isinstance(data, Mapping) and "balances" in data:
-        data = data["balances"]
-    return parse_balances(data, where)
-
-
-def _amount(value: Any, field: str) -> Decimal:
-    if isinstance(value, bool) or not isinstance(value, int | float | str):
-        raise SettingsError(f"{field} = {value!r}: must be a number or a decimal string")
-    try:
-        amount = Decimal(str(value))
-    except InvalidOperation:
-        raise SettingsError(f"{field} = {value!r}: must be a number or a decimal string") from None
-    if not amount.is_finite() or amount < 0:
-        raise SettingsError(f"{field} = {value!r}: must be a finite amount ≥ 0")
-    return amount
+    if not (isinstance(data, Mapping) and "balances" in data):
+        data = {"balances": data}  # a file holding only the balances object
+    return read_portfolio_document(data, where).account()
 
 
 def require_keys(settings: Settings, purpose: str) -> None:

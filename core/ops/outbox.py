@@ -16,17 +16,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
-import types
-from collections.abc import Awaitable, Callable, Iterable
-from dataclasses import dataclass, fields, is_dataclass
-from datetime import date, datetime
-from decimal import Decimal
-from enum import Enum
-from typing import Any, Union, get_args, get_origin, get_type_hints
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, get_args
 
-from core.engine.codec import parse_time, time_text
+from core.engine.codec import StoredJson, StoredJsonError, parse_time, time_text
 from core.engine.events import Event, Subscription
 from core.ops.summary import DailySummary
 from core.ops.watchdog import ScansFailing, ScansResumed
@@ -51,87 +47,29 @@ class CodecError(ValueError):
 
 # -- turning letters into JSON and back ---------------------------------------------------------
 
-
-def to_plain(value: Any) -> Any:
-    """A dataclass tree as JSON-ready data: Decimals and times as text, enums as values."""
-    if is_dataclass(value) and not isinstance(value, type):
-        return {f.name: to_plain(getattr(value, f.name)) for f in fields(value)}
-    if isinstance(value, Enum):
-        return value.value
-    if isinstance(value, Decimal):
-        return str(value)
-    if isinstance(value, datetime):
-        return value.isoformat()
-    if isinstance(value, date):
-        return value.isoformat()
-    if isinstance(value, tuple | list):
-        return [to_plain(item) for item in value]
-    if isinstance(value, dict):
-        return {str(key): to_plain(item) for key, item in value.items()}
-    if value is None or isinstance(value, str | int | float | bool):
-        return value
-    raise CodecError(f"cannot store a {type(value).__name__} in the outbox")
+# One checked codec per kind, built once; the kind's name is stored beside the text.
+_CODECS: dict[str, StoredJson[Any]] = {
+    kind.__name__: StoredJson(kind, kind.__name__) for kind in LETTER_KINDS
+}
 
 
-def from_plain(hint: Any, data: Any) -> Any:
-    """The inverse of `to_plain`, guided by the type hint of where the value goes."""
-    origin = get_origin(hint)
-    if hint is Any:
-        return data
-    if origin in (Union, types.UnionType):
-        options = [arg for arg in get_args(hint) if arg is not type(None)]
-        if data is None:
-            return None
-        if len(options) != 1:
-            raise CodecError(f"cannot tell which of {hint} to read")
-        return from_plain(options[0], data)
-    if origin is tuple:
-        args = get_args(hint)
-        if len(args) == 2 and args[1] is Ellipsis:
-            return tuple(from_plain(args[0], item) for item in data)
-        return tuple(from_plain(arg, item) for arg, item in zip(args, data, strict=True))
-    if origin is list:
-        return [from_plain(get_args(hint)[0], item) for item in data]
-    if origin is dict:
-        key_hint, value_hint = get_args(hint)
-        return {from_plain(key_hint, k): from_plain(value_hint, v) for k, v in data.items()}
-    if isinstance(hint, type):
-        if is_dataclass(hint):
-            hints = get_type_hints(hint)
-            return hint(**{f.name: from_plain(hints[f.name], data[f.name])
-                           for f in fields(hint) if f.name in data})
-        if issubclass(hint, Enum):
-            return hint(data)
-        if hint is Decimal:
-            return Decimal(data)
-        if hint is datetime:
-            return datetime.fromisoformat(data)
-        if hint is date:
-            return date.fromisoformat(data)
-        if hint is float:
-            return float(data)
-        if hint in (str, int, bool):
-            return data
-    raise CodecError(f"cannot read a {hint} from the outbox")
-
-
-def encode(letter: Letter, kinds: Iterable[type[Any]] = LETTER_KINDS) -> tuple[str, str]:
+def encode(letter: Letter) -> tuple[str, str]:
     """The letter's kind name and JSON text."""
-    kind = type(letter)
-    if kind not in tuple(kinds):
-        raise CodecError(f"{kind.__name__} is not a kind of letter the outbox carries")
-    return kind.__name__, json.dumps(to_plain(letter), separators=(",", ":"))
+    kind = type(letter).__name__
+    if type(letter) not in LETTER_KINDS:
+        raise CodecError(f"{kind} is not a kind of letter the outbox carries")
+    return kind, _CODECS[kind].dump(letter)
 
 
-def decode(kind: str, text: str, kinds: Iterable[type[Any]] = LETTER_KINDS) -> Letter:
-    """The letter stored as `kind` and `text`."""
-    by_name = {k.__name__: k for k in kinds}
-    if kind not in by_name:
+def decode(kind: str, text: str) -> Letter:
+    """The letter stored as `kind` and `text`; `CodecError` names what no longer reads."""
+    codec = _CODECS.get(kind)
+    if codec is None:
         raise CodecError(f"unknown letter kind {kind!r}")
     try:
-        letter: Letter = from_plain(by_name[kind], json.loads(text))
-    except (KeyError, TypeError, ValueError, ArithmeticError) as error:
-        raise CodecError(f"a stored {kind} no longer reads: {error}") from None
+        letter: Letter = codec.load(text)
+    except StoredJsonError as error:
+        raise CodecError(str(error)) from None
     return letter
 
 

@@ -21,6 +21,8 @@ Input rules:
 
 Every problem raises `WhatIfError` naming the field path, e.g.
 `balances.BTC.free: Input should be a valid decimal`; no partial result is ever returned.
+The backtest's `--input` and paper mode's starting balances read the same document through
+`read_portfolio_document`, whose `SettingsError`s also say what was written.
 """
 
 from __future__ import annotations
@@ -129,13 +131,20 @@ def _upper_keys(value: Any) -> Any:
     return result
 
 
-class WhatIfInput(_Model):
-    """The what-if JSON document of docs/formats.md."""
+Prices = dict[Annotated[str, Field(pattern=r"^[A-Za-z0-9]+(/[A-Za-z0-9]+)?$")], NonNegative]
+
+
+class PortfolioDocument(_Model):
+    """The what-if JSON document of docs/formats.md, `prices` optional.
+
+    One model for every reader of the format: `ballast plan` (`WhatIfInput`), the backtest's
+    and study's `--input` and paper mode's starting balances (`read_portfolio_document`).
+    """
 
     quote: Asset = "USDT"
     cash_assets: tuple[Asset, ...] = DEFAULT_CASH_ASSETS
     balances: dict[Asset, BalanceIn]
-    prices: dict[Annotated[str, Field(pattern=r"^[A-Za-z0-9]+(/[A-Za-z0-9]+)?$")], NonNegative]
+    prices: Prices = {}
     signals: dict[Asset, SignalIn] = {}
     positions: dict[Asset, PositionIn] = {}
     markets: dict[Asset, MarketIn] = {}
@@ -158,6 +167,16 @@ class WhatIfInput(_Model):
     def _upper_list(cls, value: tuple[str, ...]) -> tuple[str, ...]:
         return tuple(dict.fromkeys(a.upper() for a in value))
 
+    def account(self) -> dict[str, Balance]:
+        """The balances as the domain's `Balance`s."""
+        return {asset: Balance(b.free, b.locked) for asset, b in self.balances.items()}
+
+
+class WhatIfInput(PortfolioDocument):
+    """The what-if document as `ballast plan` reads it: the prices are required."""
+
+    prices: Prices
+
 
 @dataclass(frozen=True)
 class WhatIf:
@@ -177,6 +196,18 @@ def parse_whatif(text: str | bytes) -> WhatIfInput:
         return WhatIfInput.model_validate(data)
     except ValidationError as error:
         raise WhatIfError(_describe(error)) from None
+
+
+def read_portfolio_document(data: Any, where: str) -> PortfolioDocument:
+    """Validate a parsed what-if document (the backtest's `--input`, paper balances).
+
+    Raises `SettingsError` starting with `where`, naming each bad field and what was written
+    there, e.g. `balances.BTC.free = 'lots': must be a number or a decimal string`.
+    """
+    try:
+        return PortfolioDocument.model_validate(data)
+    except ValidationError as error:
+        raise SettingsError(f"{where}: {_describe_written(error)}") from None
 
 
 def build_whatif(
@@ -217,7 +248,7 @@ def build_whatif(
         if asset not in cash_assets:
             markets.setdefault(asset, default_market)
     portfolio = value_portfolio(
-        {asset: Balance(b.free, b.locked) for asset, b in doc.balances.items()},
+        doc.account(),
         prices,
         quote=quote,
         cash_assets=cash_assets,
@@ -285,3 +316,40 @@ def _describe(error: ValidationError) -> str:
         message = item["msg"].removeprefix("Value error, ")
         lines.append(f"{path}: {message}")
     return "; ".join(lines)
+
+
+# Pydantic's wording for amounts, in the words of the files' other messages.
+_AMOUNT_RULES = {
+    "decimal_parsing": "must be a number or a decimal string",
+    "decimal_type": "must be a number or a decimal string",
+    "finite_number": "must be a finite number",
+    "greater_than_equal": "must be a finite number ≥ {ge}",
+    "greater_than": "must be a finite number > {gt}",
+    "less_than_equal": "must be a finite number ≤ {le}",
+}
+
+
+def _describe_written(error: ValidationError) -> str:
+    """Pydantic's errors as `field.path = what was written: the rule`, one after another."""
+    lines = []
+    for item in error.errors():
+        path = ".".join(str(part) for part in item["loc"]) or "the document"
+        kind = item["type"]
+        if kind in ("dict_type", "model_type"):
+            lines.append(f"{path} must be an object, got {_written(item['input'])}")
+        elif kind == "extra_forbidden":
+            lines.append(f"{path} is not a field of the what-if format (docs/formats.md)")
+        elif kind == "missing":
+            lines.append(f"{path} is required")
+        else:
+            rule = _AMOUNT_RULES.get(kind)
+            message = rule.format(**item.get("ctx", {})) if rule else item["msg"]
+            lines.append(f"{path} = {_written(item['input'])}: "
+                         f"{message.removeprefix('Value error, ')}")
+    return "; ".join(lines)
+
+
+def _written(value: Any) -> str:
+    """A value as the owner wrote it, cut short if long."""
+    text = str(value) if isinstance(value, Decimal) else repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."

@@ -195,9 +195,10 @@ class Store:
         if version > len(MIGRATIONS):
             raise newer_schema(self.path, version, len(MIGRATIONS))
         for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
-            # executescript would commit on its own; run statements in one explicit transaction.
+            # sqlite3's executescript commits any open transaction before it starts, so a
+            # migration could half-apply: run its statements one by one in one transaction.
             async with self.transaction() as conn:
-                for statement in _statements(script):
+                for statement in statements(script):
                     await conn.execute(statement)
                 await conn.execute(f"PRAGMA user_version={number}")
 
@@ -217,5 +218,23 @@ class Store:
         await self.close()
 
 
-def _statements(script: str) -> list[str]:
-    return [part.strip() for part in script.split(";") if part.strip()]
+def statements(script: str) -> list[str]:
+    """The SQL statements of `script`, each ended where SQLite would end it.
+
+    A `;` inside a string literal, a quoted name, a comment or a trigger's `BEGIN … END` does
+    not end a statement (`sqlite3.complete_statement` decides). The last statement may go
+    without its `;`; one left unfinished is returned as it is and fails when run.
+    """
+    found: list[str] = []
+    current = ""
+    *ended, tail = script.split(";")
+    for piece in ended:
+        current += piece + ";"
+        if sqlite3.complete_statement(current):
+            if current.strip(" \t\r\n;"):
+                found.append(current.strip())
+            current = ""
+    rest = (current + tail).strip()
+    if rest:
+        found.append(rest)
+    return found
