@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
@@ -108,10 +107,10 @@ def backtest_command(
 
 def read_input(path: Path | None) -> tuple[Settings, BacktestInput]:
     """Settings (paper, auto approval, the file's policy overrides) and the starting point."""
-    from core.backtest.inputs import parse_portfolio
+    from core.backtest.inputs import read_portfolio_file
     from core.backtest.runner import starting_portfolio
     from core.backtest.simulation import BacktestInput
-    from core.config.settings import SettingsError, load_settings
+    from core.config.settings import load_settings
     from core.exchange.factory import SEED_PORTFOLIO
 
     if path is None:
@@ -119,13 +118,7 @@ def read_input(path: Path | None) -> tuple[Settings, BacktestInput]:
         start = starting_portfolio(settings.quote, SEED_PORTFOLIO, tuple(settings.cash_assets))
         return settings, BacktestInput(settings, start, {}, tuple(settings.watchlist))
     where = f"--input {path}"
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise SettingsError(f"{where} does not exist") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as error:
-        raise SettingsError(f"{where} is not valid JSON: {error}") from None
-    file = parse_portfolio(data, where)
+    file = read_portfolio_file(path, where)
     settings = load_settings(mode="paper", approval="auto", quote=file.quote,
                              overrides_from=dict.fromkeys(file.settings, where), **file.settings)
     start = starting_portfolio(file.quote, file.balances, tuple(settings.cash_assets))

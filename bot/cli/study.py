@@ -5,7 +5,6 @@ See docs/study.md.
 
 from __future__ import annotations
 
-import json
 import tomllib
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -126,17 +125,9 @@ def read_grid(path: Path | None) -> list[Config]:
 
 def read_portfolio(path: Path) -> PortfolioFile:
     """A what-if file as a study's starting portfolio."""
-    from core.backtest.inputs import parse_portfolio
-    from core.config.settings import SettingsError
+    from core.backtest.inputs import read_portfolio_file
 
-    where = f"--input {path}"
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise SettingsError(f"{where} does not exist") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as error:
-        raise SettingsError(f"{where} is not valid JSON: {error}") from None
-    return parse_portfolio(data, where)
+    return read_portfolio_file(path, f"--input {path}")
 
 
 def study_portfolio(

@@ -12,11 +12,12 @@ here too.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from core.config.settings import PolicySettings, SettingsError
 from core.domain.models import Balance, PositionFacts
-from core.policy.whatif import read_portfolio_document
+from core.policy.whatif import read_json_file, read_portfolio_document
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,6 +29,11 @@ class PortfolioFile:
     positions: dict[str, PositionFacts]
     watchlist: tuple[str, ...] | None
     settings: dict[str, Any]
+
+
+def read_portfolio_file(path: Path, where: str) -> PortfolioFile:
+    """The what-if file at `path` as a backtest's starting point; errors start with `where`."""
+    return parse_portfolio(read_json_file(path, where), where)
 
 
 def parse_portfolio(data: Any, where: str) -> PortfolioFile:

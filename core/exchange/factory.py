@@ -8,7 +8,6 @@ database. Live mode needs API keys.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from decimal import Decimal
 from pathlib import Path
@@ -19,7 +18,7 @@ from core.exchange.base import Exchange
 from core.exchange.paper import PaperExchange
 from core.exchange.paper_markets import MARKETS_DIR, bundled_markets
 from core.exchange.prices import Clock, PriceSource, utc_now
-from core.policy.whatif import read_portfolio_document
+from core.policy.whatif import read_json_file, read_portfolio_document
 from core.storage.store import Store
 
 D = Decimal
@@ -46,12 +45,7 @@ def read_paper_portfolio(path: Path) -> dict[str, Balance]:
     Raises `SettingsError` naming the variable, the file and the offending field.
     """
     where = f"{PAPER_PORTFOLIO} file {path}"
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise SettingsError(f"{where} does not exist") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as error:
-        raise SettingsError(f"{where} is not valid JSON: {error}") from None
+    data = read_json_file(path, where)
     if not (isinstance(data, Mapping) and "balances" in data):
         data = {"balances": data}  # a file holding only the balances object
     return read_portfolio_document(data, where).account()

@@ -32,6 +32,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
+from pathlib import Path
 from typing import Annotated, Any
 
 from pydantic import (
@@ -196,6 +197,19 @@ def parse_whatif(text: str | bytes) -> WhatIfInput:
         return WhatIfInput.model_validate(data)
     except ValidationError as error:
         raise WhatIfError(_describe(error)) from None
+
+
+def read_json_file(path: Path, where: str) -> Any:
+    """The JSON document in the file at `path`, for the readers of the what-if format.
+
+    A missing file, or one that is not JSON, is a `SettingsError` starting with `where`.
+    """
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise SettingsError(f"{where} does not exist") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise SettingsError(f"{where} is not valid JSON: {error}") from None
 
 
 def read_portfolio_document(data: Any, where: str) -> PortfolioDocument:
