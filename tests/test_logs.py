@@ -28,6 +28,7 @@ from core.engine.events import (
     PlanProposed,
     SignalChanged,
 )
+from core.engine.orders import OrderState
 from core.exchange.prices import FixedPrices
 from core.ops.event_log import event_lines, log_events
 from core.runtime.logs import (
@@ -222,9 +223,9 @@ def test_logfmt_values_are_bare_only_when_safe() -> None:
 def test_engine_events_become_the_promised_lines() -> None:
     """Plans, approvals, orders (one line each), errors: each with its event name."""
     sell = trade(Side.SELL, "ETH", "0.5", "3000", TradeReason.RAISE_CASH)
-    filled = OrderResult("b-a1-0", "ETH", "sell", Decimal("0.5"), "filled", Decimal("0.5"),
-                         Decimal("3000"), Decimal("1.5"), "USDT")
-    failed = OrderResult("b-a1-1", "SOL", "buy", Decimal("2"), "rejected", Decimal(0),
+    filled = OrderResult("b-a1-0", "ETH", Side.SELL, Decimal("0.5"), OrderState.FILLED,
+                         Decimal("0.5"), Decimal("3000"), Decimal("1.5"), "USDT")
+    failed = OrderResult("b-a1-1", "SOL", Side.BUY, Decimal("2"), OrderState.REJECTED, Decimal(0),
                          None, Decimal(0), None, "insufficient balance")
     names: dict[str, Event] = {
         "signal": SignalChanged(T, "ETH", SignalKind.HOLD, SignalKind.SELL, -0.25),

@@ -25,6 +25,7 @@ from core.engine.events import (
     SuspectData,
     SuspectDataCleared,
 )
+from core.engine.orders import OrderState
 from core.ops.outbox import (
     LETTER_KINDS,
     SET_ASIDE,
@@ -44,15 +45,16 @@ from tests.engine_support import ManualClock, plan_of, trade
 T = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
 D = Decimal
 
-RESULT = OrderResult("bl-a1-0", "ETH", "sell", D("0.5"), "filled", D("0.5"), D("3000.1"),
-                     D("1.50005"), "USDT", "")
+RESULT = OrderResult("bl-a1-0", "ETH", Side.SELL, D("0.5"), OrderState.FILLED, D("0.5"),
+                     D("3000.1"), D("1.50005"), "USDT", "")
 SAMPLES: list[Letter] = [
     SignalChanged(T, "ETH", SignalKind.HOLD, SignalKind.SELL, -0.25, ("RSI(14) 78.4 > 70",)),
     PlanProposed(T, "a1", plan_of(trade(Side.SELL, "ETH", "0.5", "3000", TradeReason.RAISE_CASH)),
                  T + timedelta(minutes=10), auto=False, replaces="a0", reason="prices moved"),
     PlanExecuted(T, "a1", (RESULT,)),
     ExecutionFailed(T, "a1", "SOL rejected", (RESULT, OrderResult(
-        "bl-a1-1", "SOL", "buy", D("2"), "rejected", D(0), None, D(0), None, "no funds"))),
+        "bl-a1-1", "SOL", Side.BUY, D("2"), OrderState.REJECTED, D(0), None, D(0), None,
+        "no funds"))),
     ApprovalClosed(T, "a1", "expired", "no decision before it expired"),
     CashBelowMinimum(T, D("0.0497"), D("0.20")),
     ExchangeTrouble(T, "connection refused"),

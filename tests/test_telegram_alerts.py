@@ -9,7 +9,7 @@ from bot.telegram.alerts import AlertFilter, AlertSwitches, alert_view, kind_of
 from bot.telegram.callbacks import Action, ButtonPress, decode
 from bot.telegram.format import LINE_WIDTH, visible
 from bot.telegram.letters import letter_view
-from core.domain.models import SignalKind
+from core.domain.models import Side, SignalKind
 from core.engine.events import (
     ApprovalClosed,
     CashBelowMinimum,
@@ -24,6 +24,7 @@ from core.engine.events import (
     SuspectData,
     SuspectDataCleared,
 )
+from core.engine.orders import OrderState
 from core.ops.summary import DailySummary, HoldingLine, SignalLine, TradeLine
 from core.ops.watchdog import ScansFailing, ScansResumed
 from tests.telegram_builders import seed_plan
@@ -41,10 +42,10 @@ def signal(minutes: float, asset: str, previous: SignalKind, current: SignalKind
     return SignalChanged(at(minutes), asset, previous, current, -0.25, ("RSI(14) 78.4 > 70",))
 
 
-FILLED = OrderResult("bl-a1-0", "ETH", "sell", D("0.4945"), "filled", D("0.4945"),
+FILLED = OrderResult("bl-a1-0", "ETH", Side.SELL, D("0.4945"), OrderState.FILLED, D("0.4945"),
                      D("3839.17"), D("1.898"), "USDT")
-REJECTED = OrderResult("bl-a1-1", "BTC", "buy", D("0.01"), "rejected", D(0), None, D(0), None,
-                       "insufficient balance for the buy at the exchange right now")
+REJECTED = OrderResult("bl-a1-1", "BTC", Side.BUY, D("0.01"), OrderState.REJECTED, D(0), None,
+                       D(0), None, "insufficient balance for the buy at the exchange right now")
 
 
 def admitted(events: list[Event], switches: AlertSwitches = ON) -> list[Event]:
@@ -220,8 +221,9 @@ def test_suspect_data_and_part_fills_are_said_plainly() -> None:
     alerts = AlertFilter()
     assert alerts.admit(suspect, ON) and not alerts.admit(SuspectData(at(2), ("x",)), ON)
 
-    part = OrderResult("bl-a1-0", "ETH", "sell", D("0.5"), "expired", D("0.2"), D("3650"),
-                       D("0.73"), "USDT", "0.2 of 0.5 filled within the price limit 3648.15")
+    part = OrderResult("bl-a1-0", "ETH", Side.SELL, D("0.5"), OrderState.EXPIRED, D("0.2"),
+                       D("3650"), D("0.73"), "USDT",
+                       "0.2 of 0.5 filled within the price limit 3648.15")
     shown = alert_view(PlanExecuted(at(1), "a1", (part,)), "USDT")
     assert shown is not None
     assert "Plan a1 executed in part" in visible(shown.text)

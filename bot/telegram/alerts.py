@@ -28,6 +28,7 @@ from core.engine.events import (
     SuspectData,
     SuspectDataCleared,
 )
+from core.engine.orders import OrderState
 from core.ops.outbox import Letter
 from core.ops.summary import DailySummary
 from core.ops.watchdog import ScansFailing, ScansResumed
@@ -233,10 +234,10 @@ def outcome_view(
 
 
 def _result_lines(number: int, result: OrderResult, quote: str) -> list[str]:
-    done = result.filled > 0 and result.state == "filled"
+    done = result.filled > 0 and result.state is OrderState.FILLED
     mark = "✅" if done else ("◐" if result.filled > 0 else "❌")
-    lines = [f"{number}. {mark} <b>{result.side.upper()} {esc(fit(result.asset, 10))}</b> "
-             f"{esc(result.state)}"]
+    lines = [f"{number}. {mark} <b>{result.side.value.upper()} {esc(fit(result.asset, 10))}</b> "
+             f"{esc(result.state.value)}"]
     if result.filled > 0:
         lines.append(f"   {amount(result.filled)} of {amount(result.amount)}")
         if result.average_price is not None:

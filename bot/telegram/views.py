@@ -37,29 +37,32 @@ from core.domain.models import (
     PositionFacts,
     SignalKind,
     SkippedTrade,
+    SkipReason,
+    TradeReason,
 )
 from core.signals.words import contradicts_score, explain, vote_text
 
 ASSET_WIDTH = 7
 VALUE_WIDTH = 12
 
-REASON_WORDS = {
-    "stop_loss": "stop-loss",
-    "signal_sell": "sell signal",
-    "trim_to_max": "trim to max",
-    "exit_below_min": "below min, exit",
-    "raise_cash": "raise cash",
-    "buy_signal": "buy signal",
-    "min_hold": "held too briefly",
-    "loss_guard": "loss guard",
-    "never_sell": "never-sell list",
-    "dust": "dust",
-    "unpriced": "no price",
-    "below_min_trade": "too small",
-    "trade_cap": "trade cap",
-    "cash_floor": "cash floor",
-    "max_position": "at max position",
-    "cooldown": "rebuy cooldown",
+# How each reason reads in a plan; a reason missing here reads as its own value.
+REASON_WORDS: dict[TradeReason | SkipReason, str] = {
+    TradeReason.STOP_LOSS: "stop-loss",
+    TradeReason.SIGNAL_SELL: "sell signal",
+    TradeReason.TRIM_TO_MAX: "trim to max",
+    TradeReason.EXIT_BELOW_MIN: "below min, exit",
+    TradeReason.RAISE_CASH: "raise cash",
+    TradeReason.BUY_SIGNAL: "buy signal",
+    SkipReason.MIN_HOLD: "held too briefly",
+    SkipReason.LOSS_GUARD: "loss guard",
+    SkipReason.NEVER_SELL: "never-sell list",
+    SkipReason.DUST: "dust",
+    SkipReason.UNPRICED: "no price",
+    SkipReason.BELOW_MIN_TRADE: "too small",
+    SkipReason.TRADE_CAP: "trade cap",
+    SkipReason.CASH_FLOOR: "cash floor",
+    SkipReason.MAX_POSITION: "at max position",
+    SkipReason.COOLDOWN: "rebuy cooldown",
 }
 
 SIGNAL_MARKS = {
@@ -208,13 +211,13 @@ def _plan_body(plan: Plan, quote: str) -> list[str]:
 def _trade_lines(number: int, trade: PlannedTrade, quote: str) -> list[str]:
     side = trade.side.value.upper()
     head = f"{number}. <b>{side} {amount(trade.amount)} {esc(fit(trade.asset, 10))}</b>"
-    reasons = " + ".join(REASON_WORDS.get(r.value, r.value) for r in trade.reasons)
+    reasons = " + ".join(REASON_WORDS.get(r, r.value) for r in trade.reasons)
     cost = _packed([f"≈ {money(trade.value)} {quote}", f"fee {money(trade.fee)}"], "   ")
     return [head, *(esc(line) for line in cost), *wrap_lines(reasons, indent="   ")]
 
 
 def _skipped_lines(skipped: Iterable[SkippedTrade]) -> list[str]:
-    items = [f"{s.asset} {s.side.value} ({REASON_WORDS.get(s.reason.value, s.reason.value)})"
+    items = [f"{s.asset} {s.side.value} ({REASON_WORDS.get(s.reason, s.reason.value)})"
              for s in skipped]
     if not items:
         return []

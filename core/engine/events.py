@@ -12,7 +12,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 
-from core.domain.models import Plan, SignalKind
+from core.domain.models import Plan, Side, SignalKind
+from core.engine.orders import OrderState
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,9 +51,9 @@ class OrderResult:
 
     client_order_id: str
     asset: str
-    side: str
+    side: Side
     amount: Decimal
-    state: str
+    state: OrderState
     filled: Decimal
     average_price: Decimal | None
     fee: Decimal

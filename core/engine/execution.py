@@ -82,9 +82,9 @@ def order_result(row: OrderRow) -> OrderResult:
     return OrderResult(
         client_order_id=row.client_order_id,
         asset=row.asset,
-        side=row.side.value,
+        side=row.side,
         amount=row.amount,
-        state=row.state.value,
+        state=row.state,
         filled=row.filled,
         average_price=row.average_price,
         fee=row.fee,

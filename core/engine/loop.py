@@ -43,7 +43,7 @@ from core.engine.execution import DEFAULT_RESEND_GRACE, Executor, drift
 from core.engine.orders import OrderRepo
 from core.engine.ports import Ports, Proposal, Scan, auto_approval_allowed, same_trades
 from core.engine.recovery import recover
-from core.engine.state import CASH_ALERT, LAST_PLAN, LAST_SCAN, PAUSED, EngineState
+from core.engine.state import CASH_ALERT, LAST_PLAN, LAST_SCAN, LAST_SIGNALS, PAUSED, EngineState
 from core.engine.summary import execution_message, signals_from_json, signals_to_json
 from core.exchange.base import Exchange
 from core.exchange.errors import ExchangeError
@@ -256,7 +256,7 @@ class Engine:
         self, portfolio: Portfolio, signals: Mapping[str, AssetSignal], now: datetime
     ) -> None:
         if self._previous_signals is None:
-            self._previous_signals = signals_from_json(await self.state.get("last_signals"))
+            self._previous_signals = signals_from_json(await self.state.get(LAST_SIGNALS))
         previous = self._previous_signals
         for asset, holding in sorted(portfolio.holdings.items()):
             current = signals.get(asset)
@@ -275,7 +275,7 @@ class Engine:
                 )
             )
         self._previous_signals = {asset: s.signal for asset, s in signals.items()}
-        await self.state.set("last_signals", signals_to_json(self._previous_signals))
+        await self.state.set(LAST_SIGNALS, signals_to_json(self._previous_signals))
 
     async def _cash_event(self, portfolio: Portfolio, now: datetime) -> None:
         below = portfolio.total_value > 0 and portfolio.cash_allocation < self.settings.min_cash

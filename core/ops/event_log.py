@@ -22,6 +22,7 @@ from core.engine.events import (
     SuspectData,
     SuspectDataCleared,
 )
+from core.engine.orders import OrderState
 from core.runtime.logs import log_event
 
 EVENTS_LOGGER = "ballast.events"
@@ -45,12 +46,12 @@ def event_lines(event: Event) -> list[tuple[str, int, str, dict[str, object]]]:
         case PlanExecuted() | ExecutionFailed():
             failed = isinstance(event, ExecutionFailed)
             lines: list[tuple[str, int, str, dict[str, object]]] = [
-                ("order", logging.INFO if r.state == "filled" else logging.WARNING,
-                 f"{r.side} {r.filled}/{r.amount} {r.asset} {r.state}",
+                ("order", logging.INFO if r.state is OrderState.FILLED else logging.WARNING,
+                 f"{r.side.value} {r.filled}/{r.amount} {r.asset} {r.state.value}",
                  {"approval": event.approval_id, "client_order_id": r.client_order_id,
-                  "asset": r.asset, "side": r.side, "amount": r.amount, "filled": r.filled,
+                  "asset": r.asset, "side": r.side.value, "amount": r.amount, "filled": r.filled,
                   "price": r.average_price, "fee": r.fee, "fee_currency": r.fee_currency,
-                  "state": r.state, "detail": r.detail})
+                  "state": r.state.value, "detail": r.detail})
                 for r in event.results
             ]
             reason = event.reason if isinstance(event, ExecutionFailed) else ""
