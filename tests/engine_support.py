@@ -1,5 +1,5 @@
-"""Shared pieces of the engine tests: a paper exchange with fault injection, plans, a clock, and
-the environment of a live Ballast on the exchange (and Telegram) stand-ins."""
+"""Shared pieces of the engine tests: a paper exchange with fault injection, plans, and the
+environment of a live Ballast on the exchange (and Telegram) stand-ins."""
 
 from __future__ import annotations
 
@@ -34,8 +34,9 @@ from core.exchange.base import Exchange, Fill, Order, OrderRequest
 from core.exchange.errors import ExchangeUnavailable
 from core.exchange.paper import PaperExchange
 from core.exchange.paper_markets import bundled_markets
-from core.exchange.prices import FixedPrices
+from core.exchange.prices import ManualClock
 from core.storage.store import Store
+from tests.fixed_prices import FixedPrices
 
 if TYPE_CHECKING:
     from tests.standins.binance import BinanceStandIn
@@ -44,20 +45,6 @@ if TYPE_CHECKING:
 D = Decimal
 T0 = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
 PRICES = {"BTC/USDT": D("50000"), "ETH/USDT": D("3000"), "SOL/USDT": D("100")}
-
-
-class ManualClock:
-    """A clock the test moves by hand."""
-
-    def __init__(self, start: datetime = T0) -> None:
-        self.now = start
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, seconds: float) -> datetime:
-        self.now += timedelta(seconds=seconds)
-        return self.now
 
 
 class FaultyExchange(Exchange):

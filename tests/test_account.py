@@ -15,8 +15,8 @@ from core.domain.models import Balance, Holding
 from core.exchange.factory import SEED_PORTFOLIO
 from core.exchange.paper import PaperExchange
 from core.exchange.paper_markets import bundled_markets
-from core.exchange.prices import FixedPrices
 from core.storage.store import Store
+from tests.fixed_prices import FixedPrices
 
 D = Decimal
 NOW = datetime(2026, 11, 24, tzinfo=UTC)

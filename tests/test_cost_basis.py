@@ -26,8 +26,8 @@ from core.exchange.base import Fill, Order, OrderRequest, OrderStatus
 from core.exchange.errors import ExchangeUnavailable
 from core.exchange.paper import PaperExchange
 from core.exchange.paper_markets import bundled_markets
-from core.exchange.prices import FixedPrices
 from core.storage.store import Store
+from tests.fixed_prices import FixedPrices
 
 D = Decimal
 T0 = datetime(2024, 1, 1, tzinfo=UTC)

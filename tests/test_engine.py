@@ -22,13 +22,13 @@ from core.engine.events import (
 )
 from core.engine.loop import Engine, Ports
 from core.engine.service import EngineService
-from core.exchange.prices import FixedPrices
+from core.exchange.prices import ManualClock
 from core.storage.store import Store
 from tests.engine_support import (
     PRICES,
+    T0,
     D,
     FaultyExchange,
-    ManualClock,
     Rig,
     make_rig,
     order_count,
@@ -36,6 +36,7 @@ from tests.engine_support import (
     plan_of,
     trade,
 )
+from tests.fixed_prices import FixedPrices
 
 # V = 1000 + 0.1 × 50000 + 2 × 3000 = 12000; cash 8.3% (below min_cash).
 ACCOUNT = {"USDT": "1000", "BTC": "0.1", "ETH": "2"}
@@ -50,7 +51,7 @@ async def store(tmp_path: Path) -> AsyncIterator[Store]:
 
 
 async def build(store: Store, **overrides: object) -> Rig:
-    clock = ManualClock()
+    clock = ManualClock(T0)
     prices = FixedPrices(dict(PRICES))
     paper = await paper_account(store, ACCOUNT, clock, prices)
     return await make_rig(store, clock, prices, FaultyExchange(paper, prices), **overrides)

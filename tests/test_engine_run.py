@@ -12,18 +12,19 @@ from bot.cli.run import HELP, answer, describe
 from core.domain.models import Side, TradeReason
 from core.engine.events import PlanProposed
 from core.engine.service import EngineService
-from core.exchange.prices import FixedPrices
+from core.exchange.prices import ManualClock
 from core.storage.store import Store
 from tests.engine_support import (
     PRICES,
+    T0,
     FaultyExchange,
-    ManualClock,
     make_rig,
     order_count,
     paper_account,
     plan_of,
     trade,
 )
+from tests.fixed_prices import FixedPrices
 
 
 @pytest.fixture
@@ -34,7 +35,7 @@ async def store(tmp_path: Path) -> AsyncIterator[Store]:
 
 
 async def test_typed_commands_approve_and_report(store: Store) -> None:
-    clock = ManualClock()
+    clock = ManualClock(T0)
     prices = FixedPrices(dict(PRICES))
     paper = await paper_account(store, {"USDT": "1000", "ETH": "2"}, clock, prices)
     rig = await make_rig(store, clock, prices, FaultyExchange(paper, prices))

@@ -16,9 +16,10 @@ from core.engine.approvals import ApprovalState
 from core.engine.wiring import start_engine
 from core.exchange.paper import PaperExchange
 from core.exchange.paper_markets import bundled_markets
-from core.exchange.prices import FixedPrices
+from core.exchange.prices import ManualClock
 from core.storage.store import Store
-from tests.engine_support import ManualClock
+from tests.engine_support import T0
+from tests.fixed_prices import FixedPrices
 
 D = Decimal
 PRICES = {"BTC/USDT": D("91182"), "ETH/USDT": D("3685"), "SOL/USDT": D("138.5"),
@@ -27,7 +28,7 @@ S = {"BTC": "0.03482", "ETH": "1.25", "SOL": "25", "AVAX": "20", "USDT": "628"}
 
 
 async def test_a_plan_is_made_approved_executed_and_remembered(tmp_path: Path) -> None:
-    clock = ManualClock()
+    clock = ManualClock(T0)
     settings = load_settings(env={}, db=tmp_path / "ballast.db", fee_rate="0",
                              watchlist="BTC,ETH,SOL,AVAX", log_file="")
     paper_store = await Store.open(settings.db)

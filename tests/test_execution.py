@@ -18,14 +18,13 @@ from core.engine.approvals import ApprovalState
 from core.engine.events import ApprovalClosed, ExecutionFailed, PlanExecuted
 from core.engine.orders import OrderState, client_order_id
 from core.exchange.base import OrderRequest
-from core.exchange.prices import FixedPrices
+from core.exchange.prices import ManualClock
 from core.storage.store import Store
 from tests.engine_support import (
     PRICES,
     T0,
     D,
     FaultyExchange,
-    ManualClock,
     Rig,
     make_rig,
     order_count,
@@ -33,6 +32,7 @@ from tests.engine_support import (
     plan_of,
     trade,
 )
+from tests.fixed_prices import FixedPrices
 
 SELL_ETH = trade(Side.SELL, "ETH", "0.5", "3000", TradeReason.TRIM_TO_MAX)
 BUY_SOL = trade(Side.BUY, "SOL", "5", "100", TradeReason.BUY_SIGNAL)
@@ -48,7 +48,7 @@ async def store(tmp_path: Path) -> AsyncIterator[Store]:
 
 @pytest.fixture
 async def rig(store: Store) -> Rig:
-    clock = ManualClock()
+    clock = ManualClock(T0)
     prices = FixedPrices(dict(PRICES), at=T0)
     paper = await paper_account(store, ACCOUNT, clock, prices)
     return await make_rig(store, clock, prices, FaultyExchange(paper, prices))
@@ -235,7 +235,7 @@ async def test_a_resumed_order_whose_price_moved_is_not_sent(rig: Rig, store: St
 
 
 async def test_a_buy_is_cut_so_cash_stays_above_the_floor(store: Store) -> None:
-    clock = ManualClock()
+    clock = ManualClock(T0)
     prices = FixedPrices(dict(PRICES), at=T0)
     # V = 2000 + 0.16 × 50000 = 10000; floor 15% → 500 may be spent on SOL at most.
     paper = await paper_account(store, {"USDT": "2000", "BTC": "0.16"}, clock, prices)
@@ -255,7 +255,7 @@ async def test_a_buy_is_cut_so_cash_stays_above_the_floor(store: Store) -> None:
 
 
 async def test_a_buy_with_nothing_to_spend_above_the_floor_is_skipped(store: Store) -> None:
-    clock = ManualClock()
+    clock = ManualClock(T0)
     prices = FixedPrices(dict(PRICES), at=T0)
     paper = await paper_account(store, {"USDT": "1000", "BTC": "0.18"}, clock, prices)
     rig = await make_rig(store, clock, prices, FaultyExchange(paper, prices))
@@ -311,7 +311,7 @@ async def test_expiry_is_announced_once(rig: Rig) -> None:
 
 
 async def test_an_open_order_the_exchange_forgot_is_closed_at_its_deadline(store: Store) -> None:
-    clock = ManualClock()
+    clock = ManualClock(T0)
     prices = FixedPrices(dict(PRICES), at=T0)
     paper = await paper_account(store, {"USDT": "2000", "BTC": "0.16"}, clock, prices)
     rig = await make_rig(store, clock, prices, FaultyExchange(paper, prices))

@@ -29,7 +29,7 @@ from core.engine.events import (
     SignalChanged,
 )
 from core.engine.orders import OrderState
-from core.exchange.prices import FixedPrices
+from core.exchange.prices import ManualClock
 from core.ops.event_log import event_lines, log_events
 from core.runtime.logs import (
     REDACTED,
@@ -45,13 +45,14 @@ from core.runtime.logs import (
 from core.storage.store import Store
 from tests.engine_support import (
     PRICES,
+    T0,
     FaultyExchange,
-    ManualClock,
     make_rig,
     paper_account,
     plan_of,
     trade,
 )
+from tests.fixed_prices import FixedPrices
 
 KEY = "vmPUZE6mv9SD5VNHk4HlWFsOr6aKE2zvsw0MuIgwCIPy6utIco14y7Ju91duEh8A"
 SECRET = "NhqPtmdSJYdKjVHjA7PZj4Mge3R5YNiP1e3UZjInClVN65XAbvqqM6A7H5fATj0j"
@@ -268,7 +269,7 @@ async def test_the_engine_logs_each_scan_and_approval(
 ) -> None:
     stream, _ = logs
     async with await Store.open(tmp_path / "ballast.db") as store:
-        clock = ManualClock()
+        clock = ManualClock(T0)
         prices = FixedPrices(dict(PRICES))
         paper = await paper_account(store, {"USDT": "1000", "ETH": "2"}, clock, prices)
         rig = await make_rig(store, clock, prices, FaultyExchange(paper, prices))

@@ -26,6 +26,7 @@ from core.engine.events import (
     SuspectDataCleared,
 )
 from core.engine.orders import OrderState
+from core.exchange.prices import ManualClock
 from core.ops.outbox import (
     LETTER_KINDS,
     SET_ASIDE,
@@ -40,7 +41,7 @@ from core.ops.outbox import (
 from core.ops.summary import DailySummary, HoldingLine, SignalLine, TradeLine
 from core.ops.watchdog import ScansFailing, ScansResumed
 from core.storage.store import Store
-from tests.engine_support import ManualClock, plan_of, trade
+from tests.engine_support import plan_of, trade
 
 T = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
 D = Decimal

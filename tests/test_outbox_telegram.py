@@ -17,10 +17,11 @@ from bot.telegram.format import visible
 from core.config.settings import Settings
 from core.engine.events import CashBelowMinimum, ExchangeRecovered, ExchangeTrouble
 from core.engine.service import EngineService
-from core.exchange.prices import FixedPrices
+from core.exchange.prices import ManualClock
 from core.ops.outbox import Courier, Letter, Outbox, decode, post_events
 from core.storage.store import Store
-from tests.engine_support import PRICES, FaultyExchange, ManualClock, make_rig, paper_account
+from tests.engine_support import PRICES, T0, FaultyExchange, make_rig, paper_account
+from tests.fixed_prices import FixedPrices
 from tests.standins.telegram import TelegramStandIn
 
 OWNER = 4242
@@ -47,7 +48,7 @@ def texts(tg: TelegramStandIn) -> list[str]:
 async def test_alerts_wait_out_a_telegram_outage_and_a_restart(tmp_path: Path) -> None:
     path = tmp_path / "ballast.db"
     store = await Store.open(path)
-    clock = ManualClock()
+    clock = ManualClock(T0)
     prices = FixedPrices(dict(PRICES))
     paper = await paper_account(store, ACCOUNT, clock, prices)
     rig = await make_rig(store, clock, prices, FaultyExchange(paper, prices),
@@ -130,7 +131,7 @@ async def test_alerts_wait_out_a_telegram_outage_and_a_restart(tmp_path: Path) -
 
 async def test_a_short_hiccup_delays_alerts_without_reordering_them(tmp_path: Path) -> None:
     async with await Store.open(tmp_path / "ballast.db") as store, TelegramStandIn() as tg:
-        clock = ManualClock()
+        clock = ManualClock(T0)
         prices = FixedPrices(dict(PRICES))
         paper = await paper_account(store, ACCOUNT, clock, prices)
         rig = await make_rig(store, clock, prices, FaultyExchange(paper, prices),

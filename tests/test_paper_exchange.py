@@ -16,8 +16,8 @@ from core.exchange.base import Exchange, OrderRequest, OrderStatus
 from core.exchange.errors import BelowMinimum, ExchangeUnavailable, InsufficientFunds, InvalidOrder
 from core.exchange.paper import PaperExchange
 from core.exchange.paper_markets import bundled_markets
-from core.exchange.prices import FixedPrices
 from core.storage.store import Store
+from tests.fixed_prices import FixedPrices
 
 D = Decimal
 T0 = datetime(2024, 3, 1, 12, 0, tzinfo=UTC)

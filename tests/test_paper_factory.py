@@ -19,8 +19,8 @@ from core.exchange.factory import (
     starting_balances,
 )
 from core.exchange.paper import PaperExchange
-from core.exchange.prices import FixedPrices
 from core.storage.store import Store
+from tests.fixed_prices import FixedPrices
 
 D = Decimal
 NOW = datetime(2024, 3, 1, tzinfo=UTC)

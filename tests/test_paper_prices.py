@@ -13,9 +13,10 @@ from core.domain.models import Balance, Side
 from core.exchange.base import Exchange, OrderRequest
 from core.exchange.paper import PaperExchange
 from core.exchange.paper_markets import bundled_markets
-from core.exchange.prices import FixedPrices, ManualClock, PriceSource, ReplayPrices
+from core.exchange.prices import ManualClock, PriceSource, ReplayPrices
 from core.market.candles import CandleError
 from core.storage.store import Store
+from tests.fixed_prices import FixedPrices
 
 REAL_CANDLES = Path(__file__).parent / "fixtures" / "candles"
 HOUR = 3_600_000

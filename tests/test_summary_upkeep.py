@@ -14,7 +14,7 @@ from core.domain.models import Side, TradeReason
 from core.engine.approvals import ApprovalState
 from core.engine.events import ExchangeRecovered, ExchangeTrouble, PlanProposed
 from core.engine.service import EngineService
-from core.exchange.prices import FixedPrices
+from core.exchange.prices import ManualClock
 from core.ops.outbox import Outbox, decode, post_events
 from core.ops.summary import DailySummary
 from core.ops.upkeep import Upkeep
@@ -25,13 +25,13 @@ from tests.engine_support import (
     T0,
     D,
     FaultyExchange,
-    ManualClock,
     Rig,
     make_rig,
     paper_account,
     plan_of,
     trade,
 )
+from tests.fixed_prices import FixedPrices
 
 # V = 1000 + 0.1 × 50000 + 2 × 3000 = 12000; cash 8.3%.
 ACCOUNT = {"USDT": "1000", "BTC": "0.1", "ETH": "2"}
@@ -49,7 +49,7 @@ async def store(tmp_path: Path) -> AsyncIterator[Store]:
 
 
 async def build(store: Store, **overrides: Any) -> tuple[Rig, Upkeep, Outbox]:
-    clock = ManualClock()
+    clock = ManualClock(T0)
     prices = FixedPrices(dict(PRICES))
     paper = await paper_account(store, ACCOUNT, clock, prices)
     rig = await make_rig(store, clock, prices, FaultyExchange(paper, prices),

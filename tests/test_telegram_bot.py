@@ -21,14 +21,14 @@ from core.config.settings import Settings, load_settings
 from core.domain.models import Side, TradeReason
 from core.engine.events import CashBelowMinimum
 from core.engine.service import EngineService
-from core.exchange.prices import FixedPrices
+from core.exchange.prices import ManualClock
 from core.ops.outbox import Courier, Outbox
 from core.ops.watchdog import ScansFailing
 from core.storage.store import Store
 from tests.engine_support import (
     PRICES,
+    T0,
     FaultyExchange,
-    ManualClock,
     Rig,
     make_rig,
     order_count,
@@ -36,6 +36,7 @@ from tests.engine_support import (
     plan_of,
     trade,
 )
+from tests.fixed_prices import FixedPrices
 from tests.standins.telegram import TelegramStandIn, sent_to
 from tests.standins.telegram_wire import Call, SentMessage
 
@@ -79,7 +80,7 @@ async def start_bot(tg: TelegramStandIn, service: EngineService, applied: list[S
 @pytest.fixture
 async def world(tmp_path: Path) -> AsyncIterator[World]:
     store = await Store.open(tmp_path / "ballast.db")
-    clock = ManualClock()
+    clock = ManualClock(T0)
     prices = FixedPrices(dict(PRICES))
     paper = await paper_account(store, ACCOUNT, clock, prices)
     rig = await make_rig(store, clock, prices, FaultyExchange(paper, prices))

@@ -25,16 +25,17 @@ from bot.telegram.app import TelegramBot
 from bot.telegram.delivery import PatientRateLimiter
 from core.config.settings import Settings, load_settings
 from core.engine.service import EngineService
-from core.exchange.prices import FixedPrices
+from core.exchange.prices import ManualClock
 from core.storage.store import Store
 from tests.engine_support import (
     PRICES,
+    T0,
     FaultyExchange,
-    ManualClock,
     live_env,
     make_rig,
     paper_account,
 )
+from tests.fixed_prices import FixedPrices
 from tests.standins.binance import BinanceStandIn
 from tests.standins.telegram import TelegramStandIn
 
@@ -58,7 +59,7 @@ async def paper_service(tmp_path: Path) -> AsyncIterator[EngineService]:
     """An engine service on a paper account of 1,000 USDT, its database in `tmp_path`."""
     store = await Store.open(tmp_path / "ballast.db")
     try:
-        clock = ManualClock()
+        clock = ManualClock(T0)
         prices = FixedPrices(dict(PRICES))
         paper = await paper_account(store, {"USDT": "1000"}, clock, prices)
         rig = await make_rig(store, clock, prices, FaultyExchange(paper, prices))

@@ -8,8 +8,8 @@ time, for backtests and offline demos.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping, Sequence
-from datetime import UTC, datetime
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Protocol, runtime_checkable
@@ -47,6 +47,11 @@ class ManualClock:
         """Move the clock to `now`."""
         self.now = now
 
+    def advance(self, seconds: float) -> datetime:
+        """Move the clock `seconds` forward; the new time."""
+        self.now += timedelta(seconds=seconds)
+        return self.now
+
 
 @runtime_checkable
 class PriceSource(Protocol):
@@ -65,36 +70,6 @@ class PriceSource(Protocol):
     async def close(self) -> None:
         """Release connections."""
         ...
-
-
-class FixedPrices:
-    """Prices that never move (what-if planning, tests): `{"BTC/USDT": Decimal(...)}`."""
-
-    def __init__(self, prices: Mapping[str, Decimal], *, at: datetime | None = None) -> None:
-        self._prices = dict(prices)
-        self._at = at
-
-    def set(self, symbol: str, last: Decimal) -> None:
-        """Move one symbol's price (a what-if or a test stepping the market)."""
-        self._prices[symbol] = last
-
-    async def fetch_prices(self, symbols: Sequence[str]) -> dict[str, Price]:
-        """The fixed prices of the requested symbols that have one."""
-        found: dict[str, Price] = {}
-        for symbol in symbols:
-            if symbol in self._prices:
-                base, quote = symbol.split("/")
-                found[symbol] = Price(base, quote, self._prices[symbol], self._at)
-        return found
-
-    async def fetch_candles(
-        self, symbol: str, timeframe: str, since: int | None = None, limit: int | None = None
-    ) -> list[Candle]:
-        """No history: fixed prices have no candles."""
-        return []
-
-    async def close(self) -> None:
-        """Nothing to release."""
 
 
 class ReplayPrices:
