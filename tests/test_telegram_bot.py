@@ -192,6 +192,7 @@ async def test_a_double_tap_executes_once(world: World) -> None:
     await world.tg.wait_for_method("sendMessage", sent_to(OWNER, "Status"))
     assert await order_count(world.store) == 1
     assert "executed" in str(message.text), "the second tap did not overwrite the result"
+    assert len(world.bot.handlers.turns) == 0, "a decided plan keeps no lock"
 
 
 async def test_a_tap_after_expiry_executes_nothing_and_says_so(world: World) -> None:

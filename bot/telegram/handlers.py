@@ -7,8 +7,9 @@ Button presses are answered first (Telegram shows a spinner until then) and acte
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 from telegram import Update
 from telegram.constants import ChatAction
@@ -74,6 +75,32 @@ class PlanMessages:
             await self._service.set_plan_message(approval_id, None)
 
 
+class Turns:
+    """Taps on one approval take turns; each approval's lock lives only while a tap holds or
+    awaits it, so decided approvals leave nothing behind however long the bot runs."""
+
+    def __init__(self) -> None:
+        self._locks: dict[str, asyncio.Lock] = {}
+        self._taps: dict[str, int] = {}  # taps holding or awaiting each lock
+
+    def __len__(self) -> int:
+        """How many approvals have a tap in progress."""
+        return len(self._locks)
+
+    @contextlib.asynccontextmanager
+    async def of(self, approval_id: str) -> AsyncIterator[None]:
+        """Hold `approval_id`'s turn for the duration of the block."""
+        lock = self._locks.setdefault(approval_id, asyncio.Lock())
+        self._taps[approval_id] = self._taps.get(approval_id, 0) + 1
+        try:
+            async with lock:
+                yield
+        finally:
+            self._taps[approval_id] -= 1
+            if self._taps[approval_id] == 0:
+                del self._taps[approval_id], self._locks[approval_id]
+
+
 class Handlers:
     """The bot's commands and buttons, bound to one engine service and one owner chat."""
 
@@ -86,7 +113,7 @@ class Handlers:
         self.service = service
         self.editor = editor
         self.plan_messages = plan_messages
-        self._locks: dict[str, asyncio.Lock] = {}
+        self.turns = Turns()
 
     @property
     def quote(self) -> str:
@@ -254,7 +281,7 @@ class Handlers:
             await self.plan_messages.remember(approval_id, where)
         # Taps on one plan take turns, so a losing second tap can never write "executing"
         # over the result the first one produced. The engine alone decides what runs.
-        async with self._locks.setdefault(approval_id, asyncio.Lock()):
+        async with self.turns.of(approval_id):
             if press.action is Action.REJECT:
                 decision = await self.service.reject(approval_id, by)
             else:
