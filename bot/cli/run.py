@@ -1,8 +1,11 @@
-"""`ballast run`: the engine, with approvals at the terminal until a Telegram front-end is added.
+"""`ballast run`: the engine and its front-ends, in one process, until SIGTERM or SIGINT.
 
-Events print as one line each; the operator types `approve`, `reject`, `plan`, `status` …
-(`help` lists them). SIGTERM or SIGINT stop it cleanly: the current step finishes, connections
-close. `serve` is the reusable part: any front-end can run beside the engine through it.
+Beside the engine run Telegram fed through the outbox, and upkeep (`bot.cli.operations`); the
+engine's events printed one line each and written to the structured log; and, when stdin is a
+terminal or a pipe, typed commands (`approve`, `reject`, `plan`, `status` …; `help` lists them).
+With a bot token but no owner id only the owner setup runs: nothing that could trade. A stop
+lets the current step finish and closes connections. `serve` runs any front-ends beside the
+engine.
 """
 
 from __future__ import annotations
