@@ -101,7 +101,7 @@ async def _telegram(settings: Settings, running: RunningEngine, outbox: Outbox,
     service = running.service
     # The settings in force: the chat's stored changes over file and environment. A change in
     # the chat takes effect from the next plan and is kept in the database.
-    settings = running.engine.settings
+    settings = service.settings
     bot = TelegramBot(settings, service, running.change_settings, pump_events=False,
                       ledger=running.ledger)
     attempt = 1

@@ -106,7 +106,7 @@ async def serve(running: RunningEngine, stop: asyncio.Event, *front_ends: FrontE
     tasks = [asyncio.create_task(fe(running.service, stop)) for fe in front_ends]
     await asyncio.sleep(0)  # the front-ends subscribe before recovery publishes anything
     try:
-        await running.engine.run(running.service.clock, stop)
+        await running.run(stop)
     finally:
         for task in tasks:
             task.cancel()
@@ -126,7 +126,7 @@ def configure_run_logging(settings: Settings, *, verbose: bool = False,
 
 async def print_events(service: EngineService, stop: asyncio.Event) -> None:
     """Print every engine event as a line on stdout."""
-    quote = service.engine.settings.quote
+    quote = service.settings.quote
     async for event in service.subscribe():
         typer.echo(describe(event, quote))
 
@@ -179,7 +179,7 @@ async def answer(service: EngineService, line: str, stop: asyncio.Event) -> str:
         if word == "status":
             status = await service.status()
             health = "ok" if status.exchange_ok else f"TROUBLE: {status.last_error}"
-            return (f"{mode_words(service.engine.settings)}, approval {status.approval}"
+            return (f"{mode_words(service.settings)}, approval {status.approval}"
                     f"{' (paused)' if status.paused else ''}; last scan {status.last_scan}; "
                     f"exchange {health}; pending {[a.id for a in status.pending]}")
         if word == "portfolio":

@@ -108,6 +108,13 @@ class Engine:
         self.gate: Gate | None = None  # loaded from the database at the first scan
         self._suspect_since: datetime | None = None
 
+    def apply_settings(self, settings: Settings, ports: Ports) -> None:
+        """Put `settings` changed in the chat, and the ports built from them, in force from the
+        next scan and plan. The executor keeps the settings it started with: those that guard
+        execution are not offered in the chat and change only with a restart."""
+        self.settings = settings
+        self.ports = ports
+
     # -- the clock ---------------------------------------------------------------------------
 
     async def tick(self, now: datetime) -> datetime:

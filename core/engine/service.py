@@ -10,12 +10,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
+from core.config.settings import Settings
 from core.domain.models import AssetSignal, Portfolio, PositionFacts
 from core.engine.approvals import Approval, ApprovalState, Decision
 from core.engine.events import EventBus, Subscription
 from core.engine.loop import Engine
 from core.engine.orders import OrderRow
-from core.engine.ports import Proposal, auto_approval_allowed
+from core.engine.ports import Proposal, Scan, auto_approval_allowed
 from core.engine.state import LAST_SCAN, PLAN_MESSAGE, Snapshot
 from core.exchange.errors import ExchangeError
 
@@ -70,6 +71,29 @@ class EngineService:
     def __init__(self, engine: Engine, clock: Callable[[], datetime]) -> None:
         self.engine = engine
         self.clock = clock
+
+    @property
+    def settings(self) -> Settings:
+        """The settings in force: the chat's changes over the file and the environment."""
+        return self.engine.settings
+
+    @property
+    def latest_scan(self) -> Scan | None:
+        """The latest successful scan since the last execution (None: none yet)."""
+        return self.engine.latest
+
+    @property
+    def last_error(self) -> str | None:
+        """Why the exchange failed the latest scan (None: it answered)."""
+        return self.engine.last_error
+
+    async def recall(self, key: str) -> str | None:
+        """A fact an operation beside the engine keeps across restarts (None: never kept)."""
+        return await self.engine.state.get(key)
+
+    async def remember(self, key: str, value: str) -> None:
+        """Keep a fact for `recall`, e.g. the day the daily summary was last posted."""
+        await self.engine.state.set(key, value)
 
     @property
     def bus(self) -> EventBus:

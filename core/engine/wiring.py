@@ -6,6 +6,7 @@ and the benchmark start the same engine.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -44,10 +45,13 @@ class RunningEngine:
         """Put settings changed in the chat in force from the next plan, and keep them in the
         database so that they hold after a restart."""
         if self.ledger is not None:
-            await self.ledger.record(self.engine.settings, changed, self.service.clock(), by)
-        self.engine.settings = changed
-        self.engine.ports = real_ports(changed, self.exchange, self.data_store,
-                                       self.engine_store)
+            await self.ledger.record(self.service.settings, changed, self.service.clock(), by)
+        self.engine.apply_settings(
+            changed, real_ports(changed, self.exchange, self.data_store, self.engine_store))
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Tick the engine on the service's clock until `stop` is set."""
+        await self.engine.run(self.service.clock, stop)
 
     async def close(self) -> None:
         """Close the exchange and both database connections."""

@@ -67,14 +67,14 @@ class Upkeep:
 
     async def gather(self, now: datetime) -> SummaryInput:
         """The summary's inputs from the engine: latest scan, history and health."""
-        engine = self.service.engine
-        scan = engine.latest
+        scan = self.service.latest_scan
+        settings = self.service.settings
         status = await self.service.status()
         history = await self.service.history(limit=200)
         return SummaryInput(
             now=now,
-            quote=engine.settings.quote,
-            min_cash=engine.settings.min_cash,
+            quote=settings.quote,
+            min_cash=settings.min_cash,
             portfolio=scan.portfolio if scan else None,
             signals=dict(scan.signals) if scan else {},
             snapshots=history.snapshots,
@@ -96,26 +96,25 @@ class Upkeep:
         hour = self.settings.daily_summary_hour
         if hour is None:
             return None
-        state = self.service.engine.state
-        last = await state.get(SUMMARY_DAY)
+        last = await self.service.recall(SUMMARY_DAY)
         last_day = date.fromisoformat(last) if last else None
         if not summary_due(now, self.zone, hour, last_day):
             return None
-        if self.service.engine.latest is None and (
+        if self.service.latest_scan is None and (
             now - self.watchdog.started < self.watchdog.threshold
         ):
             return None  # just started: wait for the first scan (or the watchdog's verdict)
         summary = compose_summary(await self.gather(now))
         # Remember the day before posting: a crash in between loses one summary, never repeats.
-        await state.set(SUMMARY_DAY, now.astimezone(self.zone).date().isoformat())
+        await self.service.remember(SUMMARY_DAY, now.astimezone(self.zone).date().isoformat())
         await self.post(summary, now)
         return summary
 
     async def watch_scans(self, now: datetime) -> ScansFailing | ScansResumed | None:
         """Post an alert if scans have failed too long (or work again after one)."""
-        engine = self.service.engine
-        latest = engine.latest.at if engine.latest is not None else None
-        letter = self.watchdog.check(now, latest, engine.last_error)
+        scan = self.service.latest_scan
+        latest = scan.at if scan is not None else None
+        letter = self.watchdog.check(now, latest, self.service.last_error)
         if letter is not None:
             await self.post(letter, now)
         return letter
