@@ -1,7 +1,8 @@
 """The engine: scan → plan → approval → execution → events, on a clock that is passed in.
 
 Every `scan_interval` the engine refreshes balances, prices and signals, and tells subscribers
-about changed signals on holdings and a breached cash reserve. When a plan is due (every
+about changed signals on holdings and a breached cash reserve (the scan itself:
+`core.engine.scanning`). When a plan is due (every
 `rebalance_interval`, or once per closed candle: `core.policy.pacing.decision_due`) or on
 demand, it makes a plan and proposes it as an approval. `tick(now)` does one step and says when
 the next is due, so tests drive the engine with a hand-held clock and never sleep; `run` is the
@@ -17,40 +18,22 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 
 from core.config.settings import Settings, SettingsError
-from core.domain.models import ZERO, AssetSignal, Plan, Portfolio, SignalKind
-from core.domain.sanity import (
-    Gate,
-    balance_changes,
-    judge,
-    plan_balances,
-    snapshot_from_json,
-    snapshot_to_json,
-)
+from core.domain.models import ZERO, Plan
+from core.domain.sanity import balance_changes, plan_balances
 from core.engine.approvals import ApprovalRepo, ApprovalState, Decision
-from core.engine.events import (
-    ApprovalClosed,
-    CashBelowMinimum,
-    EventBus,
-    ExchangeRecovered,
-    ExchangeTrouble,
-    ExecutionFailed,
-    PlanProposed,
-    SignalChanged,
-    SuspectData,
-    SuspectDataCleared,
-)
+from core.engine.events import ApprovalClosed, EventBus, ExecutionFailed, PlanProposed
 from core.engine.execution import DEFAULT_RESEND_GRACE, Executor, drift
 from core.engine.orders import OrderRepo
 from core.engine.ports import Ports, Proposal, Scan, auto_approval_allowed, same_trades
 from core.engine.recovery import recover
-from core.engine.state import CASH_ALERT, LAST_PLAN, LAST_SCAN, LAST_SIGNALS, PAUSED, EngineState
-from core.engine.summary import execution_message, signals_from_json, signals_to_json
+from core.engine.scanning import ScanStep
+from core.engine.state import LAST_PLAN, PAUSED, EngineState
+from core.engine.summary import execution_message
 from core.exchange.base import Exchange
 from core.exchange.errors import ExchangeError
 from core.policy.pacing import decision_due, next_decision_at, traded_in_window
 from core.runtime.logs import log_event
 from core.runtime.periodic import sleep_or_stop
-from core.signals.words import contradicts_score, explain, vote_text
 from core.storage.store import Store
 
 __all__ = ["Engine", "Ports", "Proposal", "Scan"]  # Ports and co. live in core.engine.ports
@@ -58,10 +41,6 @@ __all__ = ["Engine", "Ports", "Proposal", "Scan"]  # Ports and co. live in core.
 log = logging.getLogger(__name__)
 
 MAX_RETRY_DELAY = 30.0
-# An implausible jump or vanished cash that then holds still this long is taken as real (a
-# deposit or a withdrawal) and planned from again (`core.domain.sanity.judge`).
-SETTLE_AFTER = timedelta(hours=1)
-SANE_SNAPSHOT = "sanity:last_sane_scan"
 
 class Engine:
     """The running bot's core; front-ends use it through `EngineService`."""
@@ -99,14 +78,8 @@ class Engine:
             ports.record_fill,
             resend_grace,
         )
-        self.latest: Scan | None = None
-        self.trouble_since: datetime | None = None
-        self.failed_scans = 0
-        self.last_error: str | None = None
-        self._previous_signals: dict[str, SignalKind] | None = None
+        self.scans = ScanStep(self.state, self.bus)
         self._plan_lock = asyncio.Lock()
-        self.gate: Gate | None = None  # loaded from the database at the first scan
-        self._suspect_since: datetime | None = None
 
     def apply_settings(self, settings: Settings, ports: Ports) -> None:
         """Put `settings` changed in the chat, and the ports built from them, in force from the
@@ -123,9 +96,9 @@ class Engine:
         scan = await self.scan(now)
         if scan is not None and await self.plan_due(now):
             await self.plan(now, on_demand=False)
-        if self.trouble_since is not None:
+        if self.scans.trouble_since is not None:
             retry = min(float(self.settings.scan_interval), MAX_RETRY_DELAY,
-                        2.0 ** min(self.failed_scans, 5))
+                        2.0 ** min(self.scans.failed_scans, 5))
             return now + timedelta(seconds=retry)
         return now + timedelta(seconds=self.settings.scan_interval)
 
@@ -199,98 +172,27 @@ class Engine:
 
     async def scan(self, now: datetime) -> Scan | None:
         """Refresh portfolio and signals; None (and one trouble event per outage) on failure."""
-        try:
-            portfolio = await self.ports.read_portfolio(now)
-            signals = await self.ports.read_signals(portfolio, now)
-        except ExchangeError as error:
-            self._trouble(now, error)
-            return None
-        if self.trouble_since is not None:
-            self.bus.publish(ExchangeRecovered(now, self.trouble_since, self.failed_scans))
-            log.info("exchange answers again after %d failed scans", self.failed_scans)
-        self.trouble_since = None
-        self.failed_scans = 0
-        self.last_error = None
-        await self._judge(portfolio, now)
-        await self._signal_events(portfolio, signals, now)
-        await self._cash_event(portfolio, now)
-        latest = await self.state.latest_snapshot_at()
-        if latest is None or now - latest >= timedelta(seconds=self.settings.rebalance_interval):
-            await self.state.add_snapshot(portfolio, now)
-        await self.state.set_time(LAST_SCAN, now)
-        self.latest = Scan(now, portfolio, signals)
-        log_event(log, "scan", "scan", total_value=f"{portfolio.total_value:.2f}",
-                  cash=f"{portfolio.cash_allocation:.4f}", assets=len(signals))
-        return self.latest
+        return await self.scans.scan(self.settings, self.ports, now)
+
+    @property
+    def latest(self) -> Scan | None:
+        """The latest successful scan since the last execution (None: none yet)."""
+        return self.scans.latest
+
+    @property
+    def trouble_since(self) -> datetime | None:
+        """When the current exchange outage began (None: the exchange answers)."""
+        return self.scans.trouble_since
+
+    @property
+    def last_error(self) -> str | None:
+        """Why the exchange failed the latest scan (None: it answered)."""
+        return self.scans.last_error
 
     @property
     def planning_on_hold(self) -> tuple[datetime, tuple[str, ...]] | None:
         """Since when and why the sanity gate holds planning back (None: it does not)."""
-        if self._suspect_since is None or self.gate is None:
-            return None
-        return self._suspect_since, self.gate.problems
-
-    async def _judge(self, portfolio: Portfolio, now: datetime) -> None:
-        """Pass the scan through the sanity gate; tell the owner once when it closes or opens."""
-        gate = self.gate
-        if gate is None:
-            gate = Gate(accepted=snapshot_from_json(await self.state.get(SANE_SNAPSHOT)))
-        before = gate
-        gate = judge(gate, portfolio, now, max_value_jump=self.settings.max_value_jump,
-                     settle_after=SETTLE_AFTER)
-        self.gate = gate
-        if gate.accepted is not None and gate.accepted is not before.accepted:
-            await self.state.set(SANE_SNAPSHOT, snapshot_to_json(gate.accepted))
-        if not gate.open and self._suspect_since is None:
-            self._suspect_since = now
-            log_event(log, "alert", "account data looks wrong; not planning from it",
-                      logging.WARNING, problems="; ".join(gate.problems))
-            self.bus.publish(SuspectData(now, gate.problems))
-        elif gate.open and self._suspect_since is not None:
-            self.bus.publish(SuspectDataCleared(now, self._suspect_since))
-            log.info("account data plausible again; planning resumes")
-            self._suspect_since = None
-
-    def _trouble(self, now: datetime, error: ExchangeError) -> None:
-        self.failed_scans += 1
-        self.last_error = str(error)
-        if self.trouble_since is None:
-            self.trouble_since = now
-            log.warning("exchange trouble: %s", error)
-            self.bus.publish(ExchangeTrouble(now, str(error)))
-
-    async def _signal_events(
-        self, portfolio: Portfolio, signals: Mapping[str, AssetSignal], now: datetime
-    ) -> None:
-        if self._previous_signals is None:
-            self._previous_signals = signals_from_json(await self.state.get(LAST_SIGNALS))
-        previous = self._previous_signals
-        for asset, holding in sorted(portfolio.holdings.items()):
-            current = signals.get(asset)
-            before = previous.get(asset)
-            if holding.dust or current is None or before is None or before == current.signal:
-                continue
-            self.bus.publish(
-                SignalChanged(
-                    now,
-                    asset,
-                    before,
-                    current.signal,
-                    current.score,
-                    tuple(vote_text(vote) for vote in current.votes if vote.vote != 0),
-                    explain(current, self.settings.signal) if contradicts_score(current) else "",
-                )
-            )
-        self._previous_signals = {asset: s.signal for asset, s in signals.items()}
-        await self.state.set(LAST_SIGNALS, signals_to_json(self._previous_signals))
-
-    async def _cash_event(self, portfolio: Portfolio, now: datetime) -> None:
-        below = portfolio.total_value > 0 and portfolio.cash_allocation < self.settings.min_cash
-        if below and not await self.state.get_flag(CASH_ALERT):
-            self.bus.publish(
-                CashBelowMinimum(now, portfolio.cash_allocation, self.settings.min_cash)
-            )
-        await self.state.set_flag(CASH_ALERT, below)
+        return self.scans.planning_on_hold
 
     # -- planning ----------------------------------------------------------------------------
 
@@ -320,19 +222,20 @@ class Engine:
         busy = await self.approvals.in_states(ApprovalState.APPROVED, ApprovalState.EXECUTING)
         if busy:
             return Proposal(None, None, f"plan {busy[0].id} is still being executed")
-        scan = self.latest
+        scan = self.scans.latest
         if on_demand or scan is None or scan.at != now:
             scan = await self.scan(now)
         if scan is None:
-            return Proposal(None, None, f"the exchange is not answering: {self.last_error}")
-        if self.gate is not None and not self.gate.open:
+            return Proposal(None, None, f"the exchange is not answering: {self.scans.last_error}")
+        gate = self.scans.gate
+        if gate is not None and not gate.open:
             return Proposal(None, None, "not planning: the account data looks wrong ("
-                            + "; ".join(self.gate.problems) + ")")
+                            + "; ".join(gate.problems) + ")")
         try:
             facts = await self.ports.position_facts(scan.portfolio, now)
             markets = await self.exchange.load_markets()
         except ExchangeError as error:
-            self._trouble(now, error)
+            self.scans.trouble(now, error)
             return Proposal(None, None, f"the exchange is not answering: {error}")
         quote = self.settings.quote
         rules = {m.base: m.rules for m in markets.values() if m.quote == quote and m.active}
@@ -422,7 +325,7 @@ class Engine:
         if executing is None:
             return Decision(False, approval_id, None, f"there is no plan {approval_id!r}")
         report = await self.executor.run(executing, now, resumed=False)
-        self.latest = None  # balances changed: the next look at the portfolio scans afresh
+        self.scans.latest = None  # balances changed: the next look at the portfolio scans afresh
         return Decision(True, approval_id, report.state, execution_message(approval_id, report))
 
     def _moves(self, plan: Plan, prices: Mapping[str, object], quote: str) -> list[str]:

@@ -1,0 +1,149 @@
+"""One scan: the account and its signals, read through the ports and passed through the sanity
+gate, and what a scan tells the owner — exchange trouble and recovery, suspect account data,
+changed signals on holdings, cash below the minimum — plus the value snapshots.
+
+`ScanStep` keeps what scans learn between them (the latest scan, the outage, the gate); the
+engine (`core.engine.loop`) decides when to scan and plans from the result.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from datetime import datetime, timedelta
+
+from core.config.settings import Settings
+from core.domain.models import AssetSignal, Portfolio, SignalKind
+from core.domain.sanity import Gate, judge, snapshot_from_json, snapshot_to_json
+from core.engine.events import (
+    CashBelowMinimum,
+    EventBus,
+    ExchangeRecovered,
+    ExchangeTrouble,
+    SignalChanged,
+    SuspectData,
+    SuspectDataCleared,
+)
+from core.engine.ports import Ports, Scan
+from core.engine.state import CASH_ALERT, LAST_SCAN, LAST_SIGNALS, EngineState
+from core.engine.summary import signals_from_json, signals_to_json
+from core.exchange.errors import ExchangeError
+from core.runtime.logs import log_event
+from core.signals.words import contradicts_score, explain, vote_text
+
+log = logging.getLogger(__name__)
+
+# An implausible jump or vanished cash that then holds still this long is taken as real (a
+# deposit or a withdrawal) and planned from again (`core.domain.sanity.judge`).
+SETTLE_AFTER = timedelta(hours=1)
+SANE_SNAPSHOT = "sanity:last_sane_scan"
+
+
+class ScanStep:
+    """Scans the account and remembers, between scans, what the next one compares against."""
+
+    def __init__(self, state: EngineState, bus: EventBus) -> None:
+        self.state = state
+        self.bus = bus
+        self.latest: Scan | None = None
+        self.trouble_since: datetime | None = None
+        self.failed_scans = 0
+        self.last_error: str | None = None
+        self.gate: Gate | None = None  # loaded from the database at the first scan
+        self._previous_signals: dict[str, SignalKind] | None = None
+        self._suspect_since: datetime | None = None
+
+    async def scan(self, settings: Settings, ports: Ports, now: datetime) -> Scan | None:
+        """Refresh portfolio and signals; None (and one trouble event per outage) on failure."""
+        try:
+            portfolio = await ports.read_portfolio(now)
+            signals = await ports.read_signals(portfolio, now)
+        except ExchangeError as error:
+            self.trouble(now, error)
+            return None
+        if self.trouble_since is not None:
+            self.bus.publish(ExchangeRecovered(now, self.trouble_since, self.failed_scans))
+            log.info("exchange answers again after %d failed scans", self.failed_scans)
+        self.trouble_since = None
+        self.failed_scans = 0
+        self.last_error = None
+        await self._judge(settings, portfolio, now)
+        await self._signal_events(settings, portfolio, signals, now)
+        await self._cash_event(settings, portfolio, now)
+        latest = await self.state.latest_snapshot_at()
+        if latest is None or now - latest >= timedelta(seconds=settings.rebalance_interval):
+            await self.state.add_snapshot(portfolio, now)
+        await self.state.set_time(LAST_SCAN, now)
+        self.latest = Scan(now, portfolio, signals)
+        log_event(log, "scan", "scan", total_value=f"{portfolio.total_value:.2f}",
+                  cash=f"{portfolio.cash_allocation:.4f}", assets=len(signals))
+        return self.latest
+
+    @property
+    def planning_on_hold(self) -> tuple[datetime, tuple[str, ...]] | None:
+        """Since when and why the sanity gate holds planning back (None: it does not)."""
+        if self._suspect_since is None or self.gate is None:
+            return None
+        return self._suspect_since, self.gate.problems
+
+    def trouble(self, now: datetime, error: ExchangeError) -> None:
+        """Count a failed exchange call; the first of an outage is told to the owner."""
+        self.failed_scans += 1
+        self.last_error = str(error)
+        if self.trouble_since is None:
+            self.trouble_since = now
+            log.warning("exchange trouble: %s", error)
+            self.bus.publish(ExchangeTrouble(now, str(error)))
+
+    async def _judge(self, settings: Settings, portfolio: Portfolio, now: datetime) -> None:
+        """Pass the scan through the sanity gate; tell the owner once when it closes or opens."""
+        gate = self.gate
+        if gate is None:
+            gate = Gate(accepted=snapshot_from_json(await self.state.get(SANE_SNAPSHOT)))
+        before = gate
+        gate = judge(gate, portfolio, now, max_value_jump=settings.max_value_jump,
+                     settle_after=SETTLE_AFTER)
+        self.gate = gate
+        if gate.accepted is not None and gate.accepted is not before.accepted:
+            await self.state.set(SANE_SNAPSHOT, snapshot_to_json(gate.accepted))
+        if not gate.open and self._suspect_since is None:
+            self._suspect_since = now
+            log_event(log, "alert", "account data looks wrong; not planning from it",
+                      logging.WARNING, problems="; ".join(gate.problems))
+            self.bus.publish(SuspectData(now, gate.problems))
+        elif gate.open and self._suspect_since is not None:
+            self.bus.publish(SuspectDataCleared(now, self._suspect_since))
+            log.info("account data plausible again; planning resumes")
+            self._suspect_since = None
+
+    async def _signal_events(
+        self, settings: Settings, portfolio: Portfolio, signals: Mapping[str, AssetSignal],
+        now: datetime,
+    ) -> None:
+        if self._previous_signals is None:
+            self._previous_signals = signals_from_json(await self.state.get(LAST_SIGNALS))
+        previous = self._previous_signals
+        for asset, holding in sorted(portfolio.holdings.items()):
+            current = signals.get(asset)
+            before = previous.get(asset)
+            if holding.dust or current is None or before is None or before == current.signal:
+                continue
+            self.bus.publish(
+                SignalChanged(
+                    now,
+                    asset,
+                    before,
+                    current.signal,
+                    current.score,
+                    tuple(vote_text(vote) for vote in current.votes if vote.vote != 0),
+                    explain(current, settings.signal) if contradicts_score(current) else "",
+                )
+            )
+        self._previous_signals = {asset: s.signal for asset, s in signals.items()}
+        await self.state.set(LAST_SIGNALS, signals_to_json(self._previous_signals))
+
+    async def _cash_event(self, settings: Settings, portfolio: Portfolio, now: datetime) -> None:
+        below = portfolio.total_value > 0 and portfolio.cash_allocation < settings.min_cash
+        if below and not await self.state.get_flag(CASH_ALERT):
+            self.bus.publish(CashBelowMinimum(now, portfolio.cash_allocation, settings.min_cash))
+        await self.state.set_flag(CASH_ALERT, below)
