@@ -8,7 +8,8 @@ What it guarantees on top of ccxt:
 - `BALLAST_EXCHANGE_API_URL` replaces the host of every REST endpoint (regional endpoint,
   proxy, test server), keeping each endpoint's path;
 - orders are rounded down to the market's step and refused locally (`BelowMinimum`) when
-  below the minimum amount or notional — ccxt would send them and let the exchange refuse;
+  below the minimum amount or notional — ccxt would send them and let the exchange refuse
+  (orders are placed by `core.exchange.ccxt_orders`);
 - reads are retried with exponential backoff on network errors and rate limits, honouring
   `Retry-After`, a bounded number of times;
 - an order is sent exactly once. When its answer is lost (timeout, cut connection, 5xx) the
@@ -21,7 +22,6 @@ What it guarantees on top of ccxt:
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -30,18 +30,12 @@ from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 from core.config.settings import DEFAULT_CASH_ASSETS, Settings
-from core.domain.models import Balance, Candle, Market, Price, Side, epoch_ms
-from core.domain.rounding import floor_to_step, on_tick, order_problem
-from core.exchange.base import Fill, Order, OrderRequest, client_order_id_problem
-from core.exchange.ccxt_errors import (
-    RedactingLogger,
-    Redactor,
-    instrument_errors,
-    translate,
-)
+from core.domain.models import Balance, Candle, Market, Price, epoch_ms
+from core.exchange.base import Fill, Order, OrderRequest
+from core.exchange.ccxt_errors import RedactingLogger, Redactor, instrument_errors, translate
 from core.exchange.ccxt_loader import ccxt, exchange_class
+from core.exchange.ccxt_orders import OrderDesk
 from core.exchange.ccxt_parsing import (
-    parse_fee,
     parse_fill,
     parse_market,
     parse_order,
@@ -51,14 +45,7 @@ from core.exchange.ccxt_parsing import (
     to_time,
 )
 from core.exchange.ccxt_retry import RetryPolicy, Sleep, read_with_retry
-from core.exchange.errors import (
-    BelowMinimum,
-    ExchangeError,
-    ExchangeUnavailable,
-    InvalidOrder,
-    OrderOutcomeUnknown,
-    RateLimited,
-)
+from core.exchange.errors import ExchangeError, ExchangeUnavailable
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -150,6 +137,8 @@ class CcxtExchange:
         instrument_errors(client)
         self._client = client
         self._markets: dict[str, Market] | None = None
+        self._desk = OrderDesk(client, exchange_id, markets=self, read=self._read,
+                               redact=self._redact, retry=self.retry, sleep=sleep)
 
     @classmethod
     def from_settings(cls, settings: Settings, **kwargs: Any) -> CcxtExchange:
@@ -247,13 +236,6 @@ class CcxtExchange:
         return [Candle(int(r[0]), float(r[1]), float(r[2]), float(r[3]), float(r[4]),
                        float(r[5] or 0)) for r in rows]
 
-    async def fetch_order_by_client_id(self, symbol: str, client_order_id: str) -> Order | None:
-        """The order with this client order id, with its fees, or None if there is none."""
-        found = await self._read(
-            f"looking up order {client_order_id}",
-            lambda: self._find_order(symbol, client_order_id))
-        return None if found is None else await self._with_fees(found)
-
     async def fetch_open_orders(self, symbol: str | None = None) -> list[Order]:
         """Orders still open, on one symbol or all."""
         raw = await self._read("reading open orders",
@@ -315,145 +297,24 @@ class CcxtExchange:
         return to_time(await self._read("reading the server time",
                                         lambda: self._client.fetch_time()))
 
-    # ---- orders -----------------------------------------------------------------------------
+    # ---- orders (core.exchange.ccxt_orders) ---------------------------------------------------
 
     @property
     def supports_ioc(self) -> bool:
         """Whether ccxt says the exchange takes immediate-or-cancel spot limit orders."""
-        features = getattr(self._client, "features", None) or {}
-        spot = features.get("spot") or {}
-        tif = (spot.get("createOrder") or {}).get("timeInForce") or {}
-        return bool(tif.get("IOC"))
+        return self._desk.supports_ioc
 
     async def create_order(self, request: OrderRequest) -> Order:
-        """Round, check and place an order once; recover a lost answer by client id.
-
-        A limit order (`request.limit_price`) goes out as ccxt's unified `limit` type with
-        `timeInForce: IOC` where the exchange supports it; its price is put on the market's
-        tick on the safe side (a buy's limit down, a sell's up).
-        """
-        cid = request.client_order_id
-        problem = client_order_id_problem(cid)
-        if problem is not None:
-            raise InvalidOrder(problem)
-        market = (await self.load_markets()).get(request.symbol)
-        if market is None or not market.active:
-            raise InvalidOrder(f"{self._id} has no active spot market {request.symbol}")
-        amount = floor_to_step(request.amount, market.rules.amount_step)
-        limit = request.limit_price
-        if limit is not None:
-            limit = on_tick(limit, market.rules.price_tick, up=request.side is Side.SELL)
-            check_price = limit
-        else:
-            price = (await self.fetch_prices([request.symbol])).get(request.symbol)
-            if price is None or price.last is None:
-                raise ExchangeUnavailable(f"{self._id} gave no price for {request.symbol}; the "
-                                          "order was not sent (its minimum value cannot be "
-                                          "checked)")
-            check_price = price.last
-        problem = order_problem(market.rules, amount, check_price)
-        if problem is not None:
-            raise BelowMinimum(f"{request.side} {request.amount} {request.symbol} not sent: "
-                               f"{problem}")
-        action = f"placing {request.side} {amount} {request.symbol} ({cid})"
-        params: dict[str, Any] = {"clientOrderId": cid}
-        if limit is not None and self.supports_ioc:
-            params["timeInForce"] = "IOC"
-        try:
-            raw = await self._client.create_order(
-                request.symbol, "market" if limit is None else "limit", str(request.side),
-                float(amount), None if limit is None else float(limit), params)
-        except ccxt.BaseError as error:
-            return await self._after_failed_send(request, error, action)
-        order = parse_order(raw, request)
-        log.info("%s: %s %s %s filled %s at %s", self._id, order.status, order.side,
-                 order.symbol, order.filled, order.average_price)
-        return order
+        """Round, check and place an order once; recover a lost answer by client id."""
+        return await self._desk.place(request)
 
     async def cancel_order(self, symbol: str, client_order_id: str) -> Order | None:
         """Cancel the rest of an open order by client id; the order as it ended, with fees."""
-        action = f"cancelling order {client_order_id}"
-        try:
-            await self._client.cancel_order(None, symbol, {"clientOrderId": client_order_id})
-        except ccxt.OrderNotFound:
-            pass  # it ended already (filled, expired) or never existed: the lookup says which
-        except ccxt.BaseError as error:
-            raise translate(error, self._id, action, self._redact) from None
-        return await self.fetch_order_by_client_id(symbol, client_order_id)
+        return await self._desk.cancel(symbol, client_order_id)
 
-    async def _after_failed_send(self, request: OrderRequest, error: ccxt.BaseError,
-                                 action: str) -> Order:
-        """Decide what a failed send means: refused (raise), or fate unknown (look it up).
-
-        Only an unavailable exchange (timeout, cut connection, 5xx) leaves the fate unknown;
-        a rate limit, a refused key or timestamp, or a rejected order placed nothing.
-        """
-        problem = translate(error, self._id, action, self._redact)
-        if isinstance(problem, ExchangeUnavailable):
-            return await self._recover(request, problem)
-        if isinstance(error, ccxt.InvalidOrder) and "Duplicate order" in str(error):
-            # An open order already has this client id: it is this order, placed before.
-            existing = await self.fetch_order_by_client_id(request.symbol,
-                                                           request.client_order_id)
-            if existing is not None:
-                return existing
-        raise problem from None
-
-    async def _recover(self, request: OrderRequest, cause: ExchangeError) -> Order:
-        """The answer to an order was lost: find it by client id, a few times, never resend."""
-        cid = request.client_order_id
-        log.warning("%s: answer to order %s lost (%s); looking it up", self._id, cid, cause)
-        last_problem = "it was not found"
-        for attempt in range(1, self.retry.lookup_attempts + 1):
-            try:
-                found = await self._find_order(request.symbol, cid)
-            except ccxt.BaseError as error:
-                problem = translate(error, self._id, "looking it up", self._redact)
-                last_problem = str(problem)
-                if not isinstance(problem, ExchangeUnavailable | RateLimited):
-                    break
-            else:
-                if found is not None:
-                    log.info("%s: order %s found after a lost answer", self._id, cid)
-                    return await self._with_fees(found, request)
-                last_problem = "the exchange has no order with this client id yet"
-            if attempt < self.retry.lookup_attempts:
-                await self._sleep(self.retry.delay(attempt))
-        raise OrderOutcomeUnknown(
-            f"{self._id}: order {cid} ({request.side} {request.amount} {request.symbol}) was "
-            f"sent but its answer was lost ({cause}); after {self.retry.lookup_attempts} "
-            f"lookups {last_problem}. It may still appear: look it up by client id before "
-            "placing it again.")
-
-    async def _find_order(self, symbol: str, client_order_id: str) -> dict[str, Any] | None:
-        try:
-            found: dict[str, Any] = await self._client.fetch_order(
-                None, symbol, {"clientOrderId": client_order_id})
-        except ccxt.OrderNotFound:
-            return None
-        return found
-
-    async def _with_fees(self, raw: dict[str, Any], request: OrderRequest | None = None
-                         ) -> Order:
-        """An order from a lookup (which carries no fills) with its fee from its trades.
-
-        The order exists whatever happens to the fee: failing to read it leaves the fee at zero
-        (logged) rather than hiding a placed order behind an error.
-        """
-        order = parse_order(raw, request)
-        if (order.filled == 0 or order.fee != 0 or order.exchange_order_id is None
-                or not self._client.has.get("fetchOrderTrades")):
-            return order
-        order_id = order.exchange_order_id
-        try:
-            trades = await self._read(
-                f"reading the trades of order {order.client_order_id}",
-                lambda: self._client.fetch_order_trades(order_id, order.symbol))
-        except ExchangeError as error:
-            log.warning("%s; the fee of order %s is unknown", error, order.client_order_id)
-            return order
-        fee, currency = parse_fee({"fees": [t.get("fee") for t in trades if t.get("fee")]})
-        return dataclasses.replace(order, fee=fee, fee_currency=currency)
+    async def fetch_order_by_client_id(self, symbol: str, client_order_id: str) -> Order | None:
+        """The order with this client order id, with its fees, or None if there is none."""
+        return await self._desk.look_up(symbol, client_order_id)
 
     async def close(self) -> None:
         """Close the HTTP session."""

@@ -1,7 +1,7 @@
 """Retrying the live adapter's reads: exponential backoff on network errors and rate limits.
 
 Only reads go through here. Orders are never retried blindly: a lost order answer is looked
-up by its client order id instead (see `CcxtExchange.create_order`).
+up by its client order id instead (see `core.exchange.ccxt_orders`).
 """
 
 from __future__ import annotations
