@@ -25,7 +25,8 @@ from core.signals import (
     signal_history,
     weakest_first,
 )
-from core.signals.strategies import FloatArray, Strategy
+from core.signals.indicators import FloatArray
+from core.signals.strategies import Strategy
 
 FIXTURES = Path(__file__).parent / "fixtures" / "candles"
 HOUR = 3_600_000

@@ -19,7 +19,8 @@ import pytest
 
 from core.config.settings import SignalSettings
 from core.market.candles import read_candle_file
-from core.signals.strategies import STRATEGIES, FloatArray, _sma
+from core.signals.indicators import FloatArray, sma
+from core.signals.strategies import STRATEGIES
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = Path(__file__).parent / "fixtures" / "candles"
@@ -88,15 +89,15 @@ SMA_FILES = sorted(FIXTURES.glob("*.csv.gz"))
 
 @pytest.mark.parametrize("path", SMA_FILES, ids=lambda p: p.name)
 def test_sma_equals_pandas_ta_sma_bit_for_bit(path: Path) -> None:
-    # `_sma` replaces pandas-ta's numba kernel by the BLAS `ddot` that kernel calls: whole
+    # `sma` replaces pandas-ta's numba kernel by the BLAS `ddot` that kernel calls: whole
     # files, window lengths either side of BLAS's unrolled block sizes, and the shortest runs.
     close = read_candle_file(path)["close"].reset_index(drop=True)
     for length in (2, 3, 4, 5, 7, 8, 9, 15, 16, 17, 20, 31, 32, 33, 50, 64, 100, 200):
         if length <= close.size:
-            same(_sma(close.to_numpy(), length), ta.sma(close, length=length, talib=False))
+            same(sma(close.to_numpy(), length), ta.sma(close, length=length, talib=False))
         for rows in (length - 1, length, length + 1):
             short = close.iloc[:rows]
-            ours = _sma(short.to_numpy(), length)
+            ours = sma(short.to_numpy(), length)
             theirs = ta.sma(short, length=length, talib=False)
             if theirs is None:  # fewer candles than the length
                 assert short.size < length and np.isnan(ours).all() and ours.size == short.size
@@ -138,12 +139,12 @@ def test_the_ddot_is_scipys_and_scipy_linalg_still_imports_whole() -> None:
     code = """
 import json, sys
 import numpy as np
-import core.signals.strategies as strategies
+import core.signals.indicators as indicators
 light = "scipy.linalg" in sys.modules
 import scipy.linalg
 from scipy.stats import norm
 solved = scipy.linalg.solve(np.array([[2.0, 0.0], [0.0, 4.0]]), np.array([1.0, 1.0]))
-print(json.dumps([light, scipy.linalg.blas.ddot is strategies.ddot, float(norm.cdf(0.0)),
+print(json.dumps([light, scipy.linalg.blas.ddot is indicators.ddot, float(norm.cdf(0.0)),
                   solved.tolist()]))
 """
     result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,

@@ -32,7 +32,8 @@ from core.config.settings import SignalSettings
 from core.domain.models import AssetSignal, Candle, SignalKind, Vote
 from core.market.candles import COLUMNS, candles_to_frame, format_ms, last_closed_open, timeframe_ms
 from core.signals.combine import KIND_ORDER, combine_codes
-from core.signals.strategies import FloatArray, Strategy, selected_strategies
+from core.signals.indicators import FloatArray
+from core.signals.strategies import Strategy, selected_strategies
 
 IntArray = npt.NDArray[np.int64]
 
