@@ -14,7 +14,8 @@ import time
 from datetime import UTC, datetime
 from decimal import Decimal
 
-from core.config.settings import DEFAULT_CASH_ASSETS, PolicySettings
+from core.config.rules import PolicySettings
+from core.config.settings import DEFAULT_CASH_ASSETS
 from core.domain.models import AssetSignal, Balance, MarketRules, Price, SignalKind
 from core.domain.valuation import value_portfolio
 from core.policy import PlanInput, make_plan

@@ -31,7 +31,7 @@ from pathlib import Path
 import pandas as pd
 from candle_arg import add_candles_argument, candles_dir
 
-from core.config.settings import SignalSettings
+from core.config.rules import SignalSettings
 from core.domain.models import Candle
 from core.market.candle_cache import CandleCache
 from core.market.candles import frame_to_candles, read_candle_dir, timeframe_ms

@@ -10,7 +10,8 @@ from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
-from core.config.settings import DEFAULT_CASH_ASSETS, PolicySettings
+from core.config.rules import PolicySettings
+from core.config.settings import DEFAULT_CASH_ASSETS
 from core.domain.models import (
     AssetSignal,
     Balance,

@@ -23,7 +23,7 @@ from bot.telegram.charts import ValuePoint, value_figure
 from core.backtest.benchmarks import EquityCurve
 from core.backtest.runner import BacktestResult
 from core.backtest.simulation import Tally
-from core.config.settings import PolicySettings
+from core.config.rules import PolicySettings
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes

@@ -11,7 +11,7 @@ from decimal import Decimal
 from hypothesis import given
 from hypothesis import strategies as st
 
-from core.config.settings import PolicySettings
+from core.config.rules import PolicySettings
 from core.domain.models import SkipReason, TradeReason
 from core.policy import make_plan, project_portfolio, project_positions
 from tests.factories import NOW

@@ -19,7 +19,7 @@ from decimal import Decimal
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from core.config.settings import PolicySettings
+from core.config.rules import PolicySettings
 from core.domain.models import (
     AssetSignal,
     Balance,

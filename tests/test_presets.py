@@ -17,14 +17,8 @@ from typer.testing import CliRunner
 
 from bot.cli import app
 from core.config.presets import SEED_LITERAL
-from core.config.settings import (
-    PolicySettings,
-    Settings,
-    SettingsError,
-    SignalSettings,
-    load_settings,
-    validate_policy_overrides,
-)
+from core.config.rules import PolicySettings, SignalSettings
+from core.config.settings import Settings, SettingsError, load_settings, validate_policy_overrides
 from core.policy.whatif import WhatIfError, load_whatif
 from tests.factories import NOW
 

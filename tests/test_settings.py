@@ -6,13 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from core.config.settings import (
-    PolicySettings,
-    Settings,
-    SettingsError,
-    load_settings,
-    validate_policy_overrides,
-)
+from core.config.rules import PolicySettings
+from core.config.settings import Settings, SettingsError, load_settings, validate_policy_overrides
 from core.config.sources import SettingsWarning
 
 

@@ -1,7 +1,7 @@
 """docs/settings.md lists every setting, by the variable that sets it, with its real default.
 
 The page is the reference a user reads; a setting added, renamed or given a new default in
-`core/config/settings.py` must show up there too, or this test names it.
+`core/config/` must show up there too, or this test names it.
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from core.config.settings import SignalSettings
+from core.config.rules import SignalSettings
 from core.domain.models import AssetSignal, SignalKind
 from core.signals.words import explain
 

@@ -12,7 +12,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from core.config.settings import SettingsError, SignalSettings
+from core.config.rules import SignalSettings
+from core.config.settings import SettingsError
 from core.domain.models import AssetSignal, SignalKind, Vote
 from core.market.candles import frame_to_candles, read_candle_file
 from core.signals import (

@@ -11,7 +11,7 @@ import pytest
 from typer.testing import CliRunner
 
 from bot.cli import app
-from core.config.settings import SignalSettings
+from core.config.rules import SignalSettings
 from core.market.candles import read_candle_file
 from core.signals import compute_signal
 

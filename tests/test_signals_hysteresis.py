@@ -16,7 +16,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from core.config.settings import SignalSettings
+from core.config.rules import SignalSettings
 from core.domain.models import SignalKind
 from core.market.candles import read_candle_dir
 from core.signals import compute_signal, signal_history

@@ -17,7 +17,7 @@ import pandas as pd
 import pandas_ta as ta
 import pytest
 
-from core.config.settings import SignalSettings
+from core.config.rules import SignalSettings
 from core.market.candles import read_candle_file
 from core.signals.indicators import FloatArray, sma
 from core.signals.strategies import STRATEGIES
@@ -113,7 +113,7 @@ import json, sys
 import numba
 from pathlib import Path
 from core.market.candles import read_candle_file
-from core.config.settings import SignalSettings
+from core.config.rules import SignalSettings
 from core.signals.strategies import STRATEGIES
 frame = read_candle_file(Path({str(FIXTURES / "binance_BTC_USDT_1h.csv.gz")!r})).iloc[-500:]
 frame = frame.reset_index(drop=True)

@@ -20,7 +20,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from core.config.settings import SignalSettings
+from core.config.rules import SignalSettings
 from core.market.candles import read_candle_file
 from core.signals import compute_signal
 

@@ -22,7 +22,7 @@ from bot.telegram.views import (
     settings_view,
     signals_view,
 )
-from core.config.settings import PolicySettings, SignalSettings
+from core.config.rules import PolicySettings, SignalSettings
 from core.domain.models import (
     AssetSignal,
     Plan,

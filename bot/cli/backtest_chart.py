@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
     from core.backtest.runner import BacktestResult
-    from core.config.settings import PolicySettings
+    from core.config.rules import PolicySettings
 
 # 1200×930 px: sharp on a desktop, and its 9–11 pt text stays legible scaled to a phone.
 SIZE = (7.5, 5.8)

@@ -21,7 +21,8 @@ from rich.table import Table
 
 from bot.cli.app import app
 from bot.cli.common import console, fail, print_json
-from core.config.settings import PolicySettings, SettingsError, load_settings
+from core.config.rules import PolicySettings
+from core.config.settings import SettingsError, load_settings
 from core.domain.models import Plan, Portfolio
 from core.policy import CASH_KEY, make_plan
 from core.policy.whatif import WhatIf, WhatIfError, load_whatif, plan_output

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 
 import numpy
 
-from core.config.settings import PolicySettings
+from core.config.rules import PolicySettings
 from core.domain.models import Portfolio
 
 if TYPE_CHECKING:

@@ -13,7 +13,8 @@ from typing import Any, get_args
 
 from pydantic import ValidationError
 
-from core.config.settings import PolicySettings, Settings, SettingsError
+from core.config.rules import PolicySettings
+from core.config.settings import Settings, SettingsError
 from core.config.sources import format_validation_error
 from core.storage.chat_settings import SettingsLedger
 

@@ -27,7 +27,7 @@ from bot.telegram.format import (
     signed_money,
     signed_pct,
 )
-from core.config.settings import PolicySettings, SignalSettings
+from core.config.rules import PolicySettings, SignalSettings
 from core.domain.models import (
     AssetSignal,
     Holding,

@@ -15,7 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from core.config.settings import PolicySettings, SettingsError
+from core.config.rules import PolicySettings
+from core.config.settings import SettingsError
 from core.domain.models import Balance, PositionFacts
 from core.policy.whatif import read_json_file, read_portfolio_document
 

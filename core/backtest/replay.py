@@ -24,7 +24,7 @@ import numpy.typing as npt
 import pandas as pd
 
 from core.backtest.history import FloatArray, IntArray, MarketHistory, to_datetime
-from core.config.settings import SignalSettings
+from core.config.rules import SignalSettings
 from core.domain.models import AssetSignal, Price, SignalKind
 from core.market.candles import read_candle_dir, timeframe_ms
 from core.signals import KIND_ORDER, SignalHistory, candles_needed, signal_history

@@ -1,1 +1,2 @@
-"""Settings: every field and its validation, where settings are read from, and the presets."""
+"""Settings: the rules' settings and the deployment's, their validation, where they are read
+from, and the presets."""

@@ -11,7 +11,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
-from core.config.settings import PolicySettings, Settings
+from core.config.rules import PolicySettings
+from core.config.settings import Settings
 from core.domain.models import AssetSignal, MarketRules, Plan, Portfolio, PositionFacts
 from core.engine.approvals import Approval, Decision
 from core.engine.execution import FillRecorder, PortfolioReader, drift

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal, localcontext
 
-from core.config.settings import PolicySettings
+from core.config.rules import PolicySettings
 from core.domain.models import (
     ZERO,
     AssetSignal,

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import ROUND_HALF_EVEN, Decimal, localcontext
 
-from core.config.settings import PolicySettings
+from core.config.rules import PolicySettings
 from core.domain.models import (
     ZERO,
     AssetSignal,

@@ -33,7 +33,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from core.config.settings import PolicySettings
+from core.config.rules import PolicySettings
 from core.domain.models import Balance, MarketRules, PositionFacts, SignalKind
 from core.domain.rounding import floor_to_step
 from core.policy.book import effective_rules

@@ -45,12 +45,8 @@ from pydantic import (
     model_validator,
 )
 
-from core.config.settings import (
-    DEFAULT_CASH_ASSETS,
-    PolicySettings,
-    SettingsError,
-    validate_policy_overrides,
-)
+from core.config.rules import PolicySettings
+from core.config.settings import DEFAULT_CASH_ASSETS, SettingsError, validate_policy_overrides
 from core.domain.models import (
     AssetSignal,
     Balance,

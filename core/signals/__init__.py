@@ -28,7 +28,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from core.config.settings import SignalSettings
+from core.config.rules import SignalSettings
 from core.domain.models import AssetSignal
 from core.market.candles import closed_candles, timeframe_ms
 from core.signals.combine import KIND_ORDER, combine, weakest_first

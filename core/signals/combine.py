@@ -24,7 +24,7 @@ from decimal import Decimal
 import numpy as np
 import numpy.typing as npt
 
-from core.config.settings import SignalSettings
+from core.config.rules import SignalSettings
 from core.domain.models import AssetSignal, SignalKind
 
 KIND_ORDER: tuple[SignalKind, ...] = (

@@ -28,7 +28,7 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from core.config.settings import SignalSettings
+from core.config.rules import SignalSettings
 from core.domain.models import AssetSignal, Candle, SignalKind, Vote
 from core.market.candles import COLUMNS, candles_to_frame, format_ms, last_closed_open, timeframe_ms
 from core.signals.combine import KIND_ORDER, combine_codes

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import pandas_ta as ta
 
-from core.config.settings import SignalSettings
+from core.config.rules import SignalSettings
 from core.signals.indicators import (
     FloatArray,
     as_floats,

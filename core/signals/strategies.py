@@ -22,7 +22,8 @@ from typing import Protocol
 
 import pandas as pd
 
-from core.config.settings import SettingsError, SignalSettings
+from core.config.rules import SignalSettings
+from core.config.settings import SettingsError
 from core.signals.indicators import FloatArray
 from core.signals.reversion import BollingerBreak, Rsi
 from core.signals.trend import EmaTrend, MacdCross

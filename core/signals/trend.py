@@ -12,7 +12,7 @@ from collections.abc import Mapping
 import numpy as np
 import pandas as pd
 
-from core.config.settings import SignalSettings
+from core.config.rules import SignalSettings
 from core.signals.indicators import FloatArray, ema, num, sign_beyond_rounding
 
 

@@ -6,7 +6,7 @@ can explain a signal without loading the indicators.
 
 from __future__ import annotations
 
-from core.config.settings import SignalSettings
+from core.config.rules import SignalSettings
 from core.domain.models import AssetSignal, SignalKind, Vote
 
 # Scores are means of a few votes: compare to thresholds with this slack (as core.signals does).
