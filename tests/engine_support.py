@@ -28,8 +28,9 @@ from core.domain.models import (
 from core.domain.valuation import symbols_to_price, value_portfolio
 from core.engine.approvals import Approval
 from core.engine.events import Subscription
-from core.engine.loop import Engine, Ports
+from core.engine.loop import Engine
 from core.engine.orders import OrderRow
+from core.engine.ports import Ports
 from core.exchange.base import Exchange, Fill, Order, OrderRequest
 from core.exchange.errors import ExchangeUnavailable
 from core.exchange.paper import PaperExchange

@@ -20,7 +20,8 @@ from core.engine.events import (
     PlanProposed,
     SignalChanged,
 )
-from core.engine.loop import Engine, Ports
+from core.engine.loop import Engine
+from core.engine.ports import Ports
 from core.engine.service import EngineService
 from core.exchange.prices import ManualClock
 from core.storage.store import Store

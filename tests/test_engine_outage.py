@@ -17,8 +17,9 @@ from core.account.snapshot import read_portfolio
 from core.config.settings import load_settings
 from core.domain.models import AssetSignal, MarketRules, Plan, Portfolio, PositionFacts
 from core.engine.events import ExchangeRecovered, ExchangeTrouble
-from core.engine.loop import Engine, Ports
+from core.engine.loop import Engine
 from core.engine.orders import OrderRow
+from core.engine.ports import Ports
 from core.exchange.base import Order
 from core.exchange.ccxt_exchange import CcxtExchange
 from core.exchange.ccxt_retry import RetryPolicy

@@ -15,6 +15,7 @@ import pytest
 
 from core.config.settings import load_settings
 from core.domain.models import Side, SignalKind, TradeReason
+from core.engine.approvals import ApprovalState
 from core.engine.events import (
     ApprovalClosed,
     CashBelowMinimum,
@@ -231,7 +232,7 @@ def test_engine_events_become_the_promised_lines() -> None:
     names: dict[str, Event] = {
         "signal": SignalChanged(T, "ETH", SignalKind.HOLD, SignalKind.SELL, -0.25),
         "plan": PlanProposed(T, "a1", plan_of(sell), T),
-        "approval": ApprovalClosed(T, "a1", "rejected", "rejected by owner"),
+        "approval": ApprovalClosed(T, "a1", ApprovalState.REJECTED, "rejected by owner"),
         "alert": CashBelowMinimum(T, Decimal("0.05"), Decimal("0.2")),
         "error": ExchangeTrouble(T, "connection refused"),
         "exchange": ExchangeRecovered(T, T, 3),

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from core.domain.models import Side, SignalKind, TradeReason
+from core.engine.approvals import ApprovalState
 from core.engine.events import (
     ApprovalClosed,
     CashBelowMinimum,
@@ -56,7 +57,7 @@ SAMPLES: list[Letter] = [
     ExecutionFailed(T, "a1", "SOL rejected", (RESULT, OrderResult(
         "bl-a1-1", "SOL", Side.BUY, D("2"), OrderState.REJECTED, D(0), None, D(0), None,
         "no funds"))),
-    ApprovalClosed(T, "a1", "expired", "no decision before it expired"),
+    ApprovalClosed(T, "a1", ApprovalState.EXPIRED, "no decision before it expired"),
     CashBelowMinimum(T, D("0.0497"), D("0.20")),
     ExchangeTrouble(T, "connection refused"),
     ExchangeRecovered(T, T - timedelta(minutes=5), 4),

@@ -10,6 +10,7 @@ from bot.telegram.callbacks import Action, ButtonPress, decode
 from bot.telegram.format import LINE_WIDTH, visible
 from bot.telegram.letters import letter_view
 from core.domain.models import Side, SignalKind
+from core.engine.approvals import ApprovalState
 from core.engine.events import (
     ApprovalClosed,
     CashBelowMinimum,
@@ -67,7 +68,7 @@ def test_a_signal_that_stays_sell_is_announced_once() -> None:
 def test_plans_and_results_are_sent_once_per_approval() -> None:
     proposed = PlanProposed(T0, "a1", seed_plan(), at(10))
     executed = PlanExecuted(at(1), "a1", (FILLED,))
-    closed = ApprovalClosed(at(2), "a2", "expired", "no decision before it expired")
+    closed = ApprovalClosed(at(2), "a2", ApprovalState.EXPIRED, "no decision before it expired")
     assert admitted([proposed, proposed, executed, executed, closed, closed]) == [
         proposed, executed, closed]
 
@@ -111,7 +112,7 @@ def test_every_event_reads_well_on_a_phone() -> None:
         PlanProposed(T0, "a1b2c3d4e6", seed_plan(), at(10), auto=True),
         PlanExecuted(at(1), "a1b2c3d4e5", (FILLED,)),
         ExecutionFailed(at(1), "a1b2c3d4e5", "1 of 2 orders failed <rejected>", (FILLED, REJECTED)),
-        ApprovalClosed(at(2), "a1b2c3d4e5", "superseded", "a newer plan replaced it"),
+        ApprovalClosed(at(2), "a1b2c3d4e5", ApprovalState.SUPERSEDED, "a newer plan replaced it"),
         CashBelowMinimum(at(2), D("0.0497"), D("0.2")),
         ExchangeTrouble(at(3), "binance: connection refused while fetching tickers & balances"),
         ExchangeRecovered(at(5), at(0), 9),

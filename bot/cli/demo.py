@@ -151,6 +151,7 @@ def _print_messages(
 def digest_line(event: Event, quote: str) -> str | None:
     """A plan or an execution as one line (None for any other event)."""
     from core.engine.events import PlanExecuted, PlanProposed
+    from core.engine.orders import OrderState
 
     at = f"{event.at:%a %Y-%m-%d %H:%M}"
     if isinstance(event, PlanProposed):
@@ -161,7 +162,7 @@ def digest_line(event: Event, quote: str) -> str | None:
         )
         return f"{at} · plan {event.approval_id}: {trades or 'no trades'}"
     if isinstance(event, PlanExecuted):
-        filled = sum(1 for r in event.results if r.state == "filled")
+        filled = sum(1 for r in event.results if r.state is OrderState.FILLED)
         fees = sum((r.fee for r in event.results if r.fee_currency == quote), Decimal(0))
         return (f"{at} · plan {event.approval_id} executed: {filled} of {len(event.results)} "
                 f"orders filled, fees {fees:,.2f} {quote}")

@@ -17,9 +17,8 @@ import os
 import signal
 import stat
 import sys
-from collections.abc import Callable, Coroutine
 from datetime import timedelta
-from typing import Annotated, Any, TextIO
+from typing import TYPE_CHECKING, Annotated, TextIO
 
 import typer
 
@@ -49,7 +48,8 @@ from core.runtime.instance_lock import AlreadyRunning, LockUnavailable, one_bot_
 from core.runtime.logs import configure_from_settings
 from core.storage.health import DatabaseProblem
 
-FrontEnd = Callable[[EngineService, asyncio.Event], Coroutine[Any, Any, None]]
+if TYPE_CHECKING:  # only a type: importing operations would load python-telegram-bot
+    from bot.cli.operations import FrontEnd
 
 HELP = (
     "commands: approve [ID] · reject [ID] · plan · status · portfolio · pause · resume · "

@@ -19,10 +19,11 @@ from core.backtest.benchmarks import EquityCurve
 from core.backtest.simulation import Progress, Simulation
 from core.config.settings import Settings
 from core.domain.models import AssetSignal, Portfolio, PositionFacts
+from core.engine.approvals import ApprovalState
 from core.engine.events import ApprovalClosed, Event, EventBus, PlanProposed
-from core.engine.loop import Engine, Ports
+from core.engine.loop import Engine
 from core.engine.orders import OrderRow
-from core.engine.ports import policy_planner
+from core.engine.ports import Ports, policy_planner
 from core.exchange.base import Order
 from core.exchange.paper import PaperExchange
 from core.storage.store import Store
@@ -96,6 +97,6 @@ def _count(sim: Simulation, events: Sequence[Event]) -> None:
         if isinstance(event, PlanProposed) and event.auto:
             sim.tally.plans += 1
             sim.tally.executed += 1
-        elif isinstance(event, ApprovalClosed) and event.state == "superseded":
+        elif isinstance(event, ApprovalClosed) and event.state is ApprovalState.SUPERSEDED:
             sim.tally.drifted += 1
             sim.tally.executed -= 1

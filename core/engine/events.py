@@ -13,6 +13,7 @@ from datetime import datetime
 from decimal import Decimal
 
 from core.domain.models import Plan, Side, SignalKind
+from core.engine.approvals import ApprovalState
 from core.engine.orders import OrderState
 
 
@@ -86,7 +87,7 @@ class ApprovalClosed:
 
     at: datetime
     approval_id: str
-    state: str
+    state: ApprovalState
     reason: str
 
 

@@ -36,8 +36,6 @@ from core.runtime.logs import log_event
 from core.runtime.periodic import sleep_or_stop
 from core.storage.store import Store
 
-__all__ = ["Engine", "Ports", "Proposal", "Scan"]  # Ports and co. live in core.engine.ports
-
 log = logging.getLogger(__name__)
 
 MAX_RETRY_DELAY = 30.0
@@ -161,7 +159,7 @@ class Engine:
         """Expire stale approvals and settle or resume what a stopped Ballast left unfinished."""
         for approval_id in await self.approvals.expire_due(now):
             self.bus.publish(
-                ApprovalClosed(now, approval_id, ApprovalState.EXPIRED.value,
+                ApprovalClosed(now, approval_id, ApprovalState.EXPIRED,
                                "no decision before it expired")
             )
         await recover(
@@ -257,7 +255,7 @@ class Engine:
         approval, superseded = await self.approvals.propose(
             plan, now, ttl, balances=plan_balances(plan, scan.portfolio))
         for old in superseded:
-            self.bus.publish(ApprovalClosed(now, old, ApprovalState.SUPERSEDED.value,
+            self.bus.publish(ApprovalClosed(now, old, ApprovalState.SUPERSEDED,
                                             f"replaced by plan {approval.id}"))
         auto = auto_approval_allowed(self.settings) and replaces is None
         self.bus.publish(PlanProposed(now, approval.id, plan, approval.expires_at, auto=auto,
@@ -344,7 +342,7 @@ class Engine:
 
     async def _replan(self, approval_id: str, reason: str, now: datetime) -> Decision:
         await self.approvals.supersede_drifted(approval_id, now, reason, None)
-        self.bus.publish(ApprovalClosed(now, approval_id, ApprovalState.SUPERSEDED.value, reason))
+        self.bus.publish(ApprovalClosed(now, approval_id, ApprovalState.SUPERSEDED, reason))
         # Called with the planning lock held (from `approve`); a replacement is never auto-approved.
         proposal = await self._propose(now, on_demand=True, replaces=approval_id, reason=reason)
         new = proposal.approval
@@ -359,7 +357,7 @@ class Engine:
         """Reject a pending plan (final)."""
         decision = await self.approvals.reject(approval_id, by, now)
         if decision.ok:
-            self.bus.publish(ApprovalClosed(now, approval_id, ApprovalState.REJECTED.value,
+            self.bus.publish(ApprovalClosed(now, approval_id, ApprovalState.REJECTED,
                                             f"rejected by {by}"))
         return decision
 
