@@ -1,0 +1,74 @@
+"""The engine's smaller facts stored as JSON text: an approval's balances, a snapshot's
+allocations, the last signals and the sanity gate's last sane snapshot.
+
+Each `*_TEXT` below is what the code before `StoredJson` wrote (json.dumps' `", "` and `": "`
+spacing) and must read as the same values, exact decimal spelling included; today's writes are
+compact. A damaged value is refused naming the field (the sane snapshot reads as none instead).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import timedelta
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from core.engine.approvals import ApprovalRepo
+from core.storage.store import Store
+from core.storage.stored_json import StoredJsonError
+from tests.engine_support import T0, plan_of
+
+D = Decimal
+
+
+@pytest.fixture
+async def store(tmp_path: Path) -> AsyncIterator[Store]:
+    opened = await Store.open(tmp_path / "ballast.db")
+    yield opened
+    await opened.close()
+
+
+# -- an approval's balances ---------------------------------------------------------------------
+
+BALANCES = {"ETH": D("1.2000"), "USDT": D("1.5E+3"), "SOL": D("0")}
+BALANCES_TEXT = '{"ETH": "1.2000", "USDT": "1.5E+3", "SOL": "0"}'
+
+
+async def propose_with_balances(store: Store) -> ApprovalRepo:
+    repo = ApprovalRepo(store)
+    await repo.propose(plan_of(), T0, timedelta(minutes=10), "a1", balances=BALANCES)
+    return repo
+
+
+async def test_an_approval_reads_the_balances_earlier_ballasts_stored(store: Store) -> None:
+    repo = await propose_with_balances(store)
+    async with store.conn.execute("SELECT balances FROM approvals") as cursor:
+        assert [row[0] for row in await cursor.fetchall()] == [
+            '{"ETH":"1.2000","USDT":"1.5E+3","SOL":"0"}'
+        ]
+    await store.conn.execute("UPDATE approvals SET balances = ?", (BALANCES_TEXT,))
+    approval = await repo.get("a1")
+    assert approval is not None and approval.balances == BALANCES
+    assert [str(amount) for amount in approval.balances.values()] == ["1.2000", "1.5E+3", "0"]
+
+
+@pytest.mark.parametrize(
+    ("text", "named"),
+    [
+        (BALANCES_TEXT.replace('"1.2000"', '"lots"'), "ETH: Input should be a valid decimal"),
+        ('{"ETH": "1.2000", "USDT": null}', "USDT: Decimal input should be"),
+        ('["ETH"]', "value: Input should be an object"),
+        ('{"ETH": "1.2', "Invalid JSON"),
+    ],
+)
+async def test_damaged_balances_are_refused_naming_the_asset(
+    store: Store, text: str, named: str
+) -> None:
+    repo = await propose_with_balances(store)
+    await store.conn.execute("UPDATE approvals SET balances = ?", (text,))
+    with pytest.raises(StoredJsonError) as raised:
+        await repo.get("a1")
+    assert str(raised.value).startswith("a stored approval's balances no longer reads: ")
+    assert named in str(raised.value)
