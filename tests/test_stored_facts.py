@@ -16,11 +16,14 @@ from pathlib import Path
 import pytest
 
 from core.engine.approvals import ApprovalRepo
+from core.engine.state import EngineState
 from core.storage.store import Store
 from core.storage.stored_json import StoredJsonError
 from tests.engine_support import T0, plan_of
+from tests.factories import portfolio
 
 D = Decimal
+PORTFOLIO = portfolio({"BTC": ("0.05", "63500"), "ETH": ("1.2000", "3.1E+3")}, {"USDT": "628.50"})
 
 
 @pytest.fixture
@@ -71,4 +74,51 @@ async def test_damaged_balances_are_refused_naming_the_asset(
     with pytest.raises(StoredJsonError) as raised:
         await repo.get("a1")
     assert str(raised.value).startswith("a stored approval's balances no longer reads: ")
+    assert named in str(raised.value)
+
+
+# -- a snapshot's allocations -------------------------------------------------------------------
+
+ALLOCATIONS = {"BTC": D("0.4220110320994218116568086662"),
+               "ETH": D("0.4944507210739682328703396026"),
+               "cash": D("0.08353824682660995547285173124")}
+# Written by EngineState.add_snapshot before StoredJson, for PORTFOLIO.
+ALLOCATIONS_TEXT = ('{"BTC": "0.4220110320994218116568086662", '
+                    '"ETH": "0.4944507210739682328703396026", '
+                    '"cash": "0.08353824682660995547285173124"}')
+
+
+async def test_a_snapshot_reads_the_allocations_earlier_ballasts_stored(store: Store) -> None:
+    state = EngineState(store)
+    await state.add_snapshot(PORTFOLIO, T0)
+    async with store.conn.execute("SELECT allocations FROM snapshots") as cursor:
+        assert [row[0] for row in await cursor.fetchall()] == [
+            ALLOCATIONS_TEXT.replace('", "', '","').replace('": "', '":"')
+        ]
+    await store.conn.execute("UPDATE snapshots SET allocations = ?", (ALLOCATIONS_TEXT,))
+    [snapshot] = await state.snapshots()
+    assert snapshot.allocations == ALLOCATIONS
+    assert [str(share) for share in snapshot.allocations.values()] == [
+        "0.4220110320994218116568086662", "0.4944507210739682328703396026",
+        "0.08353824682660995547285173124"]
+
+
+@pytest.mark.parametrize(
+    ("text", "named"),
+    [
+        (ALLOCATIONS_TEXT.replace('"0.0835', '"about 0.0835'),
+         "cash: Input should be a valid decimal"),
+        ('"0.42"', "value: Input should be an object"),
+        ("", "Invalid JSON"),
+    ],
+)
+async def test_damaged_allocations_are_refused_naming_the_asset(
+    store: Store, text: str, named: str
+) -> None:
+    state = EngineState(store)
+    await state.add_snapshot(PORTFOLIO, T0)
+    await store.conn.execute("UPDATE snapshots SET allocations = ?", (text,))
+    with pytest.raises(StoredJsonError) as raised:
+        await state.snapshots()
+    assert str(raised.value).startswith("a stored snapshot's allocations no longer reads: ")
     assert named in str(raised.value)
