@@ -15,8 +15,10 @@ from pathlib import Path
 
 import pytest
 
+from core.domain.models import SignalKind
 from core.engine.approvals import ApprovalRepo
 from core.engine.state import EngineState
+from core.engine.summary import signals_from_json, signals_to_json
 from core.storage.store import Store
 from core.storage.stored_json import StoredJsonError
 from tests.engine_support import T0, plan_of
@@ -121,4 +123,35 @@ async def test_damaged_allocations_are_refused_naming_the_asset(
     with pytest.raises(StoredJsonError) as raised:
         await state.snapshots()
     assert str(raised.value).startswith("a stored snapshot's allocations no longer reads: ")
+    assert named in str(raised.value)
+
+
+# -- the last signals ---------------------------------------------------------------------------
+
+SIGNALS = {"ADA": SignalKind.STRONG_BUY, "BTC": SignalKind.BUY, "ETH": SignalKind.HOLD,
+           "SOL": SignalKind.SELL}
+# Written by signals_to_json before StoredJson, for SIGNALS.
+SIGNALS_TEXT = '{"ADA": "STRONG_BUY", "BTC": "BUY", "ETH": "HOLD", "SOL": "SELL"}'
+
+
+def test_the_last_signals_read_as_earlier_ballasts_stored_them() -> None:
+    assert signals_from_json(SIGNALS_TEXT) == SIGNALS
+    assert signals_from_json(None) == signals_from_json("") == {}
+    shuffled = dict(reversed(SIGNALS.items()))
+    assert signals_to_json(shuffled) == '{"ADA":"STRONG_BUY","BTC":"BUY","ETH":"HOLD","SOL":"SELL"}'
+
+
+@pytest.mark.parametrize(
+    ("text", "named"),
+    [
+        (SIGNALS_TEXT.replace('"HOLD"', '"hold"'), "ETH: Input should be 'STRONG_BUY', 'BUY'"),
+        ('{"BTC": 1}', "BTC: Input should be 'STRONG_BUY', 'BUY'"),
+        ('["BTC"]', "value: Input should be an object"),
+        ('{"BTC": "BUY"', "Invalid JSON"),
+    ],
+)
+def test_damaged_last_signals_are_refused_naming_the_asset(text: str, named: str) -> None:
+    with pytest.raises(StoredJsonError) as raised:
+        signals_from_json(text)
+    assert str(raised.value).startswith("a stored last scan's signals no longer reads: ")
     assert named in str(raised.value)

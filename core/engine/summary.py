@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-import json
-
 from core.domain.models import SignalKind
 from core.engine.execution import ExecutionReport
+from core.storage.stored_json import StoredJson
+
+# The signals of the last scan, asset → kind, in `engine_state`.
+_SIGNALS_JSON = StoredJson(dict[str, SignalKind], "last scan's signals")
 
 
 def execution_message(approval_id: str, report: ExecutionReport) -> str:
@@ -29,11 +31,11 @@ def execution_message(approval_id: str, report: ExecutionReport) -> str:
 
 def signals_to_json(signals: dict[str, SignalKind]) -> str:
     """Remember each asset's signal (so a restart neither repeats nor misses a change)."""
-    return json.dumps({asset: kind.value for asset, kind in sorted(signals.items())})
+    return _SIGNALS_JSON.dump(dict(sorted(signals.items())))
 
 
 def signals_from_json(text: str | None) -> dict[str, SignalKind]:
     """The inverse of `signals_to_json` (nothing stored: no signals)."""
     if not text:
         return {}
-    return {asset: SignalKind(kind) for asset, kind in json.loads(text).items()}
+    return _SIGNALS_JSON.load(text)
