@@ -16,9 +16,15 @@ from pathlib import Path
 import pytest
 
 from core.domain.models import SignalKind
+from core.domain.sanity import snapshot_of
 from core.engine.approvals import ApprovalRepo
 from core.engine.state import EngineState
-from core.engine.summary import signals_from_json, signals_to_json
+from core.engine.summary import (
+    signals_from_json,
+    signals_to_json,
+    snapshot_from_json,
+    snapshot_to_json,
+)
 from core.storage.store import Store
 from core.storage.stored_json import StoredJsonError
 from tests.engine_support import T0, plan_of
@@ -155,3 +161,39 @@ def test_damaged_last_signals_are_refused_naming_the_asset(text: str, named: str
         signals_from_json(text)
     assert str(raised.value).startswith("a stored last scan's signals no longer reads: ")
     assert named in str(raised.value)
+
+
+# -- the sanity gate's last sane snapshot -------------------------------------------------------
+
+# Written by core.domain.sanity.snapshot_to_json before StoredJson, for snapshot_of(PORTFOLIO).
+SANE_TEXT = ('{"total_value": "7523.50", "cash_value": "628.50", '
+             '"amounts": {"BTC": "0.05", "ETH": "1.2000"}, '
+             '"prices": {"BTC": "63500", "ETH": "3.1E+3"}, "quote_cash": "628.50"}')
+
+
+def test_the_last_sane_snapshot_reads_as_earlier_ballasts_stored_it() -> None:
+    snapshot = snapshot_of(PORTFOLIO)
+    read = snapshot_from_json(SANE_TEXT)
+    assert read == snapshot
+    assert read is not None and (str(read.total_value), str(read.prices["ETH"])) == (
+        "7523.50", "3.1E+3")
+    written = snapshot_to_json(snapshot)
+    assert written == SANE_TEXT.replace(", ", ",").replace(": ", ":")
+    assert snapshot_from_json(written) == snapshot
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        None,
+        "",
+        "garbage",
+        SANE_TEXT.replace('"7523.50"', '"a lot"'),
+        SANE_TEXT.replace('"quote_cash": "628.50"', '"quote": "USDT"'),
+        SANE_TEXT.replace('{"BTC": "63500", "ETH": "3.1E+3"}', '["63500", "3.1E+3"]'),
+        "[]",
+    ],
+)
+def test_a_damaged_last_sane_snapshot_reads_as_none(text: str | None) -> None:
+    # As before StoredJson: the gate then judges the next scan without a reference.
+    assert snapshot_from_json(text) is None

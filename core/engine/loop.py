@@ -23,8 +23,6 @@ from core.domain.sanity import (
     balance_changes,
     judge,
     plan_balances,
-    snapshot_from_json,
-    snapshot_to_json,
 )
 from core.engine.approvals import ApprovalRepo, ApprovalState, Decision
 from core.engine.events import (
@@ -44,7 +42,13 @@ from core.engine.orders import OrderRepo
 from core.engine.ports import Ports, Proposal, Scan, auto_approval_allowed, same_trades
 from core.engine.recovery import recover
 from core.engine.state import CASH_ALERT, LAST_PLAN, LAST_SCAN, PAUSED, EngineState
-from core.engine.summary import execution_message, signals_from_json, signals_to_json
+from core.engine.summary import (
+    execution_message,
+    signals_from_json,
+    signals_to_json,
+    snapshot_from_json,
+    snapshot_to_json,
+)
 from core.exchange.base import Exchange
 from core.exchange.errors import ExchangeError
 from core.policy.pacing import decision_due, next_decision_at, traded_in_window
