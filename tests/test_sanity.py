@@ -9,15 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from core.domain.models import Balance, Portfolio, Price
-from core.domain.sanity import (
-    Gate,
-    balance_changes,
-    judge,
-    snapshot_from_json,
-    snapshot_of,
-    snapshot_problems,
-    snapshot_to_json,
-)
+from core.domain.sanity import Gate, balance_changes, judge, snapshot_of, snapshot_problems
 from core.domain.valuation import value_portfolio
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
@@ -115,9 +107,3 @@ def test_an_unpriced_holding_never_settles_by_time() -> None:
         gate = judge(gate, broken, T0 + timedelta(hours=hours), max_value_jump=JUMP,
                      settle_after=SETTLE)
         assert not gate.open
-
-
-def test_the_reference_scan_survives_a_restart() -> None:
-    snapshot = snapshot_of(portfolio())
-    assert snapshot_from_json(snapshot_to_json(snapshot)) == snapshot
-    assert snapshot_from_json("garbage") is None

@@ -10,9 +10,10 @@ import pytest
 
 from core.domain.models import Plan, PlannedTrade, Side, SignalKind, SkippedTrade, SkipReason
 from core.domain.models import TradeReason as Why
-from core.engine.codec import StoredJsonError, plan_from_json, plan_to_json
+from core.engine.codec import plan_from_json, plan_to_json
 from core.engine.events import PlanProposed, SignalChanged
 from core.ops.outbox import CodecError, decode, encode
+from core.storage.stored_json import StoredJsonError
 from tests.test_outbox import SAMPLES
 
 D = Decimal

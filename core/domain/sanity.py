@@ -11,7 +11,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -192,29 +191,3 @@ def judge(
         return Gate(accepted=current)
     return Gate(accepted=gate.accepted, candidate=current, candidate_since=since,
                 problems=problems.all)
-
-
-def snapshot_to_json(snapshot: Snapshot) -> str:
-    """A snapshot as JSON text (Decimals as strings)."""
-    return json.dumps({
-        "total_value": str(snapshot.total_value), "cash_value": str(snapshot.cash_value),
-        "amounts": {k: str(v) for k, v in snapshot.amounts.items()},
-        "prices": {k: str(v) for k, v in snapshot.prices.items()},
-        "quote_cash": str(snapshot.quote_cash),
-    })
-
-
-def snapshot_from_json(text: str | None) -> Snapshot | None:
-    """The inverse of `snapshot_to_json`; None for nothing stored or text that does not read."""
-    if not text:
-        return None
-    try:
-        data = json.loads(text)
-        return Snapshot(
-            total_value=Decimal(data["total_value"]), cash_value=Decimal(data["cash_value"]),
-            amounts={k: Decimal(v) for k, v in data["amounts"].items()},
-            prices={k: Decimal(v) for k, v in data["prices"].items()},
-            quote_cash=Decimal(data["quote_cash"]),
-        )
-    except (ValueError, KeyError, TypeError, ArithmeticError):
-        return None

@@ -10,7 +10,6 @@ statement atomically and only one of them sees the row still in the old state.
 
 from __future__ import annotations
 
-import json
 import secrets
 import sqlite3
 from collections.abc import Mapping
@@ -22,6 +21,7 @@ from enum import StrEnum
 from core.domain.models import Plan
 from core.engine.codec import maybe_time, parse_time, plan_from_json, plan_to_json, time_text
 from core.storage.store import Store
+from core.storage.stored_json import StoredJson
 
 
 class ApprovalState(StrEnum):
@@ -68,6 +68,10 @@ class Approval:
     replaced_by: str | None = None
     balances: dict[str, Decimal] | None = None
     """The free balances the plan rests on (None: not recorded, e.g. an older database)."""
+
+
+# `Approval.balances` in the `balances` column: asset → free amount as its exact decimal text.
+_BALANCES_JSON = StoredJson(dict[str, Decimal], "approval's balances")
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,8 +141,7 @@ class ApprovalRepo:
             expires_at=now + ttl,
             balances=None if balances is None else dict(balances),
         )
-        stored = None if balances is None else json.dumps(
-            {asset: str(amount) for asset, amount in balances.items()})
+        stored = None if approval.balances is None else _BALANCES_JSON.dump(approval.balances)
         await self._conn.execute(
             "INSERT INTO approvals (id, plan, state, created_at, expires_at, balances)"
             " VALUES (?, ?, 'pending', ?, ?, ?)",
@@ -321,4 +324,4 @@ def _balances(row: sqlite3.Row) -> dict[str, Decimal] | None:
     text = row["balances"] if "balances" in row.keys() else None  # noqa: SIM118
     if not text:
         return None
-    return {str(asset): Decimal(amount) for asset, amount in json.loads(text).items()}
+    return _BALANCES_JSON.load(text)

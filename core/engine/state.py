@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -10,6 +9,7 @@ from decimal import Decimal
 from core.domain.models import Portfolio
 from core.engine.codec import parse_time, time_text
 from core.storage.store import Store
+from core.storage.stored_json import StoredJson
 
 PAUSED = "paused"
 LAST_SCAN = "last_scan"
@@ -27,6 +27,10 @@ class Snapshot:
     total_value: Decimal
     cash_value: Decimal
     allocations: dict[str, Decimal]
+
+
+# `Snapshot.allocations` in the `allocations` column: asset (and "cash") → share of the value.
+_ALLOCATIONS_JSON = StoredJson(dict[str, Decimal], "snapshot's allocations")
 
 
 class EngineState:
@@ -75,14 +79,13 @@ class EngineState:
     async def add_snapshot(self, portfolio: Portfolio, at: datetime) -> None:
         """Keep the portfolio's value and allocation at `at`."""
         total = portfolio.total_value
-        allocations = {
-            asset: str(holding.allocation) for asset, holding in portfolio.holdings.items()
-        }
-        allocations["cash"] = str(portfolio.cash_value / total if total else Decimal(0))
+        allocations = {asset: holding.allocation for asset, holding in portfolio.holdings.items()}
+        allocations["cash"] = portfolio.cash_value / total if total else Decimal(0)
         await self._conn.execute(
             "INSERT OR REPLACE INTO snapshots (at, total_value, cash_value, allocations)"
             " VALUES (?, ?, ?, ?)",
-            (time_text(at), str(total), str(portfolio.cash_value), json.dumps(allocations)),
+            (time_text(at), str(total), str(portfolio.cash_value),
+             _ALLOCATIONS_JSON.dump(allocations)),
         )
 
     async def latest_snapshot_at(self) -> datetime | None:
@@ -104,7 +107,7 @@ class EngineState:
                 at=parse_time(row["at"]),
                 total_value=Decimal(row["total_value"]),
                 cash_value=Decimal(row["cash_value"]),
-                allocations={k: Decimal(v) for k, v in json.loads(row["allocations"]).items()},
+                allocations=_ALLOCATIONS_JSON.load(row["allocations"]),
             )
             for row in rows
         ]

@@ -1,11 +1,17 @@
-"""Small text and JSON helpers of the engine: execution summaries and remembered signals."""
+"""Small text and JSON helpers of the engine: execution summaries, and what scans remember across
+a restart in `engine_state` — the last signals and the sanity gate's last sane snapshot."""
 
 from __future__ import annotations
 
-import json
-
 from core.domain.models import SignalKind
+from core.domain.sanity import Snapshot
 from core.engine.execution import ExecutionReport
+from core.storage.stored_json import StoredJson, StoredJsonError
+
+# The signals of the last scan, asset → kind, in `engine_state`.
+_SIGNALS_JSON = StoredJson(dict[str, SignalKind], "last scan's signals")
+# The scan the sanity gate accepted last (`core.domain.sanity.Snapshot`), in `engine_state`.
+_SANE_SNAPSHOT_JSON = StoredJson(Snapshot, "last sane snapshot")
 
 
 def execution_message(approval_id: str, report: ExecutionReport) -> str:
@@ -29,11 +35,28 @@ def execution_message(approval_id: str, report: ExecutionReport) -> str:
 
 def signals_to_json(signals: dict[str, SignalKind]) -> str:
     """Remember each asset's signal (so a restart neither repeats nor misses a change)."""
-    return json.dumps({asset: kind.value for asset, kind in sorted(signals.items())})
+    return _SIGNALS_JSON.dump(dict(sorted(signals.items())))
 
 
 def signals_from_json(text: str | None) -> dict[str, SignalKind]:
     """The inverse of `signals_to_json` (nothing stored: no signals)."""
     if not text:
         return {}
-    return {asset: SignalKind(kind) for asset, kind in json.loads(text).items()}
+    return _SIGNALS_JSON.load(text)
+
+
+def snapshot_to_json(snapshot: Snapshot) -> str:
+    """The sanity gate's last sane snapshot as JSON text, to compare with after a restart."""
+    return _SANE_SNAPSHOT_JSON.dump(snapshot)
+
+
+def snapshot_from_json(text: str | None) -> Snapshot | None:
+    """The inverse of `snapshot_to_json`; None for nothing stored or text that does not read."""
+    if not text:
+        return None
+    try:
+        return _SANE_SNAPSHOT_JSON.load(text)
+    except StoredJsonError:
+        # Forgiving on purpose: without a reference the gate judges the next scan on its own and
+        # remembers that one, so a damaged row costs one comparison, never the engine.
+        return None

@@ -22,13 +22,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, get_args
 
-from core.engine.codec import StoredJson, StoredJsonError, parse_time, time_text
+from core.engine.codec import parse_time, time_text
 from core.engine.events import Event, Subscription
 from core.ops.summary import DailySummary
 from core.ops.watchdog import ScansFailing, ScansResumed
 from core.runtime.logs import log_event
 from core.runtime.retry import backoff_delay
 from core.storage.store import Store
+from core.storage.stored_json import StoredJson, StoredJsonError
 
 log = logging.getLogger(__name__)
 

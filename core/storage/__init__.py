@@ -1,2 +1,2 @@
-"""SQLite storage: the database and its migrations, its one shared connection, its health, and the
-settings changed in the chat."""
+"""SQLite storage: the database and its migrations, its one shared connection, its health, the
+settings changed in the chat, and values stored as checked JSON text (`stored_json`)."""
