@@ -26,7 +26,12 @@ from core.engine.events import (
 )
 from core.engine.ports import Ports, Scan
 from core.engine.state import CASH_ALERT, LAST_SCAN, LAST_SIGNALS, EngineState
-from core.engine.summary import signals_from_json, signals_to_json, snapshot_from_json, snapshot_to_json
+from core.engine.summary import (
+    signals_from_json,
+    signals_to_json,
+    snapshot_from_json,
+    snapshot_to_json,
+)
 from core.exchange.errors import ExchangeError
 from core.runtime.logs import log_event
 from core.signals.words import contradicts_score, explain, vote_text
