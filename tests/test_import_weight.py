@@ -1,9 +1,11 @@
-"""What the `ballast` command loads before it needs it: not matplotlib, not ccxt.
+"""What the `ballast` command loads before it needs it: not matplotlib, not ccxt, not numba.
 
 matplotlib (~26 MB) loads when a chart is drawn, ccxt (~25 MB: its base and the one configured
 exchange, see core/exchange/ccxt_loader.py) when a live exchange is built or `ballast check`
 runs — so `ballast run` starts lighter and paper, demo and backtest commands never pay for ccxt.
-Each case runs in a fresh interpreter: this test process has both loaded.
+numba (~0.2 s, 55-70 MB) loads only if a pandas-ta numba kernel runs, and none of Ballast's
+indicators runs one (core/signals/lazy_numba.py).
+Each case runs in a fresh interpreter: this test process has them loaded.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-HEAVY = ("matplotlib", "ccxt")
+HEAVY = ("matplotlib", "ccxt", "numba")
 
 
 def loaded_after(code: str, heavy: tuple[str, ...] = HEAVY) -> list[str]:
@@ -27,7 +29,7 @@ def loaded_after(code: str, heavy: tuple[str, ...] = HEAVY) -> list[str]:
     return loaded
 
 
-def test_the_cli_and_the_engine_load_without_matplotlib_or_ccxt() -> None:
+def test_the_cli_and_the_engine_load_without_matplotlib_ccxt_or_numba() -> None:
     assert loaded_after("import bot.cli, core.engine.wiring, bot.telegram.charts") == []
 
 

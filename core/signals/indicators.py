@@ -15,9 +15,13 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
-import pandas_ta as ta
+
+from core.signals.lazy_numba import import_pandas_ta
 
 FloatArray = npt.NDArray[np.float64]
+# pandas-ta, with numba imported only if one of its numba kernels is ever called; the
+# strategies take it from here.
+ta = import_pandas_ta()
 
 
 def num(value: float, digits: int = 6) -> str:

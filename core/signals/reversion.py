@@ -10,7 +10,6 @@ from collections.abc import Mapping
 
 import numpy as np
 import pandas as pd
-import pandas_ta as ta
 
 from core.config.rules import SignalSettings
 from core.signals.indicators import (
@@ -19,6 +18,7 @@ from core.signals.indicators import (
     num,
     sign_beyond_rounding,
     sma,
+    ta,
     wilder_average,
 )
 
