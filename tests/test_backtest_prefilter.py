@@ -86,12 +86,14 @@ def markets() -> dict[str, Market]:
     return {s: m for s, m in bundled_markets().items() if m.quote == "USDT"}
 
 
-async def replay_both(replay: MarketReplay, settings: Settings) -> tuple[Simulation, Simulation]:
+async def replay_both(
+    replay: MarketReplay, settings: Settings, start: StartingPortfolio = SEED
+) -> tuple[Simulation, Simulation]:
     """The same backtest with the prefilter and with a plan at every candle."""
-    inp = BacktestInput(settings, SEED, {}, tuple(settings.watchlist))
+    inp = BacktestInput(settings, start, {}, tuple(settings.watchlist))
     runs = []
     for prefilter in (True, False):
-        broker = Broker(replay.history, SEED.balances(), markets(), quote="USDT",
+        broker = Broker(replay.history, start.balances(), markets(), quote="USDT",
                         fee_rate=settings.fee_rate, slippage=settings.paper_slippage,
                         name="ballast")
         sim = Simulation(replay, inp, markets(), broker)
@@ -149,3 +151,18 @@ async def test_the_defaults_trade_the_same_with_the_prefilter() -> None:
     assert {order.side for order in fast.orders} == {Side.BUY, Side.SELL}
     assert fast.tally.executed > 5
     assert fast.decisions < every.decisions
+
+
+async def test_small_holdings_the_owner_keeps_do_not_make_candles_possible() -> None:
+    # keep_small_holdings (a default): rule 3 never sells a holding below min_position that
+    # Ballast did not buy, so such holdings alone must not send a candle to the exact policy.
+    start = StartingPortfolio("USDT", Decimal(3000), {
+        "BTC": Decimal("0.05"), "ETH": Decimal("0.06"), "XRP": Decimal("150"),
+        "LINK": Decimal("10"),
+    })
+    settings = config()
+    replay = load_replay(DEMO, "1h", "USDT", T0 + 30 * DAY, T0 + 150 * DAY, settings.signal)
+    fast, every = await replay_both(replay, settings, start)
+    assert_same(fast, every)
+    assert fast.tally.executed > 5
+    assert fast.decisions < every.decisions * 2 // 3  # without this rule: at every candle

@@ -10,7 +10,8 @@ conservatively. Some rule must start a plan, on the state as it stands:
 
 1. a sellable holding under its stop-loss, or with a SELL signal and not held back by the loss
    guard;
-2. a sellable holding above max_position; 3. a sellable non-dust holding below min_position;
+2. a sellable holding above max_position; 3. a sellable non-dust holding below min_position
+   (with `keep_small_holdings`, only one Ballast bought: rule 3 keeps the owner's);
 4. cash below min_cash with anything sellable;
 5. cash above buy_cash_threshold with a STRONG_BUY candidate (above max_cash: a BUY) that has
    room under max_position, is out of rebuy_cooldown and not under its stop-loss.
@@ -181,7 +182,10 @@ def possible_plans(
         guarded = price < basis * (1 - guard) * down if guard is not None else never
         sells |= may_sell & (code == SELL) & ~guarded
     sells |= may_sell & (value > float(settings.max_position) * share * down)
-    sells |= may_sell & (value < float(settings.min_position) * share * up)
+    small = may_sell & (value < float(settings.min_position) * share * up)
+    if settings.keep_small_holdings:
+        small &= ~np.isnan(state.last_buy_ms)  # an owner's small holding is kept, never sold
+    sells |= small
     possible = sells.any(axis=1)
     if settings.maintain_reserve:
         possible |= (state.cash < float(settings.min_cash) * total * up) & may_sell.any(axis=1)
