@@ -14,11 +14,13 @@ from typing import Any
 
 import numpy as np
 from hypothesis import given
+from hypothesis import strategies as st
 
 from core.backtest.benchmarks import StartingPortfolio
 from core.backtest.broker import Broker
 from core.backtest.replay import MarketReplay, load_replay
 from core.backtest.simulation import BacktestInput, Simulation, run_fast
+from core.config.rules import PolicySettings
 from core.config.settings import Settings, load_settings
 from core.domain.models import Balance, Market, Side, SignalKind
 from core.exchange.paper_markets import bundled_markets
@@ -74,6 +76,37 @@ def test_every_plan_with_a_trade_is_found_possible(case: Case) -> None:
 @given(cases())
 def test_a_moment_found_impossible_plans_nothing(case: Case) -> None:
     # the same property read the other way, so that hypothesis also hunts the False answers
+    if not possible(case):
+        assert not plan_of(case).trades
+
+
+@st.composite
+def banded_cases(draw: st.DrawFn) -> Case:
+    """`cases` (the seed's rules, no bands) with trim_band, cash_band and keep_small_holdings
+    drawn on top: the prefilter reads the bands and the owner's small holdings too."""
+    case = draw(cases())
+    settings = case.settings
+    trim = draw(st.sampled_from(["0", "0.01", "0.05", "0.2"]))
+    cash = draw(st.sampled_from(["0", "0.01", "0.05", "0.2"]))
+    banded = PolicySettings.model_validate({
+        **settings.model_dump(),
+        "trim_band": min(Decimal(trim), 1 - settings.max_position),
+        "cash_band": min(Decimal(cash), settings.min_cash),
+        "keep_small_holdings": draw(st.booleans()),
+    })
+    return Case(case.inp, banded)
+
+
+@EXAMPLES
+@given(banded_cases())
+def test_with_bands_every_plan_with_a_trade_is_found_possible(case: Case) -> None:
+    if plan_of(case).trades:
+        assert possible(case)
+
+
+@EXAMPLES
+@given(banded_cases())
+def test_with_bands_a_moment_found_impossible_plans_nothing(case: Case) -> None:
     if not possible(case):
         assert not plan_of(case).trades
 

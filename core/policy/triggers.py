@@ -6,19 +6,20 @@ in vectorised float arithmetic, whether `make_plan` *could* plan a trade at each
 condition, never a sufficient one. The exact Decimal policy then runs only where it says so.
 
 It is the policy's first round (max_position against V, nothing yet projected) read
-conservatively. Some rule must start a plan, on the state as it stands:
+conservatively: a plan whose first round trades nothing is empty (`make_plan` settles at once).
+Some rule must start a plan, on the state as it stands:
 
 1. a sellable holding under its stop-loss, or with a SELL signal and not held back by the loss
    guard;
-2. a sellable holding above max_position; 3. a sellable non-dust holding below min_position
-   (with `keep_small_holdings`, only one Ballast bought: rule 3 keeps the owner's);
-4. cash below min_cash with anything sellable;
+2. a sellable holding above max_position + trim_band; 3. a sellable non-dust holding below
+   min_position (with `keep_small_holdings`, only one Ballast bought: rule 3 keeps the owner's);
+4. cash below min_cash − cash_band with anything sellable;
 5. cash above buy_cash_threshold with a STRONG_BUY candidate (above max_cash: a BUY) that has
    room under max_position, is out of rebuy_cooldown and not under its stop-loss.
 
 "Sellable" is what every sell needs: priced, not dust, not on `never_sell`, out of min_hold,
 and a free amount on the step worth the order minimums. Anything else the policy checks
-(the trade cap, budgets, bands, a trade's worth) only refuses trades, so it is left out.
+(the trade cap, budgets, a trade's worth) only refuses trades, so it is left out.
 Every float comparison is widened by `MARGIN` in the direction that keeps a candle, so float
 rounding can only add candles, never drop one the exact policy would trade at.
 """
@@ -181,14 +182,17 @@ def possible_plans(
         guard = _fraction(settings.signal_sell_max_loss)
         guarded = price < basis * (1 - guard) * down if guard is not None else never
         sells |= may_sell & (code == SELL) & ~guarded
-    sells |= may_sell & (value > float(settings.max_position) * share * down)
+    # Rules 2 and 4 start only beyond their bands (inside, they skip as within_band).
+    trim_at = float(settings.max_position + settings.trim_band)
+    sells |= may_sell & (value > trim_at * share * down)
     small = may_sell & (value < float(settings.min_position) * share * up)
     if settings.keep_small_holdings:
         small &= ~np.isnan(state.last_buy_ms)  # an owner's small holding is kept, never sold
     sells |= small
     possible = sells.any(axis=1)
     if settings.maintain_reserve:
-        possible |= (state.cash < float(settings.min_cash) * total * up) & may_sell.any(axis=1)
+        raise_at = float(settings.min_cash - settings.cash_band)
+        possible |= (state.cash < raise_at * total * up) & may_sell.any(axis=1)
 
     cooling = now - state.last_sell_ms < settings.rebuy_cooldown * 1000 - TIME_MARGIN_MS
     clearly_under_stop = held & (price < basis * (1 - stop) * down) if stop is not None else never
