@@ -12,12 +12,16 @@ import pytest
 
 from core.backtest.benchmarks import (
     StartingPortfolio,
+    _rebalance_orders,
+    _value,
     buy_and_hold,
     calendar_rebalance,
     month_starts,
 )
+from core.backtest.broker import Broker
 from core.backtest.history import AssetCandles, MarketHistory
 from core.domain.models import Market, MarketRules
+from core.exchange.paper_markets import bundled_markets
 
 DEMO = Path(__file__).resolve().parent.parent / "core" / "data" / "demo"
 JAN_2024 = 1704067200000
@@ -144,3 +148,35 @@ async def test_calendar_skips_trades_below_the_minimum_trade_value() -> None:
         two_asset_history(), start, markets(), fee_rate=Decimal(0), min_trade_value=Decimal(100)
     )
     assert curve.trades == 0
+
+
+async def test_calendar_values_every_row_as_the_broker_holds_it_bit_for_bit() -> None:
+    # The loop reads the amounts only at rebalances; every point must still be exactly the
+    # broker's amounts at that row's closes, valued on their own (`_value`), over real candles.
+    assets = ("BTC", "ETH", "SOL", "AVAX")
+    history = MarketHistory.align("1h", {a: as_candles(read_rows(a)) for a in assets})
+    period = history.window(history.between(JAN_2024, JAN_2024 + 120 * 24 * H))
+    start = StartingPortfolio("USDT", Decimal("628"), {
+        "BTC": Decimal("0.05"), "ETH": Decimal("1.5"), "SOL": Decimal("30"), "AVAX": Decimal("40"),
+    })
+    traded = {s: m for s, m in bundled_markets().items() if m.quote == "USDT"}
+    fee = Decimal("0.001")
+    curve = await calendar_rebalance(period, start, traded, fee_rate=fee)
+
+    columns = [period.column(a) for a in assets]
+    first = period.opens[0, columns]
+    amounts = np.array([float(start.amounts[a]) for a in assets])
+    value = float(start.cash) + float(first @ amounts)
+    weights = {a: float(amounts[i] * first[i]) / value for i, a in enumerate(assets)}
+    broker = Broker(period, start.balances(), traded, quote="USDT", fee_rate=fee,
+                    slippage=Decimal(0), name="calendar")
+    months = set(month_starts(period.times))
+    expected = [value]
+    for row in range(period.times.size):
+        if row in months:
+            orders = _rebalance_orders(broker, "USDT", assets, period.closes[row - 1, columns],
+                                       weights, traded, Decimal(10))
+            await broker.execute(row, orders)
+        expected.append(_value(broker, "USDT", assets, period.closes[row, columns]))
+    assert curve.trades > 8
+    assert curve.equity.tolist() == expected

@@ -101,9 +101,15 @@ def month_starts(times: IntArray) -> list[int]:
 
 
 def _value(broker: Broker, quote: str, assets: tuple[str, ...], prices: FloatArray) -> float:
-    held = np.array([float(broker.amount(asset)) for asset in assets], dtype=np.float64)
+    held, cash = _holdings(broker, quote, assets)
     priced = np.where(np.isnan(prices), 0.0, prices)
-    return float(broker.amount(quote)) + float(priced @ held)
+    return cash + float(priced @ held)
+
+
+def _holdings(broker: Broker, quote: str, assets: tuple[str, ...]) -> tuple[FloatArray, float]:
+    """The broker's amounts of `assets` and of `quote`, as floats."""
+    held = np.array([float(broker.amount(asset)) for asset in assets], dtype=np.float64)
+    return held, float(broker.amount(quote))
 
 
 async def calendar_rebalance(
@@ -132,6 +138,12 @@ async def calendar_rebalance(
     cash = np.empty(history.times.size + 1)
     equity[0] = start_value
     cash[0] = float(start.cash)
+    # Amounts change only at a rebalance, so they are read then; each row is still valued on
+    # its own (one dot product per row, as `_value` does), so no figure depends on the others.
+    closes = history.closes[:, columns]
+    # C order: each row a contiguous vector, as `_value`'s are (a strided dot sums differently).
+    priced = np.ascontiguousarray(np.where(np.isnan(closes), 0.0, closes))
+    held, quote_cash = _holdings(broker, start.quote, assets)
     for row in range(history.times.size):
         if row in rebalance_rows:
             prices = history.closes[row - 1, columns]
@@ -139,8 +151,9 @@ async def calendar_rebalance(
                 broker, start.quote, assets, prices, weights, markets, min_trade_value
             )
             await broker.execute(row, orders)
-        equity[row + 1] = _value(broker, start.quote, assets, history.closes[row, columns])
-        cash[row + 1] = float(broker.amount(start.quote))
+            held, quote_cash = _holdings(broker, start.quote, assets)
+        equity[row + 1] = quote_cash + float(priced[row] @ held)
+        cash[row + 1] = quote_cash
     shares = np.divide(cash, equity, out=np.zeros_like(equity), where=equity > 0)
     return EquityCurve(
         history.curve_times(),
