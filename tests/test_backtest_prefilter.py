@@ -8,11 +8,13 @@ make the same orders and the same equity curve.
 
 from __future__ import annotations
 
+from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -22,8 +24,18 @@ from core.backtest.replay import MarketReplay, load_replay
 from core.backtest.simulation import BacktestInput, Simulation, run_fast
 from core.config.rules import PolicySettings
 from core.config.settings import Settings, load_settings
-from core.domain.models import Balance, Market, Side, SignalKind
+from core.domain.models import (
+    AssetSignal,
+    Balance,
+    Market,
+    PositionFacts,
+    Price,
+    Side,
+    SignalKind,
+)
+from core.domain.valuation import value_portfolio
 from core.exchange.paper_markets import bundled_markets
+from core.policy import PlanInput
 from core.policy.triggers import account_state, possible_plans
 from core.signals.combine import KIND_ORDER
 from tests.factories import NOW
@@ -54,6 +66,7 @@ def possible(case: Case) -> bool:
     prices = np.zeros((1, len(ASSETS)))
     priced = np.zeros((1, len(ASSETS)), dtype=np.bool_)
     codes = np.full((1, len(ASSETS)), HOLD, dtype=np.int8)
+    scores = np.zeros((1, len(ASSETS)))
     for asset, column in columns.items():
         price = inp.portfolio.prices.get(asset)
         if price is not None:
@@ -61,8 +74,9 @@ def possible(case: Case) -> bool:
         signal = inp.signals.get(asset)
         if signal is not None:
             codes[0, column] = KIND_ORDER.index(signal.signal)
+            scores[0, column] = signal.score
     now = np.array([int(NOW.timestamp() * 1000)], dtype=np.int64)
-    return bool(possible_plans(state, prices, priced, codes, now, case.settings)[0])
+    return bool(possible_plans(state, prices, priced, codes, scores, now, case.settings)[0])
 
 
 @EXAMPLES
@@ -82,8 +96,8 @@ def test_a_moment_found_impossible_plans_nothing(case: Case) -> None:
 
 @st.composite
 def banded_cases(draw: st.DrawFn) -> Case:
-    """`cases` (the seed's rules, no bands) with trim_band, cash_band and keep_small_holdings
-    drawn on top: the prefilter reads the bands and the owner's small holdings too."""
+    """`cases` (the seed's rules: no bands, all-or-nothing) with trim_band, cash_band,
+    keep_small_holdings and sizing drawn on top: the prefilter reads them too."""
     case = draw(cases())
     settings = case.settings
     trim = draw(st.sampled_from(["0", "0.01", "0.05", "0.2"]))
@@ -93,22 +107,59 @@ def banded_cases(draw: st.DrawFn) -> Case:
         "trim_band": min(Decimal(trim), 1 - settings.max_position),
         "cash_band": min(Decimal(cash), settings.min_cash),
         "keep_small_holdings": draw(st.booleans()),
+        "sizing": draw(st.sampled_from(["all_or_nothing", "conviction"])),
     })
     return Case(case.inp, banded)
 
 
 @EXAMPLES
 @given(banded_cases())
-def test_with_bands_every_plan_with_a_trade_is_found_possible(case: Case) -> None:
+def test_with_the_mechanisms_every_plan_with_a_trade_is_found_possible(case: Case) -> None:
     if plan_of(case).trades:
         assert possible(case)
 
 
 @EXAMPLES
 @given(banded_cases())
-def test_with_bands_a_moment_found_impossible_plans_nothing(case: Case) -> None:
+def test_with_the_mechanisms_a_moment_found_impossible_plans_nothing(case: Case) -> None:
     if not possible(case):
         assert not plan_of(case).trades
+
+
+def sized_case(signal: SignalKind, score: float, worth: Decimal) -> Case:
+    """100,000 USDT of value, 60% cash, and BTC worth `worth` of its conviction target
+    (sizing = conviction, max_position 30%: the target is `score`'s share of 30,000)."""
+    conviction = Decimal(repr(min(max(abs(score), 0.0), 1.0)))
+    target = (conviction if signal is not SignalKind.SELL else 1 - conviction) * 30_000
+    price = Decimal(50_000)
+    btc = (target * worth / price).quantize(Decimal("0.00000001"))
+    balances = {"BTC": Balance(btc), "USDT": Balance(Decimal(100_000) - btc * price)}
+    prices = {"BTC/USDT": Price("BTC", "USDT", price)}
+    portfolio = value_portfolio(balances, prices, quote="USDT", cash_assets=CASH, markets={},
+                                now=NOW, max_price_age=120)
+    signals = {"BTC": AssetSignal("BTC", signal, score)}
+    positions = {"BTC": PositionFacts(cost_basis=price, last_buy=NOW - timedelta(days=30))}
+    settings = PolicySettings(preset="seed-literal", sizing="conviction", max_position="0.3",
+                              max_cash="0.5", min_trade_value="10")
+    return Case(PlanInput(portfolio, signals, positions, {}, (), NOW), settings)
+
+
+@pytest.mark.parametrize(("signal", "score"), [(SignalKind.BUY, 0.5), (SignalKind.SELL, -0.5),
+                                               (SignalKind.BUY, 0.25), (SignalKind.SELL, -0.75)])
+def test_a_sized_trade_a_hair_from_its_target_is_found_possible(
+    signal: SignalKind, score: float
+) -> None:
+    # Sized by conviction, a buy needs the holding under its target and a signal sell above
+    # what it keeps: 0.2% short of (or past) the target trades, and the prefilter says so;
+    # 0.2% the other side plans nothing, and the prefilter says that too.
+    trades = {"BUY": Decimal("0.998"), "SELL": Decimal("1.002")}[signal.value]
+    stays = {"BUY": Decimal("1.002"), "SELL": Decimal("0.998")}[signal.value]
+    case = sized_case(signal, score, trades)
+    assert [t.side for t in plan_of(case).trades] == [Side(signal.value.lower())]
+    assert possible(case)
+    case = sized_case(signal, score, stays)
+    assert not plan_of(case).trades
+    assert not possible(case)
 
 
 def config(**overrides: Any) -> Settings:

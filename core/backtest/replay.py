@@ -78,7 +78,8 @@ class SignalHistories(Mapping[str, SignalHistory]):
 class MarketReplay:
     """Prices and signals of every asset at every decision row of a backtest.
 
-    `codes[row, column]` is every asset's signal code (`KIND_ORDER`) at each decision row.
+    `codes[row, column]` and `scores[row, column]` are every asset's signal code (`KIND_ORDER`)
+    and score at each decision row.
     """
 
     def __init__(
@@ -98,7 +99,7 @@ class MarketReplay:
         self.quote = quote
         self.first_row = first_row
         self._columns = {asset: self._precompute(signals.compute(asset)) for asset in signals}
-        self.codes = self._code_matrix()
+        self.codes, self.scores = self._signal_matrices()
         self._memo: dict[tuple[str, int, float], AssetSignal] = {}
         self._symbols = {asset: f"{asset}/{quote}" for asset in history.assets}
         self._prices_row = -1
@@ -163,15 +164,18 @@ class MarketReplay:
         at_ms = int(self.history.times[row])
         return {a: self.signals[a].at(at_ms) for a in assets if a in self.signals}
 
-    def _code_matrix(self) -> SignalCodes:
-        """Every asset's signal code at every decision row (HOLD without signals), one array."""
-        codes = np.full((self.history.times.size, len(self.history.assets)), HOLD_CODE,
-                        dtype=np.int8)
+    def _signal_matrices(self) -> tuple[SignalCodes, FloatArray]:
+        """Every asset's signal code and score at every decision row (HOLD and 0 without
+        signals), an array each."""
+        shape = (self.history.times.size, len(self.history.assets))
+        codes = np.full(shape, HOLD_CODE, dtype=np.int8)
+        scores = np.zeros(shape)
         for column, asset in enumerate(self.history.assets):
             found = self._columns.get(asset)
             if found is not None:
                 codes[:, column] = found.codes
-        return codes
+                scores[:, column] = found.scores
+        return codes, scores
 
     def _precompute(self, history: SignalHistory) -> _Column:
         """`history.signal_at(T)` for the decision time T of every row, as arrays."""

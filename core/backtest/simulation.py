@@ -212,7 +212,8 @@ class Simulation:
         if state is not None:
             possible = possible_plans(
                 state, history.closes[row - 1:stop - 1], history.traded[row - 1:stop - 1],
-                self.replay.codes[row:stop], history.times[row:stop], self.policy,
+                self.replay.codes[row:stop], self.replay.scores[row:stop], history.times[row:stop],
+                self.policy,
             )
         self._ahead = Lookahead(self.broker.version, row, stop, size, possible)
         return bool(possible[0])

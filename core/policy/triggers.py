@@ -10,12 +10,13 @@ conservatively: a plan whose first round trades nothing is empty (`make_plan` se
 Some rule must start a plan, on the state as it stands:
 
 1. a sellable holding under its stop-loss, or with a SELL signal and not held back by the loss
-   guard;
+   guard (with `sizing = conviction`, and worth more than the rest the signal keeps);
 2. a sellable holding above max_position + trim_band; 3. a sellable non-dust holding below
    min_position (with `keep_small_holdings`, only one Ballast bought: rule 3 keeps the owner's);
 4. cash below min_cash − cash_band with anything sellable;
 5. cash above buy_cash_threshold with a STRONG_BUY candidate (above max_cash: a BUY) that has
-   room under max_position, is out of rebuy_cooldown and not under its stop-loss.
+   room under max_position (with `sizing = conviction`, under its conviction's share of it),
+   is out of rebuy_cooldown and not under its stop-loss.
 
 "Sellable" is what every sell needs: priced, not dust, not on `never_sell`, out of min_hold,
 and a free amount on the step worth the order minimums. Anything else the policy checks
@@ -147,13 +148,15 @@ def possible_plans(
     prices: FloatArray,
     priced: BoolArray,
     codes: CodeArray,
+    scores: FloatArray,
     now_ms: IntArray,
     settings: PolicySettings,
 ) -> BoolArray:
     """For each moment (row), whether `make_plan` could plan any trade (module docs).
 
     `prices[row, column]` and `priced[row, column]` are the last prices and whether they are
-    usable, `codes[row, column]` the signal codes (`KIND_ORDER`), `now_ms[row]` the moments.
+    usable, `codes[row, column]` and `scores[row, column]` the signal codes (`KIND_ORDER`) and
+    scores, `now_ms[row]` the moments.
     """
     rows = now_ms.size
     if state.columns.size == 0:
@@ -165,6 +168,11 @@ def possible_plans(
     value = state.amounts * price
     total = state.cash + value.sum(axis=1)
     share = total[:, None]
+    # Sized by conviction, a signal trade aims at a share of the first round's cap
+    # (`Book.max_value`: max_position of V) and is skipped as `conviction` once there.
+    sized = settings.sizing == "conviction"
+    score = scores[:, state.columns]
+    cap = float(settings.max_position) * share
     now = now_ms.astype(np.float64)[:, None]
     held = ok & (state.amounts > 0)
     maybe_active = held & ~state.always_dust & (value >= state.dust_notional * down)
@@ -181,7 +189,10 @@ def possible_plans(
     if settings.sell_on_signal:
         guard = _fraction(settings.signal_sell_max_loss)
         guarded = price < basis * (1 - guard) * down if guard is not None else never
-        sells |= may_sell & (code == SELL) & ~guarded
+        signal_sells = may_sell & (code == SELL) & ~guarded
+        if sized:  # `rules.sell_conviction`: the holding must be worth more than it keeps
+            signal_sells &= value > (1 - np.clip(-score, 0.0, 1.0)) * cap * down
+        sells |= signal_sells
     # Rules 2 and 4 start only beyond their bands (inside, they skip as within_band).
     trim_at = float(settings.max_position + settings.trim_band)
     sells |= may_sell & (value > trim_at * share * down)
@@ -201,6 +212,8 @@ def possible_plans(
     strong = state.cash > float(settings.buy_cash_threshold) * total * down
     plain = state.cash > float(settings.max_cash) * total * down
     wanted = (code == STRONG_BUY) | ((code == BUY) & plain[:, None])
+    if sized:  # `rules.buy_conviction`: the holding must be worth less than its target
+        wanted &= value < np.clip(score, 0.0, 1.0) * cap * up
     possible |= strong & (candidate & wanted).any(axis=1)
     result: BoolArray = possible & (total > 0)
     return result
