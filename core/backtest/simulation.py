@@ -63,7 +63,7 @@ class Lookahead:
     start: int = 0
     stop: int = 0
     size: int = MIN_LOOKAHEAD // 2
-    possible: BoolArray = field(default_factory=lambda: np.zeros(0, dtype=np.bool_))
+    possible: list[bool] = field(default_factory=list)  # a list: read one row at a time
 
 
 @dataclass(frozen=True, slots=True)
@@ -198,7 +198,7 @@ class Simulation:
         """
         ahead = self._ahead
         if ahead.version == self.broker.version and ahead.start <= row < ahead.stop:
-            return bool(ahead.possible[row - ahead.start])
+            return ahead.possible[row - ahead.start]
         size = min(ahead.size * 2, MAX_LOOKAHEAD) if ahead.version == self.broker.version \
             else MIN_LOOKAHEAD
         stop = min(row + size, self.replay.history.times.size)
@@ -215,7 +215,7 @@ class Simulation:
                 self.replay.codes[row:stop], self.replay.scores[row:stop], history.times[row:stop],
                 self.policy,
             )
-        self._ahead = Lookahead(self.broker.version, row, stop, size, possible)
+        self._ahead = Lookahead(self.broker.version, row, stop, size, possible.tolist())
         return bool(possible[0])
 
     def drifted(self, plan: Plan) -> bool:

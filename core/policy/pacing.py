@@ -14,12 +14,12 @@ from core.domain.models import ZERO
 from core.market.candles import timeframe_ms
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_ONE_MS = timedelta(milliseconds=1)  # built once: a backtest asks at every candle
 
 
 def _candle_number(moment: datetime, timeframe: str) -> int:
     """Which candle of `timeframe` `moment` falls in, counted from the epoch (UTC grid)."""
-    elapsed = moment - EPOCH
-    return (elapsed // timedelta(milliseconds=1)) // timeframe_ms(timeframe)
+    return ((moment - EPOCH) // _ONE_MS) // timeframe_ms(timeframe)
 
 
 def decision_due(
