@@ -250,3 +250,30 @@ async def test_small_holdings_the_owner_keeps_do_not_make_candles_possible() -> 
     assert_same(fast, every)
     assert fast.tally.executed > 5
     assert fast.decisions < every.decisions * 2 // 3  # without this rule: at every candle
+
+
+@pytest.mark.parametrize(("plan_on", "interval", "every"), [
+    ("candle_close", "300", True), ("candle_close", "86400", True), ("interval", "300", True),
+    ("interval", "3600", True), ("interval", "3601", False), ("interval", "7200", False),
+])
+def test_the_replay_skips_the_pacing_rule_only_where_it_says_due_at_every_candle(
+    plan_on: str, interval: str, every: bool
+) -> None:
+    settings = config(plan_on=plan_on, rebalance_interval=interval)
+    replay = load_replay(DEMO, "1h", "USDT", T0 + 30 * DAY, T0 + 40 * DAY, settings.signal)
+    inp = BacktestInput(settings, SEED, {}, tuple(settings.watchlist))
+    broker = Broker(replay.history, SEED.balances(), markets(), quote="USDT",
+                    fee_rate=settings.fee_rate, slippage=settings.paper_slippage, name="ballast")
+    sim = Simulation(replay, inp, markets(), broker)
+    assert sim.due_at_every_candle() is every
+    assert all([sim.due(row) for row in replay.rows]) is every
+
+
+async def test_a_plan_every_other_candle_trades_the_same_with_the_prefilter() -> None:
+    # Not due at every candle: the replay asks the pacing rule at each one.
+    settings = config(preset="seed-literal", plan_on="interval", rebalance_interval="7200")
+    replay = load_replay(DEMO, "1h", "USDT", T0 + 30 * DAY, T0 + 60 * DAY, settings.signal)
+    fast, every = await replay_both(replay, settings)
+    assert_same(fast, every)
+    assert fast.tally.executed > 10
+    assert every.decisions == len(replay.rows) // 2
