@@ -61,3 +61,19 @@ import numba
 print(json.dumps([light, hasattr(numba, "__file__"), callable(numba.vectorize)]))
 """
     assert run(code) == [True, True, True]
+
+
+def test_a_pandas_ta_that_needs_more_of_numba_still_imports(tmp_path: Path) -> None:
+    """A pandas-ta release that uses more of numba than `njit` gets the real numba."""
+    fake = tmp_path / "pandas_ta"
+    fake.mkdir()
+    (fake / "__init__.py").write_text(
+        "from numba import njit, prange\nLOADED = prange is not None\n")
+    code = f"""
+import json, sys
+sys.path.insert(0, {str(tmp_path)!r})
+from core.signals.lazy_numba import import_pandas_ta
+ta = import_pandas_ta()
+print(json.dumps([ta.LOADED, hasattr(sys.modules["numba"], "__file__")]))
+"""
+    assert run(code) == [True, True]

@@ -96,6 +96,14 @@ def import_pandas_ta() -> types.ModuleType:
     sys.modules["numba"] = stand_in
     try:
         return importlib.import_module("pandas_ta")
+    except (ImportError, AttributeError):
+        # A pandas-ta that wants more of numba than `njit`: forget the half-done import and
+        # import both for real, slower but correct.
+        for name in [n for n in sys.modules if n == "pandas_ta" or n.startswith("pandas_ta.")]:
+            del sys.modules[name]
+        _KERNELS.clear()
+        del sys.modules["numba"]
+        return importlib.import_module("pandas_ta")
     finally:
         if sys.modules.get("numba") is stand_in:
             del sys.modules["numba"]
