@@ -6,9 +6,9 @@ Prints
 1. the time to compute every strategy for 100 symbols × 500 closed 1h candles through
    `compute_signals` (target ≤ 0.5 s), warm and cold. Warm (median of repeated calls) is what
    the engine pays every cycle, and what the target is about: the engine computes signals in
-   one long-running process. Cold is the first call in a process, which also loads pandas-ta's
-   compiled SMA kernel (numba, from its disk cache): a one-off the engine pays once at
-   start-up, and a one-shot command (`ballast signals`) pays every time on top of its imports;
+   one long-running process. Cold is the first call in a process, which also pays pandas' and
+   NumPy's first-call costs (no numba kernel runs: core/signals/lazy_numba.py): a one-off the
+   engine pays once at start-up, and a one-shot command (`ballast signals`) pays every time;
 2. the backtest path: `signal_history` over 20 symbols × 4 years of 1h candles, then the
    signal read at every hour;
 3. the candle cache: requests for a first load of 100 symbols, for a refresh with no new
@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import statistics
-import sys
 import tempfile
 import time
 from collections.abc import Callable, Sequence
@@ -128,7 +127,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     windows = symbol_windows(frames, 100, 500)
     print(f"symbols: {len(windows)} × {min(len(f) for f in windows.values())} 1h candles, "
           f"strategies: {', '.join(settings.strategies)}")
-    # The cold call must be this process's first: it is the one that loads the kernels.
+    # The cold call must be this process's first.
     (cold,), (cold_cpu,) = timed(1, lambda: compute_signals(windows, settings))
     wall, cpu = timed(7, lambda: compute_signals(windows, settings))
     warm = statistics.median(wall)
@@ -136,11 +135,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     print(f"  warm, every engine cycle: median {warm:.3f} s wall "
           f"({statistics.median(cpu):.3f} s CPU) over {len(wall)} calls, best {min(wall):.3f} s")
     print(f"  cold, first call in a process: {cold:.3f} s wall ({cold_cpu:.3f} s CPU) = warm + "
-          f"{cold - warm:.3f} s once (pandas-ta loads its numba SMA kernel)")
-    if sys.flags.dont_write_bytecode:
-        print("  (Python writes no bytecode here: the numba modules that were not compiled at "
-              "install are compiled from source in every process, most of that one-off; "
-              "`uv sync --compile-bytecode` installs them compiled)")
+          f"{cold - warm:.3f} s once")
 
     long = {asset: frame[(frame.index >= 1_609_459_200_000) & (frame.index < 1_735_689_600_000)]
             for asset, frame in sorted(frames.items())[:20]}
