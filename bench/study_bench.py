@@ -93,7 +93,8 @@ def main() -> None:
         walls[jobs] = time.perf_counter() - began
         own = max(memory.uss.values(), default=0) / MB
         seen = max(memory.rss.values(), default=0) / MB
-        where = (f"{len(memory.rss)} worker processes, peak per worker RSS {seen:.0f} MB, "
+        # The children include loky's resource tracker beside the workers; the peak is a worker's.
+        where = (f"{len(memory.rss)} child processes, the largest's peak RSS {seen:.0f} MB, "
                  f"USS {own:.0f} MB") if memory.rss else "in this process (no workers)"
         print(f"jobs={jobs}: {walls[jobs]:.1f} s wall ({where}); PBO {report['pbo']:.2f}, "
               f"deflated Sharpe {report['deflated_sharpe']:.2f}")
