@@ -122,7 +122,7 @@ def test_a_missing_file_is_named(tmp_path: Path) -> None:
     assert "nope.json: cannot read the file" in message
 
 
-def test_the_installed_ballast_command_runs_as_a_real_process() -> None:
+def test_the_installed_ballast_command_runs_as_a_real_process(tmp_path: Path) -> None:
     script = Path(sys.executable).with_name("ballast")
     command = (
         [str(script)]
@@ -135,7 +135,7 @@ def test_the_installed_ballast_command_runs_as_a_real_process() -> None:
         text=True,
         timeout=60,
         check=False,
-        cwd=ROOT,
+        cwd=tmp_path,  # away from a `.env` in the checkout
         env=_process_env(**SEED_RULES),  # the seed's figure below
     )
     assert done.returncode == 0, done.stderr
@@ -146,7 +146,7 @@ def test_the_installed_ballast_command_runs_as_a_real_process() -> None:
         text=True,
         timeout=60,
         check=False,
-        cwd=ROOT,
+        cwd=tmp_path,  # away from a `.env` in the checkout
     )
     assert bad.returncode == 2 and bad.stdout == ""
     # The console wraps long lines (the path is in the message): compare the words.
