@@ -72,6 +72,10 @@ async def test_the_fast_replay_fills_exactly_what_the_real_engine_fills(
     assert fast.tally == engine.tally
     assert np.array_equal(fast_curve.times, engine_curve.times)
     assert np.allclose(fast_curve.equity, engine_curve.equity, rtol=1e-12)
+    # the chart's trade marks: every fill, once, on the same side
+    assert np.array_equal(fast_curve.buy_times, engine_curve.buy_times)
+    assert np.array_equal(fast_curve.sell_times, engine_curve.sell_times)
+    assert fast_curve.buy_times.size + fast_curve.sell_times.size == len(fast.orders)
 
     plans = [e.plan for e in proposals.pending() if isinstance(e, PlanProposed)]
     planned = Counter(r for p in plans for t in p.trades for r in t.reasons)

@@ -18,7 +18,7 @@ import numpy.typing as npt
 import pytest
 
 from bot.charting import MS_PER_DAY, buckets, signed_percent, total_return
-from bot.cli.backtest_chart import backtest_figure, trailing_mean
+from bot.cli.backtest_chart import MAX_MARKED_TRADES, backtest_figure, trailing_mean
 from bot.telegram.charts import ValuePoint, value_figure
 from core.backtest.benchmarks import EquityCurve
 from core.backtest.runner import BacktestResult
@@ -36,9 +36,12 @@ START = 1_609_459_200_000  # 2021-01-01T00:00Z
 LIMITS = PolicySettings()
 
 
-def hourly_result(days: float, *, growth: float = 3.0, seed: int = 1) -> BacktestResult:
-    """A 1h backtest over `days`: three noisy curves (Ballast ends `growth`× up) and a cash share
-    that swings hour by hour between the target and all cash, as a busy strategy's does."""
+def hourly_result(
+    days: float, *, growth: float = 3.0, seed: int = 1, trades: int = 0
+) -> BacktestResult:
+    """A 1h backtest over `days`: three noisy curves (Ballast ends `growth`× up), a cash share
+    that swings hour by hour between the target and all cash, as a busy strategy's does, and
+    `trades` fills at random moments, a third of them buys."""
     rng = np.random.default_rng(seed)
     hours = int(days * 24) + 1
     times = START + np.arange(hours, dtype=np.int64) * HOUR
@@ -49,9 +52,12 @@ def hourly_result(days: float, *, growth: float = 3.0, seed: int = 1) -> Backtes
         return np.asarray(3000 * np.exp(drift * scale + walk - walk[0]))
 
     cash = np.clip(0.25 + 0.75 * (rng.random(hours) < 0.3) * rng.random(hours), 0, 1)
+    fills = np.sort(rng.integers(times[0], times[-1], trades))
+    buys = rng.random(trades) < 1 / 3
     return BacktestResult(
         timeframe="1h",
-        ballast=EquityCurve(times, curve(1.0, 0.004), cash),
+        ballast=EquityCurve(times, curve(1.0, 0.004), cash,
+                            buy_times=fills[buys], sell_times=fills[~buys]),
         hodl=EquityCurve(times, curve(0.8, 0.006), np.zeros(hours)),
         calendar=EquityCurve(times, curve(0.9, 0.005), np.full(hours, 0.2)),
         tally=Tally(),
@@ -100,7 +106,7 @@ def test_a_multi_year_1h_chart_says_log_scale_and_shows_each_return() -> None:
 
 
 def test_the_legend_sits_above_the_curves_not_on_them() -> None:
-    figure = drawn(hourly_result(2 * 365))
+    figure = drawn(hourly_result(2 * 365, trades=60))  # with the trade marks' two entries
     top, _ = panels(figure)
     renderer = figure.canvas.get_renderer()  # type: ignore[attr-defined]
     legend = top.get_legend()
@@ -115,6 +121,27 @@ def test_the_legend_sits_above_the_curves_not_on_them() -> None:
     assert title.startswith("Backtest 2021-01-01 → 2023-01-01")
     (title_box,) = extents([figure._suptitle], figure)  # type: ignore[attr-defined]
     assert not title_box.overlaps(box)
+
+
+def test_each_fill_is_marked_on_ballasts_curve_buys_up_sells_down() -> None:
+    result = hourly_result(365, trades=60)
+    top, _ = panels(drawn(result))
+    curve = result.ballast
+    for times, marker_label in ((curve.buy_times, "buys"), (curve.sell_times, "sells")):
+        (marks,) = [c for c in top.collections if c.get_label() == f"{times.size} {marker_label}"]
+        offsets = np.asarray(marks.get_offsets())
+        assert len(offsets) == times.size > 0
+        # each mark sits on the curve at the first point at or after its fill
+        at = np.searchsorted(curve.times, times)
+        assert np.allclose(offsets[:, 1], curve.equity[at])
+
+
+def test_too_many_trades_are_counted_in_the_legend_not_marked() -> None:
+    result = hourly_result(365, trades=MAX_MARKED_TRADES + 1)
+    top, _ = panels(drawn(result))
+    labels = [c.get_label() for c in top.collections]
+    assert f"{result.ballast.buy_times.size} buys (not marked)" in labels
+    assert all(len(c.get_offsets()) == 0 for c in top.collections)  # type: ignore[arg-type]
 
 
 def test_a_small_range_stays_linear_and_says_nothing_about_log() -> None:

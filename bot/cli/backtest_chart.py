@@ -1,5 +1,6 @@
 """The `--plot` chart of `ballast backtest` and `ballast demo`: the three equity curves, each
-with its total return in the legend, above Ballast's cash share against its band.
+with its total return in the legend and Ballast's buys and sells marked on its curve, above
+Ballast's cash share against its band.
 
 `backtest_figure` builds the figure and draws nothing to disk (tests read its parts);
 `bot.cli.backtest.write_plot` saves it. matplotlib loads only when a chart is drawn.
@@ -16,6 +17,7 @@ from bot.charting import as_dates, buckets, date_axis, value_axis, with_return
 from bot.cli.backtest import NAMES
 
 if TYPE_CHECKING:
+    from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
     from core.backtest.runner import BacktestResult
@@ -31,6 +33,9 @@ _CASH = "tab:blue"
 _BAND = "tab:green"
 # How many daily points, at most, the smoothed cash line averages: about a 120th of the period.
 _SMOOTH_PARTS = 120
+# Past this many trades the marks would hide the curve; the legend then gives the counts only.
+MAX_MARKED_TRADES = 400
+_MARKS = (("buy_times", "^", "tab:green", "buys"), ("sell_times", "v", "tab:red", "sells"))
 
 
 def backtest_figure(result: BacktestResult, limits: PolicySettings, quote: str, *,
@@ -54,6 +59,7 @@ def backtest_figure(result: BacktestResult, limits: PolicySettings, quote: str, 
         equities.append(curve.equity)
         top.plot(as_dates(curve.times), np.maximum(curve.equity, 1e-9), color=colour,
                  linestyle=style, linewidth=width, label=with_return(NAMES[key], curve.equity))
+    mark_trades(top, result)
     value_axis(top, equities, quote)
     top.grid(True, alpha=0.3)
     figure.suptitle(title or _title(result), fontsize=11)
@@ -91,6 +97,25 @@ def backtest_figure(result: BacktestResult, limits: PolicySettings, quote: str, 
     figure.legend(*bottom.get_legend_handles_labels(), loc="outside lower center", ncol=4,
                   fontsize=8, frameon=False)
     return figure
+
+
+def mark_trades(axes: Axes, result: BacktestResult) -> None:
+    """Ballast's fills as marks on its curve, at the first point at or after each fill: buys ▲
+    in green, sells ▼ in red, with their counts in the legend."""
+    curve = result.ballast
+    marked = curve.buy_times.size + curve.sell_times.size <= MAX_MARKED_TRADES
+    for field, marker, colour, name in _MARKS:
+        times = getattr(curve, field)
+        if not times.size:
+            continue
+        if not marked:  # a legend entry without marks: the count still reads
+            axes.scatter([], [], marker=marker, color=colour, label=f"{times.size} {name} "
+                         "(not marked)")
+            continue
+        at = np.clip(np.searchsorted(curve.times, times), 0, curve.times.size - 1)
+        axes.scatter(as_dates(curve.times[at]), curve.equity[at], marker=marker, s=16,
+                     color=colour, edgecolors="none", alpha=0.85, zorder=3,
+                     label=f"{times.size} {name}")
 
 
 def trailing_mean(values: npt.ArrayLike, window: int) -> npt.NDArray[np.float64]:

@@ -15,7 +15,7 @@ Both start from the same value: the starting amounts at the first candle's open.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 
 import numpy as np
@@ -52,6 +52,10 @@ class EquityCurve:
     trades: int = 0
     fees_paid: float = 0.0
     traded_value: float = 0.0
+    # When each filled buy and sell happened (epoch ms), for the chart's trade marks; kept as
+    # two small arrays so that studies can hold thousands of curves.
+    buy_times: IntArray = field(default_factory=lambda: np.empty(0, dtype=np.int64))
+    sell_times: IntArray = field(default_factory=lambda: np.empty(0, dtype=np.int64))
 
     def metrics(self, timeframe: str) -> Metrics:
         """The metrics of this curve (docs/formats.md)."""

@@ -38,6 +38,8 @@ def chain(curves: Sequence[EquityCurve]) -> EquityCurve:
     trades = curves[0].trades
     fees = curves[0].fees_paid
     traded = curves[0].traded_value
+    buys = [c.buy_times for c in curves]
+    sells = [c.sell_times for c in curves]
     level = float(curves[0].equity[-1])
     for curve in curves[1:]:
         scale = level / float(curve.equity[0]) if curve.equity[0] > 0 else 0.0
@@ -49,7 +51,8 @@ def chain(curves: Sequence[EquityCurve]) -> EquityCurve:
         traded += curve.traded_value * scale
         level = float(curve.equity[-1]) * scale
     return EquityCurve(np.concatenate(times), np.concatenate(equity), np.concatenate(cash),
-                       trades=trades, fees_paid=fees, traded_value=traded)
+                       trades=trades, fees_paid=fees, traded_value=traded,
+                       buy_times=np.concatenate(buys), sell_times=np.concatenate(sells))
 
 
 def on_clock(curve: EquityCurve, clock: IntArray) -> EquityCurve:
@@ -60,7 +63,8 @@ def on_clock(curve: EquityCurve, clock: IntArray) -> EquityCurve:
     index = np.clip(np.searchsorted(curve.times, clock, side="right") - 1, 0,
                     curve.times.size - 1)
     return EquityCurve(clock, curve.equity[index], curve.cash_share[index], trades=curve.trades,
-                       fees_paid=curve.fees_paid, traded_value=curve.traded_value)
+                       fees_paid=curve.fees_paid, traded_value=curve.traded_value,
+                       buy_times=curve.buy_times, sell_times=curve.sell_times)
 
 
 def sampled_returns(curve: EquityCurve, clock: IntArray) -> FloatArray:
