@@ -13,7 +13,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
 from bot.cli.app import app
-from bot.cli.common import console, error_console, fail, parse_moment, print_json
+from bot.cli.common import CURVE_NAMES, console, error_console, fail, parse_moment, print_json
 from core.domain.models import epoch_ms
 
 if TYPE_CHECKING:
@@ -22,7 +22,6 @@ if TYPE_CHECKING:
     from core.backtest.simulation import Progress as ProgressCallback
     from core.config.settings import Settings
 
-NAMES = {"ballast": "Ballast", "hodl": "Buy & hold", "calendar": "Calendar (monthly)"}
 ROWS = (
     ("final_value", "Final value", "money"),
     ("total_return", "Total return", "pct"),
@@ -188,7 +187,7 @@ def summary_table(summary: Mapping[str, Any], title: str, *, days: float | None 
         table.caption_justify = "left"
     table.add_column("")
     for key in ("ballast", "hodl", "calendar"):
-        table.add_column(NAMES[key], justify="right")
+        table.add_column(CURVE_NAMES[key], justify="right")
     for key, label, kind in ROWS:
         if short and key in ANNUALISED:
             table.add_row(label, "n/a", "n/a", "n/a")

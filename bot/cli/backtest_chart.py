@@ -14,7 +14,7 @@ import numpy as np
 import numpy.typing as npt
 
 from bot.charting import as_dates, buckets, date_axis, value_axis, with_return
-from bot.cli.backtest import NAMES
+from bot.cli.common import CURVE_NAMES
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -58,7 +58,8 @@ def backtest_figure(result: BacktestResult, limits: PolicySettings, quote: str, 
         curve = getattr(result, key)
         equities.append(curve.equity)
         top.plot(as_dates(curve.times), np.maximum(curve.equity, 1e-9), color=colour,
-                 linestyle=style, linewidth=width, label=with_return(NAMES[key], curve.equity))
+                 linestyle=style, linewidth=width,
+                 label=with_return(CURVE_NAMES[key], curve.equity))
     mark_trades(top, result)
     value_axis(top, equities, quote)
     top.grid(True, alpha=0.3)

@@ -20,6 +20,9 @@ error_console = Console(stderr=True)
 EXIT_PROBLEM = 1
 EXIT_INVALID = 2
 
+# The three curves of a backtest as tables, charts and studies name them.
+CURVE_NAMES = {"ballast": "Ballast", "hodl": "Buy & hold", "calendar": "Calendar (monthly)"}
+
 
 def parse_moment(text: str, option: str, *, end_of_day: bool = False) -> datetime:
     """The UTC day (`2024-12-31`) or ISO time (`2024-12-31T12:00:00Z`) typed for `option`.

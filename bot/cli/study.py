@@ -17,7 +17,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from bot.cli.app import app
-from bot.cli.common import console, error_console, fail, parse_moment, print_json
+from bot.cli.common import CURVE_NAMES, console, error_console, fail, parse_moment, print_json
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -343,8 +343,8 @@ def study_figure(plan: StudyPlan, results: Mapping[Any, BacktestResult],
         axis.plot(as_dates(run.ballast.times), run.ballast.equity,
                   color="tab:blue", alpha=0.25, linewidth=0.6)
     run = chained(plan, results, 0, 0)
-    for curve, label, colour in ((run.hodl, "Buy & hold", "black"),
-                                 (run.calendar, "Calendar (monthly)", "tab:orange")):
+    for curve, label, colour in ((run.hodl, CURVE_NAMES["hodl"], "black"),
+                                 (run.calendar, CURVE_NAMES["calendar"], "tab:orange")):
         axis.plot(as_dates(curve.times), curve.equity, label=with_return(label, curve.equity),
                   color=colour, linewidth=1.0)
     names = [c.name for c in plan.configs]

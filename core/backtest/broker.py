@@ -17,8 +17,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
-from core.backtest.history import MarketHistory, to_datetime
-from core.domain.models import ZERO, Balance, Candle, Market, Price, Side
+import numpy as np
+
+from core.backtest.history import IntArray, MarketHistory, to_datetime
+from core.domain.models import ZERO, Balance, Candle, Market, Price, Side, epoch_ms
 from core.domain.rounding import floor_to_step, round_to_tick
 from core.exchange.base import Order, OrderStatus
 from core.exchange.errors import ExchangeError, ExchangeUnavailable, InvalidOrder
@@ -118,6 +120,8 @@ class Broker:
         self.fees_paid = ZERO
         self.traded_value = ZERO
         self.trades = 0
+        # When each filled buy and sell happened (epoch ms), for the chart's trade marks.
+        self._fill_times: dict[Side, list[int]] = {Side.BUY: [], Side.SELL: []}
 
     def free(self, asset: str) -> Decimal:
         """The free balance of `asset`."""
@@ -187,6 +191,16 @@ class Broker:
         self.trades += 1
         self.fees_paid += order.fee
         self.traded_value += order.cost
+        if order.timestamp is not None:
+            self._fill_times[order.side].append(epoch_ms(order.timestamp))
+
+    def buy_times(self) -> IntArray:
+        """When each filled buy happened (epoch ms), oldest first."""
+        return np.array(self._fill_times[Side.BUY], dtype=np.int64)
+
+    def sell_times(self) -> IntArray:
+        """When each filled sell happened (epoch ms), oldest first."""
+        return np.array(self._fill_times[Side.SELL], dtype=np.int64)
 
     def _place(self, row: int, side: Side, asset: str, amount: Decimal) -> Execution:
         self._sequence += 1

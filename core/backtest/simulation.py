@@ -35,16 +35,7 @@ from core.backtest.history import BoolArray, FloatArray, IntArray
 from core.backtest.positions import PositionBook
 from core.backtest.replay import MarketReplay
 from core.config.settings import Settings
-from core.domain.models import (
-    ZERO,
-    AssetSignal,
-    Market,
-    Plan,
-    Portfolio,
-    PositionFacts,
-    Side,
-    epoch_ms,
-)
+from core.domain.models import ZERO, AssetSignal, Market, Plan, Portfolio, PositionFacts
 from core.domain.rounding import floor_to_step
 from core.domain.valuation import value_portfolio
 from core.engine.execution import drift
@@ -350,14 +341,9 @@ class Simulation:
             trades=self.broker.trades,
             fees_paid=float(self.broker.fees_paid),
             traded_value=float(self.broker.traded_value),
-            buy_times=self._fill_times(Side.BUY),
-            sell_times=self._fill_times(Side.SELL),
+            buy_times=self.broker.buy_times(),
+            sell_times=self.broker.sell_times(),
         )
-
-    def _fill_times(self, side: Side) -> IntArray:
-        return np.array([epoch_ms(o.timestamp) for o in self.orders
-                         if o.side is side and o.filled > 0 and o.timestamp is not None],
-                        dtype=np.int64)
 
 
 async def run_fast(
