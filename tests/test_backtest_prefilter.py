@@ -19,8 +19,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from core.backtest.benchmarks import StartingPortfolio
-from core.backtest.broker import Broker
 from core.backtest.replay import MarketReplay, load_replay
+from core.backtest.runner import simulation
 from core.backtest.simulation import BacktestInput, Simulation, run_fast
 from core.config.rules import PolicySettings
 from core.config.settings import Settings, load_settings
@@ -36,6 +36,7 @@ from core.domain.models import (
 from core.domain.valuation import value_portfolio
 from core.exchange.paper_markets import bundled_markets
 from core.policy import PlanInput
+from core.policy.pacing import due_at_every_candle
 from core.policy.triggers import account_state, possible_plans
 from core.signals.combine import KIND_ORDER
 from tests.factories import NOW
@@ -177,10 +178,7 @@ async def replay_both(
     inp = BacktestInput(settings, start, {}, tuple(settings.watchlist))
     runs = []
     for prefilter in (True, False):
-        broker = Broker(replay.history, start.balances(), markets(), quote="USDT",
-                        fee_rate=settings.fee_rate, slippage=settings.paper_slippage,
-                        name="ballast")
-        sim = Simulation(replay, inp, markets(), broker)
+        sim = simulation(replay, inp, markets())
         await run_fast(sim, prefilter=prefilter)
         runs.append(sim)
     return runs[0], runs[1]
@@ -261,11 +259,10 @@ def test_the_replay_skips_the_pacing_rule_only_where_it_says_due_at_every_candle
 ) -> None:
     settings = config(plan_on=plan_on, rebalance_interval=interval)
     replay = load_replay(DEMO, "1h", "USDT", T0 + 30 * DAY, T0 + 40 * DAY, settings.signal)
-    inp = BacktestInput(settings, SEED, {}, tuple(settings.watchlist))
-    broker = Broker(replay.history, SEED.balances(), markets(), quote="USDT",
-                    fee_rate=settings.fee_rate, slippage=settings.paper_slippage, name="ballast")
-    sim = Simulation(replay, inp, markets(), broker)
-    assert sim.due_at_every_candle() is every
+    sim = simulation(replay, BacktestInput(settings, SEED, {}, tuple(settings.watchlist)),
+                     markets())
+    assert due_at_every_candle(plan_on=plan_on, rebalance_interval=int(interval),
+                               timeframe="1h") is every
     assert all([sim.due(row) for row in replay.rows]) is every
 
 

@@ -42,7 +42,7 @@ from core.engine.execution import drift
 from core.exchange.base import Order
 from core.policy import PlanInput, make_plan
 from core.policy.buy_cap import buy_cap
-from core.policy.pacing import decision_due, traded_in_window
+from core.policy.pacing import decision_due, due_at_every_candle, traded_in_window
 from core.policy.scope import signal_assets
 from core.policy.triggers import account_state, possible_plans
 
@@ -194,17 +194,6 @@ class Simulation:
             return False
         self.last_plan = now
         return True
-
-    def due_at_every_candle(self) -> bool:
-        """Whether `due` would say yes at every candle of the replay, so need not be asked.
-
-        The replay's candles sit on its timeframe's grid, each at least one candle after the
-        one before: under `candle_close` (counted on that grid) each closes a new candle, and
-        under `interval` each is due when the interval is at most one candle long.
-        """
-        if self.policy.plan_on == "candle_close":
-            return True
-        return self.policy.rebalance_interval * 1000 <= self.replay.history.candle_ms
 
     def may_trade(self, row: int) -> bool:
         """Whether a plan at `row` could hold any trade (`core.policy.triggers`).
@@ -359,7 +348,9 @@ async def run_fast(
     rows = sim.replay.rows
     sim.mark_start()
     # The pacing rule costs more than the rest of a quiet candle: not asked when known to agree.
-    every = sim.due_at_every_candle()
+    every = due_at_every_candle(plan_on=sim.policy.plan_on,
+                                rebalance_interval=sim.policy.rebalance_interval,
+                                timeframe=sim.replay.history.timeframe)
     for done, row in enumerate(rows, start=1):
         if (every or sim.due(row)) and (not prefilter or sim.may_trade(row)):
             now = sim.replay.time(row)

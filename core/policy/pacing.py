@@ -43,6 +43,15 @@ def decision_due(
     return now - last_plan >= timedelta(seconds=rebalance_interval)
 
 
+def due_at_every_candle(*, plan_on: str, rebalance_interval: int, timeframe: str) -> bool:
+    """Whether `decision_due` says yes at every candle of `timeframe`, each at least a candle
+    after the last plan: under `candle_close` each closes a new candle, and under `interval`
+    each is due when the interval is at most one candle long. A replay need not ask then."""
+    if plan_on == "candle_close":
+        return True
+    return rebalance_interval * 1000 <= timeframe_ms(timeframe)
+
+
 def next_decision_at(
     last_plan: datetime,
     *,
