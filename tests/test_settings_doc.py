@@ -23,7 +23,7 @@ def default_text(value: Any) -> str:
     if isinstance(value, bool):
         return f"`{str(value).lower()}`"
     if isinstance(value, tuple):
-        return f"`{','.join(value)}`"
+        return f"`{','.join(str(v) for v in value)}`"
     return f"`{value}`"
 
 

@@ -16,6 +16,9 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from core.config.presets import PresetName, apply_preset
 
 Fraction = Decimal
+# Shortest first: a strategy may read a timeframe as long as the signal's or longer.
+TIMEFRAMES = ("1m", "5m", "15m", "30m", "1h", "4h", "1d")
+Timeframe = Literal["1m", "5m", "15m", "30m", "1h", "4h", "1d"]
 
 
 class PolicySettings(BaseModel):
@@ -107,7 +110,7 @@ class SignalSettings(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid", validate_default=True)
 
     preset: PresetName = "default"
-    timeframe: Literal["1m", "5m", "15m", "30m", "1h", "4h", "1d"] = "1h"
+    timeframe: Timeframe = "1h"
     sell_rule: Literal["any", "majority", "all", "score"] = "score"
     # sell_rule = score: hysteresis on the score (core.signals.combine); ignored otherwise.
     sell_enter_score: float = Field(0.75, gt=0, le=1)
@@ -127,6 +130,12 @@ class SignalSettings(BaseModel):
     ema_slow: int = Field(50, ge=2)
     bb_period: int = Field(20, ge=2)
     bb_std: float = Field(2.0, gt=0)
+    # The long-horizon trend family (core.signals.long_trend), read from its own candles.
+    trend_timeframe: Timeframe = "1d"
+    trend_ma_days: int = Field(100, ge=2)
+    trend_band: float = Field(0.02, ge=0, lt=1)
+    trend_lookbacks: tuple[int, ...] = (20, 60, 120, 200)
+    trend_share: float = Field(0.75, gt=0.5, le=1)
 
     @model_validator(mode="before")
     @classmethod
@@ -138,8 +147,23 @@ class SignalSettings(BaseModel):
     def _split_strategies(cls, value: Any) -> Any:
         return split_list(value)
 
+    @field_validator("trend_lookbacks", mode="before")
+    @classmethod
+    def _split_lookbacks(cls, value: Any) -> Any:
+        return split_list(value)
+
+    @field_validator("trend_lookbacks")
+    @classmethod
+    def _check_lookbacks(cls, value: tuple[int, ...]) -> tuple[int, ...]:
+        if not value or min(value) < 1 or len(set(value)) != len(value):
+            raise ValueError("give one or more different whole numbers of days, e.g. 20,60,120")
+        return value
+
     @model_validator(mode="after")
     def _check_signal_relationships(self) -> Self:
+        if TIMEFRAMES.index(self.trend_timeframe) < TIMEFRAMES.index(self.timeframe):
+            raise ValueError(f"trend_timeframe = {self.trend_timeframe}: must be as long as "
+                             f"timeframe ({self.timeframe}) or longer")
         if self.rsi_oversold >= self.rsi_overbought:
             raise ValueError(
                 f"rsi_oversold = {self.rsi_oversold}: must be < rsi_overbought "

@@ -22,6 +22,8 @@ Rules of reading: the signal stands on the last candle closed at or before T (op
 T); a missing or unusable candle there, a gap inside an indicator's window, or too short a
 history gives HOLD votes whose reasons say so — never an exception, never a BUY/SELL on bad data.
 `weakest_first` orders holdings for selling (docs/rules.md). New strategies: see `strategies`.
+A strategy may read a longer timeframe than the signal's (the daily trend family beside hourly
+ones): `timeframes(settings)` names those read, `candles_needed(settings, tf)` how many of each.
 """
 
 from __future__ import annotations
@@ -36,8 +38,10 @@ from core.signals.history import CandleInput, SignalHistory, signal_history, to_
 from core.signals.strategies import (
     STRATEGIES,
     Strategy,
+    on_timeframe,
     register,
     selected_strategies,
+    timeframes,
 )
 
 __all__ = [
@@ -50,9 +54,11 @@ __all__ = [
     "combine",
     "compute_signal",
     "compute_signals",
+    "on_timeframe",
     "register",
     "selected_strategies",
     "signal_history",
+    "timeframes",
     "weakest_first",
 ]
 
@@ -63,19 +69,23 @@ def compute_signal(
     settings: SignalSettings,
     at_ms: int | None = None,
     timeframe: str | None = None,
+    other: Mapping[str, CandleInput] | None = None,
 ) -> AssetSignal:
     """The signal of `asset` as of `at_ms` (UTC epoch ms) from its candles.
 
     Candles not closed by `at_ms` are ignored. `at_ms=None` means every given candle is closed
     (e.g. candles from `core.market.candle_cache.CandleCache`) and reads as of the last one's close.
-    `timeframe` defaults to `settings.timeframe`. Raises `SettingsError` for an unknown
-    strategy name, `ValueError` for candles in an unknown shape; bad data gives HOLD reasons.
+    `timeframe` defaults to `settings.timeframe`; `other` holds the candles of the longer
+    timeframes strategies read (e.g. `{"1d": …}`), built from `candles` where missing. Raises
+    `SettingsError` for an unknown strategy name, `ValueError` for candles in an unknown shape;
+    bad data gives HOLD reasons.
     """
     tf = timeframe or settings.timeframe
     frame = to_frame(candles)
     if at_ms is None:
         at_ms = int(frame.index[-1]) + timeframe_ms(tf) if len(frame) else 0
-    history = SignalHistory(asset, tf, settings, closed_candles(frame, tf, at_ms))
+    longer = {t: closed_candles(to_frame(c), t, at_ms) for t, c in (other or {}).items()}
+    history = SignalHistory(asset, tf, settings, closed_candles(frame, tf, at_ms), longer)
     return history.at(at_ms)
 
 
@@ -92,10 +102,12 @@ def compute_signals(
     }
 
 
-def candles_needed(settings: SignalSettings) -> int:
-    """How many contiguous closed candles every selected strategy needs to vote at all."""
+def candles_needed(settings: SignalSettings, timeframe: str | None = None) -> int:
+    """How many contiguous closed candles of `timeframe` (default: the signal's) every selected
+    strategy reading it needs to vote at all."""
     needs = [
         s.candles_needed(settings) + settings.confirm_candles - 1 + int(s.crossing)
         for s in selected_strategies(settings)
+        if s.timeframe(settings) == (timeframe or settings.timeframe)
     ]
     return max(needs, default=0)

@@ -1,60 +1,50 @@
 """One asset's signals at every closed candle of a history, computed once, read at any time.
 
-How candles become votes:
+Each strategy reads the candles of its own timeframe (`Strategy.timeframe`): the signal's
+`timeframe` (hourly by default) or a longer one (the daily trend family). Per timeframe,
+`core.signals.votes` turns candles into votes (usable candles, contiguous runs, states,
+`confirm_candles`). Here the votes meet on one clock, the signal timeframe's: at each of its
+closed candles, every strategy of a longer timeframe votes as of the last candle of *its*
+timeframe closed by then (a daily vote stands all day on yesterday's close). The votes then
+combine into a score and a signal (docs/rules.md, `core.signals.combine`), so the hysteresis of
+`sell_rule = score` runs over the signal timeframe's candles whatever the strategies read.
 
-1. Only *usable* candles count: open, high, low and close finite and above zero. A candle that
-   is missing, or present with unusable numbers (NaN), breaks the series.
-2. The usable candles are cut into contiguous runs (each candle one timeframe after the
-   previous). Indicators never span a break: each run starts its indicators afresh, and a
-   strategy has no state until the run holds the candles it needs. So a gap gives HOLD with
-   the gap in the reason for as long as the indicators are warming up again.
-3. Each strategy turns its indicators into a state per candle; `confirm_candles` = N makes a
-   state count only once it has held for N consecutive closed candles (for a crossing strategy:
-   the cross happened N-1 candles ago and has held since).
-4. The votes combine into a score and a signal (docs/rules.md, `core.signals.combine`).
+Longer candles are taken as given (the exchange's own, a `1d` file) or, if not given, built
+from the signal timeframe's candles (`core.market.resample`: UTC periods the data covers).
 
 No look-ahead: every number at candle `t` comes from candles up to `t` only, so the signal read
 at time T from a history that runs past T equals the one computed from the candles closed at
 or before T. Reading at T uses the last candle that closed at or before T (open + length ≤ T);
-if that candle is missing or unusable, the asset is HOLD with the reason, never a stale vote.
+if that candle is missing or unusable, the asset is HOLD with the reason, never a stale vote;
+a longer timeframe's missing candle makes its strategies HOLD with the reason.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
 
 import numpy as np
-import numpy.typing as npt
 import pandas as pd
 
 from core.config.rules import SignalSettings
 from core.domain.models import AssetSignal, Candle, SignalKind, Vote
-from core.market.candles import COLUMNS, candles_to_frame, format_ms, last_closed_open, timeframe_ms
+from core.market.candles import COLUMNS, candles_to_frame
+from core.market.resample import aggregate_candles
 from core.signals.combine import KIND_ORDER, combine_codes
 from core.signals.indicators import FloatArray
-from core.signals.strategies import Strategy, selected_strategies
-
-IntArray = npt.NDArray[np.int64]
+from core.signals.strategies import Strategy, on_timeframe, selected_strategies
+from core.signals.votes import IntArray, TimeframeVotes
 
 type CandleInput = pd.DataFrame | Sequence[Candle]
 """Candles as a candle frame (see `core.market.candles`) or a sequence of `Candle`."""
 
 
-@dataclass(frozen=True, slots=True)
-class _Run:
-    """A contiguous run of usable candles: rows [start, stop) of the usable series."""
-
-    start: int
-    stop: int
-    origin: str  # what came before it, in words, for reasons
-
-
 class SignalHistory:
     """Signals of one asset at every usable closed candle; build with `signal_history`.
 
-    `times`, `scores` and `kinds` are per usable candle (open times ascending), so a backtest
-    can read them as arrays; `at(T)` gives the full `AssetSignal` as of time T.
+    `times`, `scores` and `kinds` are per usable candle of the signal timeframe (open times
+    ascending), so a backtest can read them as arrays; `at(T)` gives the full `AssetSignal`.
+    `other` holds candle frames of the longer timeframes strategies read, by timeframe.
     """
 
     def __init__(
@@ -63,55 +53,48 @@ class SignalHistory:
         timeframe: str,
         settings: SignalSettings,
         frame: pd.DataFrame,
+        other: Mapping[str, pd.DataFrame] | None = None,
     ) -> None:
+        settings = on_timeframe(settings, timeframe)
         self.asset = asset
         self.timeframe = timeframe
         self.settings = settings
         self.strategies: tuple[Strategy, ...] = selected_strategies(settings)
-        self.length = timeframe_ms(timeframe)
-        all_times = frame.index.to_numpy(dtype=np.int64)
-        table = _table(frame)
-        prices = table[:, :4]  # open, high, low, close
-        usable = np.all(np.isfinite(prices) & (prices > 0), axis=1)
-        self._all_times = all_times
-        self._unusable_times = all_times[~usable]
-        self.phase = int(all_times[0] % self.length) if all_times.size else 0
-        columns = {name: table[usable, column] for column, name in enumerate(COLUMNS)}
-        self.times: IntArray = all_times[usable]
-        self.closes: FloatArray = columns["close"]
-        self._runs = self._find_runs()
-        size, count = self.times.size, len(self.strategies)
-        self.position = np.zeros(size, dtype=np.int64)  # candles in its run so far, from 1
-        self.run_start = np.zeros(size, dtype=np.int64)
-        for index, run in enumerate(self._runs):
-            self.position[run.start:run.stop] = np.arange(1, run.stop - run.start + 1)
-            self.run_start[run.start:run.stop] = index
-        self._run_frames: dict[int, pd.DataFrame] = {}
-        self.indicators: list[dict[str, FloatArray]] = []
-        self.states = np.full((size, count), np.nan)
-        for column, strategy in enumerate(self.strategies):
-            values = self._compute(strategy, columns)
-            self.indicators.append(values)
-            self.states[:, column] = self._states(strategy, values)
-        self._run_frames.clear()
-        self.held = np.zeros((size, count), dtype=np.int64)  # candles the state has held
-        self.crossed = np.zeros((size, count), dtype=bool)  # the held state began with a turn
-        self.votes = np.zeros((size, count), dtype=np.int64)
-        for column, strategy in enumerate(self.strategies):
-            self._confirm(column, strategy)
-        self.scores: FloatArray = (
-            self.votes.mean(axis=1) if count else np.zeros(size, dtype=np.float64)
-        )
+        reads = [s.timeframe(settings) for s in self.strategies]
+        base = TimeframeVotes(timeframe, settings, frame, tuple(
+            s for s, tf in zip(self.strategies, reads, strict=True) if tf == timeframe))
+        self._base = base
+        self.length, self.phase = base.length, base.phase
+        self.times: IntArray = base.times
+        self.closes: FloatArray = base.closes
+        decided = self.times + self.length  # when each candle's signal is read: at its close
+        # Per strategy: its timeframe's votes, and the row there that each row here reads.
+        self._sources: list[tuple[TimeframeVotes, int, IntArray | None]] = []
+        groups: dict[str, TimeframeVotes] = {timeframe: base}
+        rows: dict[str, IntArray] = {}
+        for strategy, tf in zip(self.strategies, reads, strict=True):
+            if tf not in groups:
+                given = (other or {}).get(tf)
+                candles = given if given is not None else aggregate_candles(frame, timeframe, tf)
+                groups[tf] = TimeframeVotes(tf, settings, candles, tuple(
+                    s for s, t in zip(self.strategies, reads, strict=True) if t == tf))
+                rows[tf] = groups[tf].rows_at(decided)
+            group = groups[tf]
+            self._sources.append((group, group.strategies.index(strategy), rows.get(tf)))
+        self.votes = np.zeros((self.times.size, len(self.strategies)), dtype=np.int64)
+        for column, (group, index, at) in enumerate(self._sources):
+            if at is None:
+                self.votes[:, column] = group.votes[:, index]
+            elif group.times.size:
+                self.votes[:, column] = np.where(at >= 0, group.votes[np.maximum(at, 0), index],
+                                                 0)
+        self.scores: FloatArray = (self.votes.mean(axis=1) if self.strategies
+                                   else np.zeros(self.times.size, dtype=np.float64))
         self.kinds: IntArray = combine_codes(self.votes, settings)
-
-    # ------------------------------------------------------------------ reading
 
     def index_at(self, at_ms: int) -> int | None:
         """Row of the candle the signal at `at_ms` stands on, or None if it is missing/unusable."""
-        row = int(np.searchsorted(self.times, at_ms - self.length, side="right")) - 1
-        if row < 0 or self.times[row] != last_closed_open(at_ms, self.timeframe, self.phase):
-            return None
-        return row
+        return self._base.index_at(at_ms)
 
     def signal_at(self, at_ms: int) -> tuple[SignalKind, float]:
         """Just the signal and score at `at_ms` (cheap; HOLD and 0 where `at` would say why)."""
@@ -124,179 +107,29 @@ class SignalHistory:
         """The asset's signal as of the last candle closed at or before `at_ms`, with reasons."""
         row = self.index_at(at_ms)
         if row is None:
-            reason = self._why_no_candle(at_ms)
+            reason = self._base.why_no_candle(at_ms)
             votes = tuple(Vote(s.name, 0, reason) for s in self.strategies)
             return AssetSignal(self.asset, SignalKind.HOLD, 0.0, votes, {})
-        votes = tuple(self._vote(row, column) for column in range(len(self.strategies)))
+        decided = int(self.times[row]) + self.length
+        found: list[Vote] = []
         indicators: dict[str, float] = {}
-        for values in self.indicators:
-            for key, series in values.items():
-                value = float(series[row])
-                if np.isfinite(value):
-                    indicators[key] = value
-        return AssetSignal(
-            self.asset,
-            KIND_ORDER[int(self.kinds[row])],
-            float(self.scores[row]),
-            votes,
-            indicators,
-        )
+        seen: set[int] = set()
+        for group, index, at in self._sources:
+            there = row if at is None else int(at[row])
+            if there < 0:
+                found.append(Vote(group.strategies[index].name, 0, group.why_no_candle(decided)))
+                continue
+            found.append(group.vote(there, index))
+            if id(group) not in seen:
+                seen.add(id(group))
+                indicators.update(group.indicators_at(there))
+        return AssetSignal(self.asset, KIND_ORDER[int(self.kinds[row])], float(self.scores[row]),
+                           tuple(found), indicators)
 
     def candle_at(self, at_ms: int) -> int | None:
         """Open time of the candle the signal at `at_ms` stands on, or None."""
         row = self.index_at(at_ms)
         return None if row is None else int(self.times[row])
-
-    # ------------------------------------------------------------------ building
-
-    def _find_runs(self) -> list[_Run]:
-        times = self.times
-        if times.size == 0:
-            return []
-        breaks = np.nonzero(np.diff(times) != self.length)[0] + 1
-        starts = [0, *breaks.tolist()]
-        stops = [*breaks.tolist(), times.size]
-        runs = []
-        for start, stop in zip(starts, stops, strict=True):
-            runs.append(_Run(start, stop, self._origin(start)))
-        return runs
-
-    def _origin(self, start: int) -> str:
-        first = int(self.times[start])
-        previous = int(self.times[start - 1]) if start > 0 else None
-        low = previous if previous is not None else -(2**62)
-        bad = self._unusable_times[(self._unusable_times > low) & (self._unusable_times < first)]
-        if previous is None and bad.size == 0:
-            return f"history starts {format_ms(first)}"
-        parts = []
-        if previous is not None:
-            between = (first - previous) // self.length - 1
-            missing = between - bad.size
-            if missing > 0:
-                parts.append(f"{missing} candle{'s' if missing != 1 else ''} missing")
-        if bad.size:
-            parts.append(f"{bad.size} candle{'s' if bad.size != 1 else ''} "
-                         "with unusable prices (NaN or ≤ 0)")
-        where = (f"between {format_ms(previous)} and {format_ms(first)}"
-                 if previous is not None else f"before {format_ms(first)}")
-        return f"gap: {' and '.join(parts) or 'off-grid candle'} {where}"
-
-    def _compute(self, strategy: Strategy, columns: dict[str, FloatArray]) -> dict[str, FloatArray]:
-        size = self.times.size
-        needed = strategy.candles_needed(self.settings)
-        merged: dict[str, FloatArray] = {}
-        for run in self._runs:
-            if run.stop - run.start < needed:
-                continue
-            part = self._run_frames.get(run.start)
-            if part is None:
-                # A fresh frame per run (not a view of a bigger one): pandas-ta is much
-                # faster on it, and no strategy can reach past the run's ends.
-                part = pd.DataFrame({name: values[run.start:run.stop]
-                                     for name, values in columns.items()})
-                self._run_frames[run.start] = part
-            for key, values in strategy.compute(part, self.settings).items():
-                target = merged.get(key)
-                if target is None:
-                    target = merged[key] = np.full(size, np.nan)
-                target[run.start:run.stop] = values
-                # Nothing shows before the strategy has its candles, as if computed then
-                # (EMA(20) exists before EMA(50) does, but only once both can be).
-                target[run.start:run.start + needed - 1] = np.nan
-        return merged
-
-    def _states(self, strategy: Strategy, values: dict[str, FloatArray]) -> FloatArray:
-        if not values:
-            return np.full(self.times.size, np.nan)
-        return strategy.states(values, self.closes, self.settings)
-
-    def _confirm(self, column: int, strategy: Strategy) -> None:
-        state = self.states[:, column]
-        size = state.size
-        if size == 0:
-            return
-        defined = ~np.isnan(state)
-        index = np.arange(size)
-        same = np.zeros(size, dtype=bool)
-        same[1:] = (defined[1:] & defined[:-1] & (state[1:] == state[:-1])
-                    & (self.position[1:] > 1))
-        reset = np.maximum.accumulate(np.where(same, 0, index))
-        held = np.where(defined, index - reset + 1, 0)
-        before = index - held  # the candle before the state began
-        valid_before = (before >= 0) & (held > 0)
-        safe_before = np.where(valid_before, before, 0)
-        crossed = (
-            valid_before
-            & (self.run_start[safe_before] == self.run_start)
-            & defined[safe_before]
-            & (state[safe_before] != state)
-            & (state != 0)
-        )
-        needed = self.settings.confirm_candles
-        # A crossing votes once, when its turn has held `needed` candles; a level, while it holds.
-        counts = crossed & (held == needed) if strategy.crossing else defined & (held >= needed)
-        self.held[:, column] = held
-        self.crossed[:, column] = crossed
-        self.votes[:, column] = np.where(counts, np.nan_to_num(state), 0).astype(np.int64)
-
-    # ------------------------------------------------------------------ reasons
-
-    def _vote(self, row: int, column: int) -> Vote:
-        strategy = self.strategies[column]
-        settings = self.settings
-        vote = int(self.votes[row, column])
-        label = strategy.label(settings)
-        confirm = settings.confirm_candles
-        required = strategy.candles_needed(settings) + confirm - 1 + int(strategy.crossing)
-        position = int(self.position[row])
-        state = self.states[row, column]
-        if np.isnan(state):
-            if position < required:
-                run = self._runs[int(self.run_start[row])]
-                reason = (f"{label} needs {required} contiguous closed candles, has {position} "
-                          f"({run.origin})")
-            else:
-                reason = f"{label} has no value at {format_ms(int(self.times[row]))}"
-            return Vote(strategy.name, 0, reason)
-        values = {key: float(series[row]) for key, series in self.indicators[column].items()}
-        held, crossed = int(self.held[row, column]), bool(self.crossed[row, column])
-        fresh = crossed and held <= confirm
-        reason = strategy.explain(values, float(self.closes[row]), int(state), fresh, settings)
-        if state == 0 or (strategy.crossing and not crossed):
-            return Vote(strategy.name, vote, reason)
-        if strategy.crossing and not fresh:
-            reason += f" (crossed {_candles(held - 1)} ago)"
-        elif held < confirm:
-            reason += f", held {held} of {confirm} candles"
-        elif confirm > 1:
-            reason += f", held {held} candles"
-        return Vote(strategy.name, vote, reason)
-
-    def _why_no_candle(self, at_ms: int) -> str:
-        expected = last_closed_open(at_ms, self.timeframe, self.phase)
-        closed = self._all_times[self._all_times <= expected]
-        if closed.size == 0:
-            return f"no closed candle at or before {format_ms(at_ms)}"
-        last = int(closed[-1])
-        if last == expected:
-            return f"latest closed candle {format_ms(expected)} has unusable prices (NaN or ≤ 0)"
-        behind = (expected - last) // self.length
-        return (f"latest closed candle {format_ms(expected)} is missing: the candles end "
-                f"{_candles(behind)} earlier, at {format_ms(last)}")
-
-
-def _candles(count: int) -> str:
-    return f"{count} candle{'s' if count != 1 else ''}"
-
-
-def _table(frame: pd.DataFrame) -> FloatArray:
-    """The candle columns (`COLUMNS`, in that order) as one float array, a row per candle."""
-    names = list(COLUMNS)
-    # One copy of the whole frame: picking the columns out one by one or by a list costs twenty
-    # times as much (0.2 ms, an eighth of a 500-candle symbol's signal time).
-    chosen = frame if list(frame.columns) == names else frame[names]
-    table: FloatArray = chosen.to_numpy(dtype=np.float64)
-    return table
 
 
 def to_frame(candles: CandleInput) -> pd.DataFrame:
@@ -334,11 +167,19 @@ def to_frame(candles: CandleInput) -> pd.DataFrame:
 
 
 def signal_history(
-    asset: str, candles: CandleInput, settings: SignalSettings, timeframe: str | None = None
+    asset: str,
+    candles: CandleInput,
+    settings: SignalSettings,
+    timeframe: str | None = None,
+    other: Mapping[str, CandleInput] | None = None,
 ) -> SignalHistory:
     """Compute every strategy once over the whole history of `asset` (the efficient path).
 
     Read it with `.at(T)` / `.signal_at(T)` for any T: a value at T depends only on candles
-    closed by T, so one history serves a whole backtest. `timeframe` defaults to the settings'.
+    closed by T, so one history serves a whole backtest. `timeframe` defaults to the settings';
+    `other` holds the candles of the other timeframes strategies read, by timeframe (built
+    from `candles` where one is not given).
     """
-    return SignalHistory(asset, timeframe or settings.timeframe, settings, to_frame(candles))
+    frames = {tf: to_frame(c) for tf, c in (other or {}).items()}
+    return SignalHistory(asset, timeframe or settings.timeframe, settings, to_frame(candles),
+                         frames)

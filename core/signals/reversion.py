@@ -36,6 +36,9 @@ class Rsi:
     name = "rsi"
     crossing = False
 
+    def timeframe(self, settings: SignalSettings) -> str:
+        return settings.timeframe
+
     def label(self, settings: SignalSettings) -> str:
         return f"RSI({settings.rsi_period})"
 
@@ -88,6 +91,9 @@ class BollingerBreak:
 
     name = "bollinger"
     crossing = False
+
+    def timeframe(self, settings: SignalSettings) -> str:
+        return settings.timeframe
 
     def label(self, settings: SignalSettings) -> str:
         return f"BB({settings.bb_period},{settings.bb_std:g})"

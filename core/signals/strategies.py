@@ -9,10 +9,12 @@ A strategy's *state* at a candle is -1 (sell), 0 (neutral) or +1 (buy), NaN wher
 indicators are not defined. Level strategies vote their state while it lasts; crossing
 strategies (`crossing = True`, e.g. a MACD cross) vote only when the state has just turned.
 
-The built-in ones come in two families, mean reversion (`core.signals.reversion`) and trend
-(`core.signals.trend`), over the shared arithmetic of `core.signals.indicators`. Adding a
-strategy: write a class with the members of `Strategy` and call `register(MyClass())`; its name
-can then be listed in the `strategies` setting.
+The built-in ones come in three families, mean reversion (`core.signals.reversion`), trend
+(`core.signals.trend`) and long-horizon trend on daily candles (`core.signals.long_trend`), over
+the shared arithmetic of `core.signals.indicators`. Each strategy reads the candles of its own
+timeframe (`Strategy.timeframe`): the signal's `timeframe`, or a longer one (`core.signals.history`
+puts their votes on one clock). Adding a strategy: write a class with the members of `Strategy`
+and call `register(MyClass())`; its name can then be listed in the `strategies` setting.
 """
 
 from __future__ import annotations
@@ -24,7 +26,9 @@ import pandas as pd
 
 from core.config.rules import SignalSettings
 from core.config.settings import SettingsError
+from core.market.candles import timeframe_ms
 from core.signals.indicators import FloatArray
+from core.signals.long_trend import LookbackScore, MovingAverageBand
 from core.signals.reversion import BollingerBreak, Rsi
 from core.signals.trend import EmaTrend, MacdCross
 
@@ -37,6 +41,11 @@ class Strategy(Protocol):
 
     crossing: bool
     """True: vote on the candle the state turns (an event); False: vote while the state lasts."""
+
+    def timeframe(self, settings: SignalSettings) -> str:
+        """The candles it reads: the signal's `timeframe` (what a class deriving from `Strategy`
+        gets without saying), or a longer one (`1d` for a daily strategy)."""
+        return settings.timeframe
 
     def label(self, settings: SignalSettings) -> str:
         """The strategy with its parameters, as reasons show it (e.g. `RSI(14)`)."""
@@ -94,7 +103,23 @@ def selected_strategies(settings: SignalSettings) -> tuple[Strategy, ...]:
     return tuple(chosen)
 
 
+def on_timeframe(settings: SignalSettings, timeframe: str | None) -> SignalSettings:
+    """`settings` with the signal read from `timeframe` candles (a command's `--timeframe`):
+    the strategies that read the signal's timeframe read these."""
+    if timeframe is None or timeframe == settings.timeframe:
+        return settings
+    return settings.model_copy(update={"timeframe": timeframe})
+
+
+def timeframes(settings: SignalSettings) -> tuple[str, ...]:
+    """The timeframes the selected strategies read: the signal's `timeframe` first."""
+    others = {s.timeframe(settings) for s in selected_strategies(settings)} - {settings.timeframe}
+    return (settings.timeframe, *sorted(others, key=timeframe_ms))
+
+
 register(Rsi())
 register(MacdCross())
 register(EmaTrend())
 register(BollingerBreak())
+register(MovingAverageBand())
+register(LookbackScore())

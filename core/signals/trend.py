@@ -22,6 +22,9 @@ class MacdCross:
     name = "macd"
     crossing = True
 
+    def timeframe(self, settings: SignalSettings) -> str:
+        return settings.timeframe
+
     def label(self, settings: SignalSettings) -> str:
         return f"MACD({settings.macd_fast},{settings.macd_slow},{settings.macd_signal})"
 
@@ -71,6 +74,9 @@ class EmaTrend:
 
     name = "ema"
     crossing = False
+
+    def timeframe(self, settings: SignalSettings) -> str:
+        return settings.timeframe
 
     def label(self, settings: SignalSettings) -> str:
         return f"EMA({settings.ema_fast}/{settings.ema_slow})"
