@@ -83,3 +83,29 @@ async def test_the_fast_replay_fills_exactly_what_the_real_engine_fills(
     assert {SELL, BUY, TRIM} <= set(planned)
     assert skips <= set(skipped)
     assert (engine.tally.drifted > 0) == drifts
+
+
+async def test_a_daily_strategy_beside_hourly_ones_is_computed_alike_by_both_drivers() -> None:
+    """The long-trend family reads days (built from the demo's hours) beside the hourly
+    strategies; both drivers trade on them alike, and they decide trades: without them the
+    same months trade otherwise, so a driver that read them differently would differ too."""
+    daily = {"strategies": "rsi,macd,ema,bollinger,trend_ma,trend_score"}
+    fast = account(-120, 120, **daily)
+    fast_curve = await run_fast(fast)
+    engine = account(-120, 120, **daily)
+    engine_curve = await run_engine(engine, engine.settings)
+
+    assert fills(fast.orders) == fills(engine.orders)
+    assert fast.tally == engine.tally
+    assert np.allclose(fast_curve.equity, engine_curve.equity, rtol=1e-12)
+
+    hourly_only = account(-120, 120)
+    await run_fast(hourly_only)
+    assert fills(hourly_only.orders) != fills(fast.orders)
+    first_fill = engine.orders[0].timestamp
+    assert first_fill is not None
+    row = int(np.searchsorted(engine.replay.history.times,
+                              int(first_fill.timestamp() * 1000)))
+    shown = engine.replay.explained_signals_at(row, engine.replay.assets)
+    reasons = [v.reason for s in shown.values() for v in s.votes if v.strategy == "trend_ma"]
+    assert reasons and all("-day average" in r for r in reasons)

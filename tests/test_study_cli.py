@@ -189,3 +189,23 @@ def test_loky_workers_get_the_candles_mapped_not_copied(tmp_path: Path) -> None:
     two = study_report(plan, run_study(plan, candles, jobs=2))
     one = study_report(plan, run_study(plan, candles, jobs=1))
     assert two == one
+
+
+def test_a_daily_strategy_in_the_grid_reads_days_as_the_backtest_does(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Days built from the demo's hours, in a study's workers as in `ballast backtest`."""
+    grid = write(tmp_path, "grid.toml", 'strategies = ["rsi,macd,ema,bollinger", '
+                 '"rsi,macd,ema,bollinger,trend_ma,trend_score"]\n')
+    months = ("--from", "2024-03-01", "--to", "2024-05-31")
+    result = CliRunner().invoke(app, [
+        "study", "--candles", str(DEMO), *months, "--grid", str(grid), "--folds", "1",
+        "--offsets", "", "--jobs", "1", "--json"])
+    assert result.exit_code == 0, result.output
+    hourly, daily = (c["folds"][0] for c in json.loads(result.stdout)["configs"])
+    assert hourly["ballast"] != daily["ballast"]  # the daily votes changed what was done
+    monkeypatch.setenv("BALLAST_STRATEGIES", "rsi,macd,ema,bollinger,trend_ma,trend_score")
+    backtest = CliRunner().invoke(app, [
+        "backtest", "--candles", str(DEMO), *months, "--json"])
+    assert backtest.exit_code == 0, backtest.output
+    assert daily["ballast"] == json.loads(backtest.stdout)["ballast"]

@@ -64,7 +64,7 @@ def backtest_command(
     orders fill at the next candle's open. Compared with buy-and-hold and monthly rebalancing
     to the starting weights.
     """
-    from core.backtest.replay import replay_from_frames
+    from core.backtest.replay import longer_candles, replay_from_frames
     from core.backtest.runner import run_backtest
     from core.backtest.verdict import verdict
     from core.config.settings import SettingsError
@@ -84,8 +84,10 @@ def backtest_command(
             start_ms = epoch_ms(parse_moment(start, "--from")) if start else first
             end_ms = (epoch_ms(parse_moment(end, "--to", end_of_day=True)) if end
                       else last + _length(tf))
+            # Daily strategies read the directory's 1d files, or days built from these.
+            longer = longer_candles(candles, frames, tf, inp.start.quote, settings.signal)
             replay = replay_from_frames(frames, tf, inp.start.quote, start_ms, end_ms,
-                                        settings.signal)
+                                        settings.signal, longer)
         markets = bundled_markets()
         with progress_bar(enabled=not as_json, total=len(replay.rows)) as progress:
             result = asyncio.run(run_backtest(replay, inp, markets, progress=progress))

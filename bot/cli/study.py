@@ -195,19 +195,30 @@ def build_plan(
 
 def read_candles(directory: Path, plan: StudyPlan) -> SharedCandles:
     """Each (timeframe, quote) the study needs, read once; only assets some portfolio uses."""
-    from core.market.candles import read_candle_dir
+    from core.market.candles import read_candle_dir, timeframe_ms
+    from core.market.resample import candles_of_timeframe
+    from core.signals import timeframes
     from core.study.tasks import SharedCandles
 
     wanted: dict[tuple[str, str], set[str]] = {}
+    longer: dict[tuple[str, str], set[str]] = {}  # (longer timeframe, quote) → its sources
     for portfolio in plan.portfolios:
         for inp in portfolio.inputs:
             key = (inp.settings.timeframe, inp.start.quote)
             wanted.setdefault(key, set()).update(inp.start.amounts, inp.watchlist)
+            for tf in timeframes(inp.settings.signal)[1:]:
+                longer.setdefault((tf, inp.start.quote), set()).add(inp.settings.timeframe)
     frames = {}
     for (tf, quote), assets in wanted.items():
         found = read_candle_dir(directory, tf, quote=quote)
         frames[(tf, quote)] = {a: f for a, f in found.items() if a in assets} or found
     check_listed(plan, frames)
+    # Daily strategies beside hourly ones: the directory's 1d files, or days built from hours.
+    for (tf, quote), sources in longer.items():
+        if (tf, quote) not in frames:
+            source = min(sources, key=timeframe_ms)
+            frames[(tf, quote)] = candles_of_timeframe(directory, tf, frames[(source, quote)],
+                                                       source, quote=quote)
     return SharedCandles.from_frames(frames)
 
 

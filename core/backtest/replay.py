@@ -6,7 +6,9 @@ It sees only what had closed by T:
 - prices are the closes of candle `row - 1`; an asset without that candle (not listed yet,
   an outage, its data ended) is unpriced, so nothing is planned for it;
 - signals stand on the last candle closed at or before T (`core.signals.SignalHistory`, whose
-  values at a candle depend on that candle and earlier ones only).
+  values at a candle depend on that candle and earlier ones only); a daily strategy beside
+  hourly ones on the last day closed by T, from the directory's `1d` files or, without them,
+  from days built out of the hourly candles (`core.market.resample`).
 
 Orders from that decision fill at the open of candle `row` (see `core.backtest.broker`).
 """
@@ -27,10 +29,20 @@ from core.backtest.history import FloatArray, IntArray, MarketHistory, to_dateti
 from core.config.rules import SignalSettings
 from core.domain.models import AssetSignal, Price, SignalKind
 from core.market.candles import read_candle_dir, timeframe_ms
-from core.signals import KIND_ORDER, SignalHistory, candles_needed, signal_history
+from core.market.resample import aggregate_candles, candles_of_timeframe
+from core.signals import (
+    KIND_ORDER,
+    SignalHistory,
+    candles_needed,
+    on_timeframe,
+    signal_history,
+    timeframes,
+)
 
 HOLD_CODE = KIND_ORDER.index(SignalKind.HOLD)
 SignalCodes = npt.NDArray[np.int8]
+type Longer = Mapping[str, Mapping[str, pd.DataFrame]]
+"""Candle frames of the longer timeframes strategies read: timeframe → asset → frame."""
 # Candles of history before the start that signals warm up on. Fixed, so that a backtest's
 # result does not depend on how far back the candle files happen to go.
 MIN_WARM_UP = 500
@@ -51,16 +63,23 @@ class SignalHistories(Mapping[str, SignalHistory]):
     """
 
     def __init__(
-        self, frames: Mapping[str, pd.DataFrame], settings: SignalSettings, timeframe: str
+        self,
+        frames: Mapping[str, pd.DataFrame],
+        settings: SignalSettings,
+        timeframe: str,
+        longer: Longer | None = None,
     ) -> None:
         self._frames = dict(frames)
         self._settings = settings
         self._timeframe = timeframe
+        self._longer = dict(longer or {})
         self._kept: dict[str, SignalHistory] = {}
 
     def compute(self, asset: str) -> SignalHistory:
         """The history of `asset`, computed afresh and not kept."""
-        return signal_history(asset, self._frames[asset], self._settings, self._timeframe)
+        other = {tf: assets[asset] for tf, assets in self._longer.items() if asset in assets}
+        return signal_history(asset, self._frames[asset], self._settings, self._timeframe,
+                              other)
 
     def __getitem__(self, asset: str) -> SignalHistory:
         history = self._kept.get(asset)
@@ -195,9 +214,32 @@ class MarketReplay:
         return _Column(codes, scores)
 
 
-def warm_up_candles(settings: SignalSettings) -> int:
-    """How many candles before the start the signals are computed over."""
-    return max(MIN_WARM_UP, candles_needed(settings) * 10)
+def warm_up_candles(settings: SignalSettings, timeframe: str | None = None) -> int:
+    """How many candles of `timeframe` (default: the signal's) before the start the signals
+    are computed over.
+
+    The signal's own: at least `MIN_WARM_UP`, ten times what its strategies need (the
+    exponential averages' memory fades). A longer timeframe's (the daily trend family): twice
+    what its strategies need, whose values are exact from that many candles on.
+    """
+    if timeframe is None or timeframe == settings.timeframe:
+        return max(MIN_WARM_UP, candles_needed(settings) * 10)
+    return 2 * candles_needed(settings, timeframe)
+
+
+def longer_candles(
+    directory: Path | str,
+    frames: Mapping[str, pd.DataFrame],
+    timeframe: str,
+    quote: str,
+    settings: SignalSettings,
+) -> Longer:
+    """The candles of the longer timeframes the strategies read, per asset of `frames` (the
+    `timeframe` candles): the directory's own files of that timeframe, else built from
+    `frames` (`core.market.resample`)."""
+    signal = on_timeframe(settings, timeframe)
+    return {tf: candles_of_timeframe(directory, tf, frames, timeframe, quote=quote)
+            for tf in timeframes(signal)[1:]}
 
 
 def load_replay(
@@ -214,7 +256,8 @@ def load_replay(
     as the signals' warm-up (`warm_up_candles`) and as the first decision's last close.
     """
     frames = read_candle_dir(directory, timeframe, quote=quote)
-    return replay_from_frames(frames, timeframe, quote, start_ms, end_ms, settings)
+    longer = longer_candles(directory, frames, timeframe, quote, settings)
+    return replay_from_frames(frames, timeframe, quote, start_ms, end_ms, settings, longer)
 
 
 def replay_from_frames(
@@ -224,16 +267,27 @@ def replay_from_frames(
     start_ms: int,
     end_ms: int,
     settings: SignalSettings,
+    longer: Longer | None = None,
 ) -> MarketReplay:
-    """`load_replay` on candle frames already read."""
+    """`load_replay` on candle frames already read; `longer` holds the candles of the longer
+    timeframes the strategies read (`longer_candles`), built from `frames` where missing."""
     if end_ms <= start_ms:
         raise ValueError("the backtest period is empty: --to must be after --from")
+    settings = on_timeframe(settings, timeframe)
     length = timeframe_ms(timeframe)
     warm_from = start_ms - warm_up_candles(settings) * length
     cut = {asset: _between(frame, warm_from, end_ms) for asset, frame in frames.items()}
     cut = {asset: frame for asset, frame in cut.items() if len(frame)}
     if not cut:
         raise ValueError(_no_candles(start_ms, end_ms))
+    given = dict(longer or {})
+    other: dict[str, dict[str, pd.DataFrame]] = {}
+    for tf in timeframes(settings)[1:]:
+        # Built from the whole files, not from the warm-up cut: days need far more history.
+        found = given.get(tf, {})
+        since = start_ms - warm_up_candles(settings, tf) * timeframe_ms(tf)
+        other[tf] = {a: _between(found[a] if a in found else aggregate_candles(
+            frames[a], timeframe, tf), since, end_ms) for a in cut}
     history = MarketHistory.from_frames(timeframe, cut)
     window = history.between(start_ms - length, end_ms)
     history = history.window(window)
@@ -241,7 +295,8 @@ def replay_from_frames(
     if first_row >= history.times.size:
         raise ValueError(_no_candles(start_ms, end_ms))
     first_row = max(first_row, 1)
-    return MarketReplay(history, SignalHistories(cut, settings, timeframe), quote, first_row)
+    signals = SignalHistories(cut, settings, timeframe, other)
+    return MarketReplay(history, signals, quote, first_row)
 
 
 def _between(frame: pd.DataFrame, start_ms: int, end_ms: int) -> pd.DataFrame:

@@ -5,6 +5,8 @@ columns `timestamp, open, high, low, close, volume` — and handed to every work
 loky maps the parent's memory-mapped files (`core.study.parallel`), Dask scatters one copy to
 each worker. A task rebuilds pandas frames over those arrays (views, not copies) and calls the
 ordinary replay loader and `run_backtest`: a study backtest is exactly `ballast backtest`.
+Longer candles that daily strategies read (the directory's 1d files, or days built from the
+hours) are packed beside the rest under their own (timeframe, quote).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from core.backtest.replay import replay_from_frames
 from core.backtest.runner import BacktestResult, run_backtest
 from core.backtest.simulation import BacktestInput
 from core.domain.models import Market
+from core.signals import on_timeframe, timeframes
 
 COLUMNS = ("open", "high", "low", "close", "volume")
 
@@ -89,8 +92,12 @@ def run_task(candles: SharedCandles, task: Task) -> tuple[tuple[int, int, int, i
     """Run one backtest (the fast driver, as `ballast backtest` does); return its key too."""
     inp = task.inp
     wanted = set(inp.start.amounts) | set(inp.watchlist)
-    frames = candles.frames(task.timeframe, inp.start.quote, wanted)
-    replay = replay_from_frames(frames, task.timeframe, inp.start.quote, task.start_ms,
-                                task.end_ms, inp.settings.signal)
+    quote = inp.start.quote
+    frames = candles.frames(task.timeframe, quote, wanted)
+    signal = on_timeframe(inp.settings.signal, task.timeframe)
+    longer = {tf: candles.frames(tf, quote, wanted) for tf in timeframes(signal)[1:]
+              if (tf, quote) in candles.arrays}
+    replay = replay_from_frames(frames, task.timeframe, quote, task.start_ms, task.end_ms,
+                                signal, longer)
     result = asyncio.run(run_backtest(replay, inp, _markets()))
     return task.key, result
