@@ -168,3 +168,34 @@ def test_a_sell_at_a_score_of_zero_says_which_rule_made_it(
     assert "SELL" in btc and "+0.00" in btc
     assert "SELL:1of4strategiesvoteSELL;sell_rule=any:oneSELLvotesells" in squash(
         btc.replace("│", ""))
+
+
+def test_a_daily_strategy_beside_hourly_ones_shows_its_votes_and_indicators(
+    runner: CliRunner, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Hourly RSI with the daily trend family: the same JSON from the 1d files as from days
+    built out of the 1h files, with the daily reasons in words and their indicators."""
+    both = FIXTURES.parent / "candles_2023q1"
+    hours = tmp_path / "hours"
+    hours.mkdir()
+    for asset in ("BTC", "ETH"):
+        shutil.copy(both / f"binance_{asset}_USDT_1h.csv.gz", hours)
+    monkeypatch.setenv("BALLAST_STRATEGIES", "rsi,trend_ma,trend_score")
+    monkeypatch.setenv("BALLAST_TREND_MA_DAYS", "20")
+    monkeypatch.setenv("BALLAST_TREND_LOOKBACKS", "5,10,20")
+    outputs = []
+    for folder in (both, hours):
+        code, out, err = run(runner, "--candles", str(folder), "--at", "2023-04-22T05:30:00Z",
+                             "--json")
+        assert code == 0, err
+        outputs.append(json.loads(out))
+    assert outputs[0] == outputs[1]
+    btc = outputs[0]["BTC"]
+    assert set(btc) == {"signal", "score", "votes", "indicators"}
+    votes = {v["strategy"]: v for v in btc["votes"]}
+    assert votes["trend_ma"]["vote"] == -1
+    assert votes["trend_ma"]["reason"] == "price 6.0% below its 20-day average 28989.5"
+    assert votes["trend_score"]["reason"] == ("0 of 3 lookbacks up (5d −10.0%, 10d −9.7%, "
+                                              "20d −4.2%)")
+    assert {"rsi_14", "ma_20d", "ma_20d_gap", "return_20d", "trend_share"} <= set(
+        btc["indicators"])

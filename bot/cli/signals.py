@@ -37,7 +37,8 @@ def signals_command(
     # Imported here: pandas-ta takes a second to import, which other commands need not pay.
     from core.config.settings import SettingsError, load_settings
     from core.market.candles import CandleError, closed_candles, format_ms, read_candle_dir
-    from core.signals import signal_history
+    from core.market.resample import candles_of_timeframe
+    from core.signals import on_timeframe, signal_history, timeframes
     from core.signals.words import contradicts_score, explain
 
     try:
@@ -46,13 +47,18 @@ def signals_command(
         fail(str(error))
     at_ms = epoch_ms(moment)
     try:
-        settings = load_settings().signal
-        tf = timeframe or settings.timeframe
+        config = load_settings()
+        tf = timeframe or config.timeframe
+        settings = on_timeframe(config.signal, tf)
         frames = read_candle_dir(candles, tf)
+        # Daily strategies read the directory's 1d files, or days built from these candles.
+        longer = {t: candles_of_timeframe(candles, t, frames, tf) for t in timeframes(settings)[1:]}
         signals: dict[str, AssetSignal] = {}
         stands_on: dict[str, int | None] = {}
         for asset, frame in frames.items():
-            history = signal_history(asset, closed_candles(frame, tf, at_ms), settings, tf)
+            other = {t: closed_candles(found[asset], t, at_ms) for t, found in longer.items()}
+            history = signal_history(asset, closed_candles(frame, tf, at_ms), settings, tf,
+                                     other)
             signals[asset] = history.at(at_ms)
             stands_on[asset] = history.candle_at(at_ms)
     except (CandleError, SettingsError) as error:
