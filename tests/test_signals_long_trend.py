@@ -9,6 +9,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from core.config.rules import SignalSettings
 from core.domain.models import SignalKind
@@ -138,3 +140,19 @@ def test_a_missing_day_holds_the_daily_votes_with_the_reason() -> None:
     assert [v.vote for v in signal.votes[1:]] == [0, 0]
     assert "is missing" in signal.votes[1].reason
     assert signal.votes[0].reason.startswith("RSI(14)")
+
+
+@settings(max_examples=40, deadline=None)
+@given(days=st.integers(2, 30), band=st.sampled_from([0.0, 0.01, 0.05]),
+       row=st.integers(60, 480))
+def test_a_vote_depends_on_its_last_window_only(days: int, band: float, row: int) -> None:
+    """The band rule's memory is bounded: from the last `candles_needed` days alone (a live
+    engine's few hundred) the votes are the ones a history of years gives."""
+    frame = read_candle_file(FIXTURES / "candles" / "binance_BTC_USDT_1d.csv.gz")
+    chosen = SignalSettings(timeframe="1d", strategies=("trend_ma", "trend_score"),
+                            trend_ma_days=days, trend_band=band, trend_lookbacks=(1, days + 1))
+    needed = candles_needed(chosen)
+    at = int(frame.index[row]) + DAY
+    full = compute_signal("BTC", frame, chosen, at_ms=at)
+    short = compute_signal("BTC", frame.iloc[max(0, row + 1 - needed):row + 1], chosen, at_ms=at)
+    assert short.votes == full.votes
