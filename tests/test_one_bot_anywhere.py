@@ -230,3 +230,17 @@ async def test_a_hard_link_or_a_symlink_to_the_database_meets_the_same_lock(
             assert f"pid {os.getpid()}" in str(refused.value)
     with one_bot_per_account(load_settings(env={}, db=str(linked))):  # released with the first
         pass
+
+
+def test_the_unit_keeps_its_locks_where_a_shell_of_its_user_finds_them() -> None:
+    """The unit's data directory is the `ballast` user's home (as the guide creates it), made
+    by `StateDirectory=`; nothing in the unit moves the locks elsewhere."""
+    unit = (REPO / "deploy" / "ballast.service").read_text()
+    settings = dict(line.split("=", 1) for line in unit.splitlines()
+                    if "=" in line and not line.startswith("#"))
+    assert settings["StateDirectory"] == "ballast"
+    assert settings["WorkingDirectory"] == "/var/lib/ballast"
+    assert "PrivateNetwork" not in settings and "RestrictAddressFamilies" not in settings
+    assert "BALLAST_LOCK_DIR" not in unit.replace("Set no BALLAST_LOCK_DIR", "")
+    guide = (REPO / "docs" / "deploy.md").read_text()
+    assert "useradd --system --home-dir /var/lib/ballast" in guide

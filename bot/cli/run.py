@@ -4,8 +4,9 @@ Beside the engine run Telegram fed through the outbox, and upkeep (`bot.cli.oper
 engine's events printed one line each and written to the structured log; and, when stdin is a
 terminal or a pipe, typed commands (`approve`, `reject`, `plan`, `status` …; `help` lists them).
 With a bot token but no owner id only the owner setup runs: nothing that could trade. A stop
-lets the current step finish and closes connections. `serve` runs any front-ends beside the
-engine.
+lets the current step finish and closes connections. The database path is watched: if it no
+longer names the file that was locked and opened, Ballast stops with exit code 2. `serve`
+runs any front-ends beside the engine.
 """
 
 from __future__ import annotations
