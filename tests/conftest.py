@@ -27,3 +27,12 @@ if "BALLAST_LOCK_DIR" not in os.environ:
 def _away_from_the_checkouts_env_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Settings read `.env` from the working folder: run each test in its own empty one."""
     monkeypatch.chdir(tmp_path)
+
+
+@pytest.fixture(autouse=True)
+def _locks_away_from_the_real_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The lock's state directory is in the user's home as the system knows it (not $HOME):
+    in-process tests get a home of their own instead, never the real ~/.local/state."""
+    from core.runtime import instance_lock
+
+    monkeypatch.setattr(instance_lock, "user_home", lambda: tmp_path / "home")

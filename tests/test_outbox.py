@@ -28,6 +28,7 @@ from core.engine.events import (
 )
 from core.engine.orders import OrderState
 from core.exchange.prices import ManualClock
+from core.ops.backup import BackupsResumed, BackupTrouble
 from core.ops.outbox import (
     LETTER_KINDS,
     SET_ASIDE,
@@ -75,6 +76,8 @@ SAMPLES: list[Letter] = [
     ),
     ScansFailing(T, T - timedelta(minutes=20), "boom"),
     ScansResumed(T, T - timedelta(minutes=20)),
+    BackupTrouble(T, "the daily backup failed: database or disk is full"),
+    BackupsResumed(T, T - timedelta(hours=2)),
 ]
 
 

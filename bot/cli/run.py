@@ -4,8 +4,9 @@ Beside the engine run Telegram fed through the outbox, and upkeep (`bot.cli.oper
 engine's events printed one line each and written to the structured log; and, when stdin is a
 terminal or a pipe, typed commands (`approve`, `reject`, `plan`, `status` …; `help` lists them).
 With a bot token but no owner id only the owner setup runs: nothing that could trade. A stop
-lets the current step finish and closes connections. `serve` runs any front-ends beside the
-engine.
+lets the current step finish and closes connections. The database path is watched: if it no
+longer names the file that was locked and opened, Ballast stops with exit code 2. `serve`
+runs any front-ends beside the engine.
 """
 
 from __future__ import annotations
@@ -44,12 +45,20 @@ from core.exchange.errors import ExchangeError
 from core.exchange.paper_markets import MarketsFileError
 from core.exchange.prices import utc_now
 from core.ops.event_log import EVENTS_LOGGER, log_events
-from core.runtime.instance_lock import AlreadyRunning, LockUnavailable, one_bot_per_account
-from core.runtime.logs import configure_from_settings
+from core.runtime.instance_lock import (
+    AlreadyRunning,
+    DatabaseFile,
+    LockUnavailable,
+    one_bot_per_account,
+    watch_database,
+)
+from core.runtime.logs import configure_from_settings, log_event
 from core.storage.health import DatabaseProblem
 
 if TYPE_CHECKING:  # only a type: importing operations would load python-telegram-bot
     from bot.cli.operations import FrontEnd
+
+log = logging.getLogger(__name__)
 
 HELP = (
     "commands: approve [ID] · reject [ID] · plan · status · portfolio · pause · resume · "
@@ -227,15 +236,33 @@ async def run_engine(settings: Settings, resend_grace: timedelta) -> None:
     # One bot per database and per exchange account: held until this returns, dropped by the
     # kernel if the process dies. The database is opened (migrated, integrity-checked) only
     # under the lock, by start_engine, so a second process never migrates it beside the first.
-    with one_bot_per_account(settings):
+    with one_bot_per_account(settings) as held:
         # Recovery runs as the engine loop's first step, once the outbox listens.
         running = await start_engine(settings, clock=utc_now, resend_grace=resend_grace,
                                      recover=False)
         typer.echo(f"ballast running: {mode_words(settings)}, approval {settings.approval}, "
                    f"database {settings.db}")
+        problems: list[str] = []
         await serve(running, stop, print_events, terminal_commands, log_engine_events,
-                    operations(settings, running))
+                    operations(settings, running), database_watch(held.database, problems))
+    if problems:
+        raise DatabaseProblem(settings.db, problems[0])
     typer.echo("ballast stopped")
+
+
+def database_watch(database: DatabaseFile | None, problems: list[str]) -> FrontEnd:
+    """Stops Ballast, the problem added to `problems`, once the database path names another
+    file than the one it locked and opened (deleted, moved away, replaced under it)."""
+
+    async def watch(service: EngineService, stop: asyncio.Event) -> None:
+        if database is None:
+            return
+        problem = await watch_database(database, stop)
+        if problem is not None:
+            log_event(log, "error", f"database {database.path} {problem}", logging.ERROR)
+            problems.append(problem)
+
+    return watch
 
 
 @app.command()

@@ -6,6 +6,7 @@ from __future__ import annotations
 from bot.telegram.alerts import alert_view
 from bot.telegram.format import amount, clock, esc, fit, money, pct, signed_money, signed_pct
 from bot.telegram.views import ASSET_WIDTH, VALUE_WIDTH, View, wrap_lines
+from core.ops.backup import BackupsResumed, BackupTrouble
 from core.ops.outbox import Letter
 from core.ops.summary import DailySummary
 from core.ops.watchdog import ScansFailing, ScansResumed
@@ -27,6 +28,11 @@ def letter_view(letter: Letter, quote: str) -> View | None:
             return View("\n".join(lines))
         case ScansResumed():
             return View(f"✅ <b>Scans work again</b>\nFailing since {clock(letter.since)}.")
+        case BackupTrouble():
+            return View("\n".join(["💾 <b>Backups need attention</b>",
+                                   *wrap_lines(letter.problem, limit=12)]))
+        case BackupsResumed():
+            return View(f"✅ <b>Backups work again</b>\nFailing since {clock(letter.since)}.")
     return alert_view(letter, quote)
 
 

@@ -55,6 +55,10 @@ DEFAULT_CASH_ASSETS = ("USDT", "USDC", "FDUSD", "USD", "DAI", "TUSD")
 DEFAULT_WATCHLIST = ("BTC", "ETH", "SOL", "AVAX", "BNB", "XRP", "ADA", "LINK")
 
 
+# Settings whose values no message ever shows.
+SECRETS = ("exchange_api_key", "exchange_api_secret", "telegram_token")
+
+
 class SettingsError(ValueError):
     """A setting is invalid; the message names the setting, its value and the rule broken."""
 
@@ -91,8 +95,10 @@ class Settings(PolicySettings, SignalSettings, BaseSettings):
         "scan's, beyond what its prices explain, is not planned from (someone moved funds, or "
         "the exchange answered with missing balances)")
     lock_dir: Path | None = Field(
-        None, description="directory of the per-account locks that keep two Ballasts off one "
-        "exchange account (default: $XDG_RUNTIME_DIR/ballast or the temp directory)")
+        None, description="directory of the lock files that keep two Ballasts off one "
+        "database or exchange account (default: ~/.local/state/ballast of the user Ballast "
+        "runs as, whatever the environment says; leave it unset: Ballasts with different "
+        "values do not see each other's locks)")
     # Telegram push alerts, per family (plan messages with their buttons are always sent).
     alert_signals: bool = True
     alert_trades: bool = True
@@ -139,6 +145,18 @@ class Settings(PolicySettings, SignalSettings, BaseSettings):
     def _empty_is_off(cls, value: Any) -> Any:
         # `BALLAST_LOG_FILE=` in an env file means "none", not the current directory.
         return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("exchange_api_key", "exchange_api_secret", mode="before")
+    @classmethod
+    def _no_whitespace_in_keys(cls, value: Any) -> Any:
+        # A key pasted with a trailing space or line break may still authenticate (exchanges
+        # trim it) but names another account lock: refused, never silently trimmed.
+        text = value.get_secret_value() if isinstance(value, SecretStr) else value
+        if isinstance(text, str) and any(char.isspace() for char in text):
+            where = "at its start or end" if text != text.strip() else "inside"
+            raise ValueError(f"contains a space, tab or line break {where}; exchange keys "
+                             "and secrets have none: remove it")
+        return value
 
     @field_validator("log_level", mode="before")
     @classmethod
@@ -240,7 +258,7 @@ def load_settings(
     try:
         return Settings(**merged)
     except ValidationError as error:
-        raise SettingsError(format_validation_error(error, origins)) from None
+        raise SettingsError(format_validation_error(error, origins, SECRETS)) from None
 
 
 def _read_toml(path: Path) -> TomlSource:

@@ -7,7 +7,7 @@ errors and warnings name `BALLAST_MIN_CASH` or `policy.min_cash` in a file rathe
 from __future__ import annotations
 
 import difflib
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, get_args
@@ -41,13 +41,21 @@ class Origin:
         return f"{self.where}: {shown}" if self.where else shown
 
 
+class Hidden:
+    """Stands for a secret's value in a message: shown as `(not shown)`."""
+
+    def __repr__(self) -> str:
+        return "(not shown)"
+
+
 def format_validation_error(
-    error: ValidationError, origins: Mapping[str, Origin] | None = None
+    error: ValidationError, origins: Mapping[str, Origin] | None = None,
+    secrets: Collection[str] = (),
 ) -> str:
     """Turn pydantic's report into lines that name the setting, the value and the rule.
 
     With `origins`, a setting is named as its author wrote it (`BALLAST_MIN_CASH`, or the key
-    and the file), not by its field name.
+    and the file), not by its field name. The values of `secrets` (field names) are not shown.
     """
     origins = origins or {}
     lines = []
@@ -55,10 +63,11 @@ def format_validation_error(
         loc = ".".join(str(part) for part in item["loc"])
         message = item["msg"].removeprefix("Value error, ")
         origin = origins.get(loc)
+        value = Hidden() if loc in secrets else item.get("input")
         if origin is not None:
-            lines.append(origin.describe(item.get("input"), message))
+            lines.append(origin.describe(value, message))
         elif loc:
-            lines.append(f"{loc} = {item.get('input')!r}: {message}")
+            lines.append(f"{loc} = {value!r}: {message}")
         else:
             lines.append(_rename_rule(message, origins))
     return "; ".join(lines)

@@ -24,6 +24,7 @@ from typing import Any, get_args
 
 from core.engine.codec import parse_time, time_text
 from core.engine.events import Event, Subscription
+from core.ops.backup import BackupsResumed, BackupTrouble
 from core.ops.summary import DailySummary
 from core.ops.watchdog import ScansFailing, ScansResumed
 from core.runtime.logs import log_event
@@ -33,9 +34,9 @@ from core.storage.stored_json import StoredJson, StoredJsonError
 
 log = logging.getLogger(__name__)
 
-Letter = Event | DailySummary | ScansFailing | ScansResumed
+Letter = Event | DailySummary | ScansFailing | ScansResumed | BackupTrouble | BackupsResumed
 LETTER_KINDS: tuple[type[Any], ...] = (*get_args(Event), DailySummary, ScansFailing,
-                                       ScansResumed)
+                                       ScansResumed, BackupTrouble, BackupsResumed)
 
 WAITING = "waiting"
 DELIVERED = "delivered"

@@ -50,7 +50,8 @@ class Upkeep:
         self.outbox = outbox
         self.zone = ZoneInfo(settings.timezone)
         self.backups = (
-            DailyBackups(settings.db, settings.backup_dir, settings.backup_keep_days, self.zone)
+            DailyBackups(settings.db, settings.backup_dir, settings.backup_keep_days, self.zone,
+                         tell=self.tell)
             if settings.backup_dir is not None and settings.backup_keep_days > 0
             else None
         )
@@ -64,6 +65,11 @@ class Upkeep:
         _log_letter(letter)
         if self.outbox is not None:
             await self.outbox.post(letter, now)
+
+    async def tell(self, letter: Letter) -> None:
+        """Queue `letter` for the owner at its own time (the backups' alerts)."""
+        if self.outbox is not None:
+            await self.outbox.post(letter, letter.at)
 
     async def gather(self, now: datetime) -> SummaryInput:
         """The summary's inputs from the engine: latest scan, history and health."""
