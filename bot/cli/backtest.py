@@ -2,19 +2,16 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
 from bot.cli.app import app
 from bot.cli.common import CURVE_NAMES, console, error_console, fail, parse_moment, print_json
-from core.domain.models import epoch_ms
 
 if TYPE_CHECKING:
     from core.backtest.runner import BacktestResult
@@ -64,10 +61,13 @@ def backtest_command(
     orders fill at the next candle's open. Compared with buy-and-hold and monthly rebalancing
     to the starting weights.
     """
+    import asyncio
+
     from core.backtest.replay import replay_from_frames
     from core.backtest.runner import run_backtest
     from core.backtest.verdict import verdict
     from core.config.settings import SettingsError
+    from core.domain.models import epoch_ms
     from core.exchange.paper_markets import MarketsFileError, bundled_markets
     from core.market.candles import CandleError, read_candle_dir
 
@@ -153,6 +153,8 @@ def working(text: str, *, enabled: bool) -> Iterator[None]:
 @contextmanager
 def progress_bar(*, enabled: bool, total: int) -> Iterator[ProgressCallback | None]:
     """A rich progress bar on stderr (stdout stays clean for the table), or nothing."""
+    from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
     if not enabled:
         yield None
         return

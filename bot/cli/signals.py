@@ -14,7 +14,6 @@ from rich.table import Table
 
 from bot.cli.app import app
 from bot.cli.common import console, fail, parse_moment, print_json
-from core.domain.models import epoch_ms
 
 if TYPE_CHECKING:
     from core.domain.models import AssetSignal
@@ -36,6 +35,7 @@ def signals_command(
     """Each asset's signal as of the last candle closed at or before --at, with its reasons."""
     # Imported here: pandas-ta takes a second to import, which other commands need not pay.
     from core.config.settings import SettingsError, load_settings
+    from core.domain.models import epoch_ms
     from core.market.candles import CandleError, closed_candles, format_ms, read_candle_dir
     from core.signals import signal_history
     from core.signals.words import contradicts_score, explain

@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from bot.cli.app import app
@@ -239,6 +238,14 @@ def check_listed(plan: StudyPlan, frames: Mapping[tuple[str, str], Mapping[str, 
 @contextmanager
 def study_progress(*, enabled: bool, total: int) -> Iterator[Callable[[Any], None]]:
     """A rich progress bar over backtests on stderr (or none); yields the per-backtest tick."""
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+    )
+
     with Progress(
         TextColumn("backtests"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
         console=error_console, transient=True, disable=not enabled,
