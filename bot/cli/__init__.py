@@ -4,6 +4,7 @@
 from bot.cli import (  # noqa: F401
     backtest,
     backup,
+    candles,
     check,
     demo,
     plan,

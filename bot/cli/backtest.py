@@ -11,7 +11,15 @@ import typer
 from rich.table import Table
 
 from bot.cli.app import app
-from bot.cli.common import CURVE_NAMES, console, error_console, fail, parse_moment, print_json
+from bot.cli.common import (
+    CURVE_NAMES,
+    candle_directory,
+    console,
+    error_console,
+    fail,
+    parse_moment,
+    print_json,
+)
 
 if TYPE_CHECKING:
     from core.backtest.runner import BacktestResult
@@ -35,9 +43,10 @@ ROWS = (
 
 @app.command("backtest")
 def backtest_command(
-    candles: Annotated[Path, typer.Option(
-        "--candles", help="Directory of <exchange>_<BASE>_<QUOTE>_<timeframe>.csv[.gz] files.",
-    )],
+    candles: Annotated[Path | None, typer.Option(
+        "--candles", help="Directory of <exchange>_<BASE>_<QUOTE>_<timeframe>.csv[.gz] files "
+        "(default: BALLAST_CANDLES_DIR, where `ballast candles download` writes).",
+    )] = None,
     timeframe: Annotated[str | None, typer.Option(
         "--timeframe", help="Candle timeframe, e.g. 1h (default: the timeframe setting).",
     )] = None,
@@ -76,7 +85,7 @@ def backtest_command(
         tf = timeframe or settings.timeframe
         # Reading years of candles and computing their signals takes seconds: say so.
         with working("reading candles and computing signals", enabled=not as_json):
-            frames = read_candle_dir(candles, tf, quote=inp.start.quote)
+            frames = read_candle_dir(candle_directory(candles), tf, quote=inp.start.quote)
             # Only what the portfolio holds or watches can be traded: skip the others' signals.
             wanted = set(inp.start.amounts) | set(inp.watchlist)
             frames = {a: frame for a, frame in frames.items() if a in wanted} or frames

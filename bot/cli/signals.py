@@ -13,7 +13,7 @@ import typer
 from rich.table import Table
 
 from bot.cli.app import app
-from bot.cli.common import console, fail, parse_moment, print_json
+from bot.cli.common import candle_directory, console, fail, parse_moment, print_json
 
 if TYPE_CHECKING:
     from core.domain.models import AssetSignal
@@ -21,9 +21,10 @@ if TYPE_CHECKING:
 
 @app.command("signals")
 def signals_command(
-    candles: Annotated[Path, typer.Option(
-        "--candles", help="Directory of <exchange>_<BASE>_<QUOTE>_<timeframe>.csv[.gz] files.",
-    )],
+    candles: Annotated[Path | None, typer.Option(
+        "--candles", help="Directory of <exchange>_<BASE>_<QUOTE>_<timeframe>.csv[.gz] files "
+        "(default: BALLAST_CANDLES_DIR, where `ballast candles download` writes).",
+    )] = None,
     timeframe: Annotated[str | None, typer.Option(
         "--timeframe", help="Candle timeframe, e.g. 1h or 1d (default: the timeframe setting).",
     )] = None,
@@ -48,7 +49,7 @@ def signals_command(
     try:
         settings = load_settings().signal
         tf = timeframe or settings.timeframe
-        frames = read_candle_dir(candles, tf)
+        frames = read_candle_dir(candle_directory(candles), tf)
         signals: dict[str, AssetSignal] = {}
         stands_on: dict[str, int | None] = {}
         for asset, frame in frames.items():

@@ -16,7 +16,15 @@ import typer
 from rich.table import Table
 
 from bot.cli.app import app
-from bot.cli.common import CURVE_NAMES, console, error_console, fail, parse_moment, print_json
+from bot.cli.common import (
+    CURVE_NAMES,
+    candle_directory,
+    console,
+    error_console,
+    fail,
+    parse_moment,
+    print_json,
+)
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -32,11 +40,12 @@ SEED = "seed"
 
 @app.command("study")
 def study_command(
-    candles: Annotated[Path, typer.Option(
-        "--candles", help="Directory of <exchange>_<BASE>_<QUOTE>_<timeframe>.csv[.gz] files.",
-    )],
     start: Annotated[str, typer.Option("--from", help="First day (UTC), e.g. 2017-09-01.")],
     end: Annotated[str, typer.Option("--to", help="Last day (UTC, included), e.g. 2024-12-31.")],
+    candles: Annotated[Path | None, typer.Option(
+        "--candles", help="Directory of <exchange>_<BASE>_<QUOTE>_<timeframe>.csv[.gz] files "
+        "(default: BALLAST_CANDLES_DIR, where `ballast candles download` writes).",
+    )] = None,
     timeframe: Annotated[str | None, typer.Option(
         "--timeframe", help="Candle timeframe for configs the grid gives none (default: setting).",
     )] = None,
@@ -73,9 +82,10 @@ def study_command(
     if jobs == 0 or jobs < -1:
         fail(f"--jobs {jobs}: give a number of workers, or -1 for one per core")
     try:
-        plan = build_plan(candles, start, end, timeframe, inputs or [], grid_file, folds,
+        folder = candle_directory(candles)
+        plan = build_plan(folder, start, end, timeframe, inputs or [], grid_file, folds,
                           _weeks(offsets))
-        shared = read_candles(candles, plan)
+        shared = read_candles(folder, plan)
         with study_progress(enabled=not as_json, total=backtest_count(plan)) as done:
             results = run_study(plan, shared, jobs=jobs, scheduler=scheduler, done=done)
         report = study_report(plan, results)
