@@ -13,7 +13,14 @@ import typer
 from rich.table import Table
 
 from bot.cli.app import app
-from bot.cli.common import candle_directory, console, fail, parse_moment, print_json
+from bot.cli.common import (
+    candle_directory,
+    console,
+    error_console,
+    fail,
+    parse_moment,
+    print_json,
+)
 
 if TYPE_CHECKING:
     from core.domain.models import AssetSignal
@@ -29,7 +36,8 @@ def signals_command(
         "--timeframe", help="Candle timeframe, e.g. 1h or 1d (default: the timeframe setting).",
     )] = None,
     at: Annotated[str | None, typer.Option(
-        "--at", help="ISO-8601 UTC time, e.g. 2024-03-01T00:00:00Z (default: now).",
+        "--at", help="ISO-8601 UTC time, e.g. 2024-03-01T00:00:00Z (default: now, or the end "
+        "of candles that end before now).",
     )] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON (docs/formats.md).")] = False,
 ) -> None:
@@ -37,7 +45,14 @@ def signals_command(
     # Imported here: pandas-ta takes a second to import, which other commands need not pay.
     from core.config.settings import SettingsError, load_settings
     from core.domain.models import epoch_ms
-    from core.market.candles import CandleError, closed_candles, format_ms, read_candle_dir
+    from core.market.candles import (
+        CandleError,
+        closed_candles,
+        format_ms,
+        newest_close,
+        read_candle_dir,
+        timeframe_ms,
+    )
     from core.signals import signal_history
     from core.signals.words import contradicts_score, explain
 
@@ -50,6 +65,12 @@ def signals_command(
         settings = load_settings().signal
         tf = timeframe or settings.timeframe
         frames = read_candle_dir(candle_directory(candles), tf)
+        end = newest_close(frames, tf)
+        if at is None and end is not None and end <= at_ms - timeframe_ms(tf):
+            # Past candles (the latest closed one is not among them): read them at their end.
+            at_ms = end
+            error_console.print(f"The candles end {format_ms(end)}: signals as of then "
+                                "(--at chooses another time).", highlight=False)
         signals: dict[str, AssetSignal] = {}
         stands_on: dict[str, int | None] = {}
         for asset, frame in frames.items():
