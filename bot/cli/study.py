@@ -36,6 +36,7 @@ if TYPE_CHECKING:
     from core.study.tasks import SharedCandles
 
 SEED = "seed"
+DAY_MS = 86_400_000
 
 
 @app.command("study")
@@ -221,28 +222,40 @@ def read_candles(directory: Path, plan: StudyPlan) -> SharedCandles:
 
 
 def check_listed(plan: StudyPlan, frames: Mapping[tuple[str, str], Mapping[str, Any]]) -> None:
-    """Every held asset has candles from the study's start: say which does not, before running.
+    """Every held asset has candles from before the study's start, enough for its signals to
+    vote at the start: say which does not, and the earliest start that works, before running.
 
     Each fold starts from the portfolio's quantities, so an asset listed after the start cannot
     be held in the first fold.
     """
     from core.backtest.history import to_datetime
     from core.market.candles import timeframe_ms
+    from core.signals import candles_needed
 
     for portfolio in plan.portfolios:
+        # Per holding, when the signals of every configuration (each its timeframe and
+        # warm-up) can vote: the study may start then.
+        ready: dict[str, tuple[int, str, int, int]] = {}
         for inp in portfolio.inputs:
             tf, quote = inp.settings.timeframe, inp.start.quote
+            warm_up = candles_needed(inp.settings.signal)
             for asset in sorted(inp.start.amounts):
                 frame = frames[(tf, quote)].get(asset)
                 if frame is None or not len(frame):
                     raise ValueError(f"portfolio {portfolio.name} holds {asset}, which has no "
                                      f"{tf} {quote} candles in the candle directory")
                 first = int(frame.index[0])
-                if first > plan.period.start_ms - timeframe_ms(tf):
-                    raise ValueError(
-                        f"portfolio {portfolio.name} holds {asset}, whose {tf} candles start "
-                        f"{to_datetime(first):%Y-%m-%d}: start the study after that or leave "
-                        f"{asset} out of the portfolio")
+                when = first + warm_up * timeframe_ms(tf)
+                if asset not in ready or when > ready[asset][0]:
+                    ready[asset] = (when, tf, first, warm_up)
+        for asset, (when, timeframe, first, warm_up) in sorted(ready.items()):
+            if when > plan.period.start_ms:
+                earliest = -(-when // DAY_MS) * DAY_MS  # --from takes a day
+                raise ValueError(
+                    f"portfolio {portfolio.name} holds {asset}, whose {timeframe} candles "
+                    f"start {to_datetime(first):%Y-%m-%d %H:%M}: start the study on "
+                    f"{to_datetime(earliest):%Y-%m-%d} or later (its signals warm up on "
+                    f"{warm_up} candles), or leave {asset} out of the portfolio")
 
 
 @contextmanager
