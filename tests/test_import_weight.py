@@ -100,3 +100,14 @@ def test_each_commands_help_loads_none_of_the_heavy_libraries(words: list[str]) 
 def test_plan_loads_the_policy_and_pydantic_only() -> None:
     words = ["plan", "--input", str(ROOT / "examples" / "seed-portfolio.json")]
     assert loaded_by_command(words, STACK) == []
+
+
+def test_the_help_still_lists_every_command_with_its_help() -> None:
+    from typer.testing import CliRunner
+
+    output = CliRunner().invoke(app, ["--help"]).output
+    commands = getattr(typer.main.get_command(app), "commands", {})
+    assert sorted(commands) == sorted(words[0] for words in command_paths())
+    for name, command in commands.items():
+        opening = " ".join((command.help or "").split()[:3])
+        assert f"│ {name} " in output and opening in output, name
