@@ -23,7 +23,7 @@ from pathlib import Path
 import pytest
 import typer
 
-from bot.cli import app
+from bot.cli import COMMANDS, app
 
 ROOT = Path(__file__).resolve().parent.parent
 HEAVY = ("matplotlib", "ccxt", "numba")
@@ -43,7 +43,8 @@ def loaded_after(code: str, heavy: tuple[str, ...] = HEAVY) -> list[str]:
 
 
 def test_the_cli_and_the_engine_load_without_matplotlib_ccxt_or_numba() -> None:
-    assert loaded_after("import bot.cli, core.engine.wiring, bot.telegram.charts") == []
+    assert loaded_after("from bot.cli import app\nimport core.engine.wiring, bot.telegram.charts"
+                        ) == []
 
 
 def test_drawing_a_chart_loads_matplotlib_then() -> None:
@@ -55,7 +56,7 @@ def test_drawing_a_chart_loads_matplotlib_then() -> None:
 def test_the_cli_loads_python_telegram_bot_only_when_the_bot_runs() -> None:
     # telegram, and tornado, httpx and cryptography under it: ~0.4 s of every command's start.
     heavy = ("telegram", "tornado", "httpx")
-    assert loaded_after("import bot.cli", heavy) == []
+    assert loaded_after("from bot.cli import app", heavy) == []
     assert loaded_after("import bot.cli.operations", heavy) == ["telegram", "tornado", "httpx"]
 
 
@@ -76,9 +77,10 @@ def command_paths() -> list[list[str]]:
 
 
 def loaded_by_command(words: list[str], heavy: tuple[str, ...]) -> list[str]:
-    """Which `heavy` modules `ballast WORDS…` loads, run in a new interpreter."""
-    code = ("from bot.cli import app\n"
-            f"try:\n    app({words!r}, prog_name='ballast')\nexcept SystemExit:\n    pass")
+    """Which `heavy` modules `ballast WORDS…` loads, run in a new interpreter as the
+    executable runs it."""
+    code = (f"import sys\nsys.argv = ['ballast', *{words!r}]\nfrom bot.cli import main\n"
+            "try:\n    main()\nexcept SystemExit:\n    pass")
     probe = (f"{code}\nimport json, sys\n"
              f"print(json.dumps([m for m in {heavy!r} if m in sys.modules]))")
     result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
@@ -99,7 +101,8 @@ def test_each_commands_help_loads_none_of_the_heavy_libraries(words: list[str]) 
 
 def test_plan_loads_the_policy_and_pydantic_only() -> None:
     words = ["plan", "--input", str(ROOT / "examples" / "seed-portfolio.json")]
-    assert loaded_by_command(words, STACK) == []
+    others = tuple(f"bot.cli.{module}" for name, module in COMMANDS.items() if name != "plan")
+    assert loaded_by_command(words, STACK + others) == []
 
 
 def test_the_help_still_lists_every_command_with_its_help() -> None:

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from rich.table import Table
 
-from bot.cli.app import app
+from bot.cli.application import app
 from bot.cli.common import (
     CURVE_NAMES,
     candle_directory,

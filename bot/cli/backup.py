@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from bot.cli.app import app
+from bot.cli.application import app
 from bot.cli.common import fail
 
 

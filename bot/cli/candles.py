@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from bot.cli.app import app
+from bot.cli.application import app
 from bot.cli.common import EXIT_PROBLEM, console, error_console, fail, parse_moment
 
 if TYPE_CHECKING:

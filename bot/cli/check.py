@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.markup import escape
 
-from bot.cli.app import app
+from bot.cli.application import app
 from bot.cli.common import EXIT_PROBLEM, console, fail, print_json
 
 if TYPE_CHECKING:

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from bot.cli.app import app
+from bot.cli.application import app
 from bot.cli.common import console, fail
 
 if TYPE_CHECKING:

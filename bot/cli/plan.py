@@ -19,7 +19,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from bot.cli.app import app
+from bot.cli.application import app
 from bot.cli.common import console, fail, print_json
 
 if TYPE_CHECKING:

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from rich.table import Table
 
-from bot.cli.app import app
+from bot.cli.application import app
 from bot.cli.common import EXIT_PROBLEM, console, fail, parse_moment, print_json
 
 # The engine, the exchange and the signals (pandas) load when the command runs, not when

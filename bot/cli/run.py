@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Annotated, TextIO
 
 import typer
 
-from bot.cli.app import app
+from bot.cli.application import app
 from bot.cli.common import EXIT_PROBLEM, fail
 
 # The engine (pandas, the exchange) loads when the bot runs, not when `ballast` starts.

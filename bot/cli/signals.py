@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from rich.table import Table
 
-from bot.cli.app import app
+from bot.cli.application import app
 from bot.cli.common import (
     candle_directory,
     console,

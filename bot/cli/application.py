@@ -19,6 +19,15 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
+
+
+@app.callback()
+def _commands() -> None:
+    # A group even when the executable registered one command (`bot.cli.main`): typer would
+    # otherwise run a lone command without its name.
+    pass
+
+
 _python_showwarning = warnings.showwarning
 
 
