@@ -19,6 +19,7 @@ import pandas as pd
 import pytest
 
 from core.exchange.ccxt_exchange import CcxtExchange
+from core.exchange.errors import ExchangeError
 from core.market.candles import read_candle_dir, read_candle_file
 from core.market.download import (
     UnknownMarket,
@@ -121,6 +122,29 @@ async def test_a_resumed_download_fetches_only_the_new_candles(
     [again] = await download_candles(client, ["BTC/USDT"], "1h", start_ms=FIRST,
                                      end_ms=LAST + HOUR, now_ms=NOW, directory=tmp_path)
     assert (again.requests, again.new_candles, klines(standin)) == (0, 0, [])
+
+
+async def test_a_failed_download_keeps_what_it_fetched_and_resumes_there(
+        standin: BinanceStandIn, exchange: tuple[CcxtExchange, Waits], tmp_path: Path) -> None:
+    client, _ = exchange
+    pages: list[int] = []
+
+    def ban_after_the_first_page(symbol: str, done: int, total: int) -> None:
+        # Banned for longer than Ballast waits: the exchange failed on the second page.
+        pages.append(done)
+        if len(pages) == 1:
+            standin.fail_next("GET /api/v3/klines", "ip_ban", retry_after=600)
+
+    with pytest.raises(ExchangeError):
+        await download_candles(client, ["BTC/USDT"], "1h", start_ms=FIRST, end_ms=LAST + HOUR,
+                               now_ms=NOW, directory=tmp_path, progress=ban_after_the_first_page)
+    kept = read_candle_file(tmp_path / "binance_BTC_USDT_1h.csv.gz")
+    assert pages == [200] and len(kept) == 200
+    standin.clear_log()
+    [result] = await download_candles(client, ["BTC/USDT"], "1h", start_ms=FIRST,
+                                      end_ms=LAST + HOUR, now_ms=NOW, directory=tmp_path)
+    assert klines(standin)[0]["startTime"] == str(int(kept.index[-1]) + HOUR)
+    pd.testing.assert_frame_equal(read_candle_file(result.path), read_candle_file(FIXTURE))
 
 
 async def test_a_candle_still_forming_is_not_written(
