@@ -106,6 +106,20 @@ def test_hourly_candles_with_a_gap(runner: CliRunner) -> None:
     assert all("gap: 4 candles missing" in v["reason"] for v in btc["votes"])
 
 
+def test_past_candles_without_at_are_read_at_their_end_said_once(runner: CliRunner) -> None:
+    """A directory of history (2022-12 → 2024-03) read now: as of its last close, not as of
+    a present it does not reach (every vote was once 'latest closed candle … is missing')."""
+    code, out, err = run(runner, "--candles", str(FIXTURES), "--timeframe", "1d", "--json")
+    assert code == 0
+    _, at_the_end, _ = run(runner, "--candles", str(FIXTURES), "--timeframe", "1d", "--json",
+                           "--at", "2024-04-01T00:00:00Z")  # BTC's last candle: 2024-03-31
+    assert out == at_the_end
+    data = json.loads(out)
+    assert "is missing" not in json.dumps([data["BTC"], data["ETH"]])  # AVAX ends a month early
+    assert squash(err) == squash("The candles end 2024-04-01 00:00 UTC: signals as of then "
+                                 "(--at chooses another time).")
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [

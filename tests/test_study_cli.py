@@ -108,8 +108,17 @@ def test_a_holding_listed_after_the_start_is_named_before_any_backtest() -> None
     result = CliRunner().invoke(app, ["study", "--candles", str(DEMO), "--from", "2023-01-01",
                                       "--to", "2023-02-01", "--json"])
     assert result.exit_code == 2
-    assert "portfolio seed holds AVAX, whose 1h candles start 2023-01-01" in \
+    assert ("portfolio seed holds AVAX, whose 1h candles start 2023-01-01 00:00: start the "
+            "study on 2023-01-04 or later (its signals warm up on 50 candles)") in \
         " ".join(result.output.split())
+
+
+def test_the_start_it_names_is_the_earliest_that_works() -> None:
+    """50 candles from 2023-01-01 00:00 reach 2023-01-03 02:00: the 3rd is refused, the 4th
+    passes the check (and every holding's signals have their history by then)."""
+    with pytest.raises(ValueError, match="start the study on 2023-01-04 or later"):
+        read_candles(DEMO, build_plan(DEMO, "2023-01-03", "2023-02-01", None, [], None, 2, (0,)))
+    read_candles(DEMO, build_plan(DEMO, "2023-01-04", "2023-02-01", None, [], None, 2, (0,)))
 
 
 def daily_and_hourly(tmp_path: Path) -> Path:

@@ -2,19 +2,24 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from bot.cli.app import app
-from bot.cli.common import CURVE_NAMES, console, error_console, fail, parse_moment, print_json
-from core.domain.models import epoch_ms
+from bot.cli.application import app
+from bot.cli.common import (
+    CURVE_NAMES,
+    candle_directory,
+    console,
+    error_console,
+    fail,
+    parse_moment,
+    print_json,
+)
 
 if TYPE_CHECKING:
     from core.backtest.runner import BacktestResult
@@ -38,9 +43,10 @@ ROWS = (
 
 @app.command("backtest")
 def backtest_command(
-    candles: Annotated[Path, typer.Option(
-        "--candles", help="Directory of <exchange>_<BASE>_<QUOTE>_<timeframe>.csv[.gz] files.",
-    )],
+    candles: Annotated[Path | None, typer.Option(
+        "--candles", help="Directory of <exchange>_<BASE>_<QUOTE>_<timeframe>.csv[.gz] files "
+        "(default: BALLAST_CANDLES_DIR, where `ballast candles download` writes).",
+    )] = None,
     timeframe: Annotated[str | None, typer.Option(
         "--timeframe", help="Candle timeframe, e.g. 1h (default: the timeframe setting).",
     )] = None,
@@ -64,10 +70,13 @@ def backtest_command(
     orders fill at the next candle's open. Compared with buy-and-hold and monthly rebalancing
     to the starting weights.
     """
+    import asyncio
+
     from core.backtest.replay import longer_candles, replay_from_frames
     from core.backtest.runner import run_backtest
     from core.backtest.verdict import verdict
     from core.config.settings import SettingsError
+    from core.domain.models import epoch_ms
     from core.exchange.paper_markets import MarketsFileError, bundled_markets
     from core.market.candles import CandleError, read_candle_dir
 
@@ -76,7 +85,8 @@ def backtest_command(
         tf = timeframe or settings.timeframe
         # Reading years of candles and computing their signals takes seconds: say so.
         with working("reading candles and computing signals", enabled=not as_json):
-            frames = read_candle_dir(candles, tf, quote=inp.start.quote)
+            directory = candle_directory(candles)
+            frames = read_candle_dir(directory, tf, quote=inp.start.quote)
             # Only what the portfolio holds or watches can be traded: skip the others' signals.
             wanted = set(inp.start.amounts) | set(inp.watchlist)
             frames = {a: frame for a, frame in frames.items() if a in wanted} or frames
@@ -85,7 +95,7 @@ def backtest_command(
             end_ms = (epoch_ms(parse_moment(end, "--to", end_of_day=True)) if end
                       else last + _length(tf))
             # Daily strategies read the directory's 1d files, or days built from these.
-            longer = longer_candles(candles, frames, tf, inp.start.quote, settings.signal)
+            longer = longer_candles(directory, frames, tf, inp.start.quote, settings.signal)
             replay = replay_from_frames(frames, tf, inp.start.quote, start_ms, end_ms,
                                         settings.signal, longer)
         markets = bundled_markets()
@@ -155,6 +165,8 @@ def working(text: str, *, enabled: bool) -> Iterator[None]:
 @contextmanager
 def progress_bar(*, enabled: bool, total: int) -> Iterator[ProgressCallback | None]:
     """A rich progress bar on stderr (stdout stays clean for the table), or nothing."""
+    from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
     if not enabled:
         yield None
         return

@@ -7,10 +7,8 @@ from typing import Annotated
 
 import typer
 
-from bot.cli.app import app
+from bot.cli.application import app
 from bot.cli.common import fail
-from core.config.settings import SettingsError, load_settings
-from core.ops.backup import BackupError, backup_database
 
 
 @app.command()
@@ -25,6 +23,9 @@ def backup(
     ] = False,
 ) -> None:
     """Back up the database to FILE (SQLite online backup: safe while `ballast run` runs)."""
+    from core.config.settings import SettingsError, load_settings
+    from core.ops.backup import BackupError, backup_database
+
     if db is None:
         try:
             db = load_settings().db

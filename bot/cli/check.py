@@ -2,28 +2,30 @@
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.markup import escape
 
-from bot.cli.app import app
+from bot.cli.application import app
 from bot.cli.common import EXIT_PROBLEM, console, fail, print_json
-from core.config.settings import Settings, SettingsError, load_settings
-from core.exchange.check import Finding, Severity, check_exchange, check_settings, has_problems
-from core.exchange.errors import ExchangeError
-from core.ops.file_check import check_database, check_env_file, check_sources
 
-_MARKS = {Severity.OK: "[green]✓[/]", Severity.WARNING: "[yellow]![/]",
-          Severity.PROBLEM: "[bold red]✗[/]"}
+if TYPE_CHECKING:
+    from core.config.settings import Settings
+    from core.exchange.check import Finding
+
+# Marks by severity value: the check's modules (and ccxt, pydantic) load only when it runs.
+_MARKS = {"ok": "[green]✓[/]", "warning": "[yellow]![/]", "problem": "[bold red]✗[/]"}
 
 
 async def _run_checks(settings: Settings) -> list[Finding]:
     # ccxt (~25 MB) loads only for `ballast check`, not for every command this module registers.
     from core.exchange.ccxt_exchange import CcxtExchange
     from core.exchange.ccxt_retry import RetryPolicy
+    from core.exchange.check import Finding, Severity, check_exchange, check_settings
+    from core.exchange.errors import ExchangeError
+    from core.ops.file_check import check_database, check_env_file, check_sources
 
     findings = [*check_settings(settings), *check_env_file(), *check_database(settings.db),
                 *check_sources(settings)]
@@ -46,6 +48,11 @@ def check(
     as_json: Annotated[bool, typer.Option("--json", help="print the findings as JSON")] = False,
 ) -> None:
     """Check the configuration and, read-only, the exchange connection and API keys."""
+    import asyncio
+
+    from core.config.settings import SettingsError, load_settings
+    from core.exchange.check import has_problems
+
     try:
         settings = load_settings(settings_file)
     except SettingsError as error:
@@ -56,7 +63,8 @@ def check(
                     for f in findings])
     else:
         for finding in findings:
-            console.print(f"{_MARKS[finding.severity]} {finding.check}: {escape(finding.message)}",
+            mark = _MARKS[finding.severity.value]
+            console.print(f"{mark} {finding.check}: {escape(finding.message)}",
                           highlight=False, markup=True, soft_wrap=True)
     if has_problems(findings):
         raise typer.Exit(EXIT_PROBLEM)

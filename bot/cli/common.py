@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from pathlib import Path
 from typing import Any, NoReturn
 
 import typer
@@ -45,6 +46,28 @@ def fail(message: str, code: int = EXIT_INVALID) -> NoReturn:
     """Print `message` to stderr and exit non-zero (nothing else is printed)."""
     error_console.print(f"[bold red]error:[/] {message}", highlight=False, markup=True)
     raise typer.Exit(code)
+
+
+def candle_directory(given: Path | None) -> Path:
+    """`--candles DIR` as given, else the candle directory of the settings
+    (`BALLAST_CANDLES_DIR`, docs/settings.md); a default one without candle files fails,
+    naming the command that fills it."""
+    if given is not None:
+        return given
+    import os
+
+    from core.config.settings import SettingsError, load_settings
+    from core.market.candles import CandleFileName
+    from core.market.download import DOWNLOAD_HINT, default_candle_dir
+
+    try:
+        folder = default_candle_dir(load_settings().candles_dir, os.environ)
+    except SettingsError as error:
+        fail(str(error))
+    if not (folder.is_dir() and any(CandleFileName.parse(p.name) for p in folder.iterdir())):
+        fail(f"no candle files in {folder}, the candle directory (BALLAST_CANDLES_DIR): fill it "
+             f"with `{DOWNLOAD_HINT}`, or give --candles DIR")
+    return folder
 
 
 def _json_default(value: Any) -> Any:

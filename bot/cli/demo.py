@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -10,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from bot.cli.app import app
+from bot.cli.application import app
 from bot.cli.common import console, fail
 
 if TYPE_CHECKING:
@@ -46,6 +45,8 @@ def demo_command(
     )] = None,
 ) -> None:
     """Run the real engine over bundled 2023–2024 candles and print what the owner would read."""
+    import asyncio
+
     from bot.cli.backtest import period_days, progress_bar, summary_table, write_plot
     from bot.telegram.alerts import AlertFilter
     from core.backtest.demo import (

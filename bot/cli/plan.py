@@ -13,19 +13,19 @@ import sys
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.markup import escape
 from rich.table import Table
 
-from bot.cli.app import app
+from bot.cli.application import app
 from bot.cli.common import console, fail, print_json
-from core.config.rules import PolicySettings
-from core.config.settings import SettingsError, load_settings
-from core.domain.models import Plan, Portfolio
-from core.policy import CASH_KEY, make_plan
-from core.policy.whatif import WhatIf, WhatIfError, load_whatif, plan_output
+
+if TYPE_CHECKING:
+    from core.config.rules import PolicySettings
+    from core.domain.models import Plan, Portfolio
+    from core.policy.whatif import WhatIf
 
 
 @app.command("plan")
@@ -47,6 +47,10 @@ def plan_command(
     The policy settings are loaded as for every command (settings file, .env, BALLAST_*
     variables); the file's `settings` override them.
     """
+    from core.config.settings import SettingsError, load_settings
+    from core.policy import make_plan
+    from core.policy.whatif import plan_output
+
     try:
         base = load_settings().policy
     except SettingsError as error:
@@ -61,6 +65,8 @@ def plan_command(
 
 def read_input(path: Path, *, now: datetime, base: PolicySettings | None = None) -> WhatIf:
     """Read and validate the what-if file, or exit 2 naming the problem."""
+    from core.policy.whatif import WhatIfError, load_whatif
+
     try:
         text = sys.stdin.buffer.read() if str(path) == "-" else path.read_bytes()
     except OSError as error:
@@ -81,6 +87,8 @@ def _pct(fraction: Decimal) -> str:
 
 def show_plan(plan: Plan, whatif: WhatIf) -> None:
     """Print the plan for a person: trades, skipped trades, cash and allocations."""
+    from core.policy import CASH_KEY
+
     portfolio = whatif.plan_input.portfolio
     quote = portfolio.quote
     console.print(

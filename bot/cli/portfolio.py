@@ -2,32 +2,26 @@
 
 from __future__ import annotations
 
-import asyncio
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import ROUND_HALF_EVEN, Decimal
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.table import Table
 
-from bot.cli.app import app
+from bot.cli.application import app
 from bot.cli.common import EXIT_PROBLEM, console, fail, parse_moment, print_json
-from core.account.cost_basis import read_position_facts
-from core.account.snapshot import read_portfolio, unrealised_pnl
-from core.config.settings import Settings, SettingsError, load_settings
-from core.domain.models import Portfolio, PositionFacts, SignalKind
-from core.engine.signals import SignalScanner
-from core.exchange.base import Exchange
-from core.exchange.errors import ExchangeError
-from core.exchange.factory import build_exchange
-from core.exchange.paper_markets import MarketsFileError
-from core.exchange.prices import Clock, ManualClock, ReplayPrices, utc_now
-from core.market.candle_cache import CandleCache
-from core.market.candles import CandleError, timeframe_ms
-from core.storage.health import DatabaseProblem
-from core.storage.store import Store
+
+# The engine, the exchange and the signals (pandas) load when the command runs, not when
+# `ballast` starts.
+if TYPE_CHECKING:
+    from core.config.settings import Settings
+    from core.domain.models import Portfolio, PositionFacts, SignalKind
+    from core.exchange.base import Exchange
+    from core.exchange.prices import Clock, ReplayPrices
+    from core.storage.store import Store
 
 CENT = Decimal("0.01")
 FOURTH = Decimal("0.0001")
@@ -50,6 +44,9 @@ def _round(value: Decimal | None, step: Decimal) -> Decimal | None:
 def portfolio_json(view: AccountView) -> dict[str, Any]:
     """The `portfolio --json` shape (docs/formats.md): values to the cent, allocations as
     fractions."""
+    from core.account.snapshot import unrealised_pnl
+    from core.domain.models import PositionFacts, SignalKind
+
     portfolio = view.portfolio
     holdings: dict[str, Any] = {}
     for asset, holding in sorted(portfolio.holdings.items(), key=lambda kv: -kv[1].value):
@@ -115,6 +112,9 @@ def _amount_text(free: Decimal, locked: Decimal) -> str:
 
 def portfolio_table(view: AccountView, settings: Settings) -> Table:
     """A readable table: amount, value, allocation against the limits, cost basis, P&L."""
+    from core.account.snapshot import unrealised_pnl
+    from core.domain.models import PositionFacts, SignalKind
+
     portfolio = view.portfolio
     table = Table(
         title=f"Portfolio in {portfolio.quote}",
@@ -152,6 +152,14 @@ async def read_account_view(
     settings: Settings, *, candles: Path | None, at: datetime | None, timeframe: str
 ) -> AccountView:
     """Open the database and exchange, value the account, and read cost bases."""
+    from core.account.cost_basis import read_position_facts
+    from core.account.snapshot import read_portfolio
+    from core.config.settings import SettingsError
+    from core.exchange.factory import build_exchange
+    from core.exchange.prices import ManualClock, ReplayPrices, utc_now
+    from core.market.candles import CandleError, timeframe_ms
+    from core.storage.store import Store
+
     replay: ReplayPrices | None = None
     clock: Clock = utc_now
     max_price_age: int | None = None
@@ -194,6 +202,10 @@ async def _read_signals(
     Live candles go through the database's candle cache, shared with `ballast run`; replayed
     ones through a throwaway cache, so a replay never mixes history into the live cache.
     """
+    from core.engine.signals import SignalScanner
+    from core.market.candle_cache import CandleCache
+    from core.storage.store import Store
+
     if replay is None:
         scanned = await SignalScanner(exchange, CandleCache(store, exchange), settings)(
             portfolio, now
@@ -226,6 +238,14 @@ def portfolio_command(
     ] = None,
 ) -> None:
     """Show the live or paper portfolio: value, allocation against the limits, cash, P&L."""
+    import asyncio
+
+    from core.config.settings import SettingsError, load_settings
+    from core.exchange.errors import ExchangeError
+    from core.exchange.paper_markets import MarketsFileError
+    from core.market.candles import CandleError
+    from core.storage.health import DatabaseProblem
+
     try:
         if timeframe is not None and candles is None:
             raise SettingsError("--timeframe needs --candles (live signals use "

@@ -11,7 +11,6 @@ runs any front-ends beside the engine.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 import os
@@ -23,40 +22,19 @@ from typing import TYPE_CHECKING, Annotated, TextIO
 
 import typer
 
-from bot.cli.app import app
+from bot.cli.application import app
 from bot.cli.common import EXIT_PROBLEM, fail
-from core.config.settings import Settings, SettingsError, load_settings
-from core.engine.events import (
-    ApprovalClosed,
-    CashBelowMinimum,
-    Event,
-    ExchangeRecovered,
-    ExchangeTrouble,
-    ExecutionFailed,
-    PlanExecuted,
-    PlanProposed,
-    SignalChanged,
-    SuspectData,
-    SuspectDataCleared,
-)
-from core.engine.service import EngineService, ServiceError
-from core.engine.wiring import RunningEngine, start_engine
-from core.exchange.errors import ExchangeError
-from core.exchange.paper_markets import MarketsFileError
-from core.exchange.prices import utc_now
-from core.ops.event_log import EVENTS_LOGGER, log_events
-from core.runtime.instance_lock import (
-    AlreadyRunning,
-    DatabaseFile,
-    LockUnavailable,
-    one_bot_per_account,
-    watch_database,
-)
-from core.runtime.logs import configure_from_settings, log_event
-from core.storage.health import DatabaseProblem
 
-if TYPE_CHECKING:  # only a type: importing operations would load python-telegram-bot
+# The engine (pandas, the exchange) loads when the bot runs, not when `ballast` starts.
+if TYPE_CHECKING:  # only types: importing operations would load python-telegram-bot
+    import asyncio
+
     from bot.cli.operations import FrontEnd
+    from core.config.settings import Settings
+    from core.engine.events import Event
+    from core.engine.service import EngineService
+    from core.engine.wiring import RunningEngine
+    from core.runtime.instance_lock import DatabaseFile
 
 log = logging.getLogger(__name__)
 
@@ -75,6 +53,19 @@ def mode_words(settings: Settings) -> str:
 
 def describe(event: Event, quote: str) -> str:
     """One plain line for a terminal or a log."""
+    from core.engine.events import (
+        ApprovalClosed,
+        CashBelowMinimum,
+        ExchangeRecovered,
+        ExchangeTrouble,
+        ExecutionFailed,
+        PlanExecuted,
+        PlanProposed,
+        SignalChanged,
+        SuspectData,
+        SuspectDataCleared,
+    )
+
     at = f"{event.at:%H:%M:%S}"
     match event:
         case PlanProposed():
@@ -112,6 +103,8 @@ def describe(event: Event, quote: str) -> str:
 
 async def serve(running: RunningEngine, stop: asyncio.Event, *front_ends: FrontEnd) -> None:
     """Run the engine's clock and the front-ends until `stop` is set, then close everything."""
+    import asyncio
+
     tasks = [asyncio.create_task(fe(running.service, stop)) for fe in front_ends]
     await asyncio.sleep(0)  # the front-ends subscribe before recovery publishes anything
     try:
@@ -129,6 +122,9 @@ def configure_run_logging(settings: Settings, *, verbose: bool = False,
                           stream: TextIO | None = None) -> list[logging.Handler]:
     """Logs for `ballast run`: the engine's events print once on the console, as `describe`
     words them (`print_events`); their `key=value` lines go to the log file only."""
+    from core.ops.event_log import EVENTS_LOGGER
+    from core.runtime.logs import configure_from_settings
+
     return configure_from_settings(settings, verbose=verbose, stream=stream,
                                    console_skip=(EVENTS_LOGGER,))
 
@@ -142,11 +138,15 @@ async def print_events(service: EngineService, stop: asyncio.Event) -> None:
 
 async def log_engine_events(service: EngineService, stop: asyncio.Event) -> None:
     """Write every engine event to the structured log."""
+    from core.ops.event_log import log_events
+
     await log_events(service.subscribe())
 
 
 async def terminal_commands(service: EngineService, stop: asyncio.Event) -> None:
     """Read operator commands from stdin until it closes (the engine keeps running then)."""
+    import asyncio
+
     if not _readable_stream(sys.stdin):
         return  # stdin is /dev/null, a file or absent: run without terminal commands
     reader = asyncio.StreamReader()
@@ -173,6 +173,9 @@ def _readable_stream(stream: TextIO | None) -> bool:
 
 async def answer(service: EngineService, line: str, stop: asyncio.Event) -> str:
     """Carry out one typed command and say what happened."""
+    from core.engine.service import ServiceError
+    from core.exchange.errors import ExchangeError
+
     word, _, rest = line.partition(" ")
     word, rest = word.lower(), rest.strip()
     try:
@@ -222,7 +225,13 @@ async def run_engine(settings: Settings, resend_grace: timedelta) -> None:
     """Start the engine with the terminal front-end and serve until SIGTERM/SIGINT."""
     # python-telegram-bot (with tornado, httpx, cryptography) loads when the bot runs, not for
     # every `ballast` command: `ballast backtest` and the others never use it.
+    import asyncio
+
     from bot.cli.operations import needs_owner_setup, operations, run_owner_setup
+    from core.engine.wiring import start_engine
+    from core.exchange.prices import utc_now
+    from core.runtime.instance_lock import one_bot_per_account
+    from core.storage.health import DatabaseProblem
 
     if needs_owner_setup(settings):
         typer.echo("BALLAST_TELEGRAM_OWNER_ID is not set: send /start to your bot to learn "
@@ -255,6 +264,9 @@ def database_watch(database: DatabaseFile | None, problems: list[str]) -> FrontE
     file than the one it locked and opened (deleted, moved away, replaced under it)."""
 
     async def watch(service: EngineService, stop: asyncio.Event) -> None:
+        from core.runtime.instance_lock import watch_database
+        from core.runtime.logs import log_event
+
         if database is None:
             return
         problem = await watch_database(database, stop)
@@ -278,6 +290,14 @@ def run(
 
     With a terminal attached, `approve`, `reject`, `status` … can also be typed (`help`).
     """
+    import asyncio
+
+    from core.config.settings import SettingsError, load_settings
+    from core.exchange.errors import ExchangeError
+    from core.exchange.paper_markets import MarketsFileError
+    from core.runtime.instance_lock import AlreadyRunning, LockUnavailable
+    from core.storage.health import DatabaseProblem
+
     try:
         settings = load_settings()
         configure_run_logging(settings, verbose=verbose)

@@ -12,9 +12,15 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from rich.table import Table
 
-from bot.cli.app import app
-from bot.cli.common import console, fail, parse_moment, print_json
-from core.domain.models import epoch_ms
+from bot.cli.application import app
+from bot.cli.common import (
+    candle_directory,
+    console,
+    error_console,
+    fail,
+    parse_moment,
+    print_json,
+)
 
 if TYPE_CHECKING:
     from core.domain.models import AssetSignal
@@ -22,21 +28,31 @@ if TYPE_CHECKING:
 
 @app.command("signals")
 def signals_command(
-    candles: Annotated[Path, typer.Option(
-        "--candles", help="Directory of <exchange>_<BASE>_<QUOTE>_<timeframe>.csv[.gz] files.",
-    )],
+    candles: Annotated[Path | None, typer.Option(
+        "--candles", help="Directory of <exchange>_<BASE>_<QUOTE>_<timeframe>.csv[.gz] files "
+        "(default: BALLAST_CANDLES_DIR, where `ballast candles download` writes).",
+    )] = None,
     timeframe: Annotated[str | None, typer.Option(
         "--timeframe", help="Candle timeframe, e.g. 1h or 1d (default: the timeframe setting).",
     )] = None,
     at: Annotated[str | None, typer.Option(
-        "--at", help="ISO-8601 UTC time, e.g. 2024-03-01T00:00:00Z (default: now).",
+        "--at", help="ISO-8601 UTC time, e.g. 2024-03-01T00:00:00Z (default: now, or the end "
+        "of candles that end before now).",
     )] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON (docs/formats.md).")] = False,
 ) -> None:
     """Each asset's signal as of the last candle closed at or before --at, with its reasons."""
     # Imported here: pandas-ta takes a second to import, which other commands need not pay.
     from core.config.settings import SettingsError, load_settings
-    from core.market.candles import CandleError, closed_candles, format_ms, read_candle_dir
+    from core.domain.models import epoch_ms
+    from core.market.candles import (
+        CandleError,
+        closed_candles,
+        format_ms,
+        newest_close,
+        read_candle_dir,
+        timeframe_ms,
+    )
     from core.market.resample import candles_of_timeframe
     from core.signals import on_timeframe, signal_history, timeframes
     from core.signals.words import contradicts_score, explain
@@ -50,9 +66,17 @@ def signals_command(
         config = load_settings()
         tf = timeframe or config.timeframe
         settings = on_timeframe(config.signal, tf)
-        frames = read_candle_dir(candles, tf)
+        directory = candle_directory(candles)
+        frames = read_candle_dir(directory, tf)
         # Daily strategies read the directory's 1d files, or days built from these candles.
-        longer = {t: candles_of_timeframe(candles, t, frames, tf) for t in timeframes(settings)[1:]}
+        longer = {t: candles_of_timeframe(directory, t, frames, tf)
+                  for t in timeframes(settings)[1:]}
+        end = newest_close(frames, tf)
+        if at is None and end is not None and end <= at_ms - timeframe_ms(tf):
+            # Past candles (the latest closed one is not among them): read them at their end.
+            at_ms = end
+            error_console.print(f"The candles end {format_ms(end)}: signals as of then "
+                                "(--at chooses another time).", highlight=False)
         signals: dict[str, AssetSignal] = {}
         stands_on: dict[str, int | None] = {}
         for asset, frame in frames.items():

@@ -13,11 +13,18 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from bot.cli.app import app
-from bot.cli.common import CURVE_NAMES, console, error_console, fail, parse_moment, print_json
+from bot.cli.application import app
+from bot.cli.common import (
+    CURVE_NAMES,
+    candle_directory,
+    console,
+    error_console,
+    fail,
+    parse_moment,
+    print_json,
+)
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -29,15 +36,17 @@ if TYPE_CHECKING:
     from core.study.tasks import SharedCandles
 
 SEED = "seed"
+DAY_MS = 86_400_000
 
 
 @app.command("study")
 def study_command(
-    candles: Annotated[Path, typer.Option(
-        "--candles", help="Directory of <exchange>_<BASE>_<QUOTE>_<timeframe>.csv[.gz] files.",
-    )],
     start: Annotated[str, typer.Option("--from", help="First day (UTC), e.g. 2017-09-01.")],
     end: Annotated[str, typer.Option("--to", help="Last day (UTC, included), e.g. 2024-12-31.")],
+    candles: Annotated[Path | None, typer.Option(
+        "--candles", help="Directory of <exchange>_<BASE>_<QUOTE>_<timeframe>.csv[.gz] files "
+        "(default: BALLAST_CANDLES_DIR, where `ballast candles download` writes).",
+    )] = None,
     timeframe: Annotated[str | None, typer.Option(
         "--timeframe", help="Candle timeframe for configs the grid gives none (default: setting).",
     )] = None,
@@ -74,9 +83,10 @@ def study_command(
     if jobs == 0 or jobs < -1:
         fail(f"--jobs {jobs}: give a number of workers, or -1 for one per core")
     try:
-        plan = build_plan(candles, start, end, timeframe, inputs or [], grid_file, folds,
+        folder = candle_directory(candles)
+        plan = build_plan(folder, start, end, timeframe, inputs or [], grid_file, folds,
                           _weeks(offsets))
-        shared = read_candles(candles, plan)
+        shared = read_candles(folder, plan)
         with study_progress(enabled=not as_json, total=backtest_count(plan)) as done:
             results = run_study(plan, shared, jobs=jobs, scheduler=scheduler, done=done)
         report = study_report(plan, results)
@@ -223,33 +233,53 @@ def read_candles(directory: Path, plan: StudyPlan) -> SharedCandles:
 
 
 def check_listed(plan: StudyPlan, frames: Mapping[tuple[str, str], Mapping[str, Any]]) -> None:
-    """Every held asset has candles from the study's start: say which does not, before running.
+    """Every held asset has candles from before the study's start, enough for its signals to
+    vote at the start: say which does not, and the earliest start that works, before running.
 
     Each fold starts from the portfolio's quantities, so an asset listed after the start cannot
     be held in the first fold.
     """
     from core.backtest.history import to_datetime
     from core.market.candles import timeframe_ms
+    from core.signals import candles_needed
 
     for portfolio in plan.portfolios:
+        # Per holding, when the signals of every configuration (each its timeframe and
+        # warm-up) can vote: the study may start then.
+        ready: dict[str, tuple[int, str, int, int]] = {}
         for inp in portfolio.inputs:
             tf, quote = inp.settings.timeframe, inp.start.quote
+            warm_up = candles_needed(inp.settings.signal)
             for asset in sorted(inp.start.amounts):
                 frame = frames[(tf, quote)].get(asset)
                 if frame is None or not len(frame):
                     raise ValueError(f"portfolio {portfolio.name} holds {asset}, which has no "
                                      f"{tf} {quote} candles in the candle directory")
                 first = int(frame.index[0])
-                if first > plan.period.start_ms - timeframe_ms(tf):
-                    raise ValueError(
-                        f"portfolio {portfolio.name} holds {asset}, whose {tf} candles start "
-                        f"{to_datetime(first):%Y-%m-%d}: start the study after that or leave "
-                        f"{asset} out of the portfolio")
+                when = first + warm_up * timeframe_ms(tf)
+                if asset not in ready or when > ready[asset][0]:
+                    ready[asset] = (when, tf, first, warm_up)
+        for asset, (when, timeframe, first, warm_up) in sorted(ready.items()):
+            if when > plan.period.start_ms:
+                earliest = -(-when // DAY_MS) * DAY_MS  # --from takes a day
+                raise ValueError(
+                    f"portfolio {portfolio.name} holds {asset}, whose {timeframe} candles "
+                    f"start {to_datetime(first):%Y-%m-%d %H:%M}: start the study on "
+                    f"{to_datetime(earliest):%Y-%m-%d} or later (its signals warm up on "
+                    f"{warm_up} candles), or leave {asset} out of the portfolio")
 
 
 @contextmanager
 def study_progress(*, enabled: bool, total: int) -> Iterator[Callable[[Any], None]]:
     """A rich progress bar over backtests on stderr (or none); yields the per-backtest tick."""
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+    )
+
     with Progress(
         TextColumn("backtests"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
         console=error_console, transient=True, disable=not enabled,

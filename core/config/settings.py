@@ -125,6 +125,10 @@ class Settings(PolicySettings, SignalSettings, BaseSettings):
     telegram_owner_id: int | None = None
     telegram_api_url: str | None = None
     db: Path = Path("ballast.db")
+    candles_dir: Path | None = Field(
+        None, description="directory of candle files that `ballast candles download` fills and "
+        "backtest, study and signals read without --candles (default: "
+        "$XDG_DATA_HOME/ballast/candles, else ~/.local/share/ballast/candles)")
     paper_portfolio: str | None = None
     settings: Path | None = Field(None, description="the TOML settings file that was read")
 
@@ -140,7 +144,8 @@ class Settings(PolicySettings, SignalSettings, BaseSettings):
             return value.strip().upper()
         return asset_symbols(value)
 
-    @field_validator("log_file", "backup_dir", "daily_summary_hour", "lock_dir", mode="before")
+    @field_validator("log_file", "backup_dir", "daily_summary_hour", "lock_dir", "candles_dir",
+                     mode="before")
     @classmethod
     def _empty_is_off(cls, value: Any) -> Any:
         # `BALLAST_LOG_FILE=` in an env file means "none", not the current directory.

@@ -227,6 +227,14 @@ class CcxtExchange:
                                    to_time(ticker.get("timestamp")))
         return prices
 
+    @property
+    def candle_limit(self) -> int:
+        """The most candles the exchange returns for one request (ccxt's `features`; Binance
+        1000, Coinbase 300), or 500 when ccxt does not say."""
+        features = (self._client.features or {}).get("spot") or {}
+        limit = (features.get("fetchOHLCV") or {}).get("limit")
+        return int(limit) if limit else 500
+
     async def fetch_candles(
         self, symbol: str, timeframe: str, since: int | None = None, limit: int | None = None
     ) -> list[Candle]:

@@ -1,1 +1,2 @@
-"""Market data: timeframes, candle files and the SQLite candle cache."""
+"""Market data: timeframes, candle files, their download from an exchange, and the SQLite
+candle cache."""

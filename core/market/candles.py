@@ -16,7 +16,7 @@ from __future__ import annotations
 import gzip
 import io
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -122,6 +122,13 @@ def closed_candles(frame: pd.DataFrame, timeframe: str, at_ms: int) -> pd.DataFr
     cutoff = at_ms - timeframe_ms(timeframe)
     end = int(np.searchsorted(frame.index.to_numpy(), cutoff, side="right"))
     return frame.iloc[:end]
+
+
+def newest_close(frames: Mapping[str, pd.DataFrame], timeframe: str) -> int | None:
+    """When the newest candle of any frame closed (open + length), or None without candles."""
+    length = timeframe_ms(timeframe)
+    ends = [int(frame.index[-1]) + length for frame in frames.values() if len(frame)]
+    return max(ends) if ends else None
 
 
 @dataclass(frozen=True, slots=True)

@@ -171,6 +171,7 @@ class BinanceStandIn:
         reject_reused_client_ids: bool = False,
         recv_window_ms: int = 5000,
         hang_seconds: float = 60.0,
+        max_klines: int = 1000,
         host: str = "127.0.0.1",
         port: int = 0,
     ) -> None:
@@ -179,6 +180,9 @@ class BinanceStandIn:
         self.latency = latency
         self.recv_window_ms = recv_window_ms
         self.hang_seconds = hang_seconds
+        # Binance returns at most 1000 klines a request (500 when no limit is asked); a test
+        # may lower the cap to page through a short real series.
+        self.max_klines = max_klines
         self.host = host
         self.port = port
         self.permissions = _Permissions(can_trade, withdrawals_enabled, api_restrictions)
@@ -504,7 +508,7 @@ class BinanceStandIn:
         interval = params.get("interval", "")
         if interval not in INTERVAL_MS:
             raise BinanceReject(400, -1120, "Invalid interval.")
-        limit = min(int(params.get("limit") or 500), 1000)
+        limit = min(int(params.get("limit") or 500), 1000, self.max_klines)
         start = int(params["startTime"]) if params.get("startTime") else None
         end = int(params["endTime"]) if params.get("endTime") else None
         return self.book.klines(symbol, interval, start, end, limit)

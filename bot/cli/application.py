@@ -1,5 +1,6 @@
 """The `ballast` Typer application; each command lives in its own module and registers here."""
 
+import sys
 import warnings
 from typing import TextIO
 
@@ -9,7 +10,6 @@ from typer._click.core import Context
 from typer.core import TyperOption
 
 from bot.cli.common import error_console
-from core.config.sources import SettingsWarning
 
 app = typer.Typer(
     name="ballast",
@@ -18,6 +18,15 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
+
+
+
+@app.callback()
+def _commands() -> None:
+    # A group even when the executable registered one command (`bot.cli.main`): typer would
+    # otherwise run a lone command without its name.
+    pass
+
 
 _python_showwarning = warnings.showwarning
 
@@ -31,7 +40,9 @@ def _show_warning(
     line: str | None = None,
 ) -> None:
     """A settings warning as one plain `warning: …` line on stderr; others as Python shows them."""
-    if issubclass(category, SettingsWarning):
+    # Looked up, not imported: a command that never loaded the settings (pydantic) issued none.
+    sources = sys.modules.get("core.config.sources")
+    if sources is not None and issubclass(category, sources.SettingsWarning):
         error_console.print(f"[yellow]warning:[/] {escape(str(message))}", highlight=False,
                             soft_wrap=True)
         return
