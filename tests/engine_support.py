@@ -173,6 +173,7 @@ async def value_account(exchange: FaultyExchange, settings: Settings, now: datet
         now=now,
         max_price_age=settings.max_price_age,
         watchlist=settings.watchlist,
+        listed={symbol for symbol, market in markets.items() if market.active},
     )
 
 
