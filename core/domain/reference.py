@@ -94,14 +94,18 @@ def fresh_reference(portfolio: Portfolio, now: datetime,
     """A reference that takes `portfolio` as it is (the first scan, or the owner confirmed it)."""
     history: dict[str, tuple[Decimal, ...]] = {
         asset: (price,) for asset, price in portfolio.prices.items()}
+    balances = balances_of(portfolio)
     if kept is not None:
+        # An unpriced holding's amount is unknown this scan: it keeps what it had.
         history |= {asset: kept.price_history[asset] for asset in portfolio.unpriced
                     if asset in kept.price_history}
+        balances |= {asset: kept.balances[asset] for asset in portfolio.unpriced
+                     if kept.balances is not None and asset in kept.balances}
     return Reference(
         accepted=snapshot_of(portfolio),
         price_history=history,
         sampled_at=now,
-        balances=balances_of(portfolio),
+        balances=balances,
         fills=kept.fills if kept is not None else (),
         unlisted_since=dict(kept.unlisted_since) if kept is not None else {},
     )
