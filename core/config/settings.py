@@ -99,7 +99,7 @@ class Settings(PolicySettings, SignalSettings, BaseSettings):
         description="a cash asset priced further than this from 1 quote unit is off its peg: "
         "planning waits until it is back")
     max_balance_change: Fraction = Field(
-        Decimal("0.02"), gt=0, lt=1,
+        Decimal("0.02"), gt=0, lt=10,
         description="a balance that moved, beyond Ballast's own fills, by more than this "
         "fraction of the value holds planning until the owner confirms it")
     immaterial_share: Fraction = Field(
