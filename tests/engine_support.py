@@ -55,6 +55,8 @@ class FaultyExchange(Exchange):
     * `lose_responses`: `create_order` places the order and then raises (the answer was lost).
     * `drop_orders`: `create_order` raises without placing anything (the request was lost).
     * `delisted`: assets the exchange no longer lists (every market of theirs is gone).
+    * `down_after_order`: the exchange goes `down` just after placing an order (its answer and
+      every lookup fail until a test brings it back).
     """
 
     def __init__(self, paper: PaperExchange, prices: FixedPrices) -> None:
@@ -65,6 +67,7 @@ class FaultyExchange(Exchange):
         self.drop_orders = 0
         self.create_calls: list[OrderRequest] = []
         self.delisted: set[str] = set()
+        self.down_after_order = False
 
     @property
     def name(self) -> str:
@@ -101,6 +104,9 @@ class FaultyExchange(Exchange):
             self.drop_orders -= 1
             raise ExchangeUnavailable("request timed out (test: never arrived)")
         order = await self.paper.create_order(request)
+        if self.down_after_order:
+            self.down = True
+            raise ExchangeUnavailable("connection reset (test: down after the order)")
         if self.lose_responses:
             self.lose_responses -= 1
             raise ExchangeUnavailable("request timed out (test: answer lost)")

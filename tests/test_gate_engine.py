@@ -253,3 +253,29 @@ async def test_ballasts_own_fills_move_the_balance_reference(store: Store) -> No
         await rig.engine.tick(rig.clock.now)
         assert rig.engine.planning_on_hold is None, rig.engine.planning_on_hold
     assert not told(rig)
+
+
+async def test_a_scan_while_ballasts_own_orders_are_in_flight_raises_no_alarm(
+    store: Store,
+) -> None:
+    rig = await build(store)
+    await sane_start(rig)
+    await set_balance(store, "USDT", D("1500"))  # cash 15%: a sale is planned
+    rig.clock.now += HOUR
+    await rig.engine.confirm_account(rig.clock.now)
+    rig.events.pending()
+    proposal = await rig.engine.plan(rig.clock.now)
+    assert proposal.approval is not None
+    rig.exchange.down_after_order = True  # the sale fills; its answer is lost
+    decision = await rig.engine.approve(proposal.approval.id, "owner", rig.clock.now)
+    assert decision.state is not None and decision.state.value == "executing"
+    rig.exchange.down_after_order = rig.exchange.down = False
+
+    # /portfolio scans now: the sale shows in the balances, its fill is not recorded yet.
+    await rig.engine.scan(rig.clock.now + timedelta(seconds=5))
+    assert rig.engine.planning_on_hold is None
+    rig.clock.now += timedelta(minutes=1)
+    await rig.engine.tick(rig.clock.now)  # the order is looked up and its fill recorded
+    assert rig.engine.planning_on_hold is None
+    assert await order_count(store) == 1
+    assert not told(rig)

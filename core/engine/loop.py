@@ -181,7 +181,8 @@ class Engine:
 
     async def scan(self, now: datetime) -> Scan | None:
         """Refresh portfolio and signals; None (and one trouble event per outage) on failure."""
-        return await self.scans.scan(self.settings, self.ports, now)
+        busy = await self.approvals.in_states(ApprovalState.APPROVED, ApprovalState.EXECUTING)
+        return await self.scans.scan(self.settings, self.ports, now, orders_in_flight=bool(busy))
 
     @property
     def latest(self) -> Scan | None:

@@ -77,8 +77,14 @@ class ScanStep:
         self._previous_signals: dict[str, SignalKind] | None = None
         self._suspect_since: datetime | None = None
 
-    async def scan(self, settings: Settings, ports: Ports, now: datetime) -> Scan | None:
-        """Refresh portfolio and signals; None (and one trouble event per outage) on failure."""
+    async def scan(self, settings: Settings, ports: Ports, now: datetime, *,
+                   orders_in_flight: bool = False) -> Scan | None:
+        """Refresh portfolio and signals; None (and one trouble event per outage) on failure.
+
+        With Ballast's own orders in flight the gate does not judge the scan: their fills may
+        show in the balances before they are recorded (and fed to the gate's reference), and
+        no plan is made meanwhile anyway.
+        """
         try:
             portfolio = await ports.read_portfolio(now)
             signals = await ports.read_signals(portfolio, now)
@@ -91,7 +97,8 @@ class ScanStep:
         self.trouble_since = None
         self.failed_scans = 0
         self.last_error = None
-        await self._judge(settings, portfolio, now)
+        if not orders_in_flight:
+            await self._judge(settings, portfolio, now)
         await self._signal_events(settings, portfolio, signals, now)
         await self._cash_event(settings, portfolio, now)
         latest = await self.state.latest_snapshot_at()
