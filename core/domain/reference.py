@@ -18,7 +18,6 @@ against the last scan's passes a slow drain). So:
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -160,13 +159,21 @@ def reference_price(reference: Reference, asset: str) -> Decimal | None:
     return median(history) if history else None
 
 
-def price_problems(reference: Reference, prices: Mapping[str, Decimal],
-                   max_price_jump: Decimal) -> list[str]:
-    """Prices more than `max_price_jump` (a fraction) away from their reference, in words."""
+def price_problems(reference: Reference, portfolio: Portfolio, max_price_jump: Decimal,
+                   immaterial: Decimal) -> list[str]:
+    """Prices more than `max_price_jump` (a fraction) away from their reference, in words.
+
+    A holding worth less than `immaterial` both at its reference and at today's price is not
+    judged: a dust coin's wild price changes nothing Ballast does. Watched assets always are
+    (a buy is sized on their price).
+    """
     problems = []
-    for asset, price in sorted(prices.items()):
+    for asset, price in sorted(portfolio.prices.items()):
         usual = reference_price(reference, asset)
         if usual is None or usual <= 0:
+            continue
+        holding = portfolio.holdings.get(asset)
+        if holding is not None and holding.amount * max(price, usual) < immaterial:
             continue
         move = price / usual - 1
         if abs(move) > max_price_jump:

@@ -125,8 +125,9 @@ def snapshot_problems(
     lasting, notes, left_out = _unpriced(reference, portfolio, limits, now)
     lasting = [*pegs, *lasting,
                *balance_problems(reference, portfolio, limits.max_balance_change)]
-    passing = price_problems(reference, portfolio.prices, limits.max_price_jump)
     previous = reference.accepted
+    passing = price_problems(reference, portfolio, limits.max_price_jump,
+                             _immaterial(limits, previous.total_value))
     quote = portfolio.quote
     if (
         previous.total_value > 0
@@ -165,8 +166,7 @@ def _unpriced(
         since = reference.unlisted_since.get(asset, now)
         if price is None:
             notes.append(f"{asset} has no usable price; left out of planning, never traded")
-        elif (worth < limits.min_order_value
-              or worth < limits.immaterial_share * previous.total_value):
+        elif worth < _immaterial(limits, previous.total_value):
             notes.append(f"{asset} has no usable price; left out of planning, never traded "
                          f"(last worth {worth:.2f} {quote}, too little to matter)")
         elif asset in portfolio.unlisted and now - since >= limits.delisted_after:
@@ -182,6 +182,12 @@ def _unpriced(
             continue
         left_out.add(asset)
     return lasting, notes, left_out
+
+
+def _immaterial(limits: Limits, total_value: Decimal) -> Decimal:
+    """Below this value a holding is too small to matter: less than one order's minimum, or
+    than `immaterial_share` of the value."""
+    return max(limits.min_order_value, limits.immaterial_share * total_value)
 
 
 def _revalued(previous: Snapshot, portfolio: Portfolio, left_out: set[str]) -> Decimal | None:
