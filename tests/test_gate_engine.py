@@ -20,6 +20,7 @@ from typing import Any
 import pytest
 
 from core.engine.events import PlanExecuted, SuspectData, SuspectDataCleared
+from core.engine.scanning import SANE_SNAPSHOT
 from core.engine.service import EngineService
 from core.exchange.prices import ManualClock
 from core.storage.store import Store
@@ -279,3 +280,25 @@ async def test_a_scan_while_ballasts_own_orders_are_in_flight_raises_no_alarm(
     assert rig.engine.planning_on_hold is None
     assert await order_count(store) == 1
     assert not told(rig)
+
+
+async def test_a_last_sane_scan_kept_by_an_earlier_ballast_is_still_the_reference(
+    store: Store,
+) -> None:
+    rig = await build(store)
+    earlier = ('{"total_value": "20000.70", "cash_value": "5000", "amounts": {"BTC": "0.1", '
+               '"ETH": "1.5", "SOL": "55", "DOGE": "10"}, "prices": {"BTC": "50000", '
+               '"ETH": "3000", "SOL": "100", "DOGE": "0.07"}, "quote_cash": "3500"}')
+    await rig.engine.state.set(SANE_SNAPSHOT, earlier)
+    rig.prices.set("ETH/USDT", D("30"))  # the first scan after the upgrade is already odd
+
+    await rig.engine.tick(rig.clock.now)
+
+    hold = rig.engine.planning_on_hold
+    assert hold is not None and any(p.startswith("ETH priced 30, -99.0%") for p in hold[1])
+    rig.prices.set("ETH/USDT", PRICES["ETH/USDT"])
+    rig.clock.now += HOUR
+    await rig.engine.tick(rig.clock.now)
+    assert rig.engine.planning_on_hold is None
+    reference = rig.engine.scans.gate.reference if rig.engine.scans.gate else None
+    assert reference is not None and reference.balances is not None, "balances kept from now"
