@@ -126,8 +126,8 @@ async def test_a_delisted_holding_too_small_to_matter_never_holds_planning(
         await rig.engine.tick(rig.clock.now)
         assert rig.engine.planning_on_hold is None
         assert rig.engine.scans.left_out == (
-            "DOGE has no usable price; left out of planning, never traded (last worth 0.70 "
-            "USDT, too little to matter)",)
+            "DOGE has no market on the exchange (delisted?); left out of planning, never "
+            "traded (last worth 0.70 USDT, too little to matter)",)
     assert not told(rig)
 
 

@@ -164,10 +164,12 @@ def _unpriced(
         price = previous.prices.get(asset) or reference_price(reference, asset)
         worth = known.get(asset, previous.amounts.get(asset, ZERO)) * (price or ZERO)
         since = reference.unlisted_since.get(asset, now)
+        what = ("has no market on the exchange (delisted?)" if asset in portfolio.unlisted
+                else "has no usable price")
         if price is None:
-            notes.append(f"{asset} has no usable price; left out of planning, never traded")
+            notes.append(f"{asset} {what}; left out of planning, never traded")
         elif worth < _immaterial(limits, previous.total_value):
-            notes.append(f"{asset} has no usable price; left out of planning, never traded "
+            notes.append(f"{asset} {what}; left out of planning, never traded "
                          f"(last worth {worth:.2f} {quote}, too little to matter)")
         elif asset in portfolio.unlisted and now - since >= limits.delisted_after:
             notes.append(f"{asset} has no market on the exchange since {since:%Y-%m-%d %H:%M} "
