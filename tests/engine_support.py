@@ -30,7 +30,7 @@ from core.engine.approvals import Approval
 from core.engine.events import Subscription
 from core.engine.loop import Engine
 from core.engine.orders import OrderRow
-from core.engine.ports import Ports
+from core.engine.ports import Ports, policy_planner
 from core.exchange.base import Exchange, Fill, Order, OrderRequest
 from core.exchange.errors import ExchangeUnavailable
 from core.exchange.paper import PaperExchange
@@ -54,6 +54,9 @@ class FaultyExchange(Exchange):
     * `down`: every call raises `ExchangeUnavailable` (an outage).
     * `lose_responses`: `create_order` places the order and then raises (the answer was lost).
     * `drop_orders`: `create_order` raises without placing anything (the request was lost).
+    * `delisted`: assets the exchange no longer lists (every market of theirs is gone).
+    * `down_after_order`: the exchange goes `down` just after placing an order (its answer and
+      every lookup fail until a test brings it back).
     """
 
     def __init__(self, paper: PaperExchange, prices: FixedPrices) -> None:
@@ -63,6 +66,8 @@ class FaultyExchange(Exchange):
         self.lose_responses = 0
         self.drop_orders = 0
         self.create_calls: list[OrderRequest] = []
+        self.delisted: set[str] = set()
+        self.down_after_order = False
 
     @property
     def name(self) -> str:
@@ -74,7 +79,9 @@ class FaultyExchange(Exchange):
 
     async def load_markets(self) -> Mapping[str, Market]:
         self._check()
-        return await self.paper.load_markets()
+        markets = await self.paper.load_markets()
+        return {symbol: m for symbol, m in markets.items()
+                if m.base not in self.delisted and m.quote not in self.delisted}
 
     async def fetch_balances(self) -> dict[str, Balance]:
         self._check()
@@ -97,6 +104,9 @@ class FaultyExchange(Exchange):
             self.drop_orders -= 1
             raise ExchangeUnavailable("request timed out (test: never arrived)")
         order = await self.paper.create_order(request)
+        if self.down_after_order:
+            self.down = True
+            raise ExchangeUnavailable("connection reset (test: down after the order)")
         if self.lose_responses:
             self.lose_responses -= 1
             raise ExchangeUnavailable("request timed out (test: answer lost)")
@@ -173,6 +183,7 @@ async def value_account(exchange: FaultyExchange, settings: Settings, now: datet
         now=now,
         max_price_age=settings.max_price_age,
         watchlist=settings.watchlist,
+        listed={symbol for symbol, market in markets.items() if market.active},
     )
 
 
@@ -200,8 +211,10 @@ class Rig:
 
 async def make_rig(
     store: Store, clock: ManualClock, prices: FixedPrices, exchange: FaultyExchange,
-    **overrides: Any,
+    *, real_policy: bool = False, **overrides: Any,
 ) -> Rig:
+    """An engine on `exchange` with test ports: no signals but the rig's, no cost bases, and the
+    rig's `next_plan` — or, with `real_policy`, the real policy's plan."""
     settings: Settings = load_settings(env={}, **overrides)
     holder: dict[str, Rig] = {}
 
@@ -228,11 +241,12 @@ async def make_rig(
         if row.client_order_id not in holder["rig"].fills:
             holder["rig"].fills.append(row.client_order_id)
 
+    planner = policy_planner(settings.policy, settings.watchlist) if real_policy else planned
     engine = Engine(
         settings,
         exchange,
         store,
-        Ports(read_portfolio, read_signals, no_facts, planned, record_fill),
+        Ports(read_portfolio, read_signals, no_facts, planner, record_fill),
     )
     rig = Rig(engine, exchange, prices, clock, store, engine.bus.subscribe())
     holder["rig"] = rig

@@ -202,6 +202,10 @@ def ballast_env(standin: BinanceStandIn, db: Path) -> dict[str, str]:
         "BALLAST_PRESET": "seed-literal",
         "BALLAST_SCAN_INTERVAL": "1",
         "BALLAST_REBALANCE_INTERVAL": "1",
+        # Every round puts the balances back behind Ballast's back, while its reference keeps
+        # every fill: changes (up to a few times V) the sanity gate would otherwise hold until
+        # the owner confirms them.
+        "BALLAST_MAX_BALANCE_CHANGE": "9",
     }
 
 

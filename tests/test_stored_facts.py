@@ -16,14 +16,15 @@ from pathlib import Path
 import pytest
 
 from core.domain.models import SignalKind
-from core.domain.sanity import snapshot_of
+from core.domain.reference import fresh_reference, snapshot_of
 from core.engine.approvals import ApprovalRepo
 from core.engine.state import EngineState
 from core.engine.summary import (
+    reference_from_json,
+    reference_to_json,
     signals_from_json,
     signals_to_json,
     snapshot_from_json,
-    snapshot_to_json,
 )
 from core.storage.store import Store
 from core.storage.stored_json import StoredJsonError
@@ -177,9 +178,14 @@ def test_the_last_sane_snapshot_reads_as_earlier_ballasts_stored_it() -> None:
     assert read == snapshot
     assert read is not None and (str(read.total_value), str(read.prices["ETH"])) == (
         "7523.50", "3.1E+3")
-    written = snapshot_to_json(snapshot)
-    assert written == SANE_TEXT.replace(", ", ",").replace(": ", ":")
-    assert snapshot_from_json(written) == snapshot
+
+
+def test_the_gate_reference_reads_back_as_written_and_a_damaged_one_as_none() -> None:
+    reference = fresh_reference(PORTFOLIO, T0)
+    written = reference_to_json(reference)
+    assert reference_from_json(written) == reference
+    assert reference_from_json(written.replace('"sampled_at"', '"sampled"')) is None
+    assert reference_from_json(None) is None
 
 
 @pytest.mark.parametrize(

@@ -214,6 +214,9 @@ def test_suspect_data_and_part_fills_are_said_plainly() -> None:
     assert view is not None
     text = visible(view.text)
     assert "Not planning" in text and "ETH has no usable price" in text
+    assert view.buttons is not None, "the owner can confirm figures that are right"
+    [[confirm]] = view.buttons.inline_keyboard
+    assert confirm.callback_data == "cf" and "figures are right" in confirm.text
     assert all(len(line) <= LINE_WIDTH for line in text.split("\n"))
     cleared = alert_view(SuspectDataCleared(at(5), at(1)), "USDT")
     assert cleared is not None and "Planning resumes" in visible(cleared.text)

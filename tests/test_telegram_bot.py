@@ -267,6 +267,25 @@ async def test_chart_buttons_and_command_send_pictures(world: World) -> None:
     assert second.files["photo"].startswith(b"\x89PNG")
 
 
+async def test_the_owner_confirms_a_changed_balance_with_the_alerts_button(
+    world: World,
+) -> None:
+    engine = world.rig.engine
+    await engine.tick(world.clock.now)  # the gate's reference
+    async with world.store.transaction():  # a deposit of 5000 USDT
+        await world.store.conn.execute(
+            "UPDATE paper_balances SET free = '6000' WHERE asset = 'USDT'")
+    await engine.tick(world.clock.now)
+    assert engine.planning_on_hold is not None
+
+    world.tg.push_callback(OWNER, encode(Action.CONFIRM_ACCOUNT))
+
+    await world.tg.wait_for_method("sendMessage", sent_to(OWNER, "Confirmed"))
+    assert engine.planning_on_hold is None
+    await engine.tick(world.clock.now)
+    assert engine.planning_on_hold is None, "the deposit is the reference now"
+
+
 async def test_settings_change_is_validated_like_start_up(world: World) -> None:
     world.tg.push_command(OWNER, "/settings min_cash 0.22")
     await world.tg.wait_for_method("sendMessage", sent_to(OWNER, "Changed min_cash"))

@@ -12,6 +12,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup
+
+from bot.telegram.callbacks import Action, encode
 from bot.telegram.format import amount, clock, esc, fee, fit, money, pct, price
 from bot.telegram.views import SIGNAL_MARKS, View, plan_view, wrap_lines
 from core.engine.events import (
@@ -29,6 +32,7 @@ from core.engine.events import (
     SuspectDataCleared,
 )
 from core.engine.orders import OrderState
+from core.engine.service import AccountConfirmed
 from core.ops.outbox import Letter
 from core.ops.summary import DailySummary
 from core.ops.watchdog import ScansFailing, ScansResumed
@@ -176,12 +180,28 @@ def alert_view(event: Event, quote: str) -> View | None:
                 "🛑 <b>Not planning</b>",
                 "The account data looks wrong:",
                 *(line for problem in event.problems for line in wrap_lines(f"· {problem}")),
-                *wrap_lines("Nothing is traded until it looks right again."),
-            ]))
+                *wrap_lines("Nothing is traded until it looks right again. If these figures "
+                            "are right (a deposit, a withdrawal, a trade of yours), tap ✅."),
+            ]), InlineKeyboardMarkup([[InlineKeyboardButton(
+                "✅ These figures are right", callback_data=encode(Action.CONFIRM_ACCOUNT))]]))
         case SuspectDataCleared():
             return View("\n".join(["✅ <b>Account data looks right again</b>",
                                    f"Planning resumes (held since {clock(event.since)})."]))
     return None
+
+
+def confirmed_view(confirmed: AccountConfirmed) -> View:
+    """The answer to ✅ on the safety alert: planning resumes, or what still looks wrong."""
+    if not confirmed.answered:
+        return View("\n".join(["⚠️ <b>Nothing confirmed</b>",
+                               *(line for p in confirmed.still_wrong for line in wrap_lines(p))]))
+    if not confirmed.still_wrong:
+        return View("✅ <b>Confirmed</b>\nThese balances and prices are Ballast's reference now; "
+                    "planning resumes.")
+    return View("\n".join([
+        "✅ <b>Balances confirmed</b>", "Still not planning:",
+        *(line for problem in confirmed.still_wrong for line in wrap_lines(f"· {problem}")),
+    ]))
 
 
 def _signal_changed(event: SignalChanged) -> View:

@@ -23,6 +23,7 @@ class Action(StrEnum):
     REJECT = "rj"
     CHART_ALLOCATION = "ca"
     CHART_VALUE = "cv"
+    CONFIRM_ACCOUNT = "cf"  # the owner says the account as it is now is right
 
 
 _NEEDS_ID = frozenset({Action.APPROVE, Action.REJECT})

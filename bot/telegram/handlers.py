@@ -15,7 +15,7 @@ from telegram import Update
 from telegram.constants import ChatAction
 from telegram.ext import ContextTypes
 
-from bot.telegram.alerts import closed_view, executing_view, refused_view
+from bot.telegram.alerts import closed_view, confirmed_view, executing_view, refused_view
 from bot.telegram.callbacks import Action, ButtonPress, decode
 from bot.telegram.charts import ValuePoint, allocation_chart, value_chart
 from bot.telegram.delivery import MessageRef, edit_view, send_picture, send_view
@@ -266,6 +266,11 @@ class Handlers:
             return
         if press.action in (Action.CHART_ALLOCATION, Action.CHART_VALUE):
             await self._send_chart(_chat_id(update), context, press.action)
+            return
+        if press.action is Action.CONFIRM_ACCOUNT:
+            confirmed = await self.service.confirm_account()
+            log.info("the owner confirmed the account: %s", confirmed)
+            await send_view(context.bot, _chat_id(update), confirmed_view(confirmed))
             return
         message = query.message
         where = MessageRef(message.chat.id, message.message_id) if message is not None else None

@@ -60,6 +60,10 @@ def status_view(status: Status, now: datetime) -> View:
         lines.append("  the account data looks wrong:")
         for problem in status.on_hold_because:
             lines += wrap_lines(problem, indent="  ", limit=2)
+    if status.left_out:
+        lines.append("Left out of planning (never traded):")
+        for note in status.left_out:
+            lines += wrap_lines(note, indent="  ", limit=2)
     for approval_row in status.executing:
         lines.append(f"Executing plan {esc(approval_row.id)}")
     for approval_row in status.pending:

@@ -47,6 +47,7 @@ async def read_portfolio(
         now=now,
         max_price_age=timedelta(seconds=age),
         watchlist=watch,
+        listed={symbol for symbol, market in markets.items() if market.active},
     )
 
 

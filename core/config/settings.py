@@ -94,6 +94,25 @@ class Settings(PolicySettings, SignalSettings, BaseSettings):
         description="a scan whose total value moved more than this fraction from the last "
         "scan's, beyond what its prices explain, is not planned from (someone moved funds, or "
         "the exchange answered with missing balances)")
+    max_price_jump: Fraction = Field(
+        Decimal("0.3"), gt=0, lt=10,
+        description="a price further than this fraction from the median of its recent accepted "
+        "prices holds planning until it is back, or holds still for an hour")
+    peg_band: Fraction = Field(
+        Decimal("0.03"), gt=0, lt=Decimal("0.5"),
+        description="a cash asset priced further than this from 1 quote unit is off its peg: "
+        "planning waits until it is back")
+    max_balance_change: Fraction = Field(
+        Decimal("0.02"), gt=0, lt=10,
+        description="a balance that moved, beyond Ballast's own fills, by more than this "
+        "fraction of the value holds planning until the owner confirms it")
+    immaterial_share: Fraction = Field(
+        Decimal("0.005"), ge=0, lt=1,
+        description="an unpriced holding last worth less than this fraction of the value (or "
+        "than min_trade_value) is reported and left out, never holding planning")
+    delisted_after: int = Field(
+        86400, gt=0, description="seconds a holding with no market on the exchange holds "
+        "planning before it is left out")
     lock_dir: Path | None = Field(
         None, description="directory of the lock files that keep two Ballasts off one "
         "database or exchange account (default: ~/.local/state/ballast of the user Ballast "

@@ -152,6 +152,10 @@ class Portfolio:
     unpriced: tuple[str, ...] = ()
     quote_free: Decimal | None = None
     """Free balance of the quote currency: what buys can spend (None: unknown, all cash)."""
+    cash_prices: dict[str, Decimal] = field(default_factory=dict)
+    """Each cash asset's market price in the quote, where it has one (the quote: none)."""
+    unlisted: tuple[str, ...] = ()
+    """Unpriced holdings with no active market to price them through (delisted, say)."""
 
     @property
     def cash_allocation(self) -> Decimal:

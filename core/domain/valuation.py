@@ -130,14 +130,17 @@ def value_portfolio(
     now: datetime,
     max_price_age: float | timedelta,
     watchlist: Sequence[str] = (),
+    listed: Collection[str] | None = None,
 ) -> Portfolio:
     """Value every balance in `quote`: cash, holdings (with dust flags), and unpriced assets.
 
     Cash is the quote plus `cash_assets`, valued at their price where one is usable, else 1.0.
     Unpriced holdings are listed and left out of the total value; so are watchlist assets
     without a price. `Portfolio.prices` has every priced non-cash asset, held or watched.
-    `max_price_age` is in seconds (or a timedelta). Raises ValueError on a negative or
-    non-finite balance (an exchange never reports one).
+    `max_price_age` is in seconds (or a timedelta). `listed`: the symbols of the exchange's
+    active markets, to tell unpriced holdings with no market at all (`Portfolio.unlisted`);
+    None: unknown. Raises ValueError on a negative or non-finite balance (an exchange never
+    reports one).
     """
     cash_names = {quote, *cash_assets}
     via = (*DEFAULT_VIA, *(a for a in cash_assets if a not in DEFAULT_VIA))
@@ -148,6 +151,7 @@ def value_portfolio(
         )
 
     cash_balances: dict[str, Decimal] = {}
+    cash_prices: dict[str, Decimal] = {}
     cash_value = ZERO
     priced: dict[str, tuple[Balance, Decimal]] = {}
     unpriced: set[str] = set()
@@ -161,7 +165,10 @@ def value_portfolio(
             continue
         if asset in cash_names:
             cash_balances[asset] = total
-            cash_value += total * (price_of(asset) or ONE)
+            cash_price = price_of(asset) if asset != quote else None
+            if cash_price is not None:
+                cash_prices[asset] = cash_price
+            cash_value += total * (cash_price or ONE)
             continue
         price = price_of(asset)
         if price is None:
@@ -194,6 +201,10 @@ def value_portfolio(
             asset_prices[asset] = price
 
     quote_balance = balances.get(quote)
+    unlisted = () if listed is None else tuple(
+        asset for asset in sorted(unpriced & set(balances))
+        if balances[asset].total > 0
+        and not symbols_to_price([asset], quote=quote, available=listed, via=via))
     return Portfolio(
         quote=quote,
         total_value=total_value,
@@ -204,4 +215,6 @@ def value_portfolio(
         dust=tuple(sorted(a for a, h in holdings.items() if h.dust)),
         unpriced=tuple(sorted(unpriced)),
         quote_free=quote_balance.free if quote_balance is not None else ZERO,
+        cash_prices=cash_prices,
+        unlisted=unlisted,
     )

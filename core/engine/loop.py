@@ -19,17 +19,18 @@ from decimal import Decimal
 
 from core.config.settings import Settings, SettingsError
 from core.domain.models import ZERO, Plan
-from core.domain.sanity import balance_changes, plan_balances
+from core.domain.reference import OwnFill
+from core.domain.sanity import Gate, balance_changes, plan_balances
 from core.engine.approvals import ApprovalRepo, ApprovalState, Decision
 from core.engine.events import ApprovalClosed, EventBus, ExecutionFailed, PlanProposed
 from core.engine.execution import DEFAULT_RESEND_GRACE, Executor, drift
-from core.engine.orders import OrderRepo
+from core.engine.orders import OrderRepo, OrderRow
 from core.engine.ports import Ports, Proposal, Scan, auto_approval_allowed, same_trades
 from core.engine.recovery import recover
 from core.engine.scanning import ScanStep
 from core.engine.state import LAST_PLAN, PAUSED, EngineState
 from core.engine.summary import execution_message
-from core.exchange.base import Exchange
+from core.exchange.base import Exchange, Order
 from core.exchange.errors import ExchangeError
 from core.policy.pacing import decision_due, next_decision_at, traded_in_window
 from core.runtime.logs import log_event
@@ -73,7 +74,7 @@ class Engine:
             settings,
             self.bus,
             ports.read_portfolio,
-            ports.record_fill,
+            self._record_fill,
             resend_grace,
         )
         self.scans = ScanStep(self.state, self.bus)
@@ -85,6 +86,16 @@ class Engine:
         execution are not offered in the chat and change only with a restart."""
         self.settings = settings
         self.ports = ports
+
+    async def _record_fill(self, row: OrderRow, order: Order) -> None:
+        """Record one of Ballast's own fills, and move the sanity gate's balances by it."""
+        await self.ports.record_fill(row, order)
+        cost = order.cost or order.filled * (order.average_price or row.planned_price)
+        await self.scans.own_fill(
+            OwnFill(row.client_order_id, row.asset, row.side, order.filled, cost, order.fee,
+                    order.fee_currency),
+            self.settings.quote,
+        )
 
     # -- the clock ---------------------------------------------------------------------------
 
@@ -170,7 +181,8 @@ class Engine:
 
     async def scan(self, now: datetime) -> Scan | None:
         """Refresh portfolio and signals; None (and one trouble event per outage) on failure."""
-        return await self.scans.scan(self.settings, self.ports, now)
+        busy = await self.approvals.in_states(ApprovalState.APPROVED, ApprovalState.EXECUTING)
+        return await self.scans.scan(self.settings, self.ports, now, orders_in_flight=bool(busy))
 
     @property
     def latest(self) -> Scan | None:
@@ -186,6 +198,15 @@ class Engine:
     def last_error(self) -> str | None:
         """Why the exchange failed the latest scan (None: it answered)."""
         return self.scans.last_error
+
+    async def confirm_account(self, now: datetime) -> Gate | None:
+        """The owner says the account as scanned now is right (a deposit, a withdrawal, a trade
+        made elsewhere): its balances and prices become the sanity gate's reference, and
+        planning resumes unless something still looks wrong (None: the exchange is not
+        answering)."""
+        if await self.scan(now) is None:
+            return None
+        return await self.scans.confirm(self.settings, now)
 
     @property
     def planning_on_hold(self) -> tuple[datetime, tuple[str, ...]] | None:

@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from datetime import datetime, timedelta
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 
 from core.config.settings import Settings
 from core.domain.models import AssetSignal, Portfolio, SignalKind
-from core.domain.sanity import Gate, judge
+from core.domain.reference import OwnFill, Reference, with_fill
+from core.domain.sanity import Gate, Limits, confirmed, judge
 from core.engine.events import (
     CashBelowMinimum,
     EventBus,
@@ -27,10 +29,11 @@ from core.engine.events import (
 from core.engine.ports import Ports, Scan
 from core.engine.state import CASH_ALERT, LAST_SCAN, LAST_SIGNALS, EngineState
 from core.engine.summary import (
+    reference_from_json,
+    reference_to_json,
     signals_from_json,
     signals_to_json,
     snapshot_from_json,
-    snapshot_to_json,
 )
 from core.exchange.errors import ExchangeError
 from core.runtime.logs import log_event
@@ -38,10 +41,26 @@ from core.signals.words import contradicts_score, explain, vote_text
 
 log = logging.getLogger(__name__)
 
-# An implausible jump or vanished cash that then holds still this long is taken as real (a
-# deposit or a withdrawal) and planned from again (`core.domain.sanity.judge`).
+# A new price or value level that then holds still this long is taken as real and planned from
+# again (`core.domain.sanity.judge`); balance changes wait for the owner instead.
 SETTLE_AFTER = timedelta(hours=1)
-SANE_SNAPSHOT = "sanity:last_sane_scan"
+GATE_REFERENCE = "sanity:reference"
+SANE_SNAPSHOT = "sanity:last_sane_scan"  # what Ballast kept before the reference: read on upgrade
+LONG_AGO = datetime(2000, 1, 1, tzinfo=UTC)
+
+
+def gate_limits(settings: Settings) -> Limits:
+    """The sanity gate's limits under `settings` (docs/rules.md §6)."""
+    return Limits(
+        max_value_jump=settings.max_value_jump,
+        max_price_jump=settings.max_price_jump,
+        peg_band=settings.peg_band,
+        max_balance_change=settings.max_balance_change,
+        immaterial_share=settings.immaterial_share,
+        min_order_value=settings.min_trade_value,
+        settle_after=SETTLE_AFTER,
+        delisted_after=timedelta(seconds=settings.delisted_after),
+    )
 
 
 class ScanStep:
@@ -58,8 +77,14 @@ class ScanStep:
         self._previous_signals: dict[str, SignalKind] | None = None
         self._suspect_since: datetime | None = None
 
-    async def scan(self, settings: Settings, ports: Ports, now: datetime) -> Scan | None:
-        """Refresh portfolio and signals; None (and one trouble event per outage) on failure."""
+    async def scan(self, settings: Settings, ports: Ports, now: datetime, *,
+                   orders_in_flight: bool = False) -> Scan | None:
+        """Refresh portfolio and signals; None (and one trouble event per outage) on failure.
+
+        With Ballast's own orders in flight the gate does not judge the scan: their fills may
+        show in the balances before they are recorded (and fed to the gate's reference), and
+        no plan is made meanwhile anyway.
+        """
         try:
             portfolio = await ports.read_portfolio(now)
             signals = await ports.read_signals(portfolio, now)
@@ -72,7 +97,8 @@ class ScanStep:
         self.trouble_since = None
         self.failed_scans = 0
         self.last_error = None
-        await self._judge(settings, portfolio, now)
+        if not orders_in_flight:
+            await self._judge(settings, portfolio, now)
         await self._signal_events(settings, portfolio, signals, now)
         await self._cash_event(settings, portfolio, now)
         latest = await self.state.latest_snapshot_at()
@@ -102,15 +128,63 @@ class ScanStep:
 
     async def _judge(self, settings: Settings, portfolio: Portfolio, now: datetime) -> None:
         """Pass the scan through the sanity gate; tell the owner once when it closes or opens."""
-        gate = self.gate
-        if gate is None:
-            gate = Gate(accepted=snapshot_from_json(await self.state.get(SANE_SNAPSHOT)))
+        gate = await self._loaded_gate()
         before = gate
-        gate = judge(gate, portfolio, now, max_value_jump=settings.max_value_jump,
-                     settle_after=SETTLE_AFTER)
+        gate = judge(gate, portfolio, now, gate_limits(settings))
+        await self._adopt(gate, before, now)
+
+    async def confirm(self, settings: Settings, now: datetime) -> Gate | None:
+        """The owner confirms the latest scan's account as right: its balances and prices become
+        the gate's reference, and the gate judges it again (None: no scan to confirm yet)."""
+        if self.latest is None:
+            return None
+        gate = await self._loaded_gate()
+        confirmed_gate = confirmed(gate, self.latest.portfolio, now, gate_limits(settings))
+        log_event(log, "alert", "the owner confirmed the account as it is",
+                  problems_left="; ".join(confirmed_gate.problems))
+        await self._adopt(confirmed_gate, gate, now)
+        return confirmed_gate
+
+    async def own_fill(self, fill: OwnFill, quote: str) -> None:
+        """Move the balance reference by one of Ballast's own fills (once per order)."""
+        gate = await self._loaded_gate()
+        if gate.reference is None:
+            return
+        reference = with_fill(gate.reference, fill, quote)
+        if reference is not gate.reference:
+            self.gate = replace(gate, reference=reference)
+            await self.state.set(GATE_REFERENCE, reference_to_json(reference))
+
+    @property
+    def left_out(self) -> tuple[str, ...]:
+        """Unpriced holdings the gate leaves out of planning without holding it, in words."""
+        return self.gate.notes if self.gate is not None else ()
+
+    async def _loaded_gate(self) -> Gate:
+        if self.gate is None:
+            self.gate = Gate(reference=await self._stored_reference())
+        return self.gate
+
+    async def _stored_reference(self) -> Reference | None:
+        reference = reference_from_json(await self.state.get(GATE_REFERENCE))
+        if reference is not None:
+            return reference
+        snapshot = snapshot_from_json(await self.state.get(SANE_SNAPSHOT))
+        if snapshot is None:
+            return None
+        # Kept by an earlier Ballast: its prices start the history; the next sane scan sets the
+        # balances.
+        return Reference(accepted=snapshot,
+                         price_history={a: (p,) for a, p in snapshot.prices.items()},
+                         sampled_at=LONG_AGO, balances=None)
+
+    async def _adopt(self, gate: Gate, before: Gate, now: datetime) -> None:
         self.gate = gate
-        if gate.accepted is not None and gate.accepted is not before.accepted:
-            await self.state.set(SANE_SNAPSHOT, snapshot_to_json(gate.accepted))
+        if gate.reference is not None and gate.reference is not before.reference:
+            await self.state.set(GATE_REFERENCE, reference_to_json(gate.reference))
+        if gate.notes != before.notes and gate.notes:
+            log_event(log, "alert", "left out of planning", logging.WARNING,
+                      assets="; ".join(gate.notes))
         if not gate.open and self._suspect_since is None:
             self._suspect_since = now
             log_event(log, "alert", "account data looks wrong; not planning from it",

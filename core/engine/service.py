@@ -59,6 +59,16 @@ class Status:
     # Since when and why implausible account data holds planning back (docs/rules.md).
     on_hold_since: datetime | None = None
     on_hold_because: tuple[str, ...] = ()
+    # Unpriced holdings left out of planning without holding it (docs/rules.md §6).
+    left_out: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class AccountConfirmed:
+    """What confirming the account did: planning resumes unless `still_wrong` says otherwise."""
+
+    answered: bool  # False: the exchange did not answer, nothing was confirmed
+    still_wrong: tuple[str, ...] = ()
 
 
 class ServiceError(Exception):
@@ -163,6 +173,15 @@ class EngineService:
         waiting = await self.engine.approvals.in_states(ApprovalState.PENDING)
         return [a for a in waiting if a.expires_at > now]
 
+    async def confirm_account(self) -> AccountConfirmed:
+        """The owner confirms the account as it is now (after a safety alert about balances):
+        its balances and prices become the sanity gate's reference."""
+        gate = await self.engine.confirm_account(self.clock())
+        if gate is None:
+            return AccountConfirmed(False, (f"the exchange is not answering: "
+                                            f"{self.engine.last_error}",))
+        return AccountConfirmed(True, gate.problems)
+
     async def pause(self) -> None:
         """Stop proposing plans (scans and alerts go on)."""
         await self.engine.set_paused(True)
@@ -201,4 +220,5 @@ class EngineService:
             ),
             on_hold_since=hold[0] if hold else None,
             on_hold_because=hold[1] if hold else (),
+            left_out=engine.scans.left_out,
         )

@@ -1,17 +1,20 @@
 """Small text and JSON helpers of the engine: execution summaries, and what scans remember across
-a restart in `engine_state` — the last signals and the sanity gate's last sane snapshot."""
+a restart in `engine_state` — the last signals and the sanity gate's reference."""
 
 from __future__ import annotations
 
 from core.domain.models import SignalKind
-from core.domain.sanity import Snapshot
+from core.domain.reference import Reference, Snapshot
 from core.engine.execution import ExecutionReport
 from core.storage.stored_json import StoredJson, StoredJsonError
 
 # The signals of the last scan, asset → kind, in `engine_state`.
 _SIGNALS_JSON = StoredJson(dict[str, SignalKind], "last scan's signals")
-# The scan the sanity gate accepted last (`core.domain.sanity.Snapshot`), in `engine_state`.
+# The scan the sanity gate accepted last (`core.domain.reference.Snapshot`), as Ballast kept it
+# before the gate had a reference: read once on upgrade.
 _SANE_SNAPSHOT_JSON = StoredJson(Snapshot, "last sane snapshot")
+# The sanity gate's reference (`core.domain.reference.Reference`), in `engine_state`.
+_REFERENCE_JSON = StoredJson(Reference, "sanity gate reference")
 
 
 def execution_message(approval_id: str, report: ExecutionReport) -> str:
@@ -48,6 +51,22 @@ def signals_from_json(text: str | None) -> dict[str, SignalKind]:
 def snapshot_to_json(snapshot: Snapshot) -> str:
     """The sanity gate's last sane snapshot as JSON text, to compare with after a restart."""
     return _SANE_SNAPSHOT_JSON.dump(snapshot)
+
+
+def reference_to_json(reference: Reference) -> str:
+    """The sanity gate's reference as JSON text, to compare with after a restart."""
+    return _REFERENCE_JSON.dump(reference)
+
+
+def reference_from_json(text: str | None) -> Reference | None:
+    """The inverse of `reference_to_json`; None for nothing stored or text that does not read
+    (the gate then takes the next sane scan as its reference: one comparison lost, no more)."""
+    if not text:
+        return None
+    try:
+        return _REFERENCE_JSON.load(text)
+    except StoredJsonError:
+        return None
 
 
 def snapshot_from_json(text: str | None) -> Snapshot | None:
