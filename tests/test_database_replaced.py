@@ -69,7 +69,7 @@ async def test_ballast_run_stops_with_a_clear_message_when_its_database_file_cha
     # A connection opened just after a move or deletion makes SQLite create a new, empty file
     # at the path: then it is "replaced", which stops Ballast just the same.
     assert any(f"database {database} {w}" in said for w in (words, "was replaced")), said
-    assert "Traceback" not in said
+    assert "Traceback" not in said, said
 
 
 def test_the_database_file_is_known_by_device_and_inode(tmp_path: Path) -> None:

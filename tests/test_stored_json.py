@@ -138,8 +138,10 @@ def test_letters_read_and_write_the_text_earlier_ballasts_stored() -> None:
         kind = type(letter).__name__
         assert decode(kind, text) == letter
         assert encode(letter) == (kind, text)
-    assert [type(sample).__name__ for sample in SAMPLES] == [kind for kind, _ in SAMPLE_TEXTS]
-    for sample, (kind, text) in zip(SAMPLES, SAMPLE_TEXTS, strict=True):
+    # Kinds added since (the samples' tail) have no text an earlier Ballast could have stored.
+    earlier = SAMPLES[:len(SAMPLE_TEXTS)]
+    assert [type(sample).__name__ for sample in earlier] == [kind for kind, _ in SAMPLE_TEXTS]
+    for sample, (kind, text) in zip(earlier, SAMPLE_TEXTS, strict=True):
         assert decode(kind, text) == sample
         assert encode(sample) == (kind, text)
 
