@@ -32,10 +32,11 @@ from core.config.rules import SignalSettings
 from core.domain.models import AssetSignal, Candle, SignalKind, Vote
 from core.market.candles import COLUMNS, candles_to_frame, format_ms, last_closed_open, timeframe_ms
 from core.signals.combine import KIND_ORDER, combine_codes
-from core.signals.indicators import FloatArray
+from core.signals.indicators import FloatArray, ema
 from core.signals.strategies import Strategy, selected_strategies
 
 IntArray = npt.NDArray[np.int64]
+BoolArray = npt.NDArray[np.bool_]
 
 type CandleInput = pd.DataFrame | Sequence[Candle]
 """Candles as a candle frame (see `core.market.candles`) or a sequence of `Candle`."""
@@ -103,6 +104,7 @@ class SignalHistory:
             self.votes.mean(axis=1) if count else np.zeros(size, dtype=np.float64)
         )
         self.kinds: IntArray = combine_codes(self.votes, settings)
+        self.downtrend: BoolArray = self._downtrend()
 
     # ------------------------------------------------------------------ reading
 
@@ -140,6 +142,7 @@ class SignalHistory:
             float(self.scores[row]),
             votes,
             indicators,
+            bool(self.downtrend[row]),
         )
 
     def candle_at(self, at_ms: int) -> int | None:
@@ -148,6 +151,24 @@ class SignalHistory:
         return None if row is None else int(self.times[row])
 
     # ------------------------------------------------------------------ building
+
+    def _downtrend(self) -> BoolArray:
+        """Per candle: the close is below its EMA(ema_slow) (False while it warms up).
+
+        The ema strategy's average when it runs, else the same average computed here, run by
+        run like every indicator.
+        """
+        length = self.settings.ema_slow
+        key = f"ema_{length}"
+        slow = next((values[key] for values in self.indicators if key in values), None)
+        if slow is None:
+            slow = np.full(self.times.size, np.nan)
+            for run in self._runs:
+                if run.stop - run.start >= length:
+                    slow[run.start:run.stop] = ema(self.closes[run.start:run.stop], length)
+        below: BoolArray = np.less(self.closes, slow, where=np.isfinite(slow),
+                                   out=np.zeros(self.times.size, dtype=bool))
+        return below
 
     def _find_runs(self) -> list[_Run]:
         times = self.times
