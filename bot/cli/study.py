@@ -283,6 +283,10 @@ def _figures(figures: Mapping[str, Any], trades_a_year: float) -> list[str]:
             f"{figures.get('fees_paid', 0):,.0f}", f"{figures.get('avg_cash', 0):.0%}"]
 
 
+def _probability(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.2f}"
+
+
 def _explain(block: Mapping[str, Any]) -> None:
     wf = block["walk_forward"]
     say = console.print
@@ -298,10 +302,18 @@ def _explain(block: Mapping[str, Any]) -> None:
             f"{c['sharpe']:.2f} / {c['max_drawdown']:.1%}.", highlight=False)
     stats = block["statistics"]
     dsr = stats.get("deflated_sharpe", {})
-    say(f"Overfitting: PBO {block['pbo']:.2f} (chance the in-sample best is below the median "
-        f"out of sample; 0.5 = luck) · deflated Sharpe {block['deflated_sharpe']:.2f} "
-        f"(chance the best config, {dsr.get('best', '—')}, has a real edge after "
-        f"{dsr.get('trials', 0)} configurations tried) · {stats['returns']}.", highlight=False)
+    say(f"Overfitting: PBO {_probability(block['pbo'])} (chance the in-sample best is below "
+        f"the median out of sample; 0.5 = luck) · deflated Sharpe "
+        f"{_probability(block['deflated_sharpe'])} (probability that the best config's true "
+        f"Sharpe, {dsr.get('best', '—')}, is above zero after {dsr.get('trials', 1)} "
+        f"configurations tried; not a test against holding) · {stats['returns']}.",
+        highlight=False)
+    spa = block["spa"]
+    say(f"Against holding (Hansen's SPA, {stats['spa']['returns']}): p = "
+        f"{_probability(spa['vs_hodl'])} vs buy-and-hold, p = "
+        f"{_probability(spa['vs_same_cash'])} vs the same-cash passive mix (a low p, under "
+        "0.05: the best config's edge over that benchmark is unlikely to be luck; a high p: "
+        "no config shown to beat it).", highlight=False)
     robust = block["start_robustness"]
     if robust:
         spread = robust["spread"]

@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from core.backtest.history import IntArray
+from core.backtest.history import FloatArray, IntArray
 from core.backtest.metrics import Metrics, periods_per_year
 from core.backtest.runner import BacktestResult
 from core.backtest.simulation import BacktestInput, Tally
@@ -17,10 +17,18 @@ from core.market.candles import timeframe_ms
 from core.study.folds import Period
 from core.study.grid import Config
 from core.study.selection import CRITERION, chain, choose, on_clock, sampled_returns
-from core.study.stats import DEFAULT_SPLITS, deflated_sharpe, pbo_cscv
+from core.study.stats import (
+    DEFAULT_SPLITS,
+    SPA_REPS,
+    SPA_SEED,
+    deflated_sharpe,
+    pbo_cscv,
+    spa_pvalue,
+)
 from core.study.tasks import Task
 
 FOLD, SHIFTED = 0, 1
+DAY_MS = 86_400_000
 Results = Mapping[tuple[int, int, int, int], BacktestResult]
 
 
@@ -127,20 +135,21 @@ def _on_clock(run: BacktestResult, timeframe: str, period: Period) -> BacktestRe
 
 
 def overfitting(plan: StudyPlan, results: Results, p: int) -> dict[str, Any]:
-    """PBO and the deflated Sharpe from every config's chained returns on one clock.
+    """PBO, the deflated Sharpe and SPA from every config's chained returns on one clock.
 
     The clock steps by the grid's longest candle, so per-candle returns when the grid has one
-    timeframe.
+    timeframe. With a single configuration nothing was chosen among several: PBO and the
+    deflated Sharpe are None (JSON null).
     """
     configs = range(len(plan.configs))
     timeframe = max((plan.timeframe(p, c) for c in configs), key=timeframe_ms)
     clock = _clock(timeframe, plan.period)
-    matrix = np.column_stack([
-        sampled_returns(chained(plan, results, p, c).ballast, clock) for c in configs
-    ])
+    runs = [chained(plan, results, p, c) for c in configs]
+    matrix = np.column_stack([sampled_returns(run.ballast, clock) for run in runs])
+    several = len(plan.configs) > 1
     splits = min(DEFAULT_SPLITS, 2 * (matrix.shape[0] // 4))
-    pbo = pbo_cscv(matrix, splits) if splits >= 2 else None
-    dsr = deflated_sharpe(matrix) if matrix.shape[0] >= 3 else None
+    pbo = pbo_cscv(matrix, splits) if several and splits >= 2 else None
+    dsr = deflated_sharpe(matrix) if several and matrix.shape[0] >= 3 else None
     annual = np.sqrt(periods_per_year(timeframe))
     detail: dict[str, Any] = {"returns": f"per {timeframe} candle, all folds chained"}
     if pbo is not None:
@@ -151,9 +160,54 @@ def overfitting(plan: StudyPlan, results: Results, p: int) -> dict[str, Any]:
             "sharpe_annual": round(dsr.sharpe * annual, 6),
             "expected_max_sharpe_annual": round(dsr.expected_max_sharpe * annual, 6),
         }
-    return {"pbo": round(pbo.pbo, 6) if pbo else 0.0,
-            "deflated_sharpe": round(dsr.probability, 6) if dsr else 0.0,
-            "statistics": detail}
+    spa, detail["spa"] = superior_ability(plan, runs, matrix, clock)
+    return {"pbo": round(pbo.pbo, 6) if pbo else None,
+            "deflated_sharpe": round(dsr.probability, 6) if dsr else None,
+            "spa": spa, "statistics": detail}
+
+
+def superior_ability(plan: StudyPlan, runs: Sequence[BacktestResult], matrix: FloatArray,
+                     clock: IntArray) -> tuple[dict[str, float | None], dict[str, Any]]:
+    """Hansen's SPA p-values of every config against buy-and-hold and against the same-cash
+    passive mix (each config's own average cash held, the rest as buy-and-hold), and their
+    inputs.
+
+    The tests read each config's per-candle excess returns summed per UTC day: the same mean
+    edge, a bootstrap over days rather than hours (hourly, it takes a minute per test).
+    """
+    hodl = np.column_stack([sampled_returns(run.hodl, clock) for run in runs])
+    mix = np.column_stack([
+        same_cash_returns(on_clock(run.hodl, clock).equity,
+                          run.ballast.metrics(run.timeframe).avg_cash)
+        for run in runs
+    ])
+    days = clock[1:] // DAY_MS
+    starts = np.flatnonzero(np.r_[True, days[1:] != days[:-1]])
+    p_values: dict[str, float | None] = {}
+    detail: dict[str, Any] = {"returns": "each config's per-candle excess returns, summed per "
+                                         "UTC day", "days": int(starts.size),
+                              "bootstrap": "stationary", "reps": SPA_REPS, "seed": SPA_SEED,
+                              "p_value": "consistent"}
+    for key, benchmark in (("vs_hodl", hodl), ("vs_same_cash", mix)):
+        excess = np.add.reduceat(matrix - benchmark, starts, axis=0) if starts.size else matrix
+        if excess.shape[0] < 3:
+            p_values[key] = None
+            continue
+        p_values[key] = round(spa_pvalue(excess), 6)
+        best = int(np.argmax(excess.mean(axis=0)))
+        detail[f"best_{key}"] = {"config": plan.configs[best].name,
+                                 "mean_daily_excess": round(float(excess[:, best].mean()), 8)}
+    return p_values, detail
+
+
+def same_cash_returns(hodl_equity: FloatArray, cash: float) -> FloatArray:
+    """Per-period returns of the passive mix: `cash` of the start kept as cash, the rest held
+    as buy-and-hold (`hodl_equity`, read on the study's clock)."""
+    start = float(hodl_equity[0]) if hodl_equity.size else 0.0
+    mix = cash * start + (1.0 - cash) * np.asarray(hodl_equity, dtype=np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        returns = np.where(mix[:-1] > 0, mix[1:] / mix[:-1] - 1.0, 0.0)
+    return np.asarray(returns, dtype=np.float64)
 
 
 def shifted_starts(plan: StudyPlan, results: Results, p: int) -> dict[str, Any]:
