@@ -57,6 +57,15 @@ def study_command(
     offsets: Annotated[str, typer.Option(
         "--offsets", help="Start-date robustness: weeks to shift the start by ('' for none).",
     )] = "0,2,4,6",
+    baskets: Annotated[int | None, typer.Option(
+        "--baskets", min=0, help="Add N seeded random baskets of the candle directory's pairs.",
+    )] = None,
+    basket_seed: Annotated[int | None, typer.Option(
+        "--basket-seed", help="The baskets' seed (default: the grid's [baskets] seed, else 0).",
+    )] = None,
+    yearly: Annotated[bool, typer.Option(
+        "--yearly", help="Folds: the calendar years where all of a portfolio's assets have data.",
+    )] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON (docs/formats.md).")] = False,
     plot: Annotated[Path | None, typer.Option(
         "--plot", help="Write a PNG: every config's folds chained, the walk-forward, benchmarks.",
@@ -65,6 +74,7 @@ def study_command(
     """Backtest every configuration of a grid over consecutive folds, choose walk-forward,
     and say how likely the choice is overfitted (PBO, deflated Sharpe). See docs/study.md.
     """
+    from bot.cli.study_baskets import with_baskets
     from core.config.settings import SettingsError
     from core.exchange.paper_markets import MarketsFileError
     from core.market.candles import CandleError
@@ -76,10 +86,14 @@ def study_command(
     try:
         plan = build_plan(candles, start, end, timeframe, inputs or [], grid_file, folds,
                           _weeks(offsets))
+        plan, drawn = with_baskets(plan, candles, grid_file, timeframe, baskets, basket_seed,
+                                   yearly=yearly)
         shared = read_candles(candles, plan)
         with study_progress(enabled=not as_json, total=backtest_count(plan)) as done:
             results = run_study(plan, shared, jobs=jobs, scheduler=scheduler, done=done)
         report = study_report(plan, results)
+        if drawn:
+            report["baskets"] = drawn
     except (CandleError, SettingsError, MarketsFileError, ValueError, KeyError,
             OSError) as error:
         fail(str(error).strip("'\""))
@@ -114,6 +128,7 @@ def read_grid(path: Path | None) -> list[Config]:
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
         raise SettingsError(f"--grid {path} is not valid TOML: {error}") from None
     flat: dict[str, Any] = {}
+    data.pop("baskets", None)  # the basket draw's table (`grid_baskets`), not settings
     for key, value in data.items():
         # `[policy]`/`[signals]` tables read as in a settings file.
         flat.update(value if isinstance(value, dict) else {key: value})
@@ -220,7 +235,8 @@ def check_listed(plan: StudyPlan, frames: Mapping[tuple[str, str], Mapping[str, 
     from core.backtest.history import to_datetime
     from core.market.candles import timeframe_ms
 
-    for portfolio in plan.portfolios:
+    for p, portfolio in enumerate(plan.portfolios):
+        start_ms = plan.period_of(p).start_ms
         for inp in portfolio.inputs:
             tf, quote = inp.settings.timeframe, inp.start.quote
             for asset in sorted(inp.start.amounts):
@@ -229,7 +245,7 @@ def check_listed(plan: StudyPlan, frames: Mapping[tuple[str, str], Mapping[str, 
                     raise ValueError(f"portfolio {portfolio.name} holds {asset}, which has no "
                                      f"{tf} {quote} candles in the candle directory")
                 first = int(frame.index[0])
-                if first > plan.period.start_ms - timeframe_ms(tf):
+                if first > start_ms - timeframe_ms(tf):
                     raise ValueError(
                         f"portfolio {portfolio.name} holds {asset}, whose {tf} candles start "
                         f"{to_datetime(first):%Y-%m-%d}: start the study after that or leave "
@@ -250,7 +266,7 @@ def study_progress(*, enabled: bool, total: int) -> Iterator[Callable[[Any], Non
 def show_report(report: Mapping[str, Any]) -> None:
     """One table per portfolio, then walk-forward, overfitting and robustness in words."""
     for block in report.get("portfolios", [report]):
-        console.print(config_table(block, report["period"]))
+        console.print(config_table(block, block.get("period", report["period"])))
         _explain(block)
 
 

@@ -34,10 +34,15 @@ Results = Mapping[tuple[int, int, int, int], BacktestResult]
 
 @dataclass(frozen=True, slots=True)
 class StudyPortfolio:
-    """A starting portfolio and its backtest input under each configuration (grid order)."""
+    """A starting portfolio and its backtest input under each configuration (grid order).
+
+    `folds`, when given, are this portfolio's own (the years where all its assets have
+    candles, `core.study.baskets.yearly_folds`); else it runs the plan's folds.
+    """
 
     name: str
     inputs: tuple[BacktestInput, ...]
+    folds: tuple[Period, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,22 +55,32 @@ class StudyPlan:
     portfolios: tuple[StudyPortfolio, ...]
     offsets_weeks: tuple[int, ...]
 
+    def folds_of(self, p: int) -> tuple[Period, ...]:
+        """Portfolio `p`'s folds: its own, or the plan's."""
+        return self.portfolios[p].folds or self.folds
+
+    def period_of(self, p: int) -> Period:
+        """Portfolio `p`'s whole period: from its first fold's start to its last's end."""
+        folds = self.folds_of(p)
+        return Period(folds[0].start_ms, folds[-1].end_ms)
+
     def fold_tasks(self) -> list[Task]:
         """Every (portfolio, config, fold) backtest."""
         return [
             Task((p, c, f, FOLD), inp.settings.timeframe, fold.start_ms, fold.end_ms, inp)
             for p, portfolio in enumerate(self.portfolios)
             for c, inp in enumerate(portfolio.inputs)
-            for f, fold in enumerate(self.folds)
+            for f, fold in enumerate(self.folds_of(p))
         ]
 
     def shifted_tasks(self, best: Sequence[int]) -> list[Task]:
         """The whole period started `offsets_weeks` later, for each portfolio's best config."""
         from core.study.folds import shifted_starts
 
-        periods = shifted_starts(self.period.start_ms, self.period.end_ms, self.offsets_weeks)
         tasks = []
         for p, portfolio in enumerate(self.portfolios):
+            whole = self.period_of(p)
+            periods = shifted_starts(whole.start_ms, whole.end_ms, self.offsets_weeks)
             inp = portfolio.inputs[best[p]]
             for s, period in enumerate(periods):
                 tasks.append(Task((p, best[p], s, SHIFTED), inp.settings.timeframe,
@@ -80,7 +95,7 @@ class StudyPlan:
 def chained(plan: StudyPlan, results: Results, p: int, c: int,
             folds: Sequence[int] | None = None) -> BacktestResult:
     """Config `c`'s fold results chained into one account (all folds, or those given)."""
-    chosen = range(len(plan.folds)) if folds is None else folds
+    chosen = range(len(plan.folds_of(p))) if folds is None else folds
     runs = [results[(p, c, f, FOLD)] for f in chosen]
     return _chain_runs(plan.timeframe(p, c), runs)
 
@@ -95,7 +110,7 @@ def _chain_runs(timeframe: str, runs: Sequence[BacktestResult]) -> BacktestResul
 def best_overall(plan: StudyPlan, results: Results, p: int) -> int:
     """The config the criterion picks over all folds chained (for the shifted starts)."""
     runs = [chained(plan, results, p, c) for c in range(len(plan.configs))]
-    return choose([r.ballast.metrics(r.timeframe) for r in runs], plan.period.years)
+    return choose([r.ballast.metrics(r.timeframe) for r in runs], plan.period_of(p).years)
 
 
 def _fold_metrics(plan: StudyPlan, results: Results, p: int, f: int) -> list[Metrics]:
@@ -105,8 +120,9 @@ def _fold_metrics(plan: StudyPlan, results: Results, p: int, f: int) -> list[Met
 
 def walk_forward(plan: StudyPlan, results: Results, p: int) -> dict[str, Any]:
     """Choose on fold k−1, report fold k; the chosen configs' out-of-sample folds chained."""
-    picks = [choose(_fold_metrics(plan, results, p, k - 1), plan.folds[k - 1].years)
-             for k in range(1, len(plan.folds))]
+    folds = plan.folds_of(p)
+    picks = [choose(_fold_metrics(plan, results, p, k - 1), folds[k - 1].years)
+             for k in range(1, len(folds))]
     shape: dict[str, Any] = {
         "criterion": CRITERION,
         "chosen": [plan.configs[c].name for c in picks],
@@ -118,7 +134,7 @@ def walk_forward(plan: StudyPlan, results: Results, p: int) -> dict[str, Any]:
         timeframe = max(timeframes, key=timeframe_ms)
         if len(timeframes) > 1:
             # Picks on different timeframes: read every fold on the longest candle's clock.
-            runs = [_on_clock(run, timeframe, plan.folds[k + 1]) for k, run in enumerate(runs)]
+            runs = [_on_clock(run, timeframe, folds[k + 1]) for k, run in enumerate(runs)]
         shape["oos"] = _chain_runs(timeframe, runs).summary()
     return shape
 
@@ -143,7 +159,7 @@ def overfitting(plan: StudyPlan, results: Results, p: int) -> dict[str, Any]:
     """
     configs = range(len(plan.configs))
     timeframe = max((plan.timeframe(p, c) for c in configs), key=timeframe_ms)
-    clock = _clock(timeframe, plan.period)
+    clock = _clock(timeframe, plan.period_of(p))
     runs = [chained(plan, results, p, c) for c in configs]
     matrix = np.column_stack([sampled_returns(run.ballast, clock) for run in runs])
     several = len(plan.configs) > 1
@@ -231,7 +247,7 @@ def portfolio_report(plan: StudyPlan, results: Results, p: int) -> dict[str, Any
     configs = []
     for c, config in enumerate(plan.configs):
         folds = []
-        for f in range(len(plan.folds)):
+        for f in range(len(plan.folds_of(p))):
             summary = results[(p, c, f, FOLD)].summary()
             period = summary.pop("period")
             folds.append({"from": period["from"], "to": period["to"], **summary,
@@ -240,7 +256,10 @@ def portfolio_report(plan: StudyPlan, results: Results, p: int) -> dict[str, Any
         whole.pop("period")
         configs.append({"name": config.name, "settings": dict(config.settings),
                         "folds": folds, "all_folds": whole})
-    return {"portfolio": plan.portfolios[p].name, "configs": configs,
+    report: dict[str, Any] = {"portfolio": plan.portfolios[p].name}
+    if plan.portfolios[p].folds:
+        report["period"], report["folds"] = _bounds(plan.period_of(p), plan.folds_of(p))
+    return {**report, "configs": configs,
             "walk_forward": walk_forward(plan, results, p),
             **overfitting(plan, results, p),
             "start_robustness": shifted_starts(plan, results, p)}
@@ -249,14 +268,17 @@ def portfolio_report(plan: StudyPlan, results: Results, p: int) -> dict[str, Any
 def study_report(plan: StudyPlan, results: Results) -> dict[str, Any]:
     """The first portfolio's report at the top (docs/formats.md); all of them under `portfolios`."""
     reports = [portfolio_report(plan, results, p) for p in range(len(plan.portfolios))]
-    top: dict[str, Any] = {
-        **reports[0],
-        "period": {"from": _iso_ms(plan.period.start_ms), "to": _iso_ms(plan.period.end_ms)},
-        "folds": [{"from": _iso_ms(f.start_ms), "to": _iso_ms(f.end_ms)} for f in plan.folds],
-    }
+    period, folds = _bounds(plan.period_of(0), plan.folds_of(0))
+    top: dict[str, Any] = {**reports[0], "period": period, "folds": folds}
     if len(reports) > 1:
         top["portfolios"] = reports
     return top
+
+
+def _bounds(period: Period, folds: Sequence[Period]) -> tuple[dict[str, str],
+                                                                 list[dict[str, str]]]:
+    return ({"from": _iso_ms(period.start_ms), "to": _iso_ms(period.end_ms)},
+            [{"from": _iso_ms(f.start_ms), "to": _iso_ms(f.end_ms)} for f in folds])
 
 
 def _iso(moment: datetime) -> str:
