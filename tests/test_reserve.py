@@ -144,8 +144,10 @@ def test_cash_reason_in_words() -> None:
     assert cash_reason(Decimal("0.5"), {"ETH": falling_buy}, ["BTC"], policy()) == (
         "Cash 50%: above the 40% maximum; buying the strongest BUY (ETH)")
     assert cash_reason(Decimal("0.3"), {}, [], settings) == "Cash 30%: within the reserve (25%–40%)"
-    assert cash_reason(Decimal("0.1"), {}, [], settings).startswith(
-        "Cash 10%: below the 25% minimum")
+    assert cash_reason(Decimal("0.1"), {}, [], settings) == (
+        "Cash 10.0%: below the 25% minimum; Ballast sells from the weakest holdings")
+    assert cash_reason(Decimal("0.246"), {}, [], settings) == (
+        "Cash 24.6%: just under the 25% minimum, within cash_band (5%): too little to sell for")
 
 
 def test_status_and_daily_summary_say_why() -> None:

@@ -28,11 +28,14 @@ def cash_reason(
     """
     head = f"Cash {_pct(cash)}"
     if cash < settings.min_cash:
+        # One decimal here: 24.6% must not read as "25%: below the 25% minimum".
+        head, least = f"Cash {cash * 100:.1f}%", _pct(settings.min_cash)
         if not settings.maintain_reserve:
-            return (f"{head}: below the {_pct(settings.min_cash)} minimum; raising it is off "
-                    "(maintain_reserve)")
-        return (f"{head}: below the {_pct(settings.min_cash)} minimum; Ballast sells from the "
-                "weakest holdings to raise it")
+            return f"{head}: below the {least} minimum; raising it is off (maintain_reserve)"
+        if cash >= settings.min_cash - settings.cash_band:
+            return (f"{head}: just under the {least} minimum, within cash_band "
+                    f"({_pct(settings.cash_band)}): too little to sell for")
+        return f"{head}: below the {least} minimum; Ballast sells from the weakest holdings"
     if cash <= settings.max_cash:
         return (f"{head}: within the reserve ({_pct(settings.min_cash)}–"
                 f"{_pct(settings.max_cash)})")
