@@ -318,12 +318,15 @@ def _explain(block: Mapping[str, Any]) -> None:
             f"{c['sharpe']:.2f} / {c['max_drawdown']:.1%}.", highlight=False)
     stats = block["statistics"]
     dsr = stats.get("deflated_sharpe", {})
-    say(f"Overfitting: PBO {_probability(block['pbo'])} (chance the in-sample best is below "
-        f"the median out of sample; 0.5 = luck) · deflated Sharpe "
-        f"{_probability(block['deflated_sharpe'])} (probability that the best config's true "
-        f"Sharpe, {dsr.get('best', '—')}, is above zero after {dsr.get('trials', 1)} "
-        f"configurations tried; not a test against holding) · {stats['returns']}.",
-        highlight=False)
+    if block["deflated_sharpe"] is None:
+        say("Overfitting: PBO n/a, deflated Sharpe n/a (one configuration: nothing was chosen "
+            "among several).", highlight=False)
+    else:
+        say(f"Overfitting: PBO {_probability(block['pbo'])} (chance the in-sample best is "
+            f"below the median out of sample; 0.5 = luck) · deflated Sharpe "
+            f"{block['deflated_sharpe']:.2f} (probability that the best config's true Sharpe, "
+            f"{dsr['best']}, is above zero after {dsr['trials']} configurations tried; not a "
+            f"test against holding) · {stats['returns']}.", highlight=False)
     spa = block["spa"]
     say(f"Against holding (Hansen's SPA, {stats['spa']['returns']}): p = "
         f"{_probability(spa['vs_hodl'])} vs buy-and-hold, p = "
@@ -388,7 +391,7 @@ def study_figure(plan: StudyPlan, results: Mapping[Any, BacktestResult],
     quote = plan.portfolios[0].inputs[0].start.quote
     value_axis(axis, [run.hodl.equity, run.calendar.equity], quote)
     figure.suptitle(f"Study · {plan.portfolios[0].name} · {len(names)} configs × "
-                    f"{len(plan.folds)} folds", fontsize=11)
+                    f"{len(plan.folds_of(0))} folds", fontsize=11)
     axis.grid(True, alpha=0.3)
     axis.margins(x=0)
     date_axis(axis)
