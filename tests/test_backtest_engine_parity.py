@@ -57,6 +57,9 @@ SELL, BUY, TRIM = TradeReason.SIGNAL_SELL, TradeReason.BUY_SIGNAL, TradeReason.T
     # The seed's rules trade far more often: a month of them.
     (-300, 30, {"preset": "seed-literal"},
      {SkipReason.CASH_FLOOR, SkipReason.TRADE_CAP, SkipReason.COOLDOWN}, False),
+    # The reserve that skips buys into a downtrend: both drivers read the same downtrends.
+    (-300, 120, {"buy_in_downtrend": "false", "max_price_drift": "0.0002"},
+     {SkipReason.DOWNTREND, SkipReason.CONVICTION}, True),
 ])
 async def test_the_fast_replay_fills_exactly_what_the_real_engine_fills(
     first_day: int, days: int, overrides: dict[str, Any], skips: set[SkipReason], drifts: bool

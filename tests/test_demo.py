@@ -50,6 +50,9 @@ def test_the_demo_prints_alerts_plans_fills_and_the_summary(
     for label in ("The engine's run, 2024-12-31 → 2025-01-01", "Buy & hold", "Calendar"):
         assert label in out
     assert "<b>" not in out  # Telegram's HTML is shown as the owner reads it
+    # After the run, why cash is where it is (core.policy.reserve.cash_reason).
+    assert re.search(r"\nCash [\d.]+%: (within the reserve|below|just under|above|nothing|no "
+                     r"holding)", out)
 
 
 def test_quiet_prints_only_the_summary() -> None:

@@ -52,6 +52,9 @@ def test_seed_literal_is_the_seeds_rule_set() -> None:
     assert settings.sizing == "all_or_nothing" and settings.plan_on == "interval"
     assert settings.trim_band == settings.cash_band == settings.cost_multiple == 0
     assert settings.turnover_budget is None and not settings.keep_small_holdings
+    # The seed buys on its signals whatever the trend: pinned, whatever the default becomes.
+    assert Settings(preset="seed-literal", buy_in_downtrend=False).buy_in_downtrend is False
+    assert SEED_LITERAL["buy_in_downtrend"] is True and settings.buy_in_downtrend
     assert (settings.min_cash, settings.max_position, settings.rebalance_interval) == (
         Decimal("0.20"), Decimal("0.30"), 300)
     assert settings.timeframe == "1h"

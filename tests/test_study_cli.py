@@ -63,6 +63,12 @@ def test_json_has_the_spec_keys_and_the_backtests_figures(tmp_path: Path) -> Non
     assert len(data["walk_forward"]["chosen"]) == 1
     assert {"ballast", "hodl", "calendar"} <= set(data["walk_forward"]["oos"])
     assert 0 <= data["pbo"] <= 1 and 0 <= data["deflated_sharpe"] <= 1
+    assert set(data["spa"]) == {"vs_hodl", "vs_same_cash"}
+    assert all(0 <= p <= 1 for p in data["spa"].values())
+    assert data["statistics"]["spa"]["seed"] == 2005
+    text = " ".join(study("--grid", str(grid), "--folds", "2", "--jobs", "1", "--offsets", "")
+                    .output.split())
+    assert "probability that the best config's true Sharpe" in text and "real edge" not in text
     robust = data["start_robustness"]
     assert [s["weeks_later"] for s in robust["starts"]] == [0, 1]
     assert robust["starts"][1]["from"] == "2024-03-08T00:00:00Z"
@@ -76,6 +82,19 @@ def test_json_has_the_spec_keys_and_the_backtests_figures(tmp_path: Path) -> Non
     assert fold["to"] == expected["period"]["to"]
     for key in ("ballast", "hodl", "calendar"):
         assert fold[key] == expected[key]
+
+
+def test_one_configuration_has_no_pbo_or_deflated_sharpe_but_an_spa() -> None:
+    result = study("--folds", "2", "--offsets", "", "--jobs", "1", "--json")
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert data["pbo"] is None and data["deflated_sharpe"] is None
+    assert set(data["spa"]) == {"vs_hodl", "vs_same_cash"}
+    text = study("--folds", "2", "--offsets", "", "--jobs", "1")
+    assert text.exit_code == 0, text.output
+    words = " ".join(text.output.split())
+    assert "PBO n/a, deflated Sharpe n/a" in words and "real edge" not in words
+    assert "vs buy-and-hold" in words and "vs the same-cash passive mix" in words
 
 
 def test_several_portfolios_run_in_one_study(tmp_path: Path) -> None:

@@ -52,6 +52,7 @@ def demo_command(
     from core.backtest.demo import (
         DEMO_END,
         FULL_REPLAY_START,
+        closing_cash_reason,
         demo_input,
         demo_replay,
         demo_settings,
@@ -95,6 +96,7 @@ def demo_command(
         title=f"The engine's run, {result.start:%Y-%m-%d} → {result.end:%Y-%m-%d}",
         days=period_days(result),
     ))
+    console.print(closing_cash_reason(result, replay, inp), highlight=False)
     if full:
         whole = demo_replay(settings, FULL_REPLAY_START)
         with progress_bar(enabled=True, total=len(whole.rows)) as progress:

@@ -66,6 +66,15 @@ def study_command(
     offsets: Annotated[str, typer.Option(
         "--offsets", help="Start-date robustness: weeks to shift the start by ('' for none).",
     )] = "0,2,4,6",
+    baskets: Annotated[int | None, typer.Option(
+        "--baskets", min=0, help="Add N seeded random baskets of the candle directory's pairs.",
+    )] = None,
+    basket_seed: Annotated[int | None, typer.Option(
+        "--basket-seed", help="The baskets' seed (default: the grid's [baskets] seed, else 0).",
+    )] = None,
+    yearly: Annotated[bool, typer.Option(
+        "--yearly", help="Folds: the calendar years where all of a portfolio's assets have data.",
+    )] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON (docs/formats.md).")] = False,
     plot: Annotated[Path | None, typer.Option(
         "--plot", help="Write a PNG: every config's folds chained, the walk-forward, benchmarks.",
@@ -74,6 +83,7 @@ def study_command(
     """Backtest every configuration of a grid over consecutive folds, choose walk-forward,
     and say how likely the choice is overfitted (PBO, deflated Sharpe). See docs/study.md.
     """
+    from bot.cli.study_baskets import with_baskets
     from core.config.settings import SettingsError
     from core.exchange.paper_markets import MarketsFileError
     from core.market.candles import CandleError
@@ -86,10 +96,14 @@ def study_command(
         folder = candle_directory(candles)
         plan = build_plan(folder, start, end, timeframe, inputs or [], grid_file, folds,
                           _weeks(offsets))
+        plan, drawn = with_baskets(plan, folder, grid_file, timeframe, baskets, basket_seed,
+                                   yearly=yearly)
         shared = read_candles(folder, plan)
         with study_progress(enabled=not as_json, total=backtest_count(plan)) as done:
             results = run_study(plan, shared, jobs=jobs, scheduler=scheduler, done=done)
         report = study_report(plan, results)
+        if drawn:
+            report["baskets"] = drawn
     except (CandleError, SettingsError, MarketsFileError, ValueError, KeyError,
             OSError) as error:
         fail(str(error).strip("'\""))
@@ -124,6 +138,7 @@ def read_grid(path: Path | None) -> list[Config]:
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
         raise SettingsError(f"--grid {path} is not valid TOML: {error}") from None
     flat: dict[str, Any] = {}
+    data.pop("baskets", None)  # the basket draw's table (`grid_baskets`), not settings
     for key, value in data.items():
         # `[policy]`/`[signals]` tables read as in a settings file.
         flat.update(value if isinstance(value, dict) else {key: value})
@@ -243,7 +258,8 @@ def check_listed(plan: StudyPlan, frames: Mapping[tuple[str, str], Mapping[str, 
     from core.market.candles import timeframe_ms
     from core.signals import candles_needed
 
-    for portfolio in plan.portfolios:
+    for p, portfolio in enumerate(plan.portfolios):
+        start_ms = plan.period_of(p).start_ms
         # Per holding, when the signals of every configuration (each its timeframe and
         # warm-up) can vote: the study may start then.
         ready: dict[str, tuple[int, str, int, int]] = {}
@@ -260,7 +276,7 @@ def check_listed(plan: StudyPlan, frames: Mapping[tuple[str, str], Mapping[str, 
                 if asset not in ready or when > ready[asset][0]:
                     ready[asset] = (when, tf, first, warm_up)
         for asset, (when, timeframe, first, warm_up) in sorted(ready.items()):
-            if when > plan.period.start_ms:
+            if when > start_ms:
                 earliest = -(-when // DAY_MS) * DAY_MS  # --from takes a day
                 raise ValueError(
                     f"portfolio {portfolio.name} holds {asset}, whose {timeframe} candles "
@@ -291,7 +307,7 @@ def study_progress(*, enabled: bool, total: int) -> Iterator[Callable[[Any], Non
 def show_report(report: Mapping[str, Any]) -> None:
     """One table per portfolio, then walk-forward, overfitting and robustness in words."""
     for block in report.get("portfolios", [report]):
-        console.print(config_table(block, report["period"]))
+        console.print(config_table(block, block.get("period", report["period"])))
         _explain(block)
 
 
@@ -324,6 +340,10 @@ def _figures(figures: Mapping[str, Any], trades_a_year: float) -> list[str]:
             f"{figures.get('fees_paid', 0):,.0f}", f"{figures.get('avg_cash', 0):.0%}"]
 
 
+def _probability(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.2f}"
+
+
 def _explain(block: Mapping[str, Any]) -> None:
     wf = block["walk_forward"]
     say = console.print
@@ -339,10 +359,21 @@ def _explain(block: Mapping[str, Any]) -> None:
             f"{c['sharpe']:.2f} / {c['max_drawdown']:.1%}.", highlight=False)
     stats = block["statistics"]
     dsr = stats.get("deflated_sharpe", {})
-    say(f"Overfitting: PBO {block['pbo']:.2f} (chance the in-sample best is below the median "
-        f"out of sample; 0.5 = luck) · deflated Sharpe {block['deflated_sharpe']:.2f} "
-        f"(chance the best config, {dsr.get('best', '—')}, has a real edge after "
-        f"{dsr.get('trials', 0)} configurations tried) · {stats['returns']}.", highlight=False)
+    if block["deflated_sharpe"] is None:
+        say("Overfitting: PBO n/a, deflated Sharpe n/a (one configuration: nothing was chosen "
+            "among several).", highlight=False)
+    else:
+        say(f"Overfitting: PBO {_probability(block['pbo'])} (chance the in-sample best is "
+            f"below the median out of sample; 0.5 = luck) · deflated Sharpe "
+            f"{block['deflated_sharpe']:.2f} (probability that the best config's true Sharpe, "
+            f"{dsr['best']}, is above zero after {dsr['trials']} configurations tried; not a "
+            f"test against holding) · {stats['returns']}.", highlight=False)
+    spa = block["spa"]
+    say(f"Against holding (Hansen's SPA, {stats['spa']['returns']}): p = "
+        f"{_probability(spa['vs_hodl'])} vs buy-and-hold, p = "
+        f"{_probability(spa['vs_same_cash'])} vs the same-cash passive mix (a low p, under "
+        "0.05: the best config's edge over that benchmark is unlikely to be luck; a high p: "
+        "no config shown to beat it).", highlight=False)
     robust = block["start_robustness"]
     if robust:
         spread = robust["spread"]
@@ -401,7 +432,7 @@ def study_figure(plan: StudyPlan, results: Mapping[Any, BacktestResult],
     quote = plan.portfolios[0].inputs[0].start.quote
     value_axis(axis, [run.hodl.equity, run.calendar.equity], quote)
     figure.suptitle(f"Study · {plan.portfolios[0].name} · {len(names)} configs × "
-                    f"{len(plan.folds)} folds", fontsize=11)
+                    f"{len(plan.folds_of(0))} folds", fontsize=11)
     axis.grid(True, alpha=0.3)
     axis.margins(x=0)
     date_axis(axis)

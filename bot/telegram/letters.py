@@ -49,6 +49,8 @@ def summary_view(summary: DailySummary) -> View:
                          f"{summary.value_since:%m-%d %H:%M}")
     if summary.cash_value is not None and summary.cash_allocation is not None:
         lines.append(f"Cash {money(summary.cash_value)} · {pct(summary.cash_allocation)}")
+    if summary.cash_reason:
+        lines += wrap_lines(summary.cash_reason, limit=2)
     if summary.holdings:
         rows = [f"{fit(h.asset, ASSET_WIDTH - 1):<{ASSET_WIDTH}}{money(h.value):>{VALUE_WIDTH}}"
                 f" {pct(h.allocation):>6} {h.signal.value if h.signal else '—'}"

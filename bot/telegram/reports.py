@@ -48,6 +48,8 @@ def status_view(status: Status, now: datetime) -> View:
         f"Last scan {_ago(status.last_scan, now)}",
         "Next plan " + (clock(status.next_plan) if status.next_plan else "at the next scan"),
     ]
+    if status.cash_reason:
+        lines += wrap_lines(status.cash_reason, limit=2)
     if status.exchange_ok:
         lines.append("Exchange ✅ answering")
     else:

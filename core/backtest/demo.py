@@ -9,14 +9,16 @@ network.
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
 
 from core.backtest.replay import MarketReplay, load_replay
-from core.backtest.runner import starting_portfolio
+from core.backtest.runner import BacktestResult, starting_portfolio
 from core.backtest.simulation import BacktestInput
 from core.config.settings import Settings, load_settings
 from core.domain.models import epoch_ms
 from core.exchange.factory import SEED_PORTFOLIO
+from core.policy.reserve import cash_reason
 
 DEMO_CANDLES = Path(__file__).resolve().parent.parent / "data" / "demo"
 DEMO_TIMEFRAME = "1h"
@@ -58,3 +60,12 @@ def demo_replay(settings: Settings, start: datetime, end: datetime = DEMO_END) -
         demo_candles(), DEMO_TIMEFRAME, DEMO_QUOTE,
         epoch_ms(start), epoch_ms(end), settings.signal,
     )
+
+
+def closing_cash_reason(result: BacktestResult, replay: MarketReplay, inp: BacktestInput) -> str:
+    """Why the run ended with the cash it had (`cash_reason`), at the last decision's signals;
+    the holdings are the portfolio's starting assets (conviction sizing rarely sells one out)."""
+    cash = Decimal(repr(round(float(result.ballast.cash_share[-1]), 4)))
+    held = [a for a in inp.start.amounts if a not in inp.settings.cash_assets]
+    signals = replay.signals_at(replay.rows[-1], replay.assets)
+    return cash_reason(cash, signals, held, inp.settings.policy)

@@ -52,6 +52,7 @@ MIN_WARM_UP = 500
 class _Column:
     codes: IntArray
     scores: FloatArray
+    downtrend: npt.NDArray[np.bool_]
 
 
 class SignalHistories(Mapping[str, SignalHistory]):
@@ -119,7 +120,7 @@ class MarketReplay:
         self.first_row = first_row
         self._columns = {asset: self._precompute(signals.compute(asset)) for asset in signals}
         self.codes, self.scores = self._signal_matrices()
-        self._memo: dict[tuple[str, int, float], AssetSignal] = {}
+        self._memo: dict[tuple[str, int, float, bool], AssetSignal] = {}
         self._symbols = {asset: f"{asset}/{quote}" for asset in history.assets}
         self._prices_row = -1
         self._prices: dict[str, Price] = {}
@@ -171,10 +172,12 @@ class MarketReplay:
             if column is None:
                 continue
             code, score = int(column.codes[row]), float(column.scores[row])
-            key = (asset, code, score)
+            down = bool(column.downtrend[row])
+            key = (asset, code, score, down)
             signal = self._memo.get(key)
             if signal is None:
-                signal = self._memo[key] = AssetSignal(asset, KIND_ORDER[code], score)
+                signal = self._memo[key] = AssetSignal(asset, KIND_ORDER[code], score,
+                                                       downtrend=down)
             found[asset] = signal
         return found
 
@@ -200,7 +203,8 @@ class MarketReplay:
         """`history.signal_at(T)` for the decision time T of every row, as arrays."""
         rows = self.history.times.size
         if history.times.size == 0:
-            return _Column(np.full(rows, HOLD_CODE, dtype=np.int64), np.zeros(rows))
+            return _Column(np.full(rows, HOLD_CODE, dtype=np.int64), np.zeros(rows),
+                           np.zeros(rows, dtype=np.bool_))
         length = history.length
         # The candle the signal at T stands on opens at the last grid point ≤ T - length;
         # if that candle is missing or unusable the signal is HOLD, as `signal_at` says.
@@ -211,7 +215,8 @@ class MarketReplay:
         found = (index < history.times.size) & (history.times[safe] == expected)
         codes = np.where(found, history.kinds[safe], HOLD_CODE).astype(np.int64)
         scores = np.where(found, history.scores[safe], 0.0).astype(np.float64)
-        return _Column(codes, scores)
+        downtrend = found & history.downtrend[safe]
+        return _Column(codes, scores, downtrend)
 
 
 def warm_up_candles(settings: SignalSettings, timeframe: str | None = None) -> int:

@@ -50,6 +50,7 @@ SEED_LITERAL: Mapping[str, Any] = {
     "cost_multiple": Decimal("0"),
     "turnover_budget": None,
     "keep_small_holdings": False,
+    "buy_in_downtrend": True,
     # The signals of docs/rules.md, as the seed names them.
     "timeframe": "1h",
     "sell_rule": "any",

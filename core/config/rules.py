@@ -57,6 +57,9 @@ class PolicySettings(BaseModel):
                                              description="fraction of V")
     turnover_period: int = Field(30 * 86400, gt=0, description="seconds")
     keep_small_holdings: bool = True
+    # The reserve as the seed means it (docs/rules.md): off, an asset in a downtrend is not
+    # bought whatever its signal (skipped as `downtrend`).
+    buy_in_downtrend: bool = True
 
     @model_validator(mode="before")
     @classmethod

@@ -68,6 +68,7 @@ class SkipReason(StrEnum):
     TURNOVER_BUDGET = "turnover_budget"
     CONVICTION = "conviction"
     OWNER_HOLDING = "owner_holding"
+    DOWNTREND = "downtrend"
 
 
 @dataclass(frozen=True, slots=True)
@@ -192,6 +193,9 @@ class AssetSignal:
     score: float
     votes: tuple[Vote, ...] = ()
     indicators: dict[str, float] = field(default_factory=dict)
+    # The asset's price trend on the signal's candles points down (`core.signals.history`
+    # says how it is read); the policy may refuse to buy it (`buy_in_downtrend`).
+    downtrend: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,6 +19,7 @@ from core.engine.orders import OrderRow
 from core.engine.ports import Proposal, Scan, auto_approval_allowed
 from core.engine.state import LAST_SCAN, PLAN_MESSAGE, Snapshot
 from core.exchange.errors import ExchangeError
+from core.policy.reserve import portfolio_cash_reason
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +62,8 @@ class Status:
     on_hold_because: tuple[str, ...] = ()
     # Unpriced holdings left out of planning without holding it (docs/rules.md §6).
     left_out: tuple[str, ...] = ()
+    # Why cash is where it is, in words (`core.policy.reserve.cash_reason`; None: no scan yet).
+    cash_reason: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -203,6 +206,7 @@ class EngineService:
         engine = self.engine
         settings = engine.settings
         hold = engine.planning_on_hold
+        scan = self.latest_scan
         return Status(
             mode=settings.mode,
             exchange=engine.exchange.name,
@@ -221,4 +225,6 @@ class EngineService:
             on_hold_since=hold[0] if hold else None,
             on_hold_because=hold[1] if hold else (),
             left_out=engine.scans.left_out,
+            cash_reason=(portfolio_cash_reason(scan.portfolio, scan.signals, settings.policy)
+                         if scan is not None else None),
         )

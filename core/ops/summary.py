@@ -48,6 +48,7 @@ class SummaryInput:
     health: EngineHealth
     period: timedelta = DAY
     zone: tzinfo = UTC
+    cash_reason: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,6 +103,8 @@ class DailySummary:
     signals: tuple[SignalLine, ...]
     holds: int
     attention: tuple[str, ...]
+    # Why cash is where it is (`core.policy.reserve.cash_reason`).
+    cash_reason: str | None = None
 
     @property
     def change(self) -> Decimal | None:
@@ -139,6 +142,7 @@ def compose_summary(data: SummaryInput) -> DailySummary:
         signals=_signals(portfolio, data.signals),
         holds=sum(1 for s in data.signals.values() if s.signal is SignalKind.HOLD),
         attention=_attention(data, start),
+        cash_reason=data.cash_reason,
     )
 
 

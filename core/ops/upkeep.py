@@ -95,6 +95,7 @@ class Upkeep:
                 executing=tuple(a.id for a in status.executing),
             ),
             zone=self.zone,
+            cash_reason=status.cash_reason,
         )
 
     async def summary_if_due(self, now: datetime) -> DailySummary | None:

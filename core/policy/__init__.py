@@ -3,6 +3,7 @@ market rules in; a `Plan` out. No I/O, no clock: `now` comes in with the input.
 
 `project_portfolio` and `project_positions` show the state after a plan is executed at its
 own prices (the engine and the no-churn property use them; real fills come from exchanges).
+`reserve.cash_reason` says in words why cash is where it is (/status, the daily summary, the demo).
 """
 
 from core.policy.plan import CASH_KEY, PlanInput, allocations_before, make_plan

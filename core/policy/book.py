@@ -78,6 +78,7 @@ class Asset:
     score: float
     rules: MarketRules
     facts: PositionFacts
+    downtrend: bool = False
 
     @property
     def value(self) -> Decimal:
@@ -339,6 +340,7 @@ def open_book(
             score=sig.score if sig is not None and math.isfinite(sig.score) else 0.0,
             rules=effective_rules(markets.get(name), settings),
             facts=positions.get(name, NO_FACTS),
+            downtrend=sig is not None and sig.downtrend,
         )
 
     for name, holding in portfolio.holdings.items():

@@ -279,6 +279,15 @@ def _buy_one(book: Book, asset: Asset, keep: Decimal) -> None:
             f"sold {since_sell:.0f} s ago; rebuy_cooldown is {settings.rebuy_cooldown} s",
         )
         return
+    if asset.downtrend and not settings.buy_in_downtrend:
+        book.skip(
+            asset.name,
+            Side.BUY,
+            SkipReason.DOWNTREND,
+            f"{asset.signal.value} but in a downtrend (its close is below its long average); "
+            "buy_in_downtrend is off",
+        )
+        return
     if asset.held and _below(asset.price, asset.facts.cost_basis, settings.stop_loss):
         book.skip(
             asset.name,

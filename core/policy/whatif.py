@@ -91,6 +91,7 @@ class SignalIn(_Model):
 
     signal: SignalKind
     score: float | None = Field(None, ge=-1, le=1, allow_inf_nan=False)
+    downtrend: bool = False
 
     @model_validator(mode="before")
     @classmethod
@@ -245,6 +246,7 @@ def build_whatif(
             asset,
             sig.signal,
             DEFAULT_SCORES[sig.signal] if sig.score is None else sig.score,
+            downtrend=sig.downtrend,
         )
         for asset, sig in doc.signals.items()
     }

@@ -33,7 +33,7 @@ from core.market.resample import aggregate_candles
 from core.signals.combine import KIND_ORDER, combine_codes
 from core.signals.indicators import FloatArray
 from core.signals.strategies import Strategy, on_timeframe, selected_strategies
-from core.signals.votes import IntArray, TimeframeVotes
+from core.signals.votes import BoolArray, IntArray, TimeframeVotes
 
 type CandleInput = pd.DataFrame | Sequence[Candle]
 """Candles as a candle frame (see `core.market.candles`) or a sequence of `Candle`."""
@@ -91,6 +91,7 @@ class SignalHistory:
         self.scores: FloatArray = (self.votes.mean(axis=1) if self.strategies
                                    else np.zeros(self.times.size, dtype=np.float64))
         self.kinds: IntArray = combine_codes(self.votes, settings)
+        self.downtrend: BoolArray = self._downtrend()
 
     def index_at(self, at_ms: int) -> int | None:
         """Row of the candle the signal at `at_ms` stands on, or None if it is missing/unusable."""
@@ -124,12 +125,25 @@ class SignalHistory:
                 seen.add(id(group))
                 indicators.update(group.indicators_at(there))
         return AssetSignal(self.asset, KIND_ORDER[int(self.kinds[row])], float(self.scores[row]),
-                           tuple(found), indicators)
+                           tuple(found), indicators, bool(self.downtrend[row]))
 
     def candle_at(self, at_ms: int) -> int | None:
         """Open time of the candle the signal at `at_ms` stands on, or None."""
         row = self.index_at(at_ms)
         return None if row is None else int(self.times[row])
+
+    def _downtrend(self) -> BoolArray:
+        """Per candle: whether the asset is in a downtrend (`buy_in_downtrend`, docs/rules.md).
+
+        The long-horizon trend's own verdict when `trend_ma` runs (it votes SELL while the close
+        stays under its average less the band), else the close below its EMA(ema_slow) on these
+        candles.
+        """
+        for column, strategy in enumerate(self.strategies):
+            if strategy.name == "trend_ma":
+                below: BoolArray = self.votes[:, column] < 0
+                return below
+        return self._base.below_slow_ema()
 
 
 def to_frame(candles: CandleInput) -> pd.DataFrame:

@@ -26,10 +26,11 @@ import pandas as pd
 from core.config.rules import SignalSettings
 from core.domain.models import Vote
 from core.market.candles import COLUMNS, format_ms, last_closed_open, timeframe_ms
-from core.signals.indicators import FloatArray
+from core.signals.indicators import FloatArray, ema
 from core.signals.strategies import Strategy
 
 IntArray = npt.NDArray[np.int64]
+BoolArray = npt.NDArray[np.bool_]
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,6 +117,24 @@ class TimeframeVotes:
                 if np.isfinite(value):
                     found[key] = value
         return found
+
+    def below_slow_ema(self) -> BoolArray:
+        """Per candle: the close is below its EMA(ema_slow) (False while it warms up).
+
+        The ema strategy's average when it runs, else the same average computed here, run by
+        run like every indicator.
+        """
+        length = self.settings.ema_slow
+        key = f"ema_{length}"
+        slow = next((values[key] for values in self.indicators if key in values), None)
+        if slow is None:
+            slow = np.full(self.times.size, np.nan)
+            for run in self._runs:
+                if run.stop - run.start >= length:
+                    slow[run.start:run.stop] = ema(self.closes[run.start:run.stop], length)
+        below: BoolArray = np.less(self.closes, slow, where=np.isfinite(slow),
+                                   out=np.zeros(self.times.size, dtype=bool))
+        return below
 
     # ------------------------------------------------------------------ building
 

@@ -104,4 +104,5 @@ def run_study(
 
 def backtest_count(plan: StudyPlan) -> int:
     """How many backtests `run_study` runs (for a progress bar)."""
-    return len(plan.portfolios) * (len(plan.configs) * len(plan.folds) + len(plan.offsets_weeks))
+    return sum(len(plan.configs) * len(plan.folds_of(p)) + len(plan.offsets_weeks)
+               for p in range(len(plan.portfolios)))

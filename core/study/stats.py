@@ -17,7 +17,12 @@ clock (`returns[t, n]` is configuration n's return over period t).
   variance of the trials' Sharpe ratios; then
   DSR = Φ((SR − SR₀) √(T − 1) / √(1 − skew · SR + (kurtosis − 1) / 4 · SR²)),
   with SR, skew and (non-excess) kurtosis of the best configuration's T returns, SR per period
-  (not annualised). With one trial SR₀ = 0 and DSR is the probabilistic Sharpe ratio.
+  (not annualised). With one trial SR₀ = 0 and DSR is the probabilistic Sharpe ratio. It
+  answers "is the best Sharpe above zero?", not "is it better than holding?".
+- **SPA**, Hansen's (2005) test of superior predictive ability (`arch.bootstrap.SPA`): over
+  columns of *excess* returns (a configuration's return less a benchmark's), the p-value of
+  "no configuration's mean excess return is above zero". Stationary bootstrap, seeded, so the
+  same input gives the same p-value; Hansen's consistent p-value is reported.
 """
 
 from __future__ import annotations
@@ -33,6 +38,9 @@ from scipy.stats import kurtosis, norm, skew
 FloatArray = npt.NDArray[np.float64]
 
 EULER_GAMMA = 0.5772156649015329
+# The SPA bootstrap: fixed seed (a study is reproducible), arch's default repetitions.
+SPA_SEED = 2005
+SPA_REPS = 1000
 DEFAULT_SPLITS = 16
 # Below this a standard deviation counts as zero (a flat series): its Sharpe is 0.
 FLAT = 1e-12
@@ -176,3 +184,21 @@ def deflated_sharpe(returns: FloatArray) -> DeflatedSharpe:
     probability = probabilistic_sharpe(float(ratios[best]), benchmark, r.shape[0], skewness, kurt)
     return DeflatedSharpe(probability, best, float(ratios[best]), benchmark, trials, r.shape[0],
                           skewness, kurt)
+
+
+def spa_pvalue(excess: FloatArray, *, seed: int = SPA_SEED, reps: int = SPA_REPS) -> float:
+    """Hansen's SPA p-value that no column of `excess` (periods × configurations of returns
+    over a benchmark) beats the benchmark on average (module docs); low: an edge unlikely to
+    be luck."""
+    r = np.asarray(excess, dtype=np.float64)
+    if r.ndim != 2 or r.shape[0] < 3 or r.shape[1] < 1:
+        raise ValueError("excess returns must be a matrix of at least 3 periods × 1 configuration")
+    # Imported here: arch (and statsmodels under it) take seconds to load, and only a study
+    # needs them.
+    from arch.bootstrap import SPA
+
+    # SPA compares losses: with the benchmark's loss 0 and a configuration's loss −excess,
+    # the loss differential it tests is the excess return itself.
+    test = SPA(np.zeros(r.shape[0]), -r, reps=reps, seed=seed)
+    test.compute()
+    return float(test.pvalues["consistent"])
