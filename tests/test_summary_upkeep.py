@@ -72,7 +72,8 @@ async def test_the_summary_comes_once_a_day_at_its_hour(store: Store) -> None:
     summary = await upkeep.summary_if_due(at_one)
     assert summary is not None
     assert summary.total_value == D("12000") and summary.cash_value == D("1000")
-    assert summary.attention == ("Cash 8.3% is below the 25% minimum.",)  # the default
+    assert summary.attention == (  # the defaults: min_cash 25%, cash_band 5%
+        "Cash 8.3% is below 20%, where the policy raises it (the 25% minimum less its band).",)
     assert await letters(outbox) == [summary]
 
     assert await upkeep.summary_if_due(at_one + timedelta(hours=3)) is None

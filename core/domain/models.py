@@ -68,6 +68,8 @@ class SkipReason(StrEnum):
     TURNOVER_BUDGET = "turnover_budget"
     CONVICTION = "conviction"
     OWNER_HOLDING = "owner_holding"
+    # Not the policy's: the engine leaves out a trade the owner rejected (core.engine.snooze).
+    SNOOZED = "snoozed"
 
 
 @dataclass(frozen=True, slots=True)

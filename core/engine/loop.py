@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from datetime import datetime, timedelta
 from decimal import Decimal
 
@@ -21,16 +22,19 @@ from core.config.settings import Settings, SettingsError
 from core.domain.models import ZERO, Plan
 from core.domain.sanity import balance_changes, plan_balances
 from core.engine.approvals import ApprovalRepo, ApprovalState, Decision
+from core.engine.codec import time_text
 from core.engine.events import ApprovalClosed, EventBus, ExecutionFailed, PlanProposed
 from core.engine.execution import DEFAULT_RESEND_GRACE, Executor, drift
 from core.engine.orders import OrderRepo
 from core.engine.ports import Ports, Proposal, Scan, auto_approval_allowed, same_trades
 from core.engine.recovery import recover
 from core.engine.scanning import ScanStep
+from core.engine.snooze import Snoozes
 from core.engine.state import LAST_PLAN, PAUSED, EngineState
 from core.engine.summary import execution_message
 from core.exchange.base import Exchange
 from core.exchange.errors import ExchangeError
+from core.policy.bands import bands
 from core.policy.pacing import decision_due, next_decision_at, traded_in_window
 from core.runtime.logs import log_event
 from core.runtime.periodic import sleep_or_stop
@@ -77,6 +81,7 @@ class Engine:
             resend_grace,
         )
         self.scans = ScanStep(self.state, self.bus)
+        self.snoozes = Snoozes(self.state)
         self._plan_lock = asyncio.Lock()
 
     def apply_settings(self, settings: Settings, ports: Ports) -> None:
@@ -238,9 +243,14 @@ class Engine:
         quote = self.settings.quote
         rules = {m.base: m.rules for m in markets.values() if m.quote == quote and m.active}
         traded = await self.traded_recently(now)
-        plan = self.ports.make_plan(scan.portfolio, scan.signals, facts, rules, now, traded)
+        made = self.ports.make_plan(scan.portfolio, scan.signals, facts, rules, now, traded)
         if not on_demand:
             await self.state.set_time(LAST_PLAN, now)
+        plan, snoozed = await self.snoozes.leave_out(
+            made, scan, bands(self.settings.policy), self.settings.snooze_price_move, now)
+        if plan.is_empty and snoozed:
+            return Proposal(None, made, "every trade of this plan was rejected and is snoozed",
+                            snoozed=snoozed)
         if plan.is_empty:
             return Proposal(None, plan, "nothing to do: the portfolio is within its limits")
         for pending in await self.approvals.in_states(ApprovalState.PENDING):
@@ -354,12 +364,29 @@ class Engine:
                         f"{reason}; re-planned as plan {new.id}", new_approval_id=new.id)
 
     async def reject(self, approval_id: str, by: str, now: datetime) -> Decision:
-        """Reject a pending plan (final)."""
+        """Reject a pending plan (final); its trades are snoozed for `reject_snooze`."""
         decision = await self.approvals.reject(approval_id, by, now)
         if decision.ok:
+            until = now + timedelta(seconds=self.settings.reject_snooze)
+            approval = await self.approvals.get(approval_id)
+            if approval is not None:
+                await self.snoozes.snooze_plan(approval_id, approval.plan, self.scans.latest,
+                                               bands(self.settings.policy), until)
             self.bus.publish(ApprovalClosed(now, approval_id, ApprovalState.REJECTED,
-                                            f"rejected by {by}"))
+                                            f"rejected by {by}", by=by, snoozed_until=until))
         return decision
+
+    async def snooze_for(self, approval_id: str, length: timedelta, now: datetime) -> Decision:
+        """Change how long a rejected plan's trades stay quiet: `length` from now."""
+        snooze = await self.snoozes.get(approval_id)
+        if snooze is None:
+            return Decision(False, approval_id, None,
+                            f"plan {approval_id} has no snooze (not rejected, or it ended)")
+        until = now + length
+        await self.snoozes.add(replace(snooze, until=until))
+        return Decision(True, approval_id, ApprovalState.REJECTED,
+                        f"plan {approval_id} snoozed until {time_text(until)}",
+                        snoozed_until=until)
 
     # -- pause -------------------------------------------------------------------------------
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from core.config.settings import Settings
 from core.domain.models import AssetSignal, Portfolio, PositionFacts
@@ -154,8 +154,16 @@ class EngineService:
         return await self.engine.approve(approval_id, by, self.clock())
 
     async def reject(self, approval_id: str, by: str) -> Decision:
-        """Reject a pending plan."""
+        """Reject a pending plan; its trades are snoozed for `reject_snooze`."""
         return await self.engine.reject(approval_id, by, self.clock())
+
+    async def snooze_for(self, approval_id: str, length: timedelta) -> Decision:
+        """Keep a rejected plan's trades quiet for `length` from now instead."""
+        return await self.engine.snooze_for(approval_id, length, self.clock())
+
+    async def approval(self, approval_id: str) -> Approval | None:
+        """The approval with this id (any state), or None."""
+        return await self.engine.approvals.get(approval_id)
 
     async def pending(self) -> list[Approval]:
         """Plans waiting for a decision, oldest first."""
