@@ -51,6 +51,8 @@ from core.storage.health import DatabaseProblem
 if TYPE_CHECKING:  # only a type: importing operations would load python-telegram-bot
     from bot.cli.operations import FrontEnd
 
+log = logging.getLogger(__name__)
+
 HELP = (
     "commands: approve [ID] · reject [ID] · plan · status · portfolio · pause · resume · "
     "history · quit"
@@ -213,8 +215,19 @@ async def run_engine(settings: Settings, resend_grace: timedelta) -> None:
     """Start the engine with the terminal front-end and serve until SIGTERM/SIGINT."""
     # python-telegram-bot (with tornado, httpx, cryptography) loads when the bot runs, not for
     # every `ballast` command: `ballast backtest` and the others never use it.
-    from bot.cli.operations import needs_owner_setup, operations, run_owner_setup
+    from telegram.error import TelegramError
 
+    from bot.cli.operations import needs_owner_setup, operations, run_owner_setup
+    from bot.telegram.token import TokenRefused, ask_telegram
+
+    if settings.telegram_token is not None:
+        try:
+            await ask_telegram(settings)
+        except TokenRefused as error:
+            raise SettingsError(str(error)) from None  # nothing runs: no plan could reach you
+        except TelegramError as error:
+            log.warning("Telegram did not answer at start (%s); alerts wait in the outbox",
+                        type(error).__name__)
     if needs_owner_setup(settings):
         typer.echo("BALLAST_TELEGRAM_OWNER_ID is not set: send /start to your bot to learn "
                    "your user id, set it, and restart Ballast (nothing else runs until then)")

@@ -126,6 +126,8 @@ class TelegramBot:
         self.outage = Outage(self.redact)
         limiter = rate_limiter or PatientRateLimiter()
         limiter.outage = self.outage
+        self.outage.on_token_refused = lambda: service.hold_planning(
+            "Telegram refused the bot token")
         self.service = service
         self.editor = SettingsEditor(settings, apply_settings, ledger)
         self.plan_messages = PlanMessages(service)

@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable, Mapping
-from dataclasses import replace
 from datetime import datetime, timedelta
 from decimal import Decimal
 
@@ -22,7 +21,6 @@ from core.config.settings import Settings, SettingsError
 from core.domain.models import ZERO, Plan
 from core.domain.sanity import balance_changes, plan_balances
 from core.engine.approvals import ApprovalRepo, ApprovalState, Decision
-from core.engine.codec import time_text
 from core.engine.events import ApprovalClosed, EventBus, ExecutionFailed, PlanProposed
 from core.engine.execution import DEFAULT_RESEND_GRACE, Executor, drift
 from core.engine.orders import OrderRepo
@@ -82,6 +80,7 @@ class Engine:
         )
         self.scans = ScanStep(self.state, self.bus)
         self.snoozes = Snoozes(self.state)
+        self.held: str | None = None  # why planning is held (`hold_planning`)
         self._plan_lock = asyncio.Lock()
 
     def apply_settings(self, settings: Settings, ports: Ports) -> None:
@@ -124,9 +123,13 @@ class Engine:
             delay = max(0.0, (wake - clock()).total_seconds())
             await sleep_or_stop(stop, delay)
 
+    def hold_planning(self, reason: str) -> None:
+        """Make no automatic plan from now on (until a restart): nobody could see it."""
+        self.held = reason
+
     async def plan_due(self, now: datetime) -> bool:
-        """Whether a plan is due (`decision_due`) and proposing is not paused."""
-        if await self.is_paused():
+        """Whether a plan is due (`decision_due`), proposing is not paused and not held."""
+        if self.held is not None or await self.is_paused():
             return False
         settings = self.settings
         return decision_due(
@@ -375,18 +378,6 @@ class Engine:
             self.bus.publish(ApprovalClosed(now, approval_id, ApprovalState.REJECTED,
                                             f"rejected by {by}", by=by, snoozed_until=until))
         return decision
-
-    async def snooze_for(self, approval_id: str, length: timedelta, now: datetime) -> Decision:
-        """Change how long a rejected plan's trades stay quiet: `length` from now."""
-        snooze = await self.snoozes.get(approval_id)
-        if snooze is None:
-            return Decision(False, approval_id, None,
-                            f"plan {approval_id} has no snooze (not rejected, or it ended)")
-        until = now + length
-        await self.snoozes.add(replace(snooze, until=until))
-        return Decision(True, approval_id, ApprovalState.REJECTED,
-                        f"plan {approval_id} snoozed until {time_text(until)}",
-                        snoozed_until=until)
 
     # -- pause -------------------------------------------------------------------------------
 

@@ -200,6 +200,15 @@ class Snoozes:
                               f"again: {change}", approval=snooze.approval_id)
         return set_aside(plan, quiet), tuple(notes)
 
+    async def extend(self, approval_id: str, until: datetime) -> Snooze | None:
+        """Keep a rejected plan's trades quiet until `until` instead (None: no such snooze)."""
+        snooze = await self.get(approval_id)
+        if snooze is None:
+            return None
+        snooze = replace(snooze, until=until)
+        await self.add(snooze)
+        return snooze
+
     async def wake(self, snooze: Snooze, asset: str, side: Side) -> None:
         """Forget one trade of `snooze`: something material changed, so it may come back."""
         trades = tuple(t for t in snooze.trades if (t.asset, t.side) != (asset, side))
