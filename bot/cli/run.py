@@ -43,6 +43,7 @@ from core.engine.wiring import RunningEngine, start_engine
 from core.exchange.errors import ExchangeError
 from core.exchange.paper_markets import MarketsFileError
 from core.exchange.prices import utc_now
+from core.ops.absence import StopReason, measure_absence
 from core.ops.event_log import EVENTS_LOGGER, log_events
 from core.runtime.instance_lock import AlreadyRunning, LockUnavailable, one_bot_per_account
 from core.runtime.logs import configure_from_settings
@@ -57,6 +58,12 @@ HELP = (
     "commands: approve [ID] · reject [ID] · plan · status · portfolio · pause · resume · "
     "history · quit"
 )
+
+
+STOP_SIGNALS = {
+    signal.SIGINT: "Ctrl+C (SIGINT)",
+    signal.SIGTERM: "SIGTERM (systemctl stop, docker stop or kill)",
+}
 
 
 def mode_words(settings: Settings) -> str:
@@ -234,9 +241,15 @@ async def run_engine(settings: Settings, resend_grace: timedelta) -> None:
         await run_owner_setup(settings)
         return
     stop = asyncio.Event()
+    why = StopReason()
+
+    def stop_on(signum: signal.Signals) -> None:
+        why.text = STOP_SIGNALS[signum]
+        stop.set()
+
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(signum, stop.set)
+        loop.add_signal_handler(signum, stop_on, signum)
     # One bot per database and per exchange account: held until this returns, dropped by the
     # kernel if the process dies. The database is opened (migrated, integrity-checked) only
     # under the lock, by start_engine, so a second process never migrates it beside the first.
@@ -244,10 +257,12 @@ async def run_engine(settings: Settings, resend_grace: timedelta) -> None:
         # Recovery runs as the engine loop's first step, once the outbox listens.
         running = await start_engine(settings, clock=utc_now, resend_grace=resend_grace,
                                      recover=False)
+        # Before the first step expires what waited and scans anew: what the time away missed.
+        absence = await measure_absence(running.service, utc_now())
         typer.echo(f"ballast running: {mode_words(settings)}, approval {settings.approval}, "
                    f"database {settings.db}")
         await serve(running, stop, print_events, terminal_commands, log_engine_events,
-                    operations(settings, running))
+                    operations(settings, running, absence, why))
     typer.echo("ballast stopped")
 
 

@@ -30,7 +30,6 @@ from telegram.ext import (
 
 from bot.telegram.alerts import AlertFilter
 from bot.telegram.delivery import MessageRef, PatientRateLimiter, edit_view, send_view
-from bot.telegram.format import esc, fit
 from bot.telegram.handlers import Handlers, PlanMessages
 from bot.telegram.letters import letter_view
 from bot.telegram.outage import Outage, QuietNetworkErrors, WatchedRequest, polling_error
@@ -263,15 +262,16 @@ class TelegramBot:
         """Send a notice to the owner (start-up, shutdown)."""
         await send_view(self.application.bot, self.owner_id, view)
 
-    async def stop(self) -> None:
-        """Stop polling, finish the handlers in flight, stop the pump, close connections.
+    async def stop(self, farewell: View | None = None) -> None:
+        """Stop polling, finish the handlers in flight, stop the pump, say `farewell` (the
+        stop notice), close connections.
 
         A shutdown is seen through even if the caller is cancelled meanwhile (a process
         stopping on SIGTERM cancels its tasks, maybe twice): the cancellation is let through
         only once the handlers have finished and the last updates were acknowledged.
         """
         if self._stopping is None or self._stopping.done():
-            self._stopping = asyncio.ensure_future(self._stop())
+            self._stopping = asyncio.ensure_future(self._stop(farewell))
         stopping = self._stopping
         try:
             await asyncio.shield(stopping)
@@ -281,11 +281,17 @@ class TelegramBot:
                     await asyncio.shield(stopping)
             raise
 
-    async def _stop(self) -> None:
+    async def _stop(self, farewell: View | None) -> None:
         app = self.application
         self.outage.give_up()
         if app.updater is not None and app.updater.running:
             await _stop_updater(app.updater)
+        if farewell is not None and app.running:
+            try:
+                async with asyncio.timeout(FAREWELL_WAIT):
+                    await self.announce(farewell)
+            except (TelegramError, TimeoutError) as error:
+                log.info("could not say that Ballast stops: %s", type(error).__name__)
         if app.running:
             await app.stop()
         if self._pump is not None:
@@ -378,10 +384,5 @@ async def _stop_updater(updater: Updater) -> None:
     await stopping
 
 
-def start_notice(settings: Settings, exchange: str) -> View:
-    """The start-up message: mode and exchange, so the owner knows what is running."""
-    return View("\n".join([
-        "🟢 <b>Ballast is running</b>",
-        f"Mode <b>{esc(settings.mode)}</b> on {esc(fit(exchange, 20))}",
-        f"Approval {esc(settings.approval)}",
-    ]))
+# How long the stop notice may take before Ballast stops without it.
+FAREWELL_WAIT = 5.0
