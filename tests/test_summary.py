@@ -140,7 +140,7 @@ def test_what_needs_attention() -> None:
     summary = compose_summary(inputs(health=health, approvals=approvals, portfolio=unpriced,
                                      zone=ZoneInfo("Europe/Berlin")))
     assert summary.attention == (
-        "The exchange has not answered since 07:00 CET: connection refused",
+        "The exchange has not answered since 24 Nov 07:00 CET: connection refused",
         "Cash 3.2% is below 15%, where the policy raises it (the 20% minimum less its band).",
         "Plan p1 waits for your decision.",
         "Plan e1 is still executing.",

@@ -169,6 +169,7 @@ def test_daily_summary_and_watchdog_letters_read_well_on_a_phone() -> None:
         holds=3,
         attention=("Plan a1b2c3d4e5 waits for your decision.",
                    "The exchange has not answered since 12:00 UTC: " + "x" * 200),
+        signal_changes=("ETH HOLD→BUY→HOLD", "BTC BUY→HOLD"),
     )
     view = letter_view(summary, "USDT")
     assert view is not None
@@ -178,6 +179,7 @@ def test_daily_summary_and_watchdog_letters_read_well_on_a_phone() -> None:
     assert "Cash 2,526.40 · 20.0%" in text
     assert "Trades 12 · fees 22.80 USDT" in text
     assert "Signals: ETH SELL (+3 HOLD)" in text
+    assert "Signal changes: ETH HOLD→BUY→HOLD, BTC BUY→HOLD" in " ".join(text.split())
     assert "Needs attention" in text
     for line in text.split("\n"):
         assert len(line) <= LINE_WIDTH, line

@@ -13,6 +13,7 @@ from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from decimal import Decimal
 
 from core.domain.models import AssetSignal, Portfolio, SignalKind
+from core.domain.moments import moment
 from core.engine.approvals import Approval, ApprovalState
 from core.engine.events import SignalChanged
 from core.engine.orders import OrderRow
@@ -224,8 +225,8 @@ def _attention(data: SummaryInput, start: datetime) -> tuple[str, ...]:
     health = data.health
     portfolio = data.portfolio
     if health.trouble_since is not None:
-        since = health.trouble_since.astimezone(data.zone)
-        notes.append(f"The exchange has not answered since {since:%H:%M %Z}"
+        notes.append(f"The exchange has not answered since "
+                     f"{moment(health.trouble_since, data.zone)}"
                      + (f": {health.last_error}" if health.last_error else "."))
     if portfolio is None:
         notes.append("No portfolio: no scan has succeeded yet.")
