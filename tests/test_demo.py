@@ -41,7 +41,7 @@ def test_the_demo_prints_alerts_plans_fills_and_the_summary(
     out = result.stdout
     # the seed portfolio starts with ~4% cash: the reserve alert (the default 25% min_cash, not
     # BALLAST_MIN_CASH), then a plan that raises cash
-    assert "Cash 4.3% is below the 25% minimum" in out
+    assert "Cash 4.3% is below 20% (the 25%" in out
     assert re.search(r"📝 Plan \w+\nAuto-approved: executing now\.", out)
     assert re.search(r"✅ Plan \w+ executed", out)
     assert re.search(r"SELL [\d.]+ (ETH|BTC|SOL|AVAX)", out)
@@ -87,3 +87,18 @@ def test_plot_writes_the_chart_of_the_last_run_shown(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     assert f"Chart written to {chart}" in result.stdout.replace("\n", "")
     assert chart.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_the_30_day_demo_rings_at_most_once_a_day_without_a_decision() -> None:
+    # Before alert levels: 98 messages, every one ringing, 82 of them signal flips.
+    result = CliRunner().invoke(app, ["demo", "--days", "30", "--no-full", "--quiet"],
+                                env={"COLUMNS": "250"})
+    assert result.exit_code == 0, result.output
+    found = re.search(r"On the phone: (\d+) messages rang \((\d+) of (\d+) plans; (\d+) asking "
+                      r"for no decision, ([\d.]+) a day\), (\d+) arrived silently, (\d+) went "
+                      r"into the daily summary", result.stdout)
+    assert found, result.stdout
+    rang, loud_plans, plans, no_decision, per_day, _silent, summary = found.groups()
+    assert int(plans) > 0 and loud_plans == plans, "every plan rings"
+    assert float(per_day) <= 1.0 and int(no_decision) <= 30
+    assert int(summary) > int(rang), "the signal flips wait for the daily summary"

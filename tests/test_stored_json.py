@@ -133,6 +133,11 @@ def test_a_plan_reads_and_writes_the_text_earlier_ballasts_stored() -> None:
     assert str(plan_from_json(PLAN_TEXT).cash_after) == "3.1E+3"
 
 
+# Letters that gained fields since the texts above were written (with defaults, so old rows
+# read): who closed a plan, the level cash is raised at, the day's signal flips and cash reason.
+GROWN = {"ApprovalClosed", "CashBelowMinimum", "DailySummary"}
+
+
 def test_letters_read_and_write_the_text_earlier_ballasts_stored() -> None:
     for letter, text in ((PROPOSED, PROPOSED_TEXT), (SIGNAL, SIGNAL_TEXT)):
         kind = type(letter).__name__
@@ -143,7 +148,12 @@ def test_letters_read_and_write_the_text_earlier_ballasts_stored() -> None:
     assert [type(sample).__name__ for sample in earlier] == [kind for kind, _ in SAMPLE_TEXTS]
     for sample, (kind, text) in zip(earlier, SAMPLE_TEXTS, strict=True):
         assert decode(kind, text) == sample
-        assert encode(sample) == (kind, text)
+        # Written anew it reads back the same; a field added since (who closed a plan, the
+        # level cash is raised at) is written too, so the text is the old one only where the
+        # letter kept its shape.
+        assert decode(*encode(sample)) == sample
+        if encode(sample)[1] != text:
+            assert kind in GROWN, f"{kind} is written differently than before"
 
 
 @pytest.mark.parametrize(

@@ -7,8 +7,10 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
+from core.config.rules import PolicySettings
 from core.domain.models import Side, SignalKind, TradeReason
 from core.engine.approvals import Approval, ApprovalState
+from core.engine.events import SignalChanged
 from core.engine.orders import OrderRow, OrderState
 from core.engine.state import Snapshot
 from core.ops.summary import (
@@ -18,6 +20,7 @@ from core.ops.summary import (
     next_summary_at,
     summary_due,
 )
+from core.policy.bands import bands
 from tests.engine_support import plan_of, trade
 from tests.factories import portfolio, signals
 
@@ -55,7 +58,8 @@ def approval(approval_id: str, state: ApprovalState, hours_ago: float,
 
 def inputs(**changes: object) -> SummaryInput:
     base: dict[str, object] = {
-        "now": NOW, "quote": "USDT", "min_cash": D("0.20"), "portfolio": PORTFOLIO,
+        "now": NOW, "quote": "USDT", "portfolio": PORTFOLIO,
+        "bands": bands(PolicySettings(min_cash=D("0.20"), cash_band=D("0.05"))),
         "signals": signals(BTC="BUY", ETH=("SELL", -0.75), DOGE="HOLD", SOL=("STRONG_BUY", 1.0),
                            BNB="HOLD"),
         "snapshots": [snapshot(30, "9000"), snapshot(25, "9100"), snapshot(23, "9300"),
@@ -136,8 +140,8 @@ def test_what_needs_attention() -> None:
     summary = compose_summary(inputs(health=health, approvals=approvals, portfolio=unpriced,
                                      zone=ZoneInfo("Europe/Berlin")))
     assert summary.attention == (
-        "The exchange has not answered since 07:00 CET: connection refused",
-        "Cash 3.2% is below the 20% minimum.",
+        "The exchange has not answered since 24 Nov 07:00 CET: connection refused",
+        "Cash 3.2% is below 15%, where the policy raises it (the 20% minimum less its band).",
         "Plan p1 waits for your decision.",
         "Plan e1 is still executing.",
         "Plan f1 failed: ETH was rejected: insufficient balance",
@@ -171,3 +175,14 @@ def test_the_summary_is_due_once_a_day_from_its_hour() -> None:
     assert next_summary_at(at_eight, berlin, 8, sent) == datetime(2026, 11, 25, 8, tzinfo=berlin)
     # Down at eight, back at night: the day's summary still comes, late rather than never.
     assert summary_due(datetime(2026, 11, 24, 22, 0, tzinfo=UTC), berlin, 8, None)
+
+
+def test_signal_flips_of_the_day_read_as_one_path_per_asset() -> None:
+    def flip(asset: str, before: SignalKind, after: SignalKind) -> SignalChanged:
+        return SignalChanged(NOW, asset, before, after, 0.1)
+
+    changes = [flip("ETH", SignalKind.HOLD, SignalKind.BUY), flip("BTC", SignalKind.BUY,
+                                                                  SignalKind.HOLD),
+               flip("ETH", SignalKind.BUY, SignalKind.HOLD)]
+    summary = compose_summary(inputs(signal_changes=changes))
+    assert summary.signal_changes == ("ETH HOLD→BUY→HOLD", "BTC BUY→HOLD")

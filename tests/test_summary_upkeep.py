@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 
-from core.domain.models import Side, TradeReason
+from core.domain.models import Side, SignalKind, TradeReason
 from core.engine.approvals import ApprovalState
-from core.engine.events import ExchangeRecovered, ExchangeTrouble, PlanProposed
+from core.engine.events import ExchangeRecovered, ExchangeTrouble, PlanProposed, SignalChanged
 from core.engine.service import EngineService
 from core.exchange.prices import ManualClock
 from core.ops.outbox import Outbox, decode, post_events
@@ -72,7 +72,8 @@ async def test_the_summary_comes_once_a_day_at_its_hour(store: Store) -> None:
     summary = await upkeep.summary_if_due(at_one)
     assert summary is not None
     assert summary.total_value == D("12000") and summary.cash_value == D("1000")
-    assert summary.attention == ("Cash 8.3% is below the 25% minimum.",)  # the default
+    assert summary.attention == (  # the defaults: min_cash 25%, cash_band 5%
+        "Cash 8.3% is below 20%, where the policy raises it (the 25% minimum less its band).",)
     assert await letters(outbox) == [summary]
 
     assert await upkeep.summary_if_due(at_one + timedelta(hours=3)) is None
@@ -207,3 +208,14 @@ async def test_an_exchange_outage_makes_no_plan_one_alert_and_one_recovery(
     proposed_during = [k for k in kinds[kinds.index(ExchangeTrouble):kinds.index(
         ExchangeRecovered)] if k is PlanProposed]
     assert proposed_during == []
+
+
+async def test_the_days_signal_flips_reach_the_summary_instead_of_the_phone(store: Store) -> None:
+    rig, upkeep, outbox = await build(store)
+    await rig.engine.tick(rig.clock.now)
+    for minutes, (before, after) in enumerate(((SignalKind.HOLD, SignalKind.BUY),
+                                               (SignalKind.BUY, SignalKind.HOLD))):
+        at = T0 + timedelta(minutes=10 * (minutes + 1))
+        await outbox.post(SignalChanged(at, "ETH", before, after, 0.3), at)
+    summary = await upkeep.summary_if_due(T0 + timedelta(hours=1))
+    assert summary is not None and summary.signal_changes == ("ETH HOLD→BUY→HOLD",)

@@ -5,10 +5,11 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
-from bot.telegram.alerts import AlertFilter, AlertSwitches, alert_view, kind_of
+from bot.telegram.alerts import AlertFilter, alert_view
 from bot.telegram.callbacks import Action, ButtonPress, decode
 from bot.telegram.format import LINE_WIDTH, visible
 from bot.telegram.letters import letter_view
+from core.config.settings import AlertLevel, load_settings
 from core.domain.models import Side, SignalKind
 from core.engine.approvals import ApprovalState
 from core.engine.events import (
@@ -26,13 +27,13 @@ from core.engine.events import (
     SuspectDataCleared,
 )
 from core.engine.orders import OrderState
+from core.ops.alert_levels import AlertKind, kind_of, level_of
 from core.ops.summary import DailySummary, HoldingLine, SignalLine, TradeLine
 from core.ops.watchdog import ScansFailing, ScansResumed
 from tests.telegram_builders import seed_plan
 
 D = Decimal
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
-ON = AlertSwitches()
 
 
 def at(minutes: float) -> datetime:
@@ -49,9 +50,9 @@ REJECTED = OrderResult("bl-a1-1", "BTC", Side.BUY, D("0.01"), OrderState.REJECTE
                        D(0), None, "insufficient balance for the buy at the exchange right now")
 
 
-def admitted(events: list[Event], switches: AlertSwitches = ON) -> list[Event]:
+def admitted(events: list[Event]) -> list[Event]:
     alerts = AlertFilter(repeat_after=timedelta(hours=12))
-    return [e for e in events if alerts.admit(e, switches)]
+    return [e for e in events if alerts.admit(e)]
 
 
 def test_a_signal_that_stays_sell_is_announced_once() -> None:
@@ -85,23 +86,28 @@ def test_exchange_trouble_is_announced_when_the_state_flips() -> None:
     assert admitted([down, down_again, up, up, down]) == [down, up, down]
 
 
-def test_each_family_can_be_switched_off_but_plans_always_come() -> None:
+def test_each_kind_has_its_level_and_plans_always_come() -> None:
     events: list[Event] = [
         signal(0, "ETH", SignalKind.HOLD, SignalKind.SELL),
         PlanExecuted(at(1), "a1", (FILLED,)),
         ExecutionFailed(at(1), "a2", "1 order rejected", (REJECTED,)),
         CashBelowMinimum(at(2), D("0.05"), D("0.2")),
         ExchangeTrouble(at(3), "down"),
+        SuspectData(at(3), ("cash vanished",)),
         PlanProposed(at(4), "a3", seed_plan(), at(14)),
     ]
-    off = AlertSwitches(signals=False, trades=False, cash=False, exchange=False)
-    assert admitted(events, off) == [events[-1]]
-    for family in ("signals", "trades", "cash", "exchange"):
-        only = AlertSwitches(**{name: name == family for name in
-                                ("signals", "trades", "cash", "exchange")})
-        kept = admitted(events, only)
-        assert all(kind_of(e) is None or kind_of(e) == family for e in kept), family
-        assert len(kept) >= 2
+    defaults = load_settings(env={})
+    assert [level_of(e, defaults) for e in events] == [
+        AlertLevel.SUMMARY, AlertLevel.LOUD, AlertLevel.LOUD, AlertLevel.SILENT,
+        AlertLevel.SILENT, AlertLevel.LOUD, AlertLevel.LOUD]
+    quiet = load_settings(env={f"BALLAST_ALERT_{kind.value.upper()}": "off"
+                               for kind in AlertKind if kind is not AlertKind.PLANS})
+    assert [e for e in events if level_of(e, quiet) is not AlertLevel.OFF] == [events[-1]]
+    # The old on/off switches keep working: on is the kind's default level.
+    old = load_settings(env={"BALLAST_ALERT_SIGNALS": "true", "BALLAST_ALERT_CASH": "false"})
+    assert (old.alert_signals, old.alert_cash) == (AlertLevel.SUMMARY, AlertLevel.OFF)
+    # An all-clear never rings: the trouble itself did.
+    assert level_of(SuspectDataCleared(at(5), at(3)), defaults) is AlertLevel.SILENT
 
 
 def test_every_event_reads_well_on_a_phone() -> None:
@@ -163,6 +169,7 @@ def test_daily_summary_and_watchdog_letters_read_well_on_a_phone() -> None:
         holds=3,
         attention=("Plan a1b2c3d4e5 waits for your decision.",
                    "The exchange has not answered since 12:00 UTC: " + "x" * 200),
+        signal_changes=("ETH HOLD→BUY→HOLD", "BTC BUY→HOLD"),
     )
     view = letter_view(summary, "USDT")
     assert view is not None
@@ -172,6 +179,7 @@ def test_daily_summary_and_watchdog_letters_read_well_on_a_phone() -> None:
     assert "Cash 2,526.40 · 20.0%" in text
     assert "Trades 12 · fees 22.80 USDT" in text
     assert "Signals: ETH SELL (+3 HOLD)" in text
+    assert "Signal changes: ETH HOLD→BUY→HOLD, BTC BUY→HOLD" in " ".join(text.split())
     assert "Needs attention" in text
     for line in text.split("\n"):
         assert len(line) <= LINE_WIDTH, line
@@ -185,12 +193,11 @@ def test_daily_summary_and_watchdog_letters_read_well_on_a_phone() -> None:
 def test_a_letter_is_said_only_after_it_went_out() -> None:
     alerts = AlertFilter()
     failing = ScansFailing(at(0), at(-30))
-    assert alerts.is_new(failing, ON)
-    assert alerts.is_new(failing, ON), "not remembered until sent"
+    assert alerts.is_new(failing)
+    assert alerts.is_new(failing), "not remembered until sent"
     alerts.remember(failing)
-    assert not alerts.is_new(failing, ON)
-    assert alerts.admit(ScansResumed(at(1), at(-30)), ON)
-    assert not alerts.admit(ScansFailing(at(2), at(-30)), AlertSwitches(exchange=False))
+    assert not alerts.is_new(failing)
+    assert alerts.admit(ScansResumed(at(1), at(-30)))
 
 
 def test_a_signal_alert_shows_each_votes_sign_and_the_rule_behind_a_sell_at_zero() -> None:
@@ -220,10 +227,9 @@ def test_suspect_data_and_part_fills_are_said_plainly() -> None:
     assert all(len(line) <= LINE_WIDTH for line in text.split("\n"))
     cleared = alert_view(SuspectDataCleared(at(5), at(1)), "USDT")
     assert cleared is not None and "Planning resumes" in visible(cleared.text)
-    assert kind_of(suspect) is not None and kind_of(suspect) == kind_of(ExchangeRecovered(
-        at(0), at(0), 1))
+    assert kind_of(suspect) is AlertKind.SAFETY  # a hold on planning rings by default
     alerts = AlertFilter()
-    assert alerts.admit(suspect, ON) and not alerts.admit(SuspectData(at(2), ("x",)), ON)
+    assert alerts.admit(suspect) and not alerts.admit(SuspectData(at(2), ("x",)))
 
     part = OrderResult("bl-a1-0", "ETH", Side.SELL, D("0.5"), OrderState.EXPIRED, D("0.2"),
                        D("3650"), D("0.73"), "USDT",

@@ -55,3 +55,58 @@ async def test_ballast_run_serves_telegram_and_stops_cleanly_on_sigterm(tmp_path
         polls = tg.calls_to("getUpdates")
         assert polls[-1].params.get("timeout") in ("0", 0, None), "updates acknowledged on stop"
         assert tg.token not in stdout.decode() + stderr.decode()
+
+
+async def start_ballast(env: dict[str, str], cwd: Path) -> asyncio.subprocess.Process:
+    ballast = Path(sys.executable).parent / "ballast"
+    return await asyncio.create_subprocess_exec(
+        str(ballast), "run", cwd=cwd, env=env, stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )
+
+
+async def stop_ballast(process: asyncio.subprocess.Process) -> None:
+    if process.returncode is None:
+        process.send_signal(signal.SIGTERM)
+    try:
+        _, stderr = await asyncio.wait_for(process.communicate(), timeout=30)
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+    assert process.returncode == 0, stderr.decode()[-2000:]
+
+
+async def test_the_owner_hears_why_ballast_stopped_and_what_it_missed(tmp_path: Path) -> None:
+    async with BinanceStandIn(balances=ACCOUNT, prices=PRICES) as binance, \
+            TelegramStandIn() as tg:
+        # Plans expire a second after they are proposed: the one left waiting at the stop is
+        # missed while Ballast is away.
+        env = {**os.environ, **live_env(binance, tmp_path / "ballast.db", tg=tg, owner=OWNER,
+                                         BALLAST_APPROVAL_TTL="1",
+                                         BALLAST_TIMEZONE="Europe/Berlin")}
+        first = await start_ballast(env, tmp_path)
+        try:
+            await tg.wait_for_method("sendMessage", shown_to(OWNER, "Ballast is running"),
+                                     timeout=START_TIMEOUT)
+            tg.push_command(OWNER, "/plan")
+            await tg.wait_for_method("sendMessage", shown_to(OWNER, "Plan"), timeout=30)
+            seen = len(tg.calls)
+            first.send_signal(signal.SIGTERM)
+            bye = await tg.wait_for_method("sendMessage", shown_to(OWNER, "Ballast stopped"),
+                                           after=seen, timeout=30)
+        finally:
+            await stop_ballast(first)
+        said = " ".join(visible(str(bye.params["text"])).split())
+        assert "Why: SIGTERM" in said and ("CET" in said or "CEST" in said), said
+
+        seen = len(tg.calls)
+        second = await start_ballast(env, tmp_path)
+        try:
+            hello = await tg.wait_for_method("sendMessage", shown_to(OWNER, "Ballast is running"),
+                                             after=seen, timeout=START_TIMEOUT)
+        finally:
+            await stop_ballast(second)
+        said = " ".join(visible(str(hello.params["text"])).split())
+        assert "Away " in said and "Stopped by SIGTERM" in said, said
+        assert "1 plan expired unanswered" in said, said

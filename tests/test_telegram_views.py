@@ -72,7 +72,7 @@ def test_portfolio_view_shows_holdings_cash_limits_and_pnl() -> None:
     text = visible(view.text)
     assert "12,631.96 USDT" in text
     assert "Cash 628.00 USDT · 5.0%" in text
-    assert "⚠ Cash below its band (25%–40%)" in text  # the default min_cash and max_cash
+    assert "⚠ Under 20%: next plan sells to 25%" in text  # min_cash less cash_band
     assert re.search(r"ETH +4,607\.00 ▲36\.5% SELL", text)
     assert re.search(r"BTC +3,174\.96 +25\.1% BUY", text)
     assert "  0.03482 @ 91,182.00\n  P&L +215.26 (+7.3%)" in text
@@ -121,7 +121,7 @@ def test_plan_view_lists_trades_cash_and_expiry_with_buttons() -> None:
     assert "≈ 1,898.40 USDT · fee 1.90" in text
     assert "trim to max + raise cash" in text
     assert "AVAX sell (held too briefly)" in text
-    assert "Expires 14:32 UTC" in text
+    assert "Expires 1 Mar 14:32 UTC" in text
     assert view.buttons is not None
     [[approve, reject]] = view.buttons.inline_keyboard
     assert "Approve" in approve.text and "Reject" in reject.text
@@ -266,14 +266,14 @@ def test_status_and_history_fit_a_phone() -> None:
     view = status_view(status, EXPIRY)
     text = visible(view.text)
     assert "Mode live" in text and "paused" in text and "45s ago" in text
-    assert "trouble since 14:32 UTC" in text and "Waiting: plan a1b2c3d4e5" in text
+    assert "down since 1 Mar 14:32 UTC" in text and "Waiting: plan a1b2c3d4e5" in text
     assert_phone_sized(view)
     held = replace(status, on_hold_since=EXPIRY, on_hold_because=(
         "total value -24.3% since the last scan with no matching price move "
         "(12629.88 → 9560.12 USDT)",))
     view = status_view(held, EXPIRY)
     text = visible(view.text)
-    assert "Planning ⏸ on hold since 14:32 UTC" in text and "total value -24.3%" in text
+    assert "Planning ⏸ on hold since 1 Mar 14:32 UTC" in text and "total value -24.3%" in text
     assert_phone_sized(view)
     assert "on hold" not in visible(status_view(status, EXPIRY).text)
     row = OrderRow("bl-a1b2c3d4e5-0", "a1b2c3d4e5", 0, "ETH/USDT", "ETH", Side.SELL,
@@ -283,7 +283,7 @@ def test_status_and_history_fit_a_phone() -> None:
     history = History(approvals=[approval] * 12, trades=[row] * 12, snapshots=[])
     view = history_view(history)
     text = visible(view.text)
-    assert "03-01 14:32 SELL ETH" in text
+    assert "1 Mar 14:32 UTC SELL ETH" in text
     assert_phone_sized(view)
     assert_valid_html(view.text)
     assert_phone_sized(help_view("paper", greeting=True))

@@ -29,6 +29,11 @@ async def _run_checks(settings: Settings) -> list[Finding]:
 
     findings = [*check_settings(settings), *check_env_file(), *check_database(settings.db),
                 *check_sources(settings)]
+    if settings.telegram_token is not None:
+        # python-telegram-bot loads only when there is a token to ask Telegram about.
+        from bot.telegram.token import telegram_finding
+
+        findings.append(await telegram_finding(settings))
     try:
         # A check should answer quickly: one retry, not the trading loop's patience.
         exchange = CcxtExchange.from_settings(settings, retry=RetryPolicy(attempts=2))

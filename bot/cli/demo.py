@@ -14,7 +14,9 @@ from bot.cli.common import console, fail
 
 if TYPE_CHECKING:
     from bot.telegram.alerts import AlertFilter
+    from core.config.settings import Settings
     from core.engine.events import Event, Subscription
+    from core.ops.alert_levels import PushCount
 
 INTRO = (
     "Ballast demo · paper trading the seed portfolio (BTC, ETH, SOL, AVAX and some cash) on "
@@ -61,6 +63,7 @@ def demo_command(
     from core.backtest.verdict import verdict
     from core.engine.events import EventBus
     from core.exchange.paper_markets import bundled_markets
+    from core.ops.alert_levels import PushCount
 
     console.print(INTRO, highlight=False)
     try:
@@ -80,17 +83,19 @@ def demo_command(
     bus = EventBus()
     subscription = bus.subscribe()
     alerts = AlertFilter()
+    pushes = PushCount()
 
     shown: set[type] = set()
 
     def show(_done: int, _total: int) -> None:
-        _print_messages(subscription, alerts, settings.quote, quiet,
+        _print_messages(subscription, alerts, settings, quiet, pushes,
                         shown=None if every_message else shown)
 
     result = asyncio.run(
         run_backtest(replay, inp, markets, driver="engine", bus=bus, progress=show)
     )
     console.print()
+    console.print(pushes.words(days), highlight=False)
     console.print(summary_table(
         result.summary(),
         title=f"The engine's run, {result.start:%Y-%m-%d} → {result.end:%Y-%m-%d}",
@@ -123,19 +128,30 @@ def demo_command(
 
 
 def _print_messages(
-    subscription: Subscription, alerts: AlertFilter, quote: str, quiet: bool,
-    *, shown: set[type] | None = None,
+    subscription: Subscription, alerts: AlertFilter, settings: Settings, quiet: bool,
+    pushes: PushCount, *, shown: set[type] | None = None,
 ) -> None:
-    """Print each new message the Telegram bot would have sent, headed by its time.
+    """Print each new message the Telegram bot would have sent, headed by its time and how
+    it arrives (silent ones say so); what goes to the daily summary or nowhere is not printed.
 
     With `shown` (the kinds of plan message already printed in full), a plan or an execution
-    after the first reads as one line (`digest_line`)."""
-    from bot.telegram.alerts import AlertSwitches, alert_view
+    after the first reads as one line (`digest_line`). `pushes` counts them as the phone would.
+    """
+    from bot.telegram.alerts import alert_view
     from bot.telegram.format import visible
+    from core.config.settings import AlertLevel
+    from core.ops.alert_levels import level_of
 
-    switches = AlertSwitches()
+    quote = settings.quote
     for event in subscription.pending():
-        if not alerts.admit(event, switches) or quiet:
+        level = level_of(event, settings)
+        if level is None or level in (AlertLevel.SUMMARY, AlertLevel.OFF):
+            pushes.count(event, level)
+            continue
+        if not alerts.admit(event):
+            continue
+        pushes.count(event, level)
+        if quiet:
             continue
         line = digest_line(event, quote)
         if shown is not None and line is not None:
@@ -146,7 +162,8 @@ def _print_messages(
         view = alert_view(event, quote)
         if view is None:
             continue
-        console.rule(f"{event.at:%a %Y-%m-%d %H:%M} UTC · Telegram", align="left",
+        how = " (silent)" if level is AlertLevel.SILENT else ""
+        console.rule(f"{event.at:%a %Y-%m-%d %H:%M} UTC · Telegram{how}", align="left",
                      style="dim")
         console.print(visible(view.text), markup=False, highlight=False)
 

@@ -21,11 +21,14 @@ from typing import Any
 
 from telegram.error import BadRequest, TelegramError
 
-from bot.telegram.app import TelegramBot, start_notice
+from bot.telegram.app import TelegramBot
+from bot.telegram.notices import start_notice, stopped_notice
 from bot.telegram.setup import serve_owner_setup
 from core.config.settings import Settings
+from core.domain.moments import owner_zone
 from core.engine.service import EngineService
 from core.engine.wiring import RunningEngine
+from core.ops.absence import Absence, StopReason, record_stop
 from core.ops.outbox import Courier, Outbox, post_events
 from core.ops.upkeep import Upkeep
 from core.runtime.logs import log_event
@@ -61,12 +64,16 @@ async def run_owner_setup(settings: Settings) -> None:
     await serve_owner_setup(settings, stop)
 
 
-def operations(settings: Settings, running: RunningEngine) -> FrontEnd:
+def operations(settings: Settings, running: RunningEngine, absence: Absence | None = None,
+               why: StopReason | None = None) -> FrontEnd:
     """The front-end that runs outbox, Telegram and upkeep for `running`.
 
     Subscribes to the engine's events now, before the engine's loop starts, so that nothing
-    published from then on can miss the outbox.
+    published from then on can miss the outbox. The owner hears what the time away missed
+    (`absence`) at start, and why Ballast stops (`why`) at the end; the stop is recorded for
+    the next start.
     """
+    stopping = why or StopReason()
     subscription = running.service.subscribe() if settings.telegram_token else None
 
     async def run(service: EngineService, stop: asyncio.Event) -> None:
@@ -80,9 +87,12 @@ def operations(settings: Settings, running: RunningEngine) -> FrontEnd:
                 tasks.append(asyncio.create_task(
                     post_events(subscription, outbox, service.clock), name="outbox"))
                 tasks.append(asyncio.create_task(
-                    _telegram(settings, running, outbox, stop), name="telegram"))
+                    _telegram(settings, running, outbox, stop, absence, stopping),
+                    name="telegram"))
             await asyncio.gather(*tasks)
         finally:
+            with contextlib.suppress(Exception):  # a stop is recorded if the database allows
+                await record_stop(service, service.clock(), stopping.text)
             for task in tasks:
                 task.cancel()
             for task in tasks:
@@ -96,7 +106,7 @@ def operations(settings: Settings, running: RunningEngine) -> FrontEnd:
 
 
 async def _telegram(settings: Settings, running: RunningEngine, outbox: Outbox,
-                    stop: asyncio.Event) -> None:
+                    stop: asyncio.Event, absence: Absence | None, why: StopReason) -> None:
     """Start the bot (retrying while Telegram is unreachable), then deliver the outbox."""
     service = running.service
     # The settings in force: the chat's stored changes over file and environment. A change in
@@ -123,9 +133,10 @@ async def _telegram(settings: Settings, running: RunningEngine, outbox: Outbox,
         if stop.is_set():
             return
         with contextlib.suppress(TelegramError):
-            await bot.announce(start_notice(settings, running.exchange.name))
+            await bot.announce(start_notice(settings, running.exchange.name, absence))
         courier = Courier(outbox, bot.deliver, service.clock, is_permanent=refused_for_good)
         await courier.run(stop)
     finally:
+        farewell = stopped_notice(why.text, service.clock(), owner_zone(settings.timezone))
         with contextlib.suppress(TelegramError):
-            await bot.stop()
+            await bot.stop(farewell=farewell if stop.is_set() else None)

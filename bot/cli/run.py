@@ -38,10 +38,17 @@ if TYPE_CHECKING:  # only types: importing operations would load python-telegram
 
 log = logging.getLogger(__name__)
 
+
 HELP = (
     "commands: approve [ID] · reject [ID] · plan · status · portfolio · pause · resume · "
     "history · quit"
 )
+
+
+STOP_SIGNALS = {
+    signal.SIGINT: "Ctrl+C (SIGINT)",
+    signal.SIGTERM: "SIGTERM (systemctl stop, docker stop or kill)",
+}
 
 
 def mode_words(settings: Settings) -> str:
@@ -227,21 +234,40 @@ async def run_engine(settings: Settings, resend_grace: timedelta) -> None:
     # every `ballast` command: `ballast backtest` and the others never use it.
     import asyncio
 
+    from telegram.error import TelegramError
+
     from bot.cli.operations import needs_owner_setup, operations, run_owner_setup
+    from bot.telegram.token import TokenRefused, ask_telegram
+    from core.config.settings import SettingsError
     from core.engine.wiring import start_engine
     from core.exchange.prices import utc_now
+    from core.ops.absence import StopReason, measure_absence
     from core.runtime.instance_lock import one_bot_per_account
     from core.storage.health import DatabaseProblem
 
+    if settings.telegram_token is not None:
+        try:
+            await ask_telegram(settings)
+        except TokenRefused as error:
+            raise SettingsError(str(error)) from None  # nothing runs: no plan could reach you
+        except TelegramError as error:
+            log.warning("Telegram did not answer at start (%s); alerts wait in the outbox",
+                        type(error).__name__)
     if needs_owner_setup(settings):
         typer.echo("BALLAST_TELEGRAM_OWNER_ID is not set: send /start to your bot to learn "
                    "your user id, set it, and restart Ballast (nothing else runs until then)")
         await run_owner_setup(settings)
         return
     stop = asyncio.Event()
+    why = StopReason()
+
+    def stop_on(signum: signal.Signals) -> None:
+        why.text = STOP_SIGNALS[signum]
+        stop.set()
+
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(signum, stop.set)
+        loop.add_signal_handler(signum, stop_on, signum)
     # One bot per database and per exchange account: held until this returns, dropped by the
     # kernel if the process dies. The database is opened (migrated, integrity-checked) only
     # under the lock, by start_engine, so a second process never migrates it beside the first.
@@ -249,11 +275,14 @@ async def run_engine(settings: Settings, resend_grace: timedelta) -> None:
         # Recovery runs as the engine loop's first step, once the outbox listens.
         running = await start_engine(settings, clock=utc_now, resend_grace=resend_grace,
                                      recover=False)
+        # Before the first step expires what waited and scans anew: what the time away missed.
+        absence = await measure_absence(running.service, utc_now())
         typer.echo(f"ballast running: {mode_words(settings)}, approval {settings.approval}, "
                    f"database {settings.db}")
         problems: list[str] = []
         await serve(running, stop, print_events, terminal_commands, log_engine_events,
-                    operations(settings, running), database_watch(held.database, problems))
+                    operations(settings, running, absence, why),
+                    database_watch(held.database, problems))
     if problems:
         raise DatabaseProblem(settings.db, problems[0])
     typer.echo("ballast stopped")

@@ -1,22 +1,22 @@
 """Push alerts: which engine events become messages, and how they read. Pure: no I/O, no clock.
 
 The engine already emits most events once per change; `AlertFilter` makes the bot's side
-idempotent too (an event delivered twice, a signal that flaps back to what was last said) and
-applies the owner's per-type switches. Time comes from the events themselves.
+idempotent too (an event delivered twice, a signal that flaps back to what was last said). How
+loud each is comes from `core.ops.alert_levels`. Time comes from the events themselves, shown in
+the owner's zone.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
-from datetime import datetime, timedelta
-from enum import StrEnum
+from datetime import UTC, datetime, timedelta, tzinfo
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 
 from bot.telegram.callbacks import Action, encode
-from bot.telegram.format import amount, clock, esc, fee, fit, money, pct, price
+from bot.telegram.format import amount, esc, fee, fit, money, pct, price
 from bot.telegram.views import SIGNAL_MARKS, View, plan_view, wrap_lines
+from core.domain.moments import moment
 from core.engine.events import (
     ApprovalClosed,
     CashBelowMinimum,
@@ -38,44 +38,6 @@ from core.ops.summary import DailySummary
 from core.ops.watchdog import ScansFailing, ScansResumed
 
 
-class AlertKind(StrEnum):
-    """Alert families the owner can switch on and off (settings `alert_<kind>`)."""
-
-    SIGNALS = "signals"
-    TRADES = "trades"
-    CASH = "cash"
-    EXCHANGE = "exchange"
-
-
-@dataclass(frozen=True, slots=True)
-class AlertSwitches:
-    """Which alert families are on. Plans are always sent: they carry the Approve button."""
-
-    signals: bool = True
-    trades: bool = True
-    cash: bool = True
-    exchange: bool = True
-
-    def allows(self, kind: AlertKind | None) -> bool:
-        return kind is None or bool(getattr(self, kind.value))
-
-
-def kind_of(letter: Letter) -> AlertKind | None:
-    """The switchable family of `letter`, or None for plan messages and the daily summary."""
-    match letter:
-        case SignalChanged():
-            return AlertKind.SIGNALS
-        case PlanExecuted() | ExecutionFailed():
-            return AlertKind.TRADES
-        case CashBelowMinimum():
-            return AlertKind.CASH
-        case (ExchangeTrouble() | ExchangeRecovered() | ScansFailing() | ScansResumed()
-              | SuspectData() | SuspectDataCleared()):
-            return AlertKind.EXCHANGE
-        case _:
-            return None
-
-
 class AlertFilter:
     """Says once what is new: repeated or already-announced events are let through only once.
 
@@ -90,17 +52,15 @@ class AlertFilter:
         self._repeat_after = repeat_after
         self._last: dict[tuple[str, ...], tuple[object, datetime]] = {}
 
-    def admit(self, letter: Letter, switches: AlertSwitches) -> bool:
+    def admit(self, letter: Letter) -> bool:
         """Whether `letter` should produce a message now (and count it as said if so)."""
-        if not self.is_new(letter, switches):
+        if not self.is_new(letter):
             return False
         self.remember(letter)
         return True
 
-    def is_new(self, letter: Letter, switches: AlertSwitches) -> bool:
-        """Whether `letter` is switched on and not already said (changes nothing)."""
-        if not switches.allows(kind_of(letter)):
-            return False
+    def is_new(self, letter: Letter) -> bool:
+        """Whether `letter` was not already said (changes nothing)."""
         key, value, window = self._identity(letter)
         previous = self._last.get(key)
         return not (previous is not None and previous[0] == value and (
@@ -141,13 +101,13 @@ class AlertFilter:
         return ("other", type(event).__name__), event, None
 
 
-def alert_view(event: Event, quote: str) -> View | None:
-    """The message for an event, or None when it needs no message of its own."""
+def alert_view(event: Event, quote: str, zone: tzinfo = UTC) -> View | None:
+    """The message for an event, or None when it needs no message of its own; times in `zone`."""
     match event:
         case SignalChanged():
             return _signal_changed(event)
         case PlanProposed():
-            return proposed_view(event, quote)
+            return proposed_view(event, quote, zone)
         case PlanExecuted():
             if any(r.filled < r.amount for r in event.results):
                 # Some order ended part-filled (price limit, order_timeout): say so up front.
@@ -160,11 +120,7 @@ def alert_view(event: Event, quote: str) -> View | None:
         case ApprovalClosed():
             return closed_view(event.approval_id, event.state, event.reason)
         case CashBelowMinimum():
-            return View("\n".join([
-                f"⚠️ <b>Cash {pct(event.cash_allocation)}</b> is below the "
-                f"{pct(event.min_cash, 0)} minimum.",
-                *wrap_lines("The next plan will raise cash."),
-            ]))
+            return View("\n".join(wrap_lines(cash_low_words(event))))
         case ExchangeTrouble():
             return View("\n".join(["🔌 <b>Exchange trouble</b>",
                                    *wrap_lines(event.message),
@@ -172,7 +128,7 @@ def alert_view(event: Event, quote: str) -> View | None:
         case ExchangeRecovered():
             return View("\n".join([
                 "🔌 <b>Exchange back</b>",
-                f"Down since {clock(event.since)}",
+                f"Down since {moment(event.since, zone)}",
                 f"{event.failed_scans} scan(s) missed.",
             ]))
         case SuspectData():
@@ -186,7 +142,7 @@ def alert_view(event: Event, quote: str) -> View | None:
                 "✅ These figures are right", callback_data=encode(Action.CONFIRM_ACCOUNT))]]))
         case SuspectDataCleared():
             return View("\n".join(["✅ <b>Account data looks right again</b>",
-                                   f"Planning resumes (held since {clock(event.since)})."]))
+                                   f"Planning resumes (held since {moment(event.since, zone)})."]))
     return None
 
 
@@ -204,6 +160,19 @@ def confirmed_view(confirmed: AccountConfirmed) -> View:
     ]))
 
 
+def cash_low_words(event: CashBelowMinimum) -> str:
+    """The cash alert in the policy's own levels (`core.policy.bands`): it promises a plan
+    only when the policy will make one."""
+    share = pct(event.cash_allocation)
+    if event.raise_below is None:
+        return f"⚠️ Cash {share} is below the {pct(event.min_cash, 0)} minimum."
+    level = (f"⚠️ Cash {share} is below {pct(event.raise_below, 0)} (the "
+             f"{pct(event.min_cash, 0)} minimum less its band).")
+    if event.raises:
+        return f"{level} The next plan will sell to bring cash back to {pct(event.min_cash, 0)}."
+    return f"{level} maintain_reserve is off: no plan raises cash."
+
+
 def _signal_changed(event: SignalChanged) -> View:
     mark = SIGNAL_MARKS.get(event.current, "")
     lines = [
@@ -218,7 +187,7 @@ def _signal_changed(event: SignalChanged) -> View:
     return View("\n".join(lines))
 
 
-def proposed_view(event: PlanProposed, quote: str) -> View:
+def proposed_view(event: PlanProposed, quote: str, zone: tzinfo = UTC) -> View:
     """The plan message: Approve/Reject buttons unless the plan is executed automatically."""
     notes = []
     if event.replaces:
@@ -228,12 +197,7 @@ def proposed_view(event: PlanProposed, quote: str) -> View:
     if event.auto:
         notes.append("Auto-approved: executing now.")
     return plan_view(event.plan, event.approval_id, event.expires_at, quote,
-                     note=" ".join(notes), with_buttons=not event.auto)
-
-
-def executing_view(approval_id: str) -> View:
-    """What the plan message says between the tap and the result."""
-    return View(f"⏳ <b>Plan {esc(approval_id)}</b> approved\nExecuting…")
+                     note=" ".join(notes), with_buttons=not event.auto, zone=zone)
 
 
 def outcome_view(
@@ -248,9 +212,14 @@ def outcome_view(
     lines = [f"{mark} <b>Plan {esc(approval_id)} {verb}</b>"]
     if reason:
         lines.extend(wrap_lines(reason))
-    for number, result in enumerate(results, start=1):
-        lines.extend(_result_lines(number, result, quote))
+    lines.extend(results_lines(results, quote))
     return View("\n".join(lines))
+
+
+def results_lines(results: Sequence[OrderResult], quote: str) -> list[str]:
+    """Per order: the filled amount, average price and fee (HTML lines)."""
+    return [line for number, result in enumerate(results, start=1)
+            for line in _result_lines(number, result, quote)]
 
 
 def _result_lines(number: int, result: OrderResult, quote: str) -> list[str]:

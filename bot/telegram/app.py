@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from datetime import tzinfo
 from typing import Any
 
 from telegram import BotCommand, Update
@@ -27,16 +28,17 @@ from telegram.ext import (
     Updater,
 )
 
-from bot.telegram.alerts import AlertFilter, AlertSwitches, alert_view
+from bot.telegram.alerts import AlertFilter
 from bot.telegram.delivery import MessageRef, PatientRateLimiter, edit_view, send_view
-from bot.telegram.format import esc, fit
 from bot.telegram.handlers import Handlers, PlanMessages
 from bot.telegram.letters import letter_view
 from bot.telegram.outage import Outage, QuietNetworkErrors, WatchedRequest, polling_error
+from bot.telegram.outcomes import Outcome, decided_view, outcome_lines, snooze_buttons
 from bot.telegram.reports import COMMANDS
 from bot.telegram.settings_edit import Apply, SettingsEditor
 from bot.telegram.views import View, notice_view
-from core.config.settings import Settings, SettingsError
+from core.config.settings import AlertLevel, Settings, SettingsError
+from core.domain.moments import owner_zone
 from core.engine.events import (
     ApprovalClosed,
     ExecutionFailed,
@@ -45,6 +47,7 @@ from core.engine.events import (
     Subscription,
 )
 from core.engine.service import EngineService
+from core.ops.alert_levels import level_of
 from core.ops.outbox import Letter
 from core.runtime.logs import redact
 from core.storage.chat_settings import SettingsLedger
@@ -122,6 +125,8 @@ class TelegramBot:
         self.outage = Outage(self.redact)
         limiter = rate_limiter or PatientRateLimiter()
         limiter.outage = self.outage
+        self.outage.on_token_refused = lambda: service.hold_planning(
+            "Telegram refused the bot token")
         self.service = service
         self.editor = SettingsEditor(settings, apply_settings, ledger)
         self.plan_messages = PlanMessages(service)
@@ -257,15 +262,16 @@ class TelegramBot:
         """Send a notice to the owner (start-up, shutdown)."""
         await send_view(self.application.bot, self.owner_id, view)
 
-    async def stop(self) -> None:
-        """Stop polling, finish the handlers in flight, stop the pump, close connections.
+    async def stop(self, farewell: View | None = None) -> None:
+        """Stop polling, finish the handlers in flight, stop the pump, say `farewell` (the
+        stop notice), close connections.
 
         A shutdown is seen through even if the caller is cancelled meanwhile (a process
         stopping on SIGTERM cancels its tasks, maybe twice): the cancellation is let through
         only once the handlers have finished and the last updates were acknowledged.
         """
         if self._stopping is None or self._stopping.done():
-            self._stopping = asyncio.ensure_future(self._stop())
+            self._stopping = asyncio.ensure_future(self._stop(farewell))
         stopping = self._stopping
         try:
             await asyncio.shield(stopping)
@@ -275,11 +281,17 @@ class TelegramBot:
                     await asyncio.shield(stopping)
             raise
 
-    async def _stop(self) -> None:
+    async def _stop(self, farewell: View | None) -> None:
         app = self.application
         self.outage.give_up()
         if app.updater is not None and app.updater.running:
             await _stop_updater(app.updater)
+        if farewell is not None and app.running:
+            try:
+                async with asyncio.timeout(FAREWELL_WAIT):
+                    await self.announce(farewell)
+            except (TelegramError, TimeoutError) as error:
+                log.info("could not say that Ballast stops: %s", type(error).__name__)
         if app.running:
             await app.stop()
         if self._pump is not None:
@@ -311,33 +323,43 @@ class TelegramBot:
         letter again later; a letter counts as said only once its message went out.
         """
         settings = self.editor.current
+        zone = owner_zone(settings.timezone)
         bot = self.application.bot
+        level = level_of(letter, settings)
+        reply_to: int | None = None
         if isinstance(letter, PlanExecuted | ExecutionFailed | ApprovalClosed):
             where = await self.plan_messages.find(letter.approval_id)
-            view = alert_view(letter, settings.quote)
-            if where is not None and view is not None:
-                # The plan's own message shows the outcome in place, buttons gone.
-                await edit_view(bot, where, view)
+            if where is not None:
+                # The plan's own message keeps its lines and shows the outcome under them. An
+                # edit never rings, so money that moved is reported in a reply as well.
+                await edit_view(bot, where, await self._decided(letter, settings.quote, zone))
                 await self.plan_messages.forget(letter.approval_id)
-                return
+                reply_to = where.message_id
             if isinstance(letter, ApprovalClosed):
                 return  # a plan nobody is looking at closed: not worth a notification
-        switches = AlertSwitches(
-            signals=settings.alert_signals,
-            trades=settings.alert_trades,
-            cash=settings.alert_cash,
-            exchange=settings.alert_exchange,
-        )
-        if not self.alerts.is_new(letter, switches):
+        if level is None or level in (AlertLevel.SUMMARY, AlertLevel.OFF):
+            return  # the daily summary tells of it, or nobody asked to hear of it
+        if not self.alerts.is_new(letter):
             return
-        view = letter_view(letter, settings.quote)
+        view = letter_view(letter, settings.quote, zone)
         if view is None:
             return
-        message = await send_view(bot, self.owner_id, view)
+        message = await send_view(bot, self.owner_id, view, silent=level is AlertLevel.SILENT,
+                                  reply_to=reply_to)
         self.alerts.remember(letter)
         if isinstance(letter, PlanProposed):
             await self.plan_messages.remember(letter.approval_id,
                                         MessageRef(self.owner_id, message.message_id))
+
+
+    async def _decided(self, letter: Outcome, quote: str, zone: tzinfo) -> View:
+        """The plan's message once decided: its lines, the outcome under them."""
+        approval = await self.service.approval(letter.approval_id)
+        rejected = isinstance(letter, ApprovalClosed) and letter.snoozed_until is not None
+        if approval is None:  # a database without the plan: the outcome alone
+            return View("\n".join(outcome_lines(letter, quote, zone)))
+        return decided_view(approval, outcome_lines(letter, quote, zone), quote, zone,
+                            snooze_buttons(approval.id) if rejected else None)
 
 
 # How long the Updater may take to stop before its polling task is cancelled.
@@ -362,10 +384,5 @@ async def _stop_updater(updater: Updater) -> None:
     await stopping
 
 
-def start_notice(settings: Settings, exchange: str) -> View:
-    """The start-up message: mode and exchange, so the owner knows what is running."""
-    return View("\n".join([
-        "🟢 <b>Ballast is running</b>",
-        f"Mode <b>{esc(settings.mode)}</b> on {esc(fit(exchange, 20))}",
-        f"Approval {esc(settings.approval)}",
-    ]))
+# How long the stop notice may take before Ballast stops without it.
+FAREWELL_WAIT = 5.0

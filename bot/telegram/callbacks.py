@@ -24,9 +24,11 @@ class Action(StrEnum):
     CHART_ALLOCATION = "ca"
     CHART_VALUE = "cv"
     CONFIRM_ACCOUNT = "cf"  # the owner says the account as it is now is right
+    SNOOZE = "sz"  # `sz:<approval id>:<hours>`: keep a rejected plan's trades quiet this long
 
 
-_NEEDS_ID = frozenset({Action.APPROVE, Action.REJECT})
+_NEEDS_ID = frozenset({Action.APPROVE, Action.REJECT, Action.SNOOZE})
+SNOOZE_HOURS = (4, 72, 168)  # the lengths offered after Reject (the default is a setting)
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,15 +37,22 @@ class ButtonPress:
 
     action: Action
     approval_id: str | None = None
+    hours: int | None = None  # a snooze's length
 
 
-def encode(action: Action, approval_id: str | None = None) -> str:
+def encode(action: Action, approval_id: str | None = None, hours: int | None = None) -> str:
     """The `callback_data` for a button; raises ValueError if it would be malformed."""
+    if (action is Action.SNOOZE) != (hours is not None):
+        raise ValueError(f"button {action.name}: a snooze, and only a snooze, has hours")
     if action in _NEEDS_ID:
         if approval_id is None or not _APPROVAL_ID.fullmatch(approval_id):
             raise ValueError(f"approval id {approval_id!r} cannot go into a button: "
                              "use 1–48 characters of A-Z, a-z, 0-9, _ and -")
         data = f"{action.value}:{approval_id}"
+        if hours is not None:
+            if hours not in SNOOZE_HOURS:
+                raise ValueError(f"a snooze of {hours} h is not offered")
+            data += f":{hours}"
     else:
         if approval_id is not None:
             raise ValueError(f"button {action.name} takes no approval id")
@@ -62,6 +71,11 @@ def decode(data: str | None) -> ButtonPress | None:
         action = Action(prefix)
     except ValueError:
         return None
+    if action is Action.SNOOZE:
+        approval_id, _, hours = rest.partition(":")
+        if not _APPROVAL_ID.fullmatch(approval_id) or hours not in {str(h) for h in SNOOZE_HOURS}:
+            return None
+        return ButtonPress(action, approval_id, int(hours))
     if action in _NEEDS_ID:
         if not sep or not _APPROVAL_ID.fullmatch(rest):
             return None

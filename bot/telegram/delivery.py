@@ -86,8 +86,13 @@ class MessageRef:
     message_id: int
 
 
-async def send_view(bot: Bot, chat_id: int, view: View) -> Message:
-    """Send `view`, split into several messages if it is too long; buttons go on the last."""
+async def send_view(
+    bot: Bot, chat_id: int, view: View, *, silent: bool = False, reply_to: int | None = None,
+) -> Message:
+    """Send `view`, split into several messages if it is too long; buttons go on the last.
+
+    Only the last part may ring, and not even that one when `silent`; `reply_to` quotes a
+    message (the plan an execution report belongs to)."""
     parts = split_message(view.text)
     message: Message | None = None
     for index, part in enumerate(parts):
@@ -95,7 +100,8 @@ async def send_view(bot: Bot, chat_id: int, view: View) -> Message:
         message = await bot.send_message(
             chat_id, part, parse_mode=ParseMode.HTML,
             reply_markup=view.buttons if last else None,
-            disable_notification=not last,
+            disable_notification=silent or not last,
+            reply_to_message_id=reply_to if index == 0 else None,
         )
     if message is None:  # split_message never returns an empty list
         raise ValueError("nothing to send")

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import html
 import re
-from datetime import UTC, datetime
 from decimal import ROUND_HALF_EVEN, Decimal
 
 LINE_WIDTH = 40
@@ -91,16 +90,6 @@ def price(value: Decimal) -> str:
     if value >= 1:
         return f"{_round(value, 4):,.4f}".rstrip("0").rstrip(".")
     return amount(value, significant=4)
-
-
-def clock(at: datetime) -> str:
-    """`14:32 UTC` for times today-ish; the owner reads these on a phone."""
-    return at.astimezone(UTC).strftime("%H:%M UTC")
-
-
-def when(at: datetime) -> str:
-    """`03-12 14:32` (UTC): short enough for a table row."""
-    return at.astimezone(UTC).strftime("%m-%d %H:%M")
 
 
 def duration(seconds: float) -> str:

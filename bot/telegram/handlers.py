@@ -10,16 +10,26 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import timedelta, tzinfo
 
 from telegram import Update
 from telegram.constants import ChatAction
 from telegram.ext import ContextTypes
 
-from bot.telegram.alerts import closed_view, confirmed_view, executing_view, refused_view
+from bot.telegram.alerts import confirmed_view
 from bot.telegram.callbacks import Action, ButtonPress, decode
 from bot.telegram.charts import ValuePoint, allocation_chart, value_chart
 from bot.telegram.delivery import MessageRef, edit_view, send_picture, send_view
 from bot.telegram.format import esc, money, pct
+from bot.telegram.outcomes import (
+    decided_view,
+    executing_lines,
+    refusal_view,
+    rejected_lines,
+    sentence,
+    snooze_buttons,
+    snoozed_view,
+)
 from bot.telegram.reports import help_view, history_view, status_view
 from bot.telegram.settings_edit import SettingsEditor
 from bot.telegram.views import (
@@ -32,7 +42,7 @@ from bot.telegram.views import (
     signals_view,
 )
 from core.config.settings import SettingsError
-from core.engine.approvals import ApprovalState, Decision
+from core.domain.moments import owner_zone
 from core.engine.service import EngineService, ServiceError
 from core.exchange.errors import ExchangeError
 
@@ -119,6 +129,11 @@ class Handlers:
     def quote(self) -> str:
         return self.editor.current.quote
 
+    @property
+    def zone(self) -> tzinfo:
+        """The owner's time zone (setting `timezone`): every time shown is in it."""
+        return owner_zone(self.editor.current.timezone)
+
     # -- commands ----------------------------------------------------------------------------
 
     async def start(self, update: Update, context: Context) -> None:
@@ -147,14 +162,17 @@ class Handlers:
         approval = proposal.approval
         if approval is not None and proposal.kept_pending:
             view = plan_view(approval.plan, approval.id, approval.expires_at, self.quote,
-                             note="This plan still waits for your decision.")
+                             note="This plan still waits for your decision.", zone=self.zone)
             message = await send_view(context.bot, chat, view)
             await self.plan_messages.remember(approval.id,
                                               MessageRef(chat, message.message_id))
+        elif approval is None and proposal.snoozed:
+            await send_view(context.bot, chat, snoozed_view(proposal.snoozed, self.quote,
+                                                            self.zone))
         elif approval is None and proposal.plan is not None and proposal.plan.is_empty:
             await send_view(context.bot, chat, empty_plan_view(proposal.plan, self.quote))
         elif approval is None:
-            await send_view(context.bot, chat, notice_view(_sentence(proposal.message)))
+            await send_view(context.bot, chat, notice_view(sentence(proposal.message)))
 
     async def signals(self, update: Update, context: Context) -> None:
         """/signals: each asset's signal with the strategies' votes."""
@@ -169,7 +187,7 @@ class Handlers:
         """/history: recent trades and plans."""
 
         async def view() -> View:
-            return history_view(await self.service.history())
+            return history_view(await self.service.history(), zone=self.zone)
 
         await self._answer(update, context, view)
 
@@ -177,7 +195,7 @@ class Handlers:
         """/status: mode, exchange, last scan, next plan, errors."""
 
         async def view() -> View:
-            return status_view(await self.service.status(), self.service.clock())
+            return status_view(await self.service.status(), self.service.clock(), self.zone)
 
         await self._answer(update, context, view)
 
@@ -287,16 +305,29 @@ class Handlers:
         # Taps on one plan take turns, so a losing second tap can never write "executing"
         # over the result the first one produced. The engine alone decides what runs.
         async with self.turns.of(approval_id):
-            if press.action is Action.REJECT:
+            if press.action is Action.SNOOZE and press.hours is not None:
+                decision = await self.service.snooze_for(approval_id,
+                                                         timedelta(hours=press.hours))
+                approval = await self.service.approval(approval_id)
+                if decision.ok and approval is not None and where is not None:
+                    lines = rejected_lines(approval.decided_by, approval.decided_at
+                                           or approval.created_at, decision.snoozed_until,
+                                           self.zone)
+                    await edit_view(context.bot, where, decided_view(
+                        approval, lines, self.quote, self.zone, snooze_buttons(approval_id)))
+            elif press.action is Action.REJECT:
                 decision = await self.service.reject(approval_id, by)
             else:
-                waiting = {a.id for a in await self.service.pending()}
+                waiting = {a.id: a for a in await self.service.pending()}
                 if approval_id in waiting and where is not None:
-                    await edit_view(context.bot, where, executing_view(approval_id))
+                    await edit_view(context.bot, where, decided_view(
+                        waiting[approval_id], executing_lines(by, self.service.clock(),
+                                                              self.zone), self.quote, self.zone))
                 decision = await self.service.approve(approval_id, by)
             log.info("plan %s: %s", approval_id, decision.message)
             if not decision.ok and where is not None:
-                view = refusal_view(decision)
+                view = refusal_view(decision, await self.service.approval(approval_id),
+                                    self.quote, self.zone)
                 if view is not None:
                     await edit_view(context.bot, where, view)
 
@@ -328,29 +359,11 @@ class Handlers:
         try:
             view = await make()
         except ServiceError as error:
-            view = notice_view(f"⚠️ {_sentence(str(error))}")
+            view = notice_view(f"⚠️ {sentence(str(error))}")
         await self._reply(update, context, view)
 
     async def _reply(self, update: Update, context: Context, view: View) -> None:
         await send_view(context.bot, _chat_id(update), view)
-
-
-def refusal_view(decision: Decision) -> View | None:
-    """What a plan message should say after a tap that did not execute, or None to leave it.
-
-    Results and re-proposals arrive as events and edit the message themselves; an unknown id
-    (a forged or foreign button) changes nothing.
-    """
-    state = decision.state
-    if state is None:
-        return None
-    if state in (ApprovalState.EXPIRED, ApprovalState.REJECTED):
-        return closed_view(decision.approval_id, state.value, _sentence(decision.message))
-    if state is ApprovalState.SUPERSEDED and decision.new_approval_id is None:
-        return closed_view(decision.approval_id, state.value, _sentence(decision.message))
-    if state is ApprovalState.PENDING:
-        return refused_view(_sentence(decision.message))
-    return None
 
 
 def _chat_id(update: Update) -> int:
@@ -358,10 +371,3 @@ def _chat_id(update: Update) -> int:
     if chat is None:
         raise ValueError(f"update {update.update_id} has no chat to answer in")
     return chat.id
-
-
-def _sentence(text: str) -> str:
-    text = text.strip()
-    if not text:
-        return text
-    return text[0].upper() + text[1:] + ("" if text.endswith((".", "!", "?")) else ".")

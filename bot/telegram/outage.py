@@ -15,9 +15,10 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
+from http import HTTPStatus
 from typing import Any
 
-from telegram.error import NetworkError, TelegramError
+from telegram.error import InvalidToken, NetworkError, TelegramError
 from telegram.request import HTTPXRequest, RequestData
 
 log = logging.getLogger(__name__)
@@ -36,6 +37,9 @@ class Outage:
         self.since: float | None = None
         self.failures = 0
         self.giving_up = False
+        self.token_refused = False
+        # Called once when Telegram first refuses the token (the bot holds planning).
+        self.on_token_refused: Callable[[], None] | None = None
 
     @property
     def down(self) -> bool:
@@ -59,6 +63,17 @@ class Outage:
                     lasted, self.failures)
         self.since = None
         self.failures = 0
+
+    def refused_token(self) -> None:
+        """Telegram answered 401: the token was revoked (or replaced). Said once, not per poll."""
+        if self.token_refused:
+            return
+        self.token_refused = True
+        log.error("Telegram refused the bot token (revoked at @BotFather?): no new plans are "
+                  "made, since none could reach you; set BALLAST_TELEGRAM_TOKEN to the bot's "
+                  "current token and restart Ballast")
+        if self.on_token_refused is not None:
+            self.on_token_refused()
 
     def give_up(self) -> None:
         """Shutting down: during an outage, fail further requests at once instead of waiting
@@ -98,7 +113,9 @@ class WatchedRequest(HTTPXRequest):
         except NetworkError as error:  # TimedOut included
             self.outage.failed(f"{type(error).__name__}: {error}")
             raise
-        if code >= _SERVER_ERROR:
+        if code == HTTPStatus.UNAUTHORIZED:
+            self.outage.refused_token()
+        elif code >= _SERVER_ERROR:
             self.outage.failed(f"HTTP {code}")
         else:
             self.outage.answered()
@@ -111,8 +128,8 @@ def polling_error(outage: Outage) -> Callable[[TelegramError], None]:
     never a traceback."""
 
     def on_error(error: TelegramError) -> None:
-        if isinstance(error, NetworkError):
-            return
+        if isinstance(error, NetworkError | InvalidToken):
+            return  # the outage, or the refused token, was logged once already
         log.warning("polling Telegram failed: %s: %s", type(error).__name__, error)
 
     return on_error
@@ -127,7 +144,7 @@ class QuietNetworkErrors(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         exc = record.exc_info[1] if record.exc_info else None
-        if isinstance(exc, NetworkError):
+        if isinstance(exc, NetworkError | InvalidToken):  # a refused token is logged by Outage
             record.msg = f"{record.getMessage()} ({type(exc).__name__}: {exc})"
             record.args = None
             record.exc_info = None

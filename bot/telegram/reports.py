@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import UTC, datetime, tzinfo
 
-from bot.telegram.format import LINE_WIDTH, amount, clock, duration, esc, fee, fit, price, when
+from bot.telegram.format import LINE_WIDTH, amount, duration, esc, fee, fit, price
 from bot.telegram.views import View, wrap_lines
+from core.domain.moments import moment
 from core.engine.approvals import Approval
 from core.engine.orders import OrderRow
 from core.engine.service import History, Status
@@ -37,28 +38,29 @@ def help_view(mode: str, greeting: bool = False) -> View:
     return View("\n".join(lines))
 
 
-def status_view(status: Status, now: datetime) -> View:
-    """Mode, exchange, pause state, last scan, next plan, trouble and open approvals."""
+def status_view(status: Status, now: datetime, zone: tzinfo = UTC) -> View:
+    """Mode, exchange, pause state, last scan, next plan, trouble and open approvals; times in
+    `zone`."""
     approval = "auto" if status.auto_approval else status.approval
     lines = [
         "🩺 <b>Status</b>",
         f"Mode <b>{esc(status.mode)}</b> · {esc(fit(status.exchange, 16))}",
         f"Approval {esc(approval)}",
         "Proposing: ⏸ <b>paused</b>" if status.paused else "Proposing: on",
-        f"Last scan {_ago(status.last_scan, now)}",
-        "Next plan " + (clock(status.next_plan) if status.next_plan else "at the next scan"),
+        f"Last scan {_ago(status.last_scan, now, zone)}",
+        "Next plan " + (moment(status.next_plan, zone) if status.next_plan else "at the next scan"),
     ]
     if status.cash_reason:
         lines += wrap_lines(status.cash_reason, limit=2)
     if status.exchange_ok:
         lines.append("Exchange ✅ answering")
     else:
-        since = clock(status.trouble_since) if status.trouble_since else "?"
-        lines.append(f"Exchange ⚠️ trouble since {since}")
+        since = moment(status.trouble_since, zone) if status.trouble_since else "?"
+        lines.append(f"Exchange ⚠️ down since {since}")
         if status.last_error:
             lines += wrap_lines(status.last_error, indent="  ", limit=4)
     if status.on_hold_since is not None:
-        lines.append(f"Planning ⏸ <b>on hold</b> since {clock(status.on_hold_since)}")
+        lines.append(f"Planning ⏸ <b>on hold</b> since {moment(status.on_hold_since, zone)}")
         lines.append("  the account data looks wrong:")
         for problem in status.on_hold_because:
             lines += wrap_lines(problem, indent="  ", limit=2)
@@ -70,35 +72,37 @@ def status_view(status: Status, now: datetime) -> View:
         lines.append(f"Executing plan {esc(approval_row.id)}")
     for approval_row in status.pending:
         lines.append(f"Waiting: plan {esc(approval_row.id)}")
-        lines.append(f"  expires {clock(approval_row.expires_at)}")
+        lines.append(f"  expires {moment(approval_row.expires_at, zone)}")
     return View("\n".join(lines))
 
 
-def _ago(at: datetime | None, now: datetime) -> str:
+def _ago(at: datetime | None, now: datetime, zone: tzinfo) -> str:
     if at is None:
         return "not yet"
-    return f"{clock(at)} ({duration(max((now - at).total_seconds(), 0))} ago)"
+    return f"{moment(at, zone)} ({duration(max((now - at).total_seconds(), 0))} ago)"
 
 
-def history_view(history: History, trades: int = 10, plans: int = 8) -> View:
-    """Recent fills (amount, average price, fee) and what became of recent plans."""
+def history_view(history: History, trades: int = 10, plans: int = 8,
+                 zone: tzinfo = UTC) -> View:
+    """Recent fills (amount, average price, fee) and what became of recent plans; times in
+    `zone`."""
     lines = ["📜 <b>History</b>"]
     if history.trades:
         lines.append("<b>Trades</b>")
         rows: list[str] = []
         for row in history.trades[:trades]:
-            rows.extend(_trade_rows(row))
+            rows.extend(_trade_rows(row, zone))
         lines.append("<pre>" + "\n".join(esc(r) for r in rows) + "</pre>")
     else:
         lines.append("No trades yet.")
     if history.approvals:
         lines.append("<b>Plans</b>")
-        lines += _plan_rows(history.approvals[:plans])
+        lines += _plan_rows(history.approvals[:plans], zone)
     return View("\n".join(lines))
 
 
-def _trade_rows(row: OrderRow) -> list[str]:
-    head = f"{when(row.updated_at)} {row.side.value.upper()} {fit(row.asset, 12)}"
+def _trade_rows(row: OrderRow, zone: tzinfo) -> list[str]:
+    head = f"{moment(row.updated_at, zone)} {row.side.value.upper()} {fit(row.asset, 12)}"
     at_price = f" @ {price(row.average_price)}" if row.average_price is not None else ""
     paid = f"fee {fee(row.fee)} {fit(row.fee_currency or '', 6)}".rstrip()
     detail = f"  {amount(row.filled)}{at_price}"
@@ -107,9 +111,10 @@ def _trade_rows(row: OrderRow) -> list[str]:
     return [head, detail, f"  {paid}"]
 
 
-def _plan_rows(approvals: Sequence[Approval]) -> list[str]:
+def _plan_rows(approvals: Sequence[Approval], zone: tzinfo) -> list[str]:
     lines = []
     for approval_row in approvals:
-        lines.append(f"{when(approval_row.created_at)} <code>{esc(fit(approval_row.id, 12))}"
-                     f"</code> {esc(approval_row.state.value)}")
+        lines.append(f"{moment(approval_row.created_at, zone)} "
+                     f"<code>{esc(fit(approval_row.id, 12))}</code> "
+                     f"{esc(approval_row.state.value)}")
     return lines

@@ -21,8 +21,11 @@ from core.storage.chat_settings import SettingsLedger
 START_UP_ONLY = frozenset({"cash_floor", "fee_rate", "approval_ttl", "max_price_drift"})
 EDITABLE: tuple[str, ...] = (
     *(name for name in PolicySettings.model_fields if name not in START_UP_ONLY),
-    "alert_signals",
+    "alert_plans",
     "alert_trades",
+    "alert_failures",
+    "alert_safety",
+    "alert_signals",
     "alert_cash",
     "alert_exchange",
 )

@@ -7,9 +7,9 @@ figures are rounded for reading, and every piece of dynamic text is escaped.
 from __future__ import annotations
 
 import textwrap
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, tzinfo
 from decimal import Decimal
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup
@@ -18,7 +18,6 @@ from bot.telegram.callbacks import Action, encode
 from bot.telegram.format import (
     LINE_WIDTH,
     amount,
-    clock,
     esc,
     fit,
     money,
@@ -40,6 +39,8 @@ from core.domain.models import (
     SkipReason,
     TradeReason,
 )
+from core.domain.moments import moment
+from core.policy.bands import CashLevel, bands, cash_level
 from core.signals.words import contradicts_score, explain, vote_text
 
 ASSET_WIDTH = 7
@@ -63,6 +64,7 @@ REASON_WORDS: dict[TradeReason | SkipReason, str] = {
     SkipReason.CASH_FLOOR: "cash floor",
     SkipReason.MAX_POSITION: "at max position",
     SkipReason.COOLDOWN: "rebuy cooldown",
+    SkipReason.SNOOZED: "you rejected it; snoozed",
 }
 
 SIGNAL_MARKS = {
@@ -130,11 +132,16 @@ def _cash_line(value: Decimal, allocation: Decimal, quote: str) -> str:
 
 
 def _cash_band_note(allocation: Decimal, limits: PolicySettings) -> str:
-    band = f"{pct(limits.min_cash, 0)}–{pct(limits.max_cash, 0)}"
-    if allocation < limits.min_cash:
-        return f"⚠ Cash below its band ({band})"
-    if allocation > limits.max_cash:
-        return f"Cash above its band ({band})"
+    """What the policy will do about cash at this level (`core.policy.bands`), if anything."""
+    levels = bands(limits)
+    match cash_level(allocation, levels):
+        case CashLevel.RAISED_NEXT if levels.raises_cash:
+            return (f"⚠ Under {pct(levels.raise_cash_below, 0)}: next plan sells to "
+                    f"{pct(levels.min_cash, 0)}")
+        case CashLevel.RAISED_NEXT:
+            return f"⚠ Cash under {pct(levels.raise_cash_below, 0)} (reserve not kept)"
+        case CashLevel.ABOVE_MAX:
+            return f"Cash over {pct(levels.max_cash, 0)}: buy signals may spend it"
     return ""
 
 
@@ -170,15 +177,21 @@ def plan_view(
     *,
     note: str = "",
     with_buttons: bool = True,
+    zone: tzinfo = UTC,
+    outcome: Sequence[str] = (),
 ) -> View:
-    """A proposed plan: each trade with reasons, value and fee; cash before → after; expiry."""
+    """A proposed plan: each trade with reasons, value and fee; cash before → after; expiry
+    (in `zone`). Once decided, `outcome` (HTML lines) replaces the expiry and the buttons."""
     lines = [f"📝 <b>Plan {esc(fit(approval_id, 30))}</b>"]
     if note:
         lines.extend(wrap_lines(note))
     lines.extend(_plan_body(plan, quote))
-    lines.append(f"⏳ Expires {clock(expires_at)}")
+    if outcome:
+        lines.extend(outcome)
+    else:
+        lines.append(f"⏳ Expires {moment(expires_at, zone)}")
     buttons = None
-    if with_buttons and plan.trades:
+    if with_buttons and plan.trades and not outcome:
         buttons = InlineKeyboardMarkup([[
             InlineKeyboardButton("✅ Approve", callback_data=encode(Action.APPROVE, approval_id)),
             InlineKeyboardButton("❌ Reject", callback_data=encode(Action.REJECT, approval_id)),

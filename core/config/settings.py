@@ -17,6 +17,7 @@ import tomllib
 import warnings
 from collections.abc import Mapping
 from decimal import Decimal
+from enum import StrEnum
 from pathlib import Path
 from typing import Any, Literal, Self
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -25,6 +26,7 @@ from pydantic import (
     Field,
     SecretStr,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -50,6 +52,16 @@ from core.config.sources import (
     TomlSource,
     format_validation_error,
 )
+
+
+class AlertLevel(StrEnum):
+    """How an alert reaches the owner."""
+
+    LOUD = "loud"  # a message that rings
+    SILENT = "silent"  # a message without a sound (disable_notification)
+    SUMMARY = "summary"  # no message: told in the daily summary
+    OFF = "off"  # not told
+
 
 DEFAULT_CASH_ASSETS = ("USDT", "USDC", "FDUSD", "USD", "DAI", "TUSD")
 DEFAULT_WATCHLIST = ("BTC", "ETH", "SOL", "AVAX", "BNB", "XRP", "ADA", "LINK")
@@ -78,6 +90,12 @@ class Settings(PolicySettings, SignalSettings, BaseSettings):
     max_price_age: int = Field(120, gt=0, description="seconds")
     approval_ttl: int = Field(600, gt=0, description="seconds")
     max_price_drift: Fraction = Field(Decimal("0.02"), gt=0, lt=1)
+    reject_snooze: int = Field(
+        86400, gt=0, description="seconds a rejected trade stays out of plans unless something "
+        "material changes (its price, its or cash's band, its signal)")
+    snooze_price_move: Fraction = Field(
+        Decimal("0.05"), gt=0, lt=1, description="a rejected trade's price moving more than this "
+        "fraction ends its snooze")
     approval: Literal["manual", "auto"] = "manual"
     allow_live_auto: bool = False
     paper_slippage: Fraction = Field(Decimal("0"), ge=0, lt=Decimal("0.1"))
@@ -118,11 +136,15 @@ class Settings(PolicySettings, SignalSettings, BaseSettings):
         "database or exchange account (default: ~/.local/state/ballast of the user Ballast "
         "runs as, whatever the environment says; leave it unset: Ballasts with different "
         "values do not see each other's locks)")
-    # Telegram push alerts, per family (plan messages with their buttons are always sent).
-    alert_signals: bool = True
-    alert_trades: bool = True
-    alert_cash: bool = True
-    alert_exchange: bool = True
+    # Telegram alerts, a level per kind (core.ops.alert_levels): loud, silent, summary (only in
+    # the daily summary) or off; `true` means the kind's default, `false` off (the old switches).
+    alert_plans: AlertLevel = AlertLevel.LOUD
+    alert_trades: AlertLevel = AlertLevel.LOUD
+    alert_failures: AlertLevel = AlertLevel.LOUD
+    alert_safety: AlertLevel = AlertLevel.LOUD
+    alert_signals: AlertLevel = AlertLevel.SUMMARY
+    alert_cash: AlertLevel = AlertLevel.SILENT
+    alert_exchange: AlertLevel = AlertLevel.SILENT
 
     # Running it for real: logs, database backups, the daily summary, outage alerts.
     log_file: Path | None = Field(None, description="a rotating log file; unset: stderr only")
@@ -150,6 +172,26 @@ class Settings(PolicySettings, SignalSettings, BaseSettings):
         "$XDG_DATA_HOME/ballast/candles, else ~/.local/share/ballast/candles)")
     paper_portfolio: str | None = None
     settings: Path | None = Field(None, description="the TOML settings file that was read")
+
+    @field_validator("alert_plans", "alert_trades", "alert_failures", "alert_safety",
+                     "alert_signals", "alert_cash", "alert_exchange", mode="before")
+    @classmethod
+    def _alert_switch(cls, value: Any, info: ValidationInfo) -> Any:
+        # The old on/off switches keep working: on is the kind's default level.
+        word = str(value).strip().lower() if isinstance(value, str | bool) else value
+        if word in (True, "true", "on", "yes", "1"):
+            default = cls.model_fields[str(info.field_name)].default
+            return default
+        if word in (False, "false", "no", "0"):
+            return AlertLevel.OFF
+        return word
+
+    @field_validator("alert_plans")
+    @classmethod
+    def _plans_reach_the_owner(cls, value: AlertLevel) -> AlertLevel:
+        if value in (AlertLevel.SUMMARY, AlertLevel.OFF):
+            raise ValueError("a plan carries the Approve button, so it is sent: loud or silent")
+        return value
 
     @field_validator("cash_assets", "watchlist", mode="before")
     @classmethod

@@ -69,6 +69,8 @@ class SkipReason(StrEnum):
     CONVICTION = "conviction"
     OWNER_HOLDING = "owner_holding"
     DOWNTREND = "downtrend"
+    # Not the policy's: the engine leaves out a trade the owner rejected (core.engine.snooze).
+    SNOOZED = "snoozed"
 
 
 @dataclass(frozen=True, slots=True)

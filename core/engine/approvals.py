@@ -83,6 +83,7 @@ class Decision:
     state: ApprovalState | None
     message: str
     new_approval_id: str | None = None
+    snoozed_until: datetime | None = None
 
 
 def new_approval_id() -> str:

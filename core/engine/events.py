@@ -83,21 +83,34 @@ class ExecutionFailed:
 
 @dataclass(frozen=True, slots=True)
 class ApprovalClosed:
-    """A pending approval ended without execution: expired, rejected or superseded."""
+    """A pending approval ended without execution: expired, rejected or superseded.
+
+    A rejection says who (`by`: `telegram:<user id>`, `terminal` …) and until when its trades
+    are snoozed (`core.engine.snooze`).
+    """
 
     at: datetime
     approval_id: str
     state: ApprovalState
     reason: str
+    by: str | None = None
+    snoozed_until: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class CashBelowMinimum:
-    """Cash fell below `min_cash` (sent once per breach, not every scan)."""
+    """Cash fell below the level where the policy raises it (`core.policy.bands`: min_cash −
+    cash_band), sent once per breach, not every scan.
+
+    `raise_below` is that level; `raises` whether the next plan raises cash (maintain_reserve).
+    Letters stored before these fields existed read with None: no promise is made for them.
+    """
 
     at: datetime
     cash_allocation: Decimal
     min_cash: Decimal
+    raise_below: Decimal | None = None
+    raises: bool | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -33,6 +33,7 @@ from decimal import Decimal
 
 from core.config.settings import Settings
 from core.domain.models import ZERO, Portfolio, Side
+from core.domain.moments import moment, owner_zone
 from core.domain.rounding import protection_limit
 from core.engine.approvals import Approval, ApprovalRepo, ApprovalState
 from core.engine.events import EventBus, ExecutionFailed, OrderResult, PlanExecuted
@@ -193,8 +194,9 @@ class Executor:
             return await self._close(row, OrderState.NOT_SENT, f"gave up after {row.attempts}"
                                      " attempts with no answer from the exchange", now)
         if now > deadline:
+            stale = moment(deadline, owner_zone(self._settings.timezone))
             return await self._close(row, OrderState.NOT_SENT, "too late to send: the approval"
-                                     f" went stale at {deadline:%H:%M:%S} UTC", now)
+                                     f" went stale at {stale}", now)
         amount = row.amount
         try:
             # Checked before every send, not only after a crash: time passes

@@ -28,10 +28,12 @@ from core.engine.orders import OrderRepo, OrderRow
 from core.engine.ports import Ports, Proposal, Scan, auto_approval_allowed, same_trades
 from core.engine.recovery import recover
 from core.engine.scanning import ScanStep
+from core.engine.snooze import Snoozes
 from core.engine.state import LAST_PLAN, PAUSED, EngineState
 from core.engine.summary import execution_message
 from core.exchange.base import Exchange, Order
 from core.exchange.errors import ExchangeError
+from core.policy.bands import bands
 from core.policy.pacing import decision_due, next_decision_at, traded_in_window
 from core.runtime.logs import log_event
 from core.runtime.periodic import sleep_or_stop
@@ -78,6 +80,8 @@ class Engine:
             resend_grace,
         )
         self.scans = ScanStep(self.state, self.bus)
+        self.snoozes = Snoozes(self.state)
+        self.held: str | None = None  # why planning is held (`hold_planning`)
         self._plan_lock = asyncio.Lock()
 
     def apply_settings(self, settings: Settings, ports: Ports) -> None:
@@ -130,9 +134,13 @@ class Engine:
             delay = max(0.0, (wake - clock()).total_seconds())
             await sleep_or_stop(stop, delay)
 
+    def hold_planning(self, reason: str) -> None:
+        """Make no automatic plan from now on (until a restart): nobody could see it."""
+        self.held = reason
+
     async def plan_due(self, now: datetime) -> bool:
-        """Whether a plan is due (`decision_due`) and proposing is not paused."""
-        if await self.is_paused():
+        """Whether a plan is due (`decision_due`), proposing is not paused and not held."""
+        if self.held is not None or await self.is_paused():
             return False
         settings = self.settings
         return decision_due(
@@ -259,9 +267,14 @@ class Engine:
         quote = self.settings.quote
         rules = {m.base: m.rules for m in markets.values() if m.quote == quote and m.active}
         traded = await self.traded_recently(now)
-        plan = self.ports.make_plan(scan.portfolio, scan.signals, facts, rules, now, traded)
+        made = self.ports.make_plan(scan.portfolio, scan.signals, facts, rules, now, traded)
         if not on_demand:
             await self.state.set_time(LAST_PLAN, now)
+        plan, snoozed = await self.snoozes.leave_out(
+            made, scan, bands(self.settings.policy), self.settings.snooze_price_move, now)
+        if plan.is_empty and snoozed:
+            return Proposal(None, made, "every trade of this plan was rejected and is snoozed",
+                            snoozed=snoozed)
         if plan.is_empty:
             return Proposal(None, plan, "nothing to do: the portfolio is within its limits")
         for pending in await self.approvals.in_states(ApprovalState.PENDING):
@@ -375,11 +388,16 @@ class Engine:
                         f"{reason}; re-planned as plan {new.id}", new_approval_id=new.id)
 
     async def reject(self, approval_id: str, by: str, now: datetime) -> Decision:
-        """Reject a pending plan (final)."""
+        """Reject a pending plan (final); its trades are snoozed for `reject_snooze`."""
         decision = await self.approvals.reject(approval_id, by, now)
         if decision.ok:
+            until = now + timedelta(seconds=self.settings.reject_snooze)
+            approval = await self.approvals.get(approval_id)
+            if approval is not None:
+                await self.snoozes.snooze_plan(approval_id, approval.plan, self.scans.latest,
+                                               bands(self.settings.policy), until)
             self.bus.publish(ApprovalClosed(now, approval_id, ApprovalState.REJECTED,
-                                            f"rejected by {by}"))
+                                            f"rejected by {by}", by=by, snoozed_until=until))
         return decision
 
     # -- pause -------------------------------------------------------------------------------

@@ -13,7 +13,14 @@ from decimal import Decimal
 
 from core.config.rules import PolicySettings
 from core.config.settings import Settings
-from core.domain.models import AssetSignal, MarketRules, Plan, Portfolio, PositionFacts
+from core.domain.models import (
+    AssetSignal,
+    MarketRules,
+    Plan,
+    PlannedTrade,
+    Portfolio,
+    PositionFacts,
+)
 from core.engine.approvals import Approval, Decision
 from core.engine.execution import FillRecorder, PortfolioReader, drift
 from core.policy import PlanInput, make_plan
@@ -84,14 +91,27 @@ class Scan:
 
 
 @dataclass(frozen=True, slots=True)
+class SnoozedNow:
+    """A trade the plan would make but the owner rejected: quiet until `until`."""
+
+    trade: PlannedTrade
+    rejected_plan: str
+    until: datetime
+
+
+@dataclass(frozen=True, slots=True)
 class Proposal:
-    """The outcome of asking for a plan: the approval proposed (or kept), or why there is none."""
+    """The outcome of asking for a plan: the approval proposed (or kept), or why there is none.
+
+    `snoozed`: the trades left out because the owner rejected them (`core.engine.snooze`).
+    """
 
     approval: Approval | None
     plan: Plan | None
     message: str
     kept_pending: bool = False
     decision: Decision | None = None
+    snoozed: tuple[SnoozedNow, ...] = ()
 
 
 def auto_approval_allowed(settings: Settings) -> bool:

@@ -36,6 +36,7 @@ from core.engine.summary import (
     snapshot_from_json,
 )
 from core.exchange.errors import ExchangeError
+from core.policy.bands import CashLevel, bands, cash_level
 from core.runtime.logs import log_event
 from core.signals.words import contradicts_score, explain, vote_text
 
@@ -222,7 +223,12 @@ class ScanStep:
         await self.state.set(LAST_SIGNALS, signals_to_json(self._previous_signals))
 
     async def _cash_event(self, settings: Settings, portfolio: Portfolio, now: datetime) -> None:
-        below = portfolio.total_value > 0 and portfolio.cash_allocation < settings.min_cash
+        # Said only where the policy acts (below min_cash − cash_band), so the alert's promise
+        # that the next plan raises cash holds.
+        levels = bands(settings)
+        below = portfolio.total_value > 0 and (
+            cash_level(portfolio.cash_allocation, levels) is CashLevel.RAISED_NEXT)
         if below and not await self.state.get_flag(CASH_ALERT):
-            self.bus.publish(CashBelowMinimum(now, portfolio.cash_allocation, settings.min_cash))
+            self.bus.publish(CashBelowMinimum(now, portfolio.cash_allocation, settings.min_cash,
+                                              levels.raise_cash_below, levels.raises_cash))
         await self.state.set_flag(CASH_ALERT, below)

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from core.config.settings import Settings
 from core.domain.models import AssetSignal, Portfolio, PositionFacts
 from core.engine.approvals import Approval, ApprovalState, Decision
+from core.engine.codec import time_text
 from core.engine.events import EventBus, Subscription
 from core.engine.loop import Engine
 from core.engine.orders import OrderRow
@@ -167,8 +168,26 @@ class EngineService:
         return await self.engine.approve(approval_id, by, self.clock())
 
     async def reject(self, approval_id: str, by: str) -> Decision:
-        """Reject a pending plan."""
+        """Reject a pending plan; its trades are snoozed for `reject_snooze`."""
         return await self.engine.reject(approval_id, by, self.clock())
+
+    async def snooze_for(self, approval_id: str, length: timedelta) -> Decision:
+        """Keep a rejected plan's trades quiet for `length` from now instead."""
+        snooze = await self.engine.snoozes.extend(approval_id, self.clock() + length)
+        if snooze is None:
+            return Decision(False, approval_id, None,
+                            f"plan {approval_id} has no snooze (not rejected, or it ended)")
+        return Decision(True, approval_id, ApprovalState.REJECTED,
+                        f"plan {approval_id} snoozed until {time_text(snooze.until)}",
+                        snoozed_until=snooze.until)
+
+    def hold_planning(self, reason: str) -> None:
+        """Make no automatic plan until Ballast restarts (`reason`: why, for /status)."""
+        self.engine.hold_planning(reason)
+
+    async def approval(self, approval_id: str) -> Approval | None:
+        """The approval with this id (any state), or None."""
+        return await self.engine.approvals.get(approval_id)
 
     async def pending(self) -> list[Approval]:
         """Plans waiting for a decision, oldest first."""

@@ -55,6 +55,15 @@ class EngineState:
             (key, value),
         )
 
+    async def with_prefix(self, prefix: str) -> list[tuple[str, str]]:
+        """Every (key, value) whose key starts with `prefix`, by key."""
+        async with self._conn.execute(
+            "SELECT key, value FROM engine_state WHERE substr(key, 1, ?) = ? ORDER BY key",
+            (len(prefix), prefix),
+        ) as cursor:
+            rows = await cursor.fetchall()
+        return [(str(row[0]), str(row[1])) for row in rows]
+
     async def delete(self, key: str) -> None:
         """Forget `key`."""
         await self._conn.execute("DELETE FROM engine_state WHERE key = ?", (key,))

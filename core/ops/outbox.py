@@ -122,6 +122,20 @@ class Outbox:
             rows = await cursor.fetchall()
         return [Posted(row[0], parse_time(row[1]), row[2], row[3], row[4]) for row in rows]
 
+    async def posted_since(self, kind: type[Letter], since: datetime) -> list[Letter]:
+        """The letters of `kind` posted after `since`, oldest first, whatever became of them
+        (the daily summary tells of those whose level is `summary`)."""
+        async with self._conn.execute(
+            "SELECT kind, payload FROM outbox WHERE kind = ? AND created_at > ? ORDER BY id",
+            (kind.__name__, time_text(since)),
+        ) as cursor:
+            rows = await cursor.fetchall()
+        letters = []
+        for row in rows:
+            with contextlib.suppress(CodecError):  # an unreadable one is set aside elsewhere
+                letters.append(decode(row[0], row[1]))
+        return letters
+
     async def count(self, state: str = WAITING) -> int:
         """How many letters are in `state`."""
         async with self._conn.execute(

@@ -13,9 +13,12 @@ from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from decimal import Decimal
 
 from core.domain.models import AssetSignal, Portfolio, SignalKind
+from core.domain.moments import moment
 from core.engine.approvals import Approval, ApprovalState
+from core.engine.events import SignalChanged
 from core.engine.orders import OrderRow
 from core.engine.state import Snapshot
+from core.policy.bands import Bands, CashLevel, cash_level
 
 DAY = timedelta(days=1)
 ZERO = Decimal(0)
@@ -39,7 +42,7 @@ class SummaryInput:
 
     now: datetime
     quote: str
-    min_cash: Decimal
+    bands: Bands  # the policy's levels: cash is flagged only where the policy acts
     portfolio: Portfolio | None
     signals: Mapping[str, AssetSignal]
     snapshots: Sequence[Snapshot]
@@ -49,6 +52,7 @@ class SummaryInput:
     period: timedelta = DAY
     zone: tzinfo = UTC
     cash_reason: str | None = None
+    signal_changes: Sequence[SignalChanged] = ()  # the period's flips on holdings, in order
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,6 +109,7 @@ class DailySummary:
     attention: tuple[str, ...]
     # Why cash is where it is (`core.policy.reserve.cash_reason`).
     cash_reason: str | None = None
+    signal_changes: tuple[str, ...] = ()  # per holding its path: `ETH HOLD→BUY→HOLD`
 
     @property
     def change(self) -> Decimal | None:
@@ -143,7 +148,19 @@ def compose_summary(data: SummaryInput) -> DailySummary:
         holds=sum(1 for s in data.signals.values() if s.signal is SignalKind.HOLD),
         attention=_attention(data, start),
         cash_reason=data.cash_reason,
+        signal_changes=signal_paths(data.signal_changes),
     )
+
+
+def signal_paths(changes: Sequence[SignalChanged]) -> tuple[str, ...]:
+    """Each asset's signal flips of the period as one path, `ETH HOLD→BUY→HOLD`, in the order
+    the assets first changed."""
+    paths: dict[str, list[str]] = {}
+    for change in changes:
+        path = paths.setdefault(change.asset, [change.previous.value])
+        if path[-1] != change.current.value:
+            path.append(change.current.value)
+    return tuple(f"{asset} {'→'.join(path)}" for asset, path in paths.items() if len(path) > 1)
 
 
 def _value_before(snapshots: Sequence[Snapshot], start: datetime,
@@ -212,14 +229,16 @@ def _attention(data: SummaryInput, start: datetime) -> tuple[str, ...]:
     health = data.health
     portfolio = data.portfolio
     if health.trouble_since is not None:
-        since = health.trouble_since.astimezone(data.zone)
-        notes.append(f"The exchange has not answered since {since:%H:%M %Z}"
+        notes.append(f"The exchange has not answered since "
+                     f"{moment(health.trouble_since, data.zone)}"
                      + (f": {health.last_error}" if health.last_error else "."))
     if portfolio is None:
         notes.append("No portfolio: no scan has succeeded yet.")
-    elif portfolio.total_value > 0 and portfolio.cash_allocation < data.min_cash:
-        notes.append(f"Cash {portfolio.cash_allocation:.1%} is below the "
-                     f"{data.min_cash:.0%} minimum.")
+    elif portfolio.total_value > 0 and cash_level(
+            portfolio.cash_allocation, data.bands) is CashLevel.RAISED_NEXT:
+        notes.append(f"Cash {portfolio.cash_allocation:.1%} is below "
+                     f"{data.bands.raise_cash_below:.0%}, where the policy raises it "
+                     f"(the {data.bands.min_cash:.0%} minimum less its band).")
     for approval_id in health.pending:
         notes.append(f"Plan {approval_id} waits for your decision.")
     for approval_id in health.executing:

@@ -15,11 +15,20 @@ from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from core.config.settings import Settings
+from core.engine.events import SignalChanged
 from core.engine.service import EngineService
 from core.ops.backup import DailyBackups
 from core.ops.outbox import Letter, Outbox
-from core.ops.summary import DailySummary, EngineHealth, SummaryInput, compose_summary, summary_due
+from core.ops.summary import (
+    DAY,
+    DailySummary,
+    EngineHealth,
+    SummaryInput,
+    compose_summary,
+    summary_due,
+)
 from core.ops.watchdog import ScansFailing, ScansResumed, ScanWatchdog
+from core.policy.bands import bands
 from core.runtime.logs import log_event
 from core.runtime.periodic import sleep_or_stop
 
@@ -80,7 +89,7 @@ class Upkeep:
         return SummaryInput(
             now=now,
             quote=settings.quote,
-            min_cash=settings.min_cash,
+            bands=bands(settings.policy),
             portfolio=scan.portfolio if scan else None,
             signals=dict(scan.signals) if scan else {},
             snapshots=history.snapshots,
@@ -96,7 +105,15 @@ class Upkeep:
             ),
             zone=self.zone,
             cash_reason=status.cash_reason,
+            signal_changes=await self._signal_changes(now),
         )
+
+    async def _signal_changes(self, now: datetime) -> list[SignalChanged]:
+        """The day's signal flips, as the outbox received them."""
+        if self.outbox is None:
+            return []
+        return [letter for letter in await self.outbox.posted_since(SignalChanged, now - DAY)
+                if isinstance(letter, SignalChanged)]
 
     async def summary_if_due(self, now: datetime) -> DailySummary | None:
         """Compose and post today's summary once its hour has come (once a day, restarts too)."""

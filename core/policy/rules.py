@@ -23,6 +23,7 @@ from decimal import Decimal
 
 from core.domain.models import Side, SignalKind, SkipReason, TradeReason
 from core.domain.rounding import floor_to_step, order_problem
+from core.policy.bands import bands
 from core.policy.book import Asset, Book, ceil_to_step, divide
 
 
@@ -147,7 +148,7 @@ def trims_to_max(book: Book) -> None:
     or untouched — is above max_position + trim_band once the fees are paid.
     """
     cap = book.max_value()
-    trigger = cap + book.settings.trim_band * book.cap_value
+    trigger = bands(book.settings).trim_above * book.cap_value
     for asset in book.weakest_first():
         if asset.value <= cap:
             continue
@@ -200,7 +201,7 @@ def raise_cash(book: Book) -> None:
     settings = book.settings
     target = settings.min_cash * book.start_value
     keep = book.min_value()
-    if target - settings.cash_band * book.start_value <= book.cash < target:
+    if bands(settings).raise_cash_below * book.start_value <= book.cash < target:
         weakest = next((a for a in book.weakest_first() if not a.dust and a.sellable > 0), None)
         if weakest is not None:
             book.skip(

@@ -39,6 +39,7 @@ import numpy.typing as npt
 from core.config.rules import PolicySettings
 from core.domain.models import Balance, MarketRules, PositionFacts, SignalKind
 from core.domain.rounding import floor_to_step
+from core.policy.bands import bands
 from core.policy.book import effective_rules
 from core.signals.combine import KIND_ORDER
 
@@ -194,7 +195,8 @@ def possible_plans(
             signal_sells &= value > (1 - np.clip(-score, 0.0, 1.0)) * cap * down
         sells |= signal_sells
     # Rules 2 and 4 start only beyond their bands (inside, they skip as within_band).
-    trim_at = float(settings.max_position + settings.trim_band)
+    levels = bands(settings)
+    trim_at = float(levels.trim_above)
     sells |= may_sell & (value > trim_at * share * down)
     small = may_sell & (value < float(settings.min_position) * share * up)
     if settings.keep_small_holdings:
@@ -202,7 +204,7 @@ def possible_plans(
     sells |= small
     possible = sells.any(axis=1)
     if settings.maintain_reserve:
-        raise_at = float(settings.min_cash - settings.cash_band)
+        raise_at = float(levels.raise_cash_below)
         possible |= (state.cash < raise_at * total * up) & may_sell.any(axis=1)
 
     cooling = now - state.last_sell_ms < settings.rebuy_cooldown * 1000 - TIME_MARGIN_MS
