@@ -102,7 +102,8 @@ def describe(event: Event, quote: str) -> str:
 
 
 async def serve(running: RunningEngine, stop: asyncio.Event, *front_ends: FrontEnd) -> None:
-    """Run the engine's clock and the front-ends until `stop` is set, then close everything."""
+    """Run the engine's clock and the front-ends until `stop` is set; returns once every
+    front-end has ended (closing the engine is the caller's)."""
     import asyncio
 
     tasks = [asyncio.create_task(fe(running.service, stop)) for fe in front_ends]
@@ -115,7 +116,6 @@ async def serve(running: RunningEngine, stop: asyncio.Event, *front_ends: FrontE
         for task in tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
-        await running.close()
 
 
 def configure_run_logging(settings: Settings, *, verbose: bool = False,
@@ -249,11 +249,17 @@ async def run_engine(settings: Settings, resend_grace: timedelta) -> None:
         # Recovery runs as the engine loop's first step, once the outbox listens.
         running = await start_engine(settings, clock=utc_now, resend_grace=resend_grace,
                                      recover=False)
-        typer.echo(f"ballast running: {mode_words(settings)}, approval {settings.approval}, "
-                   f"database {settings.db}")
         problems: list[str] = []
-        await serve(running, stop, print_events, terminal_commands, log_engine_events,
-                    operations(settings, running), database_watch(held.database, problems))
+        try:
+            # Every connection to the database is open before Ballast says it runs: one opened
+            # later could find another file at the path (database_watch).
+            async with operations(settings, running) as telegram_and_upkeep:
+                typer.echo(f"ballast running: {mode_words(settings)}, approval "
+                           f"{settings.approval}, database {settings.db}")
+                await serve(running, stop, print_events, terminal_commands, log_engine_events,
+                            telegram_and_upkeep, database_watch(held.database, problems))
+        finally:
+            await running.close()
     if problems:
         raise DatabaseProblem(settings.db, problems[0])
     typer.echo("ballast stopped")
