@@ -1,11 +1,26 @@
 """The shared store connection: one coroutine's write never lands in another's transaction."""
 
 import asyncio
+import threading
 from pathlib import Path
 
 import pytest
 
 from core.storage.store import Store
+
+
+async def test_an_open_cancelled_while_connecting_leaves_no_thread_behind(tmp_path: Path) -> None:
+    """Ballast stopping during `Store.open`: aiosqlite's thread is gone when the cancellation
+    goes on, instead of later reporting to a closed event loop ("Event loop is closed")."""
+    before = set(threading.enumerate())
+    opening = asyncio.ensure_future(Store.open(tmp_path / "ballast.db"))
+    await asyncio.sleep(0)  # the connection's thread has started; the open waits for it
+    opening.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await opening
+    left = [t.name for t in set(threading.enumerate()) - before
+            if "_connection_worker_thread" in t.name]
+    assert left == []
 
 
 async def test_a_write_is_not_rolled_back_with_another_coroutines_transaction(

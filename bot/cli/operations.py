@@ -16,7 +16,7 @@ import asyncio
 import contextlib
 import logging
 import signal
-from collections.abc import Callable, Coroutine
+from collections.abc import AsyncIterator, Callable, Coroutine
 from typing import Any
 
 from telegram.error import BadRequest, TelegramError
@@ -64,23 +64,26 @@ async def run_owner_setup(settings: Settings) -> None:
     await serve_owner_setup(settings, stop)
 
 
-def operations(settings: Settings, running: RunningEngine, absence: Absence | None = None,
-               why: StopReason | None = None) -> FrontEnd:
-    """The front-end that runs outbox, Telegram and upkeep for `running`.
+@contextlib.asynccontextmanager
+async def operations(settings: Settings, running: RunningEngine, absence: Absence | None = None,
+                     why: StopReason | None = None) -> AsyncIterator[FrontEnd]:
+    """The front-end that runs outbox, Telegram and upkeep for `running`, for the `with` block.
 
     Subscribes to the engine's events now, before the engine's loop starts, so that nothing
-    published from then on can miss the outbox. The owner hears what the time away missed
-    (`absence`) at start, and why Ballast stops (`why`) at the end; the stop is recorded for
-    the next start.
+    published from then on can miss the outbox. The outbox's connection is opened now too, before
+    Ballast says it runs, and closed when the block ends: opened later, after the database was
+    moved away, it would create a new file at the path and share the old one's WAL. The owner
+    hears what the time away missed (`absence`) at start, and why Ballast stops (`why`) at the
+    end; the stop is recorded for the next start.
     """
     stopping = why or StopReason()
-    subscription = running.service.subscribe() if settings.telegram_token else None
+    store = await Store.open(settings.db) if settings.telegram_token else None
+    subscription = running.service.subscribe() if store is not None else None
 
     async def run(service: EngineService, stop: asyncio.Event) -> None:
-        store = await Store.open(settings.db)  # the outbox's own connection
         tasks: list[asyncio.Task[None]] = []
         try:
-            outbox = Outbox(store) if subscription is not None else None
+            outbox = Outbox(store) if store is not None else None  # no token: letters to the log
             upkeep = Upkeep(settings, service, service.clock, outbox=outbox)
             tasks.append(asyncio.create_task(upkeep.run(stop), name="upkeep"))
             if outbox is not None and subscription is not None:
@@ -98,11 +101,14 @@ def operations(settings: Settings, running: RunningEngine, absence: Absence | No
             for task in tasks:
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
-            if subscription is not None:
-                service.bus.unsubscribe(subscription)
-            await store.close()
 
-    return run
+    try:
+        yield run
+    finally:
+        if subscription is not None:
+            running.service.bus.unsubscribe(subscription)
+        if store is not None:
+            await store.close()
 
 
 async def _telegram(settings: Settings, running: RunningEngine, outbox: Outbox,

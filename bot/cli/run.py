@@ -109,7 +109,8 @@ def describe(event: Event, quote: str) -> str:
 
 
 async def serve(running: RunningEngine, stop: asyncio.Event, *front_ends: FrontEnd) -> None:
-    """Run the engine's clock and the front-ends until `stop` is set, then close everything."""
+    """Run the engine's clock and the front-ends until `stop` is set; returns once every
+    front-end has ended (closing the engine is the caller's)."""
     import asyncio
 
     tasks = [asyncio.create_task(fe(running.service, stop)) for fe in front_ends]
@@ -122,7 +123,6 @@ async def serve(running: RunningEngine, stop: asyncio.Event, *front_ends: FrontE
         for task in tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
-        await running.close()
 
 
 def configure_run_logging(settings: Settings, *, verbose: bool = False,
@@ -277,12 +277,17 @@ async def run_engine(settings: Settings, resend_grace: timedelta) -> None:
                                      recover=False)
         # Before the first step expires what waited and scans anew: what the time away missed.
         absence = await measure_absence(running.service, utc_now())
-        typer.echo(f"ballast running: {mode_words(settings)}, approval {settings.approval}, "
-                   f"database {settings.db}")
         problems: list[str] = []
-        await serve(running, stop, print_events, terminal_commands, log_engine_events,
-                    operations(settings, running, absence, why),
-                    database_watch(held.database, problems))
+        try:
+            # Every connection to the database is open before Ballast says it runs: one opened
+            # later could find another file at the path (database_watch).
+            async with operations(settings, running, absence, why) as telegram_and_upkeep:
+                typer.echo(f"ballast running: {mode_words(settings)}, approval "
+                           f"{settings.approval}, database {settings.db}")
+                await serve(running, stop, print_events, terminal_commands, log_engine_events,
+                            telegram_and_upkeep, database_watch(held.database, problems))
+        finally:
+            await running.close()
     if problems:
         raise DatabaseProblem(settings.db, problems[0])
     typer.echo("ballast stopped")

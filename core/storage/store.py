@@ -133,19 +133,23 @@ class Store:
 
         Raises `DatabaseProblem` naming the file and the remedy when it is not a database, is
         damaged, read-only or from a newer Ballast; the connection is closed first, so that a
-        process that fails here can exit (aiosqlite's thread would otherwise keep it alive).
+        process that fails here can exit (aiosqlite's thread would otherwise keep it alive). An
+        open cancelled midway closes its connection and thread before the cancellation goes on.
         """
         db_path = Path(path)
         conn = aiosqlite.connect(db_path, isolation_level=None)
         try:
             await conn
-        except sqlite3.Error as error:
-            # aiosqlite stops its thread without waiting for it; wait here, or the thread
-            # reports to an event loop that a failing process has already closed.
+        except BaseException as error:
+            # When the open fails or is cancelled (Ballast stopping), aiosqlite stops its thread
+            # without waiting for it; wait here, or the thread reports to an event loop that the
+            # stopping process has already closed ("Event loop is closed" from its thread).
             thread = getattr(conn, "_thread", None)
-            if isinstance(thread, threading.Thread):
+            if isinstance(thread, threading.Thread) and thread.is_alive():
                 await asyncio.to_thread(thread.join, 5.0)
-            raise explain(db_path, error) from error
+            if isinstance(error, sqlite3.Error):
+                raise explain(db_path, error) from error
+            raise
         try:
             conn.row_factory = aiosqlite.Row
             await conn.execute("PRAGMA journal_mode=WAL")
