@@ -117,10 +117,12 @@ def test_plan_view_lists_trades_cash_and_expiry_with_buttons() -> None:
     text = visible(view.text)
     assert "Cash 628.00 → 2,526.40 USDT" in text
     assert "5.0% → 20.0% of 12,632.00" in text
-    assert "1. SELL 0.4945 ETH" in text
-    assert "≈ 1,898.40 USDT · fee 1.90" in text
-    assert "trim to max + raise cash" in text
-    assert "AVAX sell (held too briefly)" in text
+    assert "1. SELL 0.4945 ETH @ 3,839.17" in text
+    assert "41% of the holding · ≈ 1,898.40 USDT" in text
+    words = " ".join(text.split())
+    assert "Why: it is over its maximum share of the portfolio; cash is below its minimum" in words
+    assert "AVAX sell: bought too recently to sell" in words
+    assert "trim_to_max" not in text and "raise_cash" not in text and "min_hold" not in text
     assert "Expires 14:32 UTC" in text
     assert view.buttons is not None
     [[approve, reject]] = view.buttons.inline_keyboard

@@ -37,33 +37,14 @@ from core.domain.models import (
     PositionFacts,
     SignalKind,
     SkippedTrade,
-    SkipReason,
-    TradeReason,
 )
+from core.policy.words import share_sold, skipped_text, trade_reasons
 from core.signals.words import contradicts_score, explain, vote_text
 
 ASSET_WIDTH = 7
 VALUE_WIDTH = 12
-
-# How each reason reads in a plan; a reason missing here reads as its own value.
-REASON_WORDS: dict[TradeReason | SkipReason, str] = {
-    TradeReason.STOP_LOSS: "stop-loss",
-    TradeReason.SIGNAL_SELL: "sell signal",
-    TradeReason.TRIM_TO_MAX: "trim to max",
-    TradeReason.EXIT_BELOW_MIN: "below min, exit",
-    TradeReason.RAISE_CASH: "raise cash",
-    TradeReason.BUY_SIGNAL: "buy signal",
-    SkipReason.MIN_HOLD: "held too briefly",
-    SkipReason.LOSS_GUARD: "loss guard",
-    SkipReason.NEVER_SELL: "never-sell list",
-    SkipReason.DUST: "dust",
-    SkipReason.UNPRICED: "no price",
-    SkipReason.BELOW_MIN_TRADE: "too small",
-    SkipReason.TRADE_CAP: "trade cap",
-    SkipReason.CASH_FLOOR: "cash floor",
-    SkipReason.MAX_POSITION: "at max position",
-    SkipReason.COOLDOWN: "rebuy cooldown",
-}
+# Skipped trades listed under a plan; more are counted, not listed.
+SKIPPED_SHOWN = 5
 
 SIGNAL_MARKS = {
     SignalKind.STRONG_BUY: "⏫",
@@ -203,25 +184,44 @@ def _plan_body(plan: Plan, quote: str) -> list[str]:
         f"     {pct(cash_before)} → <b>{pct(cash_after)}</b> of {money(plan.total_value)}",
     ]
     for number, trade in enumerate(plan.trades, start=1):
-        lines.extend(_trade_lines(number, trade, quote))
+        lines.extend(_trade_lines(number, trade, quote, share_sold(plan, trade)))
     lines.extend(_skipped_lines(plan.skipped))
     return lines
 
 
-def _trade_lines(number: int, trade: PlannedTrade, quote: str) -> list[str]:
+def _trade_lines(
+    number: int, trade: PlannedTrade, quote: str, share: Decimal | None
+) -> list[str]:
+    """A trade: side, amount and unit price; the share of the holding a sell takes; value and
+    fee; why, in words (core.policy.words), and for a buy why this asset."""
     side = trade.side.value.upper()
-    head = f"{number}. <b>{side} {amount(trade.amount)} {esc(fit(trade.asset, 10))}</b>"
-    reasons = " + ".join(REASON_WORDS.get(r, r.value) for r in trade.reasons)
-    cost = _packed([f"≈ {money(trade.value)} {quote}", f"fee {money(trade.fee)}"], "   ")
-    return [head, *(esc(line) for line in cost), *wrap_lines(reasons, indent="   ")]
+    what = f"{number}. {side} {amount(trade.amount)} {fit(trade.asset, 10)}"
+    at = f"@ {price(trade.price)}"
+    parts = [f"≈ {money(trade.value)} {quote}", f"fee {money(trade.fee)}"]
+    if share is not None:
+        parts.insert(0, "all of the holding" if share >= 1 else f"{pct(share, 0)} of the holding")
+    if len(what) + 1 + len(at) <= LINE_WIDTH:
+        head = f"<b>{esc(what)}</b> {at}"
+    else:
+        head = f"<b>{esc(what)}</b>"
+        parts.insert(0, at)
+    why = trade_reasons(trade.reasons)
+    if trade.why:
+        why += f": {trade.why}"
+    return [head, *(esc(line) for line in _packed(parts, "   ")),
+            *wrap_lines(f"Why: {why}", indent="   ")]
 
 
 def _skipped_lines(skipped: Iterable[SkippedTrade]) -> list[str]:
-    items = [f"{s.asset} {s.side.value} ({REASON_WORDS.get(s.reason, s.reason.value)})"
-             for s in skipped]
+    items = [skipped_text(s) for s in skipped]
     if not items:
         return []
-    return wrap_lines("Skipped: " + ", ".join(items), limit=6)
+    lines = ["Not done:"]
+    for item in items[:SKIPPED_SHOWN]:
+        lines.extend(wrap_lines(f"• {item}", indent=""))
+    if len(items) > SKIPPED_SHOWN:
+        lines.append(f"• … and {len(items) - SKIPPED_SHOWN} more")
+    return lines
 
 
 def signals_view(
