@@ -79,3 +79,29 @@ async def test_a_plan_reads_in_words_with_prices_and_shares(phone: Phone) -> Non
     assert "of the holding" in words
     assert "Why: " in words
     assert not CODES.search(words), words
+
+
+async def test_an_unknown_command_and_plain_text_get_the_commands(phone: Phone) -> None:
+    text = await phone.ask("/foo", "I don't know /foo")
+    assert "/portfolio" in text and "/plan" in text
+    text = await phone.ask("hello", "I answer commands only")
+    assert "/help" in text
+
+
+async def test_a_repeat_tap_on_an_executed_plan_says_when_it_was_executed(phone: Phone) -> None:
+    await phone.ask("/plan", "Plan")
+    [message] = [m for m in phone.tg.sent_to(OWNER)
+                 if m.reply_markup and "Approve" in str(m.reply_markup)]
+    [approve] = [b["callback_data"] for row in (message.reply_markup or {})["inline_keyboard"]
+                 for b in row if "Approve" in b["text"]]
+    phone.tg.press_button(OWNER, message, "Approve")
+    await phone.tg.wait_for_method(
+        "editMessageText", lambda c: "executed" in str(c.params["text"]), timeout=30)
+    answered = len(phone.tg.calls_to("answerCallbackQuery"))
+    # The same button again, as a phone still showing it (or a double tap) sends it.
+    phone.tg.push_callback(OWNER, approve, message.message_id)
+    await phone.tg.wait_until(
+        lambda: len(phone.tg.calls_to("answerCallbackQuery")) > answered, timeout=20)
+    toast = str(phone.tg.calls_to("answerCallbackQuery")[-1].params.get("text"))
+    assert re.search(r"was already executed at \d\d:\d\d", toast), toast
+    assert phone.binance.count("POST /api/v3/order") == 1

@@ -23,8 +23,10 @@ from telegram.ext import (
     CallbackQueryHandler,
     CommandHandler,
     ContextTypes,
+    MessageHandler,
     TypeHandler,
     Updater,
+    filters,
 )
 
 from bot.telegram.alerts import AlertFilter, AlertSwitches, alert_view
@@ -162,6 +164,8 @@ class TelegramBot:
         for name, callback in commands.items():
             app.add_handler(CommandHandler(name, callback))
         app.add_handler(CallbackQueryHandler(h.button))
+        # Last in the group: whatever no command above took (/foo, "hello") gets an answer.
+        app.add_handler(MessageHandler(filters.COMMAND | filters.TEXT, h.unknown))
         app.add_error_handler(self._on_error)
 
     # -- the owner gate ----------------------------------------------------------------------

@@ -16,6 +16,7 @@ from telegram.constants import ChatAction
 from telegram.ext import ContextTypes
 
 from bot.telegram.alerts import closed_view, executing_view, refused_view
+from bot.telegram.answers import settled_tap, unknown_view
 from bot.telegram.callbacks import Action, ButtonPress, decode
 from bot.telegram.charts import ValuePoint, allocation_chart, value_chart
 from bot.telegram.delivery import MessageRef, edit_view, send_picture, send_view
@@ -251,6 +252,12 @@ class Handlers:
         which = Action.CHART_VALUE if args and args[0].startswith("v") else Action.CHART_ALLOCATION
         await self._send_chart(_chat_id(update), context, which)
 
+    async def unknown(self, update: Update, context: Context) -> None:
+        """An unknown command or plain text: say so, with the commands that work."""
+        message = update.effective_message
+        text = message.text if message is not None and message.text else ""
+        await self._reply(update, context, unknown_view(text))
+
     # -- buttons -----------------------------------------------------------------------------
 
     async def button(self, update: Update, context: Context) -> None:
@@ -259,7 +266,11 @@ class Handlers:
         if query is None:
             return
         press = decode(query.data)
-        await query.answer()
+        # A tap on a settled plan is told so in the toast, not with an empty one.
+        settled = None
+        if press is not None and press.approval_id is not None:
+            settled = settled_tap(await self.service.approval(press.approval_id))
+        await query.answer(settled)
         if press is None:
             log.warning("ignored a button press with malformed data (update %s)",
                         update.update_id)

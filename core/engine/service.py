@@ -157,6 +157,10 @@ class EngineService:
         """Reject a pending plan."""
         return await self.engine.reject(approval_id, by, self.clock())
 
+    async def approval(self, approval_id: str) -> Approval | None:
+        """One plan's approval as stored (None: no such plan)."""
+        return await self.engine.approvals.get(approval_id)
+
     async def pending(self) -> list[Approval]:
         """Plans waiting for a decision, oldest first."""
         now = self.clock()
