@@ -4,7 +4,9 @@ with timeouts; nothing sleeps."""
 
 from __future__ import annotations
 
+import math
 import re
+import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -51,10 +53,29 @@ class Phone:
                     if expect in visible(str(c.params.get("text"))))
 
 
+HOUR_MS = 3_600_000
+# Each asset's hourly drift over the served history: up, down, about flat, up.
+DRIFTS = {"BTC/USDT": 0.002, "ETH/USDT": -0.002, "SOL/USDT": 0.0, "AVAX/USDT": 0.001}
+
+
+def recent_candles(last: str, drift: float, count: int = 600) -> list[list[str]]:
+    """`count` hourly candles closing at the last full hour, ending at `last`, moving by
+    `drift` an hour with a small deterministic wobble."""
+    end = int(time.time() * 1000) // HOUR_MS * HOUR_MS - HOUR_MS
+    rows = []
+    for back in range(count, 0, -1):
+        close = float(last) * (1 - drift) ** back * (1 + 0.01 * math.sin(back / 5))
+        rows.append([str(end - (back - 1) * HOUR_MS), f"{close:.6f}", f"{close * 1.005:.6f}",
+                     f"{close * 0.995:.6f}", f"{close:.6f}", "100"])
+    return rows
+
+
 @pytest.fixture
 async def phone(tmp_path: Path) -> AsyncIterator[Phone]:
     async with BinanceStandIn(balances=ACCOUNT, prices=PRICES) as binance, \
             TelegramStandIn() as tg:
+        for symbol, drift in DRIFTS.items():
+            binance.set_klines(symbol, "1h", recent_candles(PRICES[symbol], drift))
         settings = load_settings(env=live_env(binance, tmp_path / "ballast.db", tg=tg,
                                               owner=OWNER))
         running = await start_engine(settings)
@@ -98,10 +119,29 @@ async def test_a_repeat_tap_on_an_executed_plan_says_when_it_was_executed(phone:
     await phone.tg.wait_for_method(
         "editMessageText", lambda c: "executed" in str(c.params["text"]), timeout=30)
     answered = len(phone.tg.calls_to("answerCallbackQuery"))
+    orders = phone.binance.count("POST /api/v3/order")
     # The same button again, as a phone still showing it (or a double tap) sends it.
     phone.tg.push_callback(OWNER, approve, message.message_id)
     await phone.tg.wait_until(
         lambda: len(phone.tg.calls_to("answerCallbackQuery")) > answered, timeout=20)
     toast = str(phone.tg.calls_to("answerCallbackQuery")[-1].params.get("text"))
     assert re.search(r"was already executed at \d\d:\d\d", toast), toast
-    assert phone.binance.count("POST /api/v3/order") == 1
+    assert phone.binance.count("POST /api/v3/order") == orders
+
+
+async def test_signals_fit_a_screen_with_the_votes_behind_a_button(phone: Phone) -> None:
+    text = await phone.ask("/signals", "Signals")
+    lines = text.split("\n")
+    assert len(lines) <= 12, text
+    held = lines.index("Held")
+    for asset in ("BTC", "ETH", "SOL", "AVAX"):
+        [line] = [row for row in lines if f" {asset} " in row]
+        assert lines.index(line) > held
+        assert re.search(r"(HOLD|BUY|SELL) [+−]\d\.\d\d \((≥|≤|buy at|sell at) [+−]\d\.\d\d\)",
+                         line), line
+    assert "RSI" not in text and "MACD" not in text
+    [message] = [m for m in phone.tg.sent_to(OWNER) if m.text and "Signals" in m.text]
+    phone.tg.press_button(OWNER, message, "Votes")
+    details = await phone.tg.wait_for_method(
+        "sendMessage", lambda c: "RSI" in str(c.params.get("text")), timeout=20)
+    assert "macd" in str(details.params["text"])

@@ -23,6 +23,7 @@ class Action(StrEnum):
     REJECT = "rj"
     CHART_ALLOCATION = "ca"
     CHART_VALUE = "cv"
+    SIGNAL_DETAILS = "sd"
 
 
 _NEEDS_ID = frozenset({Action.APPROVE, Action.REJECT})

@@ -23,6 +23,7 @@ from bot.telegram.delivery import MessageRef, edit_view, send_picture, send_view
 from bot.telegram.format import esc, money, pct
 from bot.telegram.reports import help_view, history_view, status_view
 from bot.telegram.settings_edit import SettingsEditor
+from bot.telegram.signal_views import signals_summary_view
 from bot.telegram.views import (
     View,
     empty_plan_view,
@@ -158,13 +159,24 @@ class Handlers:
             await send_view(context.bot, chat, notice_view(_sentence(proposal.message)))
 
     async def signals(self, update: Update, context: Context) -> None:
-        """/signals: each asset's signal with the strategies' votes."""
+        """/signals: one line per asset, holdings first; the votes behind a button."""
         current = self.editor.current
 
         async def view() -> View:
-            return signals_view(await self.service.signals(), current.timeframe, current.signal)
+            signals = await self.service.signals()
+            held = (await self.service.portfolio()).portfolio.holdings
+            return signals_summary_view(signals, current.timeframe, current.signal, held)
 
         await self._answer(update, context, view)
+
+    async def _signal_details(self, chat: int, context: Context) -> None:
+        """Each asset's votes and reasons (the button under /signals)."""
+        current = self.editor.current
+        try:
+            view = signals_view(await self.service.signals(), current.timeframe, current.signal)
+        except ServiceError as error:
+            view = notice_view(f"⚠️ {_sentence(str(error))}")
+        await send_view(context.bot, chat, view)
 
     async def history(self, update: Update, context: Context) -> None:
         """/history: recent trades and plans."""
@@ -277,6 +289,9 @@ class Handlers:
             return
         if press.action in (Action.CHART_ALLOCATION, Action.CHART_VALUE):
             await self._send_chart(_chat_id(update), context, press.action)
+            return
+        if press.action is Action.SIGNAL_DETAILS:
+            await self._signal_details(_chat_id(update), context)
             return
         message = query.message
         where = MessageRef(message.chat.id, message.message_id) if message is not None else None
