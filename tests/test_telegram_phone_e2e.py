@@ -15,7 +15,7 @@ import pytest
 
 from bot.telegram.app import TelegramBot
 from bot.telegram.delivery import PatientRateLimiter
-from bot.telegram.format import visible
+from bot.telegram.format import LINE_WIDTH, visible
 from core.config.settings import Settings, load_settings
 from core.domain.models import SkipReason, TradeReason
 from core.engine.wiring import RunningEngine, start_engine
@@ -76,6 +76,13 @@ async def phone(tmp_path: Path) -> AsyncIterator[Phone]:
             TelegramStandIn() as tg:
         for symbol, drift in DRIFTS.items():
             binance.set_klines(symbol, "1h", recent_candles(PRICES[symbol], drift))
+        # The owner bought the ETH before Ballast ran, at a lower price: its cost is known.
+        binance.book.set_price("ETH/USDT", "3000")
+        binance.set_balance("USDT", "4378")
+        binance.set_balance("ETH", "0")
+        binance.book.new_order({"symbol": "ETHUSDT", "side": "BUY", "type": "MARKET",
+                                "quantity": "1.25"})
+        binance.book.set_price("ETH/USDT", PRICES["ETH/USDT"])
         settings = load_settings(env=live_env(binance, tmp_path / "ballast.db", tg=tg,
                                               owner=OWNER))
         running = await start_engine(settings)
@@ -145,3 +152,24 @@ async def test_signals_fit_a_screen_with_the_votes_behind_a_button(phone: Phone)
     details = await phone.tg.wait_for_method(
         "sendMessage", lambda c: "RSI" in str(c.params.get("text")), timeout=20)
     assert "macd" in str(details.params["text"])
+
+
+async def test_profit_gives_each_period_beside_holding(phone: Phone) -> None:
+    await phone.ask("/plan", "Plan")
+    [message] = [m for m in phone.tg.sent_to(OWNER)
+                 if m.reply_markup and "Approve" in str(m.reply_markup)]
+    phone.tg.press_button(OWNER, message, "Approve")
+    await phone.tg.wait_for_method(
+        "editMessageText", lambda c: "executed" in str(c.params["text"]), timeout=30)
+    text = await phone.ask("/profit", "Profit")
+    lines = text.split("\n")
+    for name in ("Today", "7 days", "30 days", "Since start"):
+        assert any(line.startswith(f"{name} · value ") for line in lines), text
+    [today] = [i for i, line in enumerate(lines) if line.startswith("Today")]
+    realised = re.search(r"realised \+([\d,.]+)\?? · fees ([\d,.]+)", lines[today + 1])
+    assert realised is not None, text
+    # ETH cost 3,000 and sold near 3,685: a realised gain; the sell paid a fee.
+    assert float(realised.group(1).replace(",", "")) > 0
+    assert float(realised.group(2).replace(",", "")) > 0
+    assert lines[today + 2].startswith("  vs holding "), text
+    assert all(len(line) <= LINE_WIDTH for line in lines), text

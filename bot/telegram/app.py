@@ -160,6 +160,7 @@ class TelegramBot:
             "start": h.start, "help": h.help, "portfolio": h.portfolio, "plan": h.plan,
             "signals": h.signals, "history": h.history, "pause": h.pause, "resume": h.resume,
             "status": h.status, "settings": h.settings, "chart": h.chart,
+            "profit": h.profit,
         }
         for name, callback in commands.items():
             app.add_handler(CommandHandler(name, callback))

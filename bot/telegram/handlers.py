@@ -21,6 +21,7 @@ from bot.telegram.callbacks import Action, ButtonPress, decode
 from bot.telegram.charts import ValuePoint, allocation_chart, value_chart
 from bot.telegram.delivery import MessageRef, edit_view, send_picture, send_view
 from bot.telegram.format import esc, money, pct
+from bot.telegram.profit_views import profit_view
 from bot.telegram.reports import help_view, history_view, status_view
 from bot.telegram.settings_edit import SettingsEditor
 from bot.telegram.signal_views import signals_summary_view
@@ -177,6 +178,14 @@ class Handlers:
         except ServiceError as error:
             view = notice_view(f"⚠️ {_sentence(str(error))}")
         await send_view(context.bot, chat, view)
+
+    async def profit(self, update: Update, context: Context) -> None:
+        """/profit: value change, realised P&L and fees per period, beside holding."""
+
+        async def view() -> View:
+            return profit_view(await self.service.profit())
+
+        await self._answer(update, context, view)
 
     async def history(self, update: Update, context: Context) -> None:
         """/history: recent trades and plans."""

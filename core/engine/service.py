@@ -8,8 +8,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
+from core.account.pnl import Profit
+from core.account.profit import read_profit
 from core.config.settings import Settings
 from core.domain.models import AssetSignal, Portfolio, PositionFacts
 from core.engine.approvals import Approval, ApprovalState, Decision
@@ -19,6 +21,9 @@ from core.engine.orders import OrderRow
 from core.engine.ports import Proposal, Scan, auto_approval_allowed
 from core.engine.state import LAST_SCAN, PLAN_MESSAGE, Snapshot
 from core.exchange.errors import ExchangeError
+
+# /profit's "since start" reads every snapshot (one per rebalance_interval: 9k a year hourly).
+ALL_SNAPSHOTS = 1_000_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -166,6 +171,22 @@ class EngineService:
         now = self.clock()
         waiting = await self.engine.approvals.in_states(ApprovalState.PENDING)
         return [a for a in waiting if a.expires_at > now]
+
+    async def profit(self) -> Profit:
+        """/profit: value change, realised P&L and fees for today (since midnight UTC), 7
+        days, 30 days and since the start, beside holding (core.account.pnl)."""
+        now = self.clock()
+        scan = self.engine.latest or await self.engine.scan(now)
+        if scan is None:
+            raise ServiceError(f"the exchange is not answering: {self.engine.last_error}")
+        snapshots = await self.engine.state.snapshots(limit=ALL_SNAPSHOTS)
+        midnight = now.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+        try:
+            return await read_profit(
+                self.engine.store, self.engine.exchange, scan.portfolio,
+                [(s.at, s.total_value) for s in snapshots], now=now, day_start=midnight)
+        except ExchangeError as error:
+            raise ServiceError(f"the exchange is not answering: {error}") from None
 
     async def pause(self) -> None:
         """Stop proposing plans (scans and alerts go on)."""
