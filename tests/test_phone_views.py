@@ -51,3 +51,19 @@ def test_signals_summary_fits_a_phone(items: list[tuple[str, SignalKind, float, 
     view = signals_summary_view(signals, "1h", SignalSettings(sell_rule=rule), held)
     assert_phone_sized(view)
     assert_valid_html(view.text)
+
+
+def test_portfolio_shows_cost_and_unrealised_pnl_and_says_once_why_one_is_unknown() -> None:
+    from bot.telegram.views import portfolio_view
+    from core.config.rules import PolicySettings
+    from core.domain.models import PositionFacts
+    from tests.telegram_builders import D, seed_portfolio, seed_signals
+
+    facts = {"ETH": PositionFacts(cost_basis=D("3000")),
+             "BTC": PositionFacts(cost_basis=D("90000"))}
+    text = visible(portfolio_view(seed_portfolio(), seed_signals(), facts, PolicySettings()).text)
+    assert "cost 3,000.00" in text and "P&L +1,007.00 (+28.0%)" in text
+    assert "cost 90,000.00" in text
+    assert "Unrealised P&L +1,048.16 USDT on 2 of 4" in text
+    assert text.count("cost ?") == 3  # SOL and AVAX rows, and the one explanation
+    assert " ".join(text.split()).count("the trade history does not explain the holding") == 1

@@ -173,3 +173,10 @@ async def test_profit_gives_each_period_beside_holding(phone: Phone) -> None:
     assert float(realised.group(2).replace(",", "")) > 0
     assert lines[today + 2].startswith("  vs holding "), text
     assert all(len(line) <= LINE_WIDTH for line in lines), text
+
+
+async def test_portfolio_shows_the_cost_the_exchange_history_explains(phone: Phone) -> None:
+    text = " ".join((await phone.ask("/portfolio", "Portfolio")).split())
+    assert re.search(r"ETH .* cost 3,00\d\.\d\d P&L \+", text), text
+    assert "Unrealised P&L +" in text and "on 1 of 4" in text
+    assert text.count("the trade history does not explain the holding") == 1

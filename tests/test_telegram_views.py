@@ -75,7 +75,7 @@ def test_portfolio_view_shows_holdings_cash_limits_and_pnl() -> None:
     assert "⚠ Cash below its band (25%–40%)" in text  # the default min_cash and max_cash
     assert re.search(r"ETH +4,607\.00 ▲36\.5% SELL", text)
     assert re.search(r"BTC +3,174\.96 +25\.1% BUY", text)
-    assert "  0.03482 @ 91,182.00\n  P&L +215.26 (+7.3%)" in text
+    assert "  0.03482 @ 91,182.00 · cost 85,000.00\n  P&L +215.26 (+7.3%)" in text
     assert_phone_sized(view)
     assert_valid_html(view.text)
     assert view.buttons is not None

@@ -16,7 +16,7 @@ COMMANDS: tuple[tuple[str, str], ...] = (
     ("portfolio", "Holdings, cash and limits"),
     ("plan", "Make a plan now and propose it"),
     ("signals", "Each asset's signal and votes"),
-    ("profit", "Profit and loss against holding"),
+    ("profit", "Profit and loss beside holding"),
     ("history", "Recent trades and plans"),
     ("chart", "Allocation or value chart"),
     ("status", "Mode, exchange, scans, trouble"),

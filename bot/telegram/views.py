@@ -27,6 +27,7 @@ from bot.telegram.format import (
     signed_money,
     signed_pct,
 )
+from core.account.pnl import unrealised
 from core.config.rules import PolicySettings, SignalSettings
 from core.domain.models import (
     AssetSignal,
@@ -91,6 +92,7 @@ def portfolio_view(
         lines.append("<pre>" + "\n".join(esc(row) for row in rows) + "</pre>")
     else:
         lines.append("No holdings besides cash.")
+    lines.extend(_pnl_lines(portfolio, facts, quote))
     lines.append(f"Limits {pct(limits.min_position, 0)[:-1]}–{pct(limits.max_position, 0)} "
                  "per asset · ▲ over ▼ under")
     if timeframe is not None:
@@ -136,11 +138,28 @@ def _holding_rows(
     details = [f"{amount(holding.amount)} @ {price(holding.price)}"]
     if holding.locked:
         details.append(f"{amount(holding.locked)} locked")
-    if fact is not None and fact.cost_basis:
+    pnl = unrealised(holding, fact)
+    if pnl is not None and fact is not None and fact.cost_basis is not None:
         change = (holding.price - fact.cost_basis) / fact.cost_basis
-        pnl = (holding.price - fact.cost_basis) * holding.amount
+        details.append(f"cost {price(fact.cost_basis)}")
         details.append(f"P&L {signed_money(pnl)} ({signed_pct(change)})")
+    else:
+        details.append("cost ?")
     return [first, *_packed(details, indent="  ")]
+
+
+def _pnl_lines(portfolio: Portfolio, facts: Mapping[str, PositionFacts], quote: str) -> list[str]:
+    """The unrealised P&L over the holdings whose cost is known, and once why some are not."""
+    held = [h for h in portfolio.holdings.values() if not h.dust]
+    known = [p for p in (unrealised(h, facts.get(h.asset)) for h in held) if p is not None]
+    lines = []
+    if known:
+        lines.append(f"Unrealised P&amp;L <b>{signed_money(sum(known, Decimal(0)))}</b> {quote}"
+                     + ("" if len(known) == len(held) else f" on {len(known)} of {len(held)}"))
+    if len(known) < len(held):
+        lines.extend(wrap_lines("cost ?: unknown, as the trade history does not explain the "
+                                "holding (a deposit, a transfer or trades before it)"))
+    return lines
 
 
 def plan_view(
