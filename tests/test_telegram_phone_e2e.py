@@ -180,3 +180,18 @@ async def test_portfolio_shows_the_cost_the_exchange_history_explains(phone: Pho
     assert re.search(r"ETH .* cost 3,00\d\.\d\d P&L \+", text), text
     assert "Unrealised P&L +" in text and "on 1 of 4" in text
     assert text.count("the trade history does not explain the holding") == 1
+
+
+async def test_history_gives_each_trades_value_and_a_sells_realised_pnl(phone: Phone) -> None:
+    await phone.ask("/plan", "Plan")
+    [message] = [m for m in phone.tg.sent_to(OWNER)
+                 if m.reply_markup and "Approve" in str(m.reply_markup)]
+    phone.tg.press_button(OWNER, message, "Approve")
+    await phone.tg.wait_for_method(
+        "editMessageText", lambda c: "executed" in str(c.params["text"]), timeout=30)
+    text = await phone.ask("/history", "History")
+    lines = text.split("\n")
+    [eth] = [i for i, line in enumerate(lines) if "SELL ETH" in line]
+    value = next(line for line in lines[eth + 1:eth + 4] if line.startswith("  value "))
+    # Bought at 3,000 before Ballast ran, sold near 3,685: a gain, less the sell's fee.
+    assert re.fullmatch(r"  value [\d,]+\.\d\d · P&L \+[\d,]+\.\d\d", value), text

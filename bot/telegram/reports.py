@@ -2,11 +2,25 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
+from decimal import Decimal
 
-from bot.telegram.format import LINE_WIDTH, amount, clock, duration, esc, fee, fit, price, when
+from bot.telegram.format import (
+    LINE_WIDTH,
+    amount,
+    clock,
+    duration,
+    esc,
+    fee,
+    fit,
+    money,
+    price,
+    signed_money,
+    when,
+)
 from bot.telegram.views import View, wrap_lines
+from core.domain.models import Side
 from core.engine.approvals import Approval
 from core.engine.orders import OrderRow
 from core.engine.service import History, Status
@@ -82,7 +96,7 @@ def history_view(history: History, trades: int = 10, plans: int = 8) -> View:
         lines.append("<b>Trades</b>")
         rows: list[str] = []
         for row in history.trades[:trades]:
-            rows.extend(_trade_rows(row))
+            rows.extend(_trade_rows(row, history.realised))
         lines.append("<pre>" + "\n".join(esc(r) for r in rows) + "</pre>")
     else:
         lines.append("No trades yet.")
@@ -92,14 +106,20 @@ def history_view(history: History, trades: int = 10, plans: int = 8) -> View:
     return View("\n".join(lines))
 
 
-def _trade_rows(row: OrderRow) -> list[str]:
+def _trade_rows(row: OrderRow, realised: Mapping[str, Decimal | None]) -> list[str]:
+    """A fill: when, side and asset; amount at price and fee; its value and, for a sell, the
+    realised P&L at average cost ("?" when the cost is unknown)."""
     head = f"{when(row.updated_at)} {row.side.value.upper()} {fit(row.asset, 12)}"
     at_price = f" @ {price(row.average_price)}" if row.average_price is not None else ""
     paid = f"fee {fee(row.fee)} {fit(row.fee_currency or '', 6)}".rstrip()
     detail = f"  {amount(row.filled)}{at_price}"
+    value = f"  value {money(row.cost)}"
+    if row.side is Side.SELL and row.client_order_id in realised:
+        result = realised[row.client_order_id]
+        value += f" · P&L {signed_money(result) if result is not None else '?'}"
     if len(detail) + len(paid) + 3 <= LINE_WIDTH:
-        return [head, f"{detail} · {paid}"]
-    return [head, detail, f"  {paid}"]
+        return [head, f"{detail} · {paid}", value]
+    return [head, detail, f"  {paid}", value]
 
 
 def _plan_rows(approvals: Sequence[Approval]) -> list[str]:

@@ -7,13 +7,14 @@ so a front-end never passes times around.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from decimal import Decimal
 
-from core.account.pnl import Profit
-from core.account.profit import read_profit
+from core.account.pnl import Profit, realised_sells
+from core.account.profit import account_fills, read_profit
 from core.config.settings import Settings
-from core.domain.models import AssetSignal, Portfolio, PositionFacts
+from core.domain.models import AssetSignal, Portfolio, PositionFacts, Side
 from core.engine.approvals import Approval, ApprovalState, Decision
 from core.engine.events import EventBus, Subscription
 from core.engine.loop import Engine
@@ -43,6 +44,8 @@ class History:
     approvals: list[Approval]
     trades: list[OrderRow]
     snapshots: list[Snapshot]
+    realised: dict[str, Decimal | None] = field(default_factory=dict)
+    """Each sell's realised P&L at average cost by client order id (None: cost unknown)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -198,11 +201,35 @@ class EngineService:
 
     async def history(self, limit: int = 20) -> History:
         """Recent approvals and trades, and the value history."""
+        trades = await self.engine.orders.recent_filled(limit)
         return History(
             approvals=await self.engine.approvals.recent(limit),
-            trades=await self.engine.orders.recent_filled(limit),
+            trades=trades,
             snapshots=await self.engine.state.snapshots(),
+            realised=await self._realised(trades),
         )
+
+    async def _realised(self, trades: list[OrderRow]) -> dict[str, Decimal | None]:
+        """The realised P&L of the sells among `trades`, from the account's trade history."""
+        sold = {row.asset for row in trades if row.side is Side.SELL}
+        if not sold:
+            return {}
+        quote = self.engine.settings.quote
+        fills = await account_fills(self.engine.store, self.engine.exchange, sold, quote)
+        by_order: dict[str, list[Decimal | None]] = {}
+        for sell in realised_sells(fills, quote):
+            if sell.fill.order_id is not None:
+                by_order.setdefault(sell.fill.order_id, []).append(sell.realised)
+        result: dict[str, Decimal | None] = {}
+        for row in trades:
+            if row.side is not Side.SELL:
+                continue
+            found = by_order.get(row.exchange_order_id or "") or by_order.get(row.client_order_id)
+            if found:
+                known = [r for r in found if r is not None]
+                result[row.client_order_id] = sum(known, Decimal(0)) if len(known) == len(
+                    found) else None
+        return result
 
     async def status(self) -> Status:
         """Mode, exchange, last scan, next plan, trouble and open approvals."""
