@@ -182,13 +182,15 @@ async def test_portfolio_shows_the_cost_the_exchange_history_explains(phone: Pho
     assert text.count("the trade history does not explain the holding") == 1
 
 
-async def test_history_gives_each_trades_value_and_a_sells_realised_pnl(phone: Phone) -> None:
+async def test_history_and_the_execution_message_give_value_pnl_and_cash(phone: Phone) -> None:
     await phone.ask("/plan", "Plan")
     [message] = [m for m in phone.tg.sent_to(OWNER)
                  if m.reply_markup and "Approve" in str(m.reply_markup)]
     phone.tg.press_button(OWNER, message, "Approve")
     await phone.tg.wait_for_method(
         "editMessageText", lambda c: "executed" in str(c.params["text"]), timeout=30)
+    executed = visible(str(message.text))
+    assert re.search(r"Cash now [\d,]+\.\d\d USDT · \d+\.\d%", executed), executed
     text = await phone.ask("/history", "History")
     lines = text.split("\n")
     [eth] = [i for i, line in enumerate(lines) if "SELL ETH" in line]
