@@ -55,6 +55,9 @@ def summary_view(summary: DailySummary) -> View:
                                  f"{trade.asset} ≈ {money(trade.value)}", 40)))
     else:
         lines.append("No trades today.")
+    if summary.realised is not None and summary.beside_holding is not None:
+        lines.append(f"Realised {signed_money(summary.realised)} · vs holding "
+                     f"{signed_money(summary.beside_holding)}")
     if summary.signals:
         named = ", ".join(f"{s.asset} {s.signal.value}" for s in summary.signals)
         lines += wrap_lines(f"Signals: {named} (+{summary.holds} HOLD)", limit=4)

@@ -175,9 +175,9 @@ class EngineService:
         waiting = await self.engine.approvals.in_states(ApprovalState.PENDING)
         return [a for a in waiting if a.expires_at > now]
 
-    async def profit(self) -> Profit:
-        """/profit: value change, realised P&L and fees for today (since midnight UTC), 7
-        days, 30 days and since the start, beside holding (core.account.pnl)."""
+    async def profit(self, since: datetime | None = None) -> Profit:
+        """/profit: value change, realised P&L and fees for today (since midnight UTC, or
+        `since`), 7 days, 30 days and since the start, beside holding (core.account.pnl)."""
         now = self.clock()
         scan = self.engine.latest or await self.engine.scan(now)
         if scan is None:
@@ -187,7 +187,8 @@ class EngineService:
         try:
             return await read_profit(
                 self.engine.store, self.engine.exchange, scan.portfolio,
-                [(s.at, s.total_value) for s in snapshots], now=now, day_start=midnight)
+                [(s.at, s.total_value) for s in snapshots], now=now,
+                day_start=midnight if since is None else since)
         except ExchangeError as error:
             raise ServiceError(f"the exchange is not answering: {error}") from None
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from decimal import Decimal
 
+from core.account.pnl import PeriodProfit
 from core.domain.models import AssetSignal, Portfolio, SignalKind
 from core.engine.approvals import Approval, ApprovalState
 from core.engine.orders import OrderRow
@@ -48,6 +49,8 @@ class SummaryInput:
     health: EngineHealth
     period: timedelta = DAY
     zone: tzinfo = UTC
+    profit: PeriodProfit | None = None
+    """The period's P&L figures (core.account.pnl), as /profit gives them; None: unknown."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,6 +105,8 @@ class DailySummary:
     signals: tuple[SignalLine, ...]
     holds: int
     attention: tuple[str, ...]
+    realised: Decimal | None = None
+    beside_holding: Decimal | None = None
 
     @property
     def change(self) -> Decimal | None:
@@ -139,6 +144,8 @@ def compose_summary(data: SummaryInput) -> DailySummary:
         signals=_signals(portfolio, data.signals),
         holds=sum(1 for s in data.signals.values() if s.signal is SignalKind.HOLD),
         attention=_attention(data, start),
+        realised=data.profit.realised if data.profit else None,
+        beside_holding=data.profit.beside_holding if data.profit else None,
     )
 
 

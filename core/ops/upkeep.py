@@ -15,10 +15,17 @@ from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from core.config.settings import Settings
-from core.engine.service import EngineService
+from core.engine.service import EngineService, ServiceError
 from core.ops.backup import DailyBackups
 from core.ops.outbox import Letter, Outbox
-from core.ops.summary import DailySummary, EngineHealth, SummaryInput, compose_summary, summary_due
+from core.ops.summary import (
+    DAY,
+    DailySummary,
+    EngineHealth,
+    SummaryInput,
+    compose_summary,
+    summary_due,
+)
 from core.ops.watchdog import ScansFailing, ScansResumed, ScanWatchdog
 from core.runtime.logs import log_event
 from core.runtime.periodic import sleep_or_stop
@@ -71,6 +78,12 @@ class Upkeep:
         settings = self.service.settings
         status = await self.service.status()
         history = await self.service.history(limit=200)
+        profit = None
+        if scan is not None:
+            try:
+                profit = (await self.service.profit(since=now - DAY)).periods[0]
+            except ServiceError as error:
+                log.info("the summary goes without P&L: %s", error)
         return SummaryInput(
             now=now,
             quote=settings.quote,
@@ -89,6 +102,7 @@ class Upkeep:
                 executing=tuple(a.id for a in status.executing),
             ),
             zone=self.zone,
+            profit=profit,
         )
 
     async def summary_if_due(self, now: datetime) -> DailySummary | None:
