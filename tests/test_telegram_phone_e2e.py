@@ -197,3 +197,31 @@ async def test_history_and_the_execution_message_give_value_pnl_and_cash(phone: 
     value = next(line for line in lines[eth + 1:eth + 4] if line.startswith("  value "))
     # Bought at 3,000 before Ballast ran, sold near 3,685: a gain, less the sell's fee.
     assert re.fullmatch(r"  value [\d,]+\.\d\d · P&L \+[\d,]+\.\d\d", value), text
+
+
+async def test_settings_read_and_change_as_on_a_phone(phone: Phone) -> None:
+    text = await phone.ask("/settings", "Settings")
+    for group in ("Cash", "Positions", "Signals", "Trading", "Alerts"):
+        assert group in text, text
+    assert re.search(r"min_cash +25%", text) and re.search(r"turnover_period +30d", text)
+    assert "2592000" not in text and "0.25" not in text
+
+    changed = await phone.ask("/settings min_cash 22%", "min_cash")
+    assert changed == "✅ min_cash 25% → 22%"
+    changed = await phone.ask("/settings turnover_period 7d", "turnover_period")
+    assert changed == "✅ turnover_period 30d → 7d"
+    assert phone.bot.editor.current.turnover_period == 7 * 86400
+
+    typo = await phone.ask("/settings mincash 22%", "Not changed")
+    assert "did you mean min_cash?" in " ".join(typo.split())
+    refused = " ".join((await phone.ask("/settings min_cash 30%", "Not changed")).split())
+    assert "min_cash 30% must be ≤ target_cash (25%)" in refused, refused
+    together = await phone.ask("/settings min_cash 30% target_cash 30%", "target_cash")
+    assert together.split("\n") == ["✅ min_cash 22% → 30%", "✅ target_cash 25% → 30%"]
+
+    [shown] = [m for m in phone.tg.sent_to(OWNER) if m.text and "Settings" in m.text]
+    phone.tg.press_button(OWNER, shown, "Cash −5%")
+    stepped = await phone.tg.wait_for_method(
+        "sendMessage", lambda c: "→ <b>25%</b>" in str(c.params.get("text")), timeout=20)
+    assert visible(str(stepped.params["text"])).split("\n") == [
+        "✅ min_cash 30% → 25%", "✅ target_cash 30% → 25%"]

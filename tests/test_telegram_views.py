@@ -15,11 +15,11 @@ from hypothesis import strategies as st
 from bot.telegram.callbacks import Action, ButtonPress, decode, encode
 from bot.telegram.charts import ValuePoint, allocation_chart, value_chart
 from bot.telegram.format import LINE_WIDTH, MESSAGE_LIMIT, amount, money, split_message, visible
+from bot.telegram.settings_views import settings_view
 from bot.telegram.views import (
     View,
     plan_view,
     portfolio_view,
-    settings_view,
     signals_view,
 )
 from core.config.rules import PolicySettings, SignalSettings
@@ -180,13 +180,13 @@ def test_signals_view_shows_votes_and_escapes_reasons() -> None:
 
 def test_settings_view_lists_values_and_escapes() -> None:
     view = settings_view({"min_cash": D("0.20"), "never_sell": ("BTC",), "stop_loss": None,
-                          "sell_on_signal": True}, changed="min_cash")
+                          "sell_on_signal": True, "preset": "<x>"}, {"min_cash": "chat"})
     text = visible(view.text)
-    assert "min_cash = 0.20" in text
-    assert "never_sell = BTC" in text
-    assert "stop_loss = off" in text
-    assert "sell_on_signal = on" in text
-    assert "Changed min_cash" in text
+    assert re.search(r"min_cash\* +20%", text)
+    assert re.search(r"never_sell +BTC", text)
+    assert re.search(r"stop_loss +off", text)
+    assert re.search(r"sell_on_signal +on", text)
+    assert "&lt;x&gt;" in view.text
     assert_phone_sized(view)
 
 

@@ -24,6 +24,11 @@ class Action(StrEnum):
     CHART_ALLOCATION = "ca"
     CHART_VALUE = "cv"
     SIGNAL_DETAILS = "sd"
+    SETTINGS_STEP = "ss"
+
+
+# Actions whose payload names one of Ballast's own keys (a settings step), not an approval.
+_NEEDS_KEY = frozenset({Action.SETTINGS_STEP})
 
 
 _NEEDS_ID = frozenset({Action.APPROVE, Action.REJECT})
@@ -35,10 +40,15 @@ class ButtonPress:
 
     action: Action
     approval_id: str | None = None
+    key: str | None = None
 
 
-def encode(action: Action, approval_id: str | None = None) -> str:
+def encode(action: Action, approval_id: str | None = None, *, key: str | None = None) -> str:
     """The `callback_data` for a button; raises ValueError if it would be malformed."""
+    if action in _NEEDS_KEY:
+        if key is None or not _APPROVAL_ID.fullmatch(key):
+            raise ValueError(f"key {key!r} cannot go into a button")
+        return f"{action.value}:{key}"
     if action in _NEEDS_ID:
         if approval_id is None or not _APPROVAL_ID.fullmatch(approval_id):
             raise ValueError(f"approval id {approval_id!r} cannot go into a button: "
@@ -62,6 +72,10 @@ def decode(data: str | None) -> ButtonPress | None:
         action = Action(prefix)
     except ValueError:
         return None
+    if action in _NEEDS_KEY:
+        if not sep or not _APPROVAL_ID.fullmatch(rest):
+            return None
+        return ButtonPress(action, key=rest)
     if action in _NEEDS_ID:
         if not sep or not _APPROVAL_ID.fullmatch(rest):
             return None

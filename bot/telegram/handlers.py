@@ -24,6 +24,7 @@ from bot.telegram.format import esc, money, pct
 from bot.telegram.profit_views import profit_view
 from bot.telegram.reports import help_view, history_view, status_view
 from bot.telegram.settings_edit import SettingsEditor
+from bot.telegram.settings_views import changed_view, settings_view, step_changes
 from bot.telegram.signal_views import signals_summary_view
 from bot.telegram.views import (
     View,
@@ -31,7 +32,6 @@ from bot.telegram.views import (
     notice_view,
     plan_view,
     portfolio_view,
-    settings_view,
     signals_view,
 )
 from core.config.settings import SettingsError
@@ -215,26 +215,35 @@ class Handlers:
         await self._reply(update, context, notice_view("▶️ Resumed: plans will be proposed."))
 
     async def settings(self, update: Update, context: Context) -> None:
-        """/settings: show them; `/settings NAME VALUE` changes one, validated as at start-up."""
+        """/settings: grouped, in % and durations; `/settings NAME VALUE [NAME VALUE …]`
+        changes settings together, validated as at start-up, and shows only what changed."""
         args = list(context.args or [])
         if not args:
             await self._reply(update, context, settings_view(self.editor.shown(),
-                                                             sources=self.editor.sources()))
+                                                             self.editor.sources()))
             return
-        if len(args) != 2:
+        if len(args) % 2:
             await self._reply(update, context, notice_view(
-                "Usage: /settings NAME VALUE, e.g. /settings min_cash 0.22"))
+                "Usage: /settings NAME VALUE, e.g. /settings min_cash 22% or "
+                "/settings turnover_period 30d"))
             return
+        pairs = list(zip(args[::2], args[1::2], strict=True))
+        await self._change_settings(_chat_id(update), context, pairs)
+
+    async def _change_settings(
+        self, chat: int, context: Context, pairs: list[tuple[str, str]]
+    ) -> None:
+        before = self.editor.shown()
         try:
-            await self.editor.change(args[0], args[1])
+            await self.editor.change_many(pairs)
         except SettingsError as error:
-            await self._reply(update, context, notice_view(f"❌ Not changed: {error}"))
+            await send_view(context.bot, chat, notice_view(f"❌ Not changed: {error}"))
             return
-        await self._reply(update, context, settings_view(self.editor.shown(), changed=args[0],
-                                                         sources=self.editor.sources()))
-        warning = await self._asset_warning(args[0].strip().lower())
-        if warning is not None:
-            await self._reply(update, context, notice_view(warning))
+        await send_view(context.bot, chat, changed_view(before, self.editor.shown()))
+        for name, _ in pairs:
+            warning = await self._asset_warning(name.strip().lower())
+            if warning is not None:
+                await send_view(context.bot, chat, notice_view(warning))
 
     async def _asset_warning(self, name: str) -> str | None:
         """For a changed asset list: which symbols the exchange does not list (a typo protects
@@ -301,6 +310,11 @@ class Handlers:
             return
         if press.action is Action.SIGNAL_DETAILS:
             await self._signal_details(_chat_id(update), context)
+            return
+        if press.action is Action.SETTINGS_STEP:
+            pairs = step_changes(press.key or "", self.editor.shown())
+            if pairs is not None:
+                await self._change_settings(_chat_id(update), context, pairs)
             return
         message = query.message
         where = MessageRef(message.chat.id, message.message_id) if message is not None else None

@@ -263,54 +263,6 @@ def signals_view(
     return View("\n".join(lines))
 
 
-SOURCE_TITLES = {
-    "chat": "Changed here (kept across restarts)",
-    "env": "From the environment (.env)",
-    "file": "From the settings file",
-    "default": "Defaults",
-}
-
-
-def settings_view(
-    values: Mapping[str, object],
-    changed: str | None = None,
-    sources: Mapping[str, str] | None = None,
-) -> View:
-    """The settings the owner may change, one per line, and how to change one.
-
-    With `sources` (name → chat / env / file / default) they are grouped by where each value
-    comes from, so the owner sees what the chat changed over the server's configuration.
-    """
-    lines = ["⚙️ <b>Settings</b>"]
-    if changed:
-        lines.append(f"✅ Changed {esc(changed)}")
-    groups: dict[str, list[str]] = {}
-    for name, value in sorted(values.items()):
-        source = (sources or {}).get(name, "")
-        groups.setdefault(source, []).append(f"{name} = {_setting_text(value)}")
-    for source in (*SOURCE_TITLES, *sorted(set(groups) - set(SOURCE_TITLES))):
-        rows = groups.get(source)
-        if not rows:
-            continue
-        if source:
-            lines.append(f"<i>{esc(SOURCE_TITLES.get(source, source))}</i>")
-        lines.append("<pre>" + "\n".join(esc(fit(row, LINE_WIDTH)) for row in rows) + "</pre>")
-    lines.append("Change one: <code>/settings min_cash 0.22</code>")
-    if sources:
-        lines.append("Back to the server's value: <code>/settings min_cash reset</code>")
-    return View("\n".join(lines))
-
-
-def _setting_text(value: object) -> str:
-    if isinstance(value, bool):
-        return "on" if value else "off"
-    if value is None:
-        return "off"
-    if isinstance(value, tuple | list):
-        return ",".join(str(v) for v in value) or "(none)"
-    return str(value)
-
-
 def notice_view(text: str) -> View:
     """A one-off plain notice (escaped, wrapped)."""
     return View("\n".join(wrap_lines(text)))
