@@ -67,3 +67,22 @@ def test_portfolio_shows_cost_and_unrealised_pnl_and_says_once_why_one_is_unknow
     assert "Unrealised P&L +1,048.16 USDT on 2 of 4" in text
     assert text.count("cost ?") == 3  # SOL and AVAX rows, and the one explanation
     assert " ".join(text.split()).count("the trade history does not explain the holding") == 1
+
+
+def test_the_value_chart_draws_holdings_line_and_trade_marks() -> None:
+    from datetime import UTC, datetime, timedelta
+    from decimal import Decimal
+
+    from bot.telegram.charts import ValuePoint, value_figure
+
+    start = datetime(2026, 12, 1, tzinfo=UTC)
+    points = [ValuePoint(start + timedelta(hours=i), Decimal(10000 + 10 * i), Decimal(2500),
+                         Decimal(10000 + 5 * i)) for i in range(24)]
+    figure = value_figure(points, "USDT", buys=[start + timedelta(hours=3)],
+                          sells=[start + timedelta(hours=5), start + timedelta(hours=9)])
+    [axes] = figure.axes
+    legend = axes.get_legend()
+    assert legend is not None
+    labels = [text.get_text() for text in legend.get_texts()]
+    assert any(label.startswith("holding") for label in labels), labels
+    assert "1 buys" in labels and "2 sells" in labels

@@ -74,3 +74,17 @@ def test_trades_at_todays_price_without_fees_match_holding(
                            value_now=D("50000"), prices={"ETH": D(price_now)},
                            points=[(MIDNIGHT - timedelta(days=2), D("50000"))], fills=fills)
     assert all(p.beside_holding == 0 for p in report.periods)
+
+
+def test_the_holding_line_undoes_the_trades_at_each_points_prices() -> None:
+    from core.account.pnl import holding_curve
+
+    start = NOW - timedelta(days=2)
+    # Day 0: 2 ETH at 2,500 + 5,000 cash. Day 1 (ETH 3,000): sell 1 ETH. Day 2: ETH at 2,000.
+    fills = [fill(Side.SELL, "1", "3000", start + timedelta(days=1))]
+    points = [(start, D("10000"), {"ETH": D("0.5")}),
+              (start + timedelta(days=1, hours=1), D("11000"), {"ETH": D("3000") / D("11000")}),
+              (start + timedelta(days=2), D("10000"), {"ETH": D("0.2")})]
+    curve = holding_curve(points, fills, {"ETH": D("1")})
+    # Holding keeps 2 ETH: 5,000 + 2 × price.
+    assert curve == [D("10000"), D("11000"), D("9000")]

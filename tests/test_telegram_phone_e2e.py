@@ -225,3 +225,11 @@ async def test_settings_read_and_change_as_on_a_phone(phone: Phone) -> None:
         "sendMessage", lambda c: "→ <b>25%</b>" in str(c.params.get("text")), timeout=20)
     assert visible(str(stepped.params["text"])).split("\n") == [
         "✅ min_cash 30% → 25%", "✅ target_cash 30% → 25%"]
+
+
+async def test_the_value_chart_waits_for_enough_snapshots_and_says_so(phone: Phone) -> None:
+    await phone.ask("/portfolio", "Portfolio")  # the first scan: one snapshot
+    text = await phone.ask("/chart value", "No value chart yet")
+    assert "1 snapshot so far, one every 5m. The chart starts at 6, in about 25m." in " ".join(
+        text.split()), text
+    assert not phone.tg.calls_to("sendPhoto")

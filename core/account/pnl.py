@@ -191,3 +191,43 @@ def profit_report(
     periods += [one(name, now - timedelta(days=days)) for name, days in PERIOD_DAYS]
     periods.append(one("since start", None))
     return Profit(now, quote, value_now, tuple(periods))
+
+
+def holding_curve(
+    points: Sequence[tuple[datetime, Decimal, Mapping[str, Decimal]]],
+    fills: Sequence[Fill],
+    amounts_now: Mapping[str, Decimal],
+) -> list[Decimal | None]:
+    """What the holdings of the first point would have been worth at each point (module docs:
+    each trade since the first point undone at that point's prices).
+
+    `points` are (time, total value, allocations by asset); a point's price of an asset is its
+    share of the value over the amount held then (the amount now less the fills since). None
+    where a traded asset's price at that point cannot be told (it was not held then)."""
+    if not points:
+        return []
+    start = points[0][0]
+    since = sorted((f for f in fills if f.timestamp >= start), key=lambda f: f.timestamp)
+    curve: list[Decimal | None] = []
+    for at, total, allocations in points:
+        made = [f for f in since if f.timestamp <= at]
+        later = [f for f in fills if f.timestamp > at]
+        undone: Decimal | None = ZERO
+        for fill in made:
+            asset = fill.symbol.split("/")[0]
+            held = amounts_now.get(asset, ZERO) - sum((_units(f) for f in later
+                                                       if f.symbol == fill.symbol), ZERO)
+            share = allocations.get(asset)
+            if share is None or held <= 0 or undone is None:
+                undone = None
+                break
+            undone += _undone(fill, share * total / held, fill.symbol.split("/")[1])
+        curve.append(None if undone is None else total - undone)
+    return curve
+
+
+def _units(fill: Fill) -> Decimal:
+    """The units a fill added to the holding (negative for a sell), after a fee in units."""
+    base = fill.symbol.split("/")[0]
+    fee_units = fill.fee if fill.fee_currency == base else ZERO
+    return fill.amount - fee_units if fill.side is Side.BUY else -(fill.amount + fee_units)

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
 
-from core.account.pnl import Profit, realised_sells
+from core.account.pnl import Profit, holding_curve, realised_sells
 from core.account.profit import account_fills, read_profit
 from core.config.settings import Settings
 from core.domain.models import AssetSignal, Portfolio, PositionFacts, Side
@@ -23,7 +23,8 @@ from core.engine.ports import Proposal, Scan, auto_approval_allowed
 from core.engine.state import LAST_SCAN, PLAN_MESSAGE, Snapshot
 from core.exchange.errors import ExchangeError
 
-# /profit's "since start" reads every snapshot (one per rebalance_interval: 9k a year hourly).
+# /profit's "since start" and the value chart read every snapshot (one per rebalance_interval:
+# 9k a year hourly) and every filled order.
 ALL_SNAPSHOTS = 1_000_000
 
 
@@ -46,6 +47,17 @@ class History:
     snapshots: list[Snapshot]
     realised: dict[str, Decimal | None] = field(default_factory=dict)
     """Each sell's realised P&L at average cost by client order id (None: cost unknown)."""
+
+
+@dataclass(frozen=True, slots=True)
+class ValueHistory:
+    """The value over time: snapshots (oldest first), what holding the first snapshot's
+    holdings would have been worth at each (None: not known there), Ballast's trades' times."""
+
+    snapshots: list[Snapshot]
+    holding: list[Decimal | None]
+    buys: list[datetime]
+    sells: list[datetime]
 
 
 @dataclass(frozen=True, slots=True)
@@ -191,6 +203,27 @@ class EngineService:
                 day_start=midnight if since is None else since)
         except ExchangeError as error:
             raise ServiceError(f"the exchange is not answering: {error}") from None
+
+    async def value_history(self) -> ValueHistory:
+        """The value snapshots with, beside them, what holding would have left and Ballast's
+        own trades (for the value chart)."""
+        snapshots = await self.engine.state.snapshots()
+        scan = self.engine.latest
+        own = await self.engine.orders.recent_filled(ALL_SNAPSHOTS)
+        holding: list[Decimal | None] = [None] * len(snapshots)
+        if scan is not None and snapshots:
+            quote = self.engine.settings.quote
+            fills = await account_fills(self.engine.store, self.engine.exchange,
+                                        set(scan.portfolio.holdings), quote)
+            amounts = {a: h.amount for a, h in scan.portfolio.holdings.items()}
+            holding = holding_curve([(s.at, s.total_value, s.allocations) for s in snapshots],
+                                    fills, amounts)
+        return ValueHistory(
+            snapshots=snapshots,
+            holding=holding,
+            buys=[row.updated_at for row in own if row.side is Side.BUY],
+            sells=[row.updated_at for row in own if row.side is Side.SELL],
+        )
 
     async def pause(self) -> None:
         """Stop proposing plans (scans and alerts go on)."""
