@@ -13,7 +13,15 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
 from bot.cli.app import app
-from bot.cli.common import CURVE_NAMES, console, error_console, fail, parse_moment, print_json
+from bot.cli.common import (
+    CURVE_NAMES,
+    console,
+    counted,
+    error_console,
+    fail,
+    parse_moment,
+    print_json,
+)
 from core.domain.models import epoch_ms
 
 if TYPE_CHECKING:
@@ -233,10 +241,10 @@ def _title(result: BacktestResult) -> str:
 def _explain(result: BacktestResult) -> None:
     tally = result.tally
     console.print(
-        f"Ballast executed {tally.executed:,} of {tally.plans:,} plans "
+        f"Ballast executed {tally.executed:,} of {counted(tally.plans, 'plan')} "
         f"({tally.drifted:,} not executed: price moved beyond max_price_drift before the fill; "
-        f"{tally.refused:,} orders refused or skipped). Decisions use candles closed by then; "
-        "fills at the next candle's open.",
+        f"{counted(tally.refused, 'order')} refused or skipped). Decisions use candles closed "
+        "by then; fills at the next candle's open.",
         highlight=False,
     )
 

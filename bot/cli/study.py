@@ -17,7 +17,15 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from bot.cli.app import app
-from bot.cli.common import CURVE_NAMES, console, error_console, fail, parse_moment, print_json
+from bot.cli.common import (
+    CURVE_NAMES,
+    console,
+    counted,
+    error_console,
+    fail,
+    parse_moment,
+    print_json,
+)
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -42,7 +50,8 @@ def study_command(
         "--timeframe", help="Candle timeframe for configs the grid gives none (default: setting).",
     )] = None,
     inputs: Annotated[list[Path] | None, typer.Option(
-        "--input", help="Starting portfolio (what-if JSON); repeat for several (default: seed).",
+        "--input", metavar="<path>",
+        help="Starting portfolio (what-if JSON); repeat for several (default: seed).",
     )] = None,
     grid_file: Annotated[Path | None, typer.Option(
         "--grid", help="TOML mapping setting names to lists of values (default: the defaults).",
@@ -292,7 +301,7 @@ def _explain(block: Mapping[str, Any]) -> None:
         say(f"Walk-forward ({wf['criterion']}): chose {', '.join(wf['chosen'])}. "
             f"Out of sample {oos['period']['from'][:10]} → {oos['period']['to'][:10]}: "
             f"return {b['total_return']:.1%}, Sharpe {b['sharpe']:.2f}, "
-            f"max drawdown {b['max_drawdown']:.1%}, {b['trades']:,} trades, fees "
+            f"max drawdown {b['max_drawdown']:.1%}, {counted(b['trades'], 'trade')}, fees "
             f"{b['fees_paid']:,.0f}; buy-and-hold {h['total_return']:.1%} / "
             f"{h['sharpe']:.2f} / {h['max_drawdown']:.1%}; calendar {c['total_return']:.1%} / "
             f"{c['sharpe']:.2f} / {c['max_drawdown']:.1%}.", highlight=False)
@@ -301,7 +310,8 @@ def _explain(block: Mapping[str, Any]) -> None:
     say(f"Overfitting: PBO {block['pbo']:.2f} (chance the in-sample best is below the median "
         f"out of sample; 0.5 = luck) · deflated Sharpe {block['deflated_sharpe']:.2f} "
         f"(chance the best config, {dsr.get('best', '—')}, has a real edge after "
-        f"{dsr.get('trials', 0)} configurations tried) · {stats['returns']}.", highlight=False)
+        f"{counted(dsr.get('trials', 0), 'configuration')} tried) · {stats['returns']}.",
+        highlight=False)
     robust = block["start_robustness"]
     if robust:
         spread = robust["spread"]
@@ -359,8 +369,8 @@ def study_figure(plan: StudyPlan, results: Mapping[Any, BacktestResult],
     axis.plot([], [], color="tab:blue", alpha=0.5, label="each config, folds chained")
     quote = plan.portfolios[0].inputs[0].start.quote
     value_axis(axis, [run.hodl.equity, run.calendar.equity], quote)
-    figure.suptitle(f"Study · {plan.portfolios[0].name} · {len(names)} configs × "
-                    f"{len(plan.folds)} folds", fontsize=11)
+    figure.suptitle(f"Study · {plan.portfolios[0].name} · {counted(len(names), 'config')} × "
+                    f"{counted(len(plan.folds), 'fold')}", fontsize=11)
     axis.grid(True, alpha=0.3)
     axis.margins(x=0)
     date_axis(axis)
