@@ -86,3 +86,12 @@ def test_the_value_chart_draws_holdings_line_and_trade_marks() -> None:
     labels = [text.get_text() for text in legend.get_texts()]
     assert any(label.startswith("holding") for label in labels), labels
     assert "1 buys" in labels and "2 sells" in labels
+
+
+def test_the_paper_greeting_names_where_its_prices_come_from() -> None:
+    from bot.telegram.app import start_notice
+    from core.config.settings import load_settings
+
+    text = visible(start_notice(load_settings(env={"BALLAST_MODE": "paper"}), "paper").text)
+    assert "on paper" not in text
+    assert "Mode paper: simulated fills\nPrices from binance" in text

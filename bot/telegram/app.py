@@ -368,9 +368,15 @@ async def _stop_updater(updater: Updater) -> None:
 
 
 def start_notice(settings: Settings, exchange: str) -> View:
-    """The start-up message: mode and exchange, so the owner knows what is running."""
+    """The start-up message: mode and exchange, so the owner knows what is running (paper mode
+    names the exchange its prices come from, not the paper exchange itself)."""
+    if settings.mode == "paper":
+        where = ["Mode <b>paper</b>: simulated fills",
+                 f"Prices from {esc(fit(settings.exchange, 20))}"]
+    else:
+        where = [f"Mode <b>{esc(settings.mode)}</b> on {esc(fit(exchange, 20))}"]
     return View("\n".join([
         "🟢 <b>Ballast is running</b>",
-        f"Mode <b>{esc(settings.mode)}</b> on {esc(fit(exchange, 20))}",
+        *where,
         f"Approval {esc(settings.approval)}",
     ]))
