@@ -136,3 +136,8 @@ def test_cagr_under_a_year_reads_n_a() -> None:
         text = console.export_text()
         assert ("-66.3%" in text) is shown
         assert ("-1.00" in text) is True  # Sharpe over 30 days still stands
+
+
+def test_a_small_fee_share_is_not_rounded_to_zero() -> None:
+    text = verdict(summary(1.0, -0.2, fees=7.69, total_return=0.0, final_value=15_000.0), "USDT")
+    assert text.endswith("Fees paid: 7.69 USDT (0.05% of the starting value).")

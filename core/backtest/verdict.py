@@ -74,5 +74,7 @@ def _cost(ballast: Mapping[str, float | int], quote: str) -> str:
         return "No fees paid."
     growth = 1.0 + float(ballast["total_return"])
     start = float(ballast["final_value"]) / growth if growth > 0 else 0.0
-    share = f" ({fees / start:.1%} of the starting value)" if start > 0 else ""
+    # Small shares keep a digit that is not zero: 0.05%, not 0.0%.
+    share = (f" ({fees / start:.{1 if fees / start >= 0.001 else 2}%} of the starting value)"
+             if start > 0 else "")
     return f"Fees paid: {fees:,.2f} {quote}{share}."
