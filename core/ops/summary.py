@@ -107,6 +107,8 @@ class DailySummary:
     attention: tuple[str, ...]
     realised: Decimal | None = None
     beside_holding: Decimal | None = None
+    unknown_sells: int = 0
+    """Sells of the period whose cost was unknown, left out of `realised`."""
 
     @property
     def change(self) -> Decimal | None:
@@ -146,6 +148,7 @@ def compose_summary(data: SummaryInput) -> DailySummary:
         attention=_attention(data, start),
         realised=data.profit.realised if data.profit else None,
         beside_holding=data.profit.beside_holding if data.profit else None,
+        unknown_sells=data.profit.unknown_sells if data.profit else 0,
     )
 
 
