@@ -8,6 +8,7 @@ import logging
 import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -263,6 +264,13 @@ async def test_chart_buttons_and_command_send_pictures(world: World) -> None:
     first = await world.tg.wait_for_method("sendPhoto")
     assert first.files["photo"].startswith(b"\x89PNG")
     assert "cash" in str(first.params["caption"])
+    world.tg.push_command(OWNER, "/chart value")
+    # Too few snapshots yet: said in words, not an empty plot.
+    await world.tg.wait_for_method("sendMessage", sent_to(OWNER, "No value chart yet"))
+    portfolio = (await world.service.portfolio()).portfolio
+    now = datetime.now(UTC)
+    for hours in range(6, 0, -1):
+        await world.service.engine.state.add_snapshot(portfolio, now - timedelta(hours=hours))
     world.tg.push_command(OWNER, "/chart value")
     second = await world.tg.wait_for_method("sendPhoto", sent_to(OWNER, "Value"))
     assert second.files["photo"].startswith(b"\x89PNG")

@@ -18,9 +18,8 @@ from telegram.ext import ContextTypes
 from bot.telegram.alerts import closed_view, executing_view, refused_view
 from bot.telegram.answers import settled_tap, unknown_view
 from bot.telegram.callbacks import Action, ButtonPress, decode
-from bot.telegram.charts import MIN_VALUE_POINTS, ValuePoint, allocation_chart, value_chart
-from bot.telegram.delivery import MessageRef, edit_view, send_picture, send_view
-from bot.telegram.format import duration, esc, money, pct
+from bot.telegram.chart_replies import send_chart
+from bot.telegram.delivery import MessageRef, edit_view, send_view
 from bot.telegram.profit_views import profit_view
 from bot.telegram.reports import help_view, history_view, status_view
 from bot.telegram.settings_edit import SettingsEditor
@@ -347,29 +346,7 @@ class Handlers:
     # -- helpers -----------------------------------------------------------------------------
 
     async def _send_chart(self, chat: int, context: Context, which: Action) -> None:
-        await context.bot.send_chat_action(chat, ChatAction.UPLOAD_PHOTO)
-        try:
-            if which is Action.CHART_VALUE:
-                history = await self.service.value_history()
-                points = [ValuePoint(s.at, s.total_value, s.cash_value, holding)
-                          for s, holding in zip(history.snapshots, history.holding, strict=True)]
-                if len(points) < MIN_VALUE_POINTS:
-                    await send_view(context.bot, chat, notice_view(_too_early(
-                        len(points), self.editor.current.rebalance_interval)))
-                    return
-                png = await asyncio.to_thread(value_chart, points, self.quote, history.buys,
-                                              history.sells)
-                caption = f"📈 Value over time ({len(points)} snapshots)"
-            else:
-                seen = await self.service.portfolio()
-                png = await asyncio.to_thread(allocation_chart, seen.portfolio,
-                                              self.editor.current.policy)
-                caption = (f"📊 {money(seen.portfolio.total_value)} {esc(self.quote)} · "
-                           f"cash {pct(seen.portfolio.cash_allocation)}")
-        except ServiceError as error:
-            await send_view(context.bot, chat, notice_view(f"⚠️ {error}"))
-            return
-        await send_picture(context.bot, chat, png, caption)
+        await send_chart(context.bot, chat, which, self.service, self.editor.current)
 
     async def _answer(
         self, update: Update, context: Context, make: Callable[[], Awaitable[View]]
@@ -400,14 +377,6 @@ def refusal_view(decision: Decision) -> View | None:
     if state is ApprovalState.PENDING:
         return refused_view(_sentence(decision.message))
     return None
-
-
-def _too_early(count: int, every: int) -> str:
-    """Why there is no value chart yet, and when there will be one."""
-    have = "no snapshot" if count == 0 else "1 snapshot" if count == 1 else f"{count} snapshots"
-    wait = duration((MIN_VALUE_POINTS - count) * every)
-    return (f"📈 No value chart yet: {have} so far, one every {duration(every)}. The chart "
-            f"starts at {MIN_VALUE_POINTS}, in about {wait}.")
 
 
 def _chat_id(update: Update) -> int:
