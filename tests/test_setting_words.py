@@ -66,6 +66,8 @@ def test_the_groups_cover_every_editable_setting_in_order() -> None:
     assert [title for title, _ in groups][:5] == [
         "💵 Cash", "📦 Positions", "📡 Signals", "🔁 Trading", "🔔 Alerts"]
     assert sorted(n for _, names in groups for n in names) == sorted(EDITABLE)
+    # Within a group, in the group's own order: the cash limits from minimum to maximum.
+    assert groups[0][1][:3] == ["min_cash", "target_cash", "max_cash"]
 
 
 def test_the_settings_view_fits_a_phone() -> None:

@@ -58,7 +58,7 @@ def group_of(name: str) -> str:
 
 def grouped(names: Iterable[str]) -> list[tuple[str, list[str]]]:
     """`names` by group, in the groups' order and each group's own order."""
-    order = {name: i for i, (_, members) in enumerate(GROUPS) for name in members}
+    order = {name: i for _, members in GROUPS for i, name in enumerate(members)}
     titles = [title for title, _ in GROUPS] + ["⚙️ Other"]
     found: dict[str, list[str]] = {}
     for name in names:
