@@ -34,3 +34,12 @@ def test_a_failing_portfolio_command_creates_no_database(
         "BALLAST_MODE": "paper", "BALLAST_EXCHANGE_API_URL": "http://127.0.0.1:9"})
     assert result.exit_code != 0, result.output
     assert list(tmp_path.iterdir()) == []
+
+
+async def test_an_in_memory_database_leaves_no_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    async with await Store.open(":memory:"):
+        pass
+    assert list(tmp_path.iterdir()) == []

@@ -245,7 +245,10 @@ SIDE_FILES = ("-wal", "-shm", "-journal")
 
 def _create_private(path: Path) -> None:
     """Create a missing database file readable by its owner only (0600): it holds the account's
-    orders and history. SQLite gives its side files the database's permissions."""
+    orders and history. SQLite gives its side files the database's permissions. An in-memory
+    database (`:memory:`) has no file."""
+    if str(path) == ":memory:":
+        return
     try:
         descriptor = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
     except (FileExistsError, FileNotFoundError, NotADirectoryError, PermissionError):
