@@ -29,3 +29,16 @@ async def test_holdings_line_and_trade_marks_follow_a_sell(store: Store) -> None
     # Prices did not move: holding's line is the value plus the fee the sell paid.
     assert history.holding[0] == history.snapshots[0].total_value
     assert history.holding[-1] == history.snapshots[-1].total_value + D("1.5")
+
+
+async def test_todays_profit_starts_at_midnight_in_the_owners_time_zone(
+    store: Store,  # noqa: F811
+) -> None:
+    rig, upkeep, _ = await build(store, timezone="Europe/Berlin")
+    scan = await rig.engine.scan(rig.clock.now)  # T0 is 12:00 UTC, 13:00 in Berlin
+    assert scan is not None
+    # 23:30 UTC the day before: already today in Berlin (00:30), still yesterday in UTC.
+    early = rig.clock.now - timedelta(hours=12, minutes=30)
+    await rig.engine.state.add_snapshot(scan.portfolio, early)
+    today = (await upkeep.service.profit()).periods[0]
+    assert today.name == "today" and today.since == early

@@ -10,6 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
+from zoneinfo import ZoneInfo
 
 from core.account.pnl import Profit, holding_curve, realised_sells
 from core.account.profit import account_fills, read_profit
@@ -188,14 +189,16 @@ class EngineService:
         return [a for a in waiting if a.expires_at > now]
 
     async def profit(self, since: datetime | None = None) -> Profit:
-        """/profit: value change, realised P&L and fees for today (since midnight UTC, or
-        `since`), 7 days, 30 days and since the start, beside holding (core.account.pnl)."""
+        """/profit: value change, realised P&L and fees for today (since midnight in the
+        owner's `timezone`, or `since`), 7 days, 30 days and since the start, beside holding
+        (core.account.pnl)."""
         now = self.clock()
         scan = self.engine.latest or await self.engine.scan(now)
         if scan is None:
             raise ServiceError(f"the exchange is not answering: {self.engine.last_error}")
         snapshots = await self.engine.state.snapshots(limit=ALL_SNAPSHOTS)
-        midnight = now.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+        local = now.astimezone(ZoneInfo(self.engine.settings.timezone))
+        midnight = local.replace(hour=0, minute=0, second=0, microsecond=0).astimezone(UTC)
         try:
             return await read_profit(
                 self.engine.store, self.engine.exchange, scan.portfolio,
