@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import io
 import logging
+import re
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -335,3 +336,30 @@ async def test_ballast_run_prints_each_event_once(tmp_path: Path) -> None:
     written = (tmp_path / "b.log").read_text().splitlines()
     assert [parse_line(line)["event"] for line in written] == ["exchange", "log"]
     assert len(console) == 1 and "not an event line" in console[0]
+
+
+class Terminal(io.StringIO):
+    """A stream that says it is a terminal."""
+
+    def isatty(self) -> bool:
+        return True
+
+
+def test_a_terminal_reads_one_format_and_a_journal_keeps_key_value_lines() -> None:
+    for stream, logfmt in ((Terminal(), False), (io.StringIO(), True)):
+        handlers = configure_logging(["s3cret"], stream=stream)
+        try:
+            log = logging.getLogger("ballast.test.terminal")
+            log.warning("binance loading markets: retrying in 0.5 s (key s3cret)")
+            log_event(log, "scan", "scan", total_value="12.00")
+        finally:
+            for handler in handlers:
+                logging.getLogger().removeHandler(handler)
+        lines = stream.getvalue().splitlines()
+        assert "s3cret" not in stream.getvalue()
+        if logfmt:
+            assert all(" level=" in line for line in lines), lines
+        else:
+            assert re.fullmatch(r"\d\d:\d\d:\d\d warning: binance loading markets: retrying "
+                                r"in 0\.5 s \(key \S+\)", lines[0]), lines
+            assert re.fullmatch(r"\d\d:\d\d:\d\d scan total_value=12\.00", lines[1]), lines

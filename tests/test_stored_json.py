@@ -1,8 +1,10 @@
 """Plans and outbox letters stored as JSON: text written by earlier Ballasts still reads, today's
-text is byte for byte what they wrote, and a damaged row is refused naming the field."""
+text is byte for byte what they wrote (plus each planned trade's `why`), and a damaged row is
+refused naming the field."""
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
 
@@ -126,9 +128,19 @@ SAMPLE_TEXTS: list[tuple[str, str]] = [
 ]
 
 
+def written_now(text: str, kind: str = "") -> str:
+    """An earlier Ballast's text as it is written now: each planned trade also says `why` (a
+    buy's choice in words; empty here), an execution the cash after it (not known here), which
+    texts without them read as."""
+    text = re.sub(r'("reasons":\[[^\]]*\])\}', r'\1,"why":""}', text)
+    if kind in ("PlanExecuted", "ExecutionFailed"):
+        text = text[:-1] + ',"cash_value":null,"cash_allocation":null}'
+    return text
+
+
 def test_a_plan_reads_and_writes_the_text_earlier_ballasts_stored() -> None:
     assert plan_from_json(PLAN_TEXT) == PLAN
-    assert plan_to_json(PLAN) == PLAN_TEXT
+    assert plan_to_json(PLAN) == written_now(PLAN_TEXT)
     # The exact decimal spelling survives, not only the value.
     assert str(plan_from_json(PLAN_TEXT).cash_after) == "3.1E+3"
 
@@ -142,7 +154,7 @@ def test_letters_read_and_write_the_text_earlier_ballasts_stored() -> None:
     for letter, text in ((PROPOSED, PROPOSED_TEXT), (SIGNAL, SIGNAL_TEXT)):
         kind = type(letter).__name__
         assert decode(kind, text) == letter
-        assert encode(letter) == (kind, text)
+        assert encode(letter) == (kind, written_now(text, kind))
     # Kinds added since (the samples' tail) have no text an earlier Ballast could have stored.
     earlier = SAMPLES[:len(SAMPLE_TEXTS)]
     assert [type(sample).__name__ for sample in earlier] == [kind for kind, _ in SAMPLE_TEXTS]
@@ -152,7 +164,7 @@ def test_letters_read_and_write_the_text_earlier_ballasts_stored() -> None:
         # level cash is raised at) is written too, so the text is the old one only where the
         # letter kept its shape.
         assert decode(*encode(sample)) == sample
-        if encode(sample)[1] != text:
+        if encode(sample)[1] != written_now(text, kind):
             assert kind in GROWN, f"{kind} is written differently than before"
 
 

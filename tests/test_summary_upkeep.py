@@ -219,3 +219,27 @@ async def test_the_days_signal_flips_reach_the_summary_instead_of_the_phone(stor
         await outbox.post(SignalChanged(at, "ETH", before, after, 0.3), at)
     summary = await upkeep.summary_if_due(T0 + timedelta(hours=1))
     assert summary is not None and summary.signal_changes == ("ETH HOLD→BUY→HOLD",)
+
+
+async def test_the_summary_gives_the_days_realised_pnl_beside_holding(store: Store) -> None:
+    from bot.telegram.format import visible
+    from bot.telegram.letters import summary_view
+
+    rig, upkeep, _ = await build(store)
+    await rig.engine.tick(rig.clock.now)
+    rig.next_plan = plan_of(trade(Side.SELL, "ETH", "0.5", "3000", TradeReason.RAISE_CASH))
+    proposal = await rig.engine.plan(rig.clock.now)
+    assert proposal.approval is not None
+    decision = await rig.engine.approve(proposal.approval.id, "owner", rig.clock.advance(5))
+    assert decision.state is ApprovalState.DONE, decision.message
+    await rig.engine.scan(rig.clock.advance(5))
+
+    summary = await upkeep.summary_if_due(T0 + timedelta(hours=1))
+    assert summary is not None
+    # The ETH was held before any trade history: its cost is unknown, nothing realised; sold
+    # at today's price, the sale is holding less its fee.
+    assert summary.realised == D("0") and summary.beside_holding == D("-1.5")
+    assert summary.unknown_sells == 1
+    text = visible(summary_view(summary).text)
+    assert "Realised +0.00? · vs holding −1.50" in text
+    assert "its cost is unknown" in " ".join(text.split())

@@ -5,8 +5,10 @@ timeout; nothing sleeps."""
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -37,7 +39,7 @@ from tests.engine_support import (
     trade,
 )
 from tests.fixed_prices import FixedPrices
-from tests.standins.telegram import TelegramStandIn, sent_to
+from tests.standins.telegram import TelegramStandIn, sent_to, shown_to
 from tests.standins.telegram_wire import Call, SentMessage
 
 OWNER = 4242
@@ -263,6 +265,13 @@ async def test_chart_buttons_and_command_send_pictures(world: World) -> None:
     assert first.files["photo"].startswith(b"\x89PNG")
     assert "cash" in str(first.params["caption"])
     world.tg.push_command(OWNER, "/chart value")
+    # Too few snapshots yet: said in words, not an empty plot.
+    await world.tg.wait_for_method("sendMessage", sent_to(OWNER, "No value chart yet"))
+    portfolio = (await world.service.portfolio()).portfolio
+    now = datetime.now(UTC)
+    for hours in range(6, 0, -1):
+        await world.service.engine.state.add_snapshot(portfolio, now - timedelta(hours=hours))
+    world.tg.push_command(OWNER, "/chart value")
     second = await world.tg.wait_for_method("sendPhoto", sent_to(OWNER, "Value"))
     assert second.files["photo"].startswith(b"\x89PNG")
 
@@ -288,7 +297,7 @@ async def test_the_owner_confirms_a_changed_balance_with_the_alerts_button(
 
 async def test_settings_change_is_validated_like_start_up(world: World) -> None:
     world.tg.push_command(OWNER, "/settings min_cash 0.22")
-    await world.tg.wait_for_method("sendMessage", sent_to(OWNER, "Changed min_cash"))
+    await world.tg.wait_for_method("sendMessage", sent_to(OWNER, "min_cash 25% → <b>22%</b>"))
     assert world.applied[-1].min_cash == Decimal("0.22")
     world.tg.push_command(OWNER, "/settings min_cash 0.5")
     refused = await world.tg.wait_for_method("sendMessage", sent_to(OWNER, "Not changed"))
@@ -306,7 +315,8 @@ async def test_settings_change_is_validated_like_start_up(world: World) -> None:
     assert "cash_floor" in visible(str(refused.params["text"]))
     assert len(world.applied) == 1
     world.tg.push_command(OWNER, "/settings")
-    shown = await world.tg.wait_for_method("sendMessage", sent_to(OWNER, "min_cash = 0.22"))
+    shown = await world.tg.wait_for_method("sendMessage", shown_to(OWNER, "Settings"))
+    assert re.search(r"min_cash\*? +22%", visible(str(shown.params["text"])))
     assert "telegram_token" not in str(shown.params["text"])
     assert "cash_floor" not in str(shown.params["text"])
 
@@ -439,7 +449,7 @@ async def test_never_sell_refuses_what_is_no_symbol_and_warns_of_unlisted_or_unh
     assert world.applied == []
     seen = len(world.tg.calls)
     world.tg.push_command(OWNER, "/settings never_sell btc,ETHH,sol")
-    await world.tg.wait_for_method("sendMessage", sent_to(OWNER, "Changed never_sell"), after=seen)
+    await world.tg.wait_for_method("sendMessage", sent_to(OWNER, "✅ never_sell"), after=seen)
     warning = await world.tg.wait_for_method("sendMessage", sent_to(OWNER, "no USDT market"),
                                              after=seen)
     text = " ".join(visible(str(warning.params["text"])).split())  # wrapped for a phone

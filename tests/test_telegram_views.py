@@ -15,11 +15,11 @@ from hypothesis import strategies as st
 from bot.telegram.callbacks import Action, ButtonPress, decode, encode
 from bot.telegram.charts import ValuePoint, allocation_chart, value_chart
 from bot.telegram.format import LINE_WIDTH, MESSAGE_LIMIT, amount, money, split_message, visible
+from bot.telegram.settings_views import settings_view
 from bot.telegram.views import (
     View,
     plan_view,
     portfolio_view,
-    settings_view,
     signals_view,
 )
 from core.config.rules import PolicySettings, SignalSettings
@@ -75,7 +75,7 @@ def test_portfolio_view_shows_holdings_cash_limits_and_pnl() -> None:
     assert "⚠ Under 20%: next plan sells to 25%" in text  # min_cash less cash_band
     assert re.search(r"ETH +4,607\.00 ▲36\.5% SELL", text)
     assert re.search(r"BTC +3,174\.96 +25\.1% BUY", text)
-    assert "  0.03482 @ 91,182.00\n  P&L +215.26 (+7.3%)" in text
+    assert "  0.03482 @ 91,182.00 · cost 85,000.00\n  P&L +215.26 (+7.3%)" in text
     assert_phone_sized(view)
     assert_valid_html(view.text)
     assert view.buttons is not None
@@ -117,10 +117,12 @@ def test_plan_view_lists_trades_cash_and_expiry_with_buttons() -> None:
     text = visible(view.text)
     assert "Cash 628.00 → 2,526.40 USDT" in text
     assert "5.0% → 20.0% of 12,632.00" in text
-    assert "1. SELL 0.4945 ETH" in text
-    assert "≈ 1,898.40 USDT · fee 1.90" in text
-    assert "trim to max + raise cash" in text
-    assert "AVAX sell (held too briefly)" in text
+    assert "1. SELL 0.4945 ETH @ 3,839.17" in text
+    assert "41% of the holding · ≈ 1,898.40 USDT" in text
+    words = " ".join(text.split())
+    assert "Why: it is over its maximum share of the portfolio; cash is below its minimum" in words
+    assert "AVAX sell: bought too recently to sell" in words
+    assert "trim_to_max" not in text and "raise_cash" not in text and "min_hold" not in text
     assert "Expires 1 Mar 14:32 UTC" in text
     assert view.buttons is not None
     [[approve, reject]] = view.buttons.inline_keyboard
@@ -178,13 +180,13 @@ def test_signals_view_shows_votes_and_escapes_reasons() -> None:
 
 def test_settings_view_lists_values_and_escapes() -> None:
     view = settings_view({"min_cash": D("0.20"), "never_sell": ("BTC",), "stop_loss": None,
-                          "sell_on_signal": True}, changed="min_cash")
+                          "sell_on_signal": True, "preset": "<x>"}, {"min_cash": "chat"})
     text = visible(view.text)
-    assert "min_cash = 0.20" in text
-    assert "never_sell = BTC" in text
-    assert "stop_loss = off" in text
-    assert "sell_on_signal = on" in text
-    assert "Changed min_cash" in text
+    assert re.search(r"min_cash\* +20%", text)
+    assert re.search(r"never_sell +BTC", text)
+    assert re.search(r"stop_loss +off", text)
+    assert re.search(r"sell_on_signal +on", text)
+    assert "&lt;x&gt;" in view.text
     assert_phone_sized(view)
 
 

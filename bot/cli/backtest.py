@@ -15,6 +15,7 @@ from bot.cli.common import (
     CURVE_NAMES,
     candle_directory,
     console,
+    counted,
     error_console,
     fail,
     parse_moment,
@@ -190,20 +191,29 @@ ANNUALISED = frozenset({"cagr", "sharpe", "sortino"})
 
 def summary_table(summary: Mapping[str, Any], title: str, *, days: float | None = None) -> Table:
     """The three strategies side by side, one metric a row. Over a period of `days` too short
-    for annual figures (`annualised_meaningful`), CAGR, Sharpe and Sortino read n/a."""
-    from core.backtest.metrics import MIN_ANNUALISED_DAYS, annualised_meaningful
+    for annual figures (`annualised_meaningful`), CAGR, Sharpe and Sortino read n/a; under a
+    year (`cagr_meaningful`), CAGR does."""
+    from core.backtest.metrics import (
+        MIN_ANNUALISED_DAYS,
+        MIN_CAGR_DAYS,
+        annualised_meaningful,
+        cagr_meaningful,
+    )
 
     short = days is not None and not annualised_meaningful(days)
+    no_cagr = days is not None and not cagr_meaningful(days)
     table = Table(title=title, title_justify="left")
     if short:
         table.caption = (f"n/a: annualised figures need at least {MIN_ANNUALISED_DAYS} days; "
                          "compare the total returns")
-        table.caption_justify = "left"
+    elif no_cagr:
+        table.caption = (f"CAGR n/a: it needs {MIN_CAGR_DAYS} days; compare the total returns")
+    table.caption_justify = "left"
     table.add_column("")
     for key in ("ballast", "hodl", "calendar"):
         table.add_column(CURVE_NAMES[key], justify="right")
     for key, label, kind in ROWS:
-        if short and key in ANNUALISED:
+        if (short and key in ANNUALISED) or (no_cagr and key == "cagr"):
             table.add_row(label, "n/a", "n/a", "n/a")
             continue
         cells = [_cell(summary[name].get(key), kind) for name in ("ballast", "hodl", "calendar")]
@@ -238,10 +248,10 @@ def _title(result: BacktestResult) -> str:
 def _explain(result: BacktestResult) -> None:
     tally = result.tally
     console.print(
-        f"Ballast executed {tally.executed:,} of {tally.plans:,} plans "
+        f"Ballast executed {tally.executed:,} of {counted(tally.plans, 'plan')} "
         f"({tally.drifted:,} not executed: price moved beyond max_price_drift before the fill; "
-        f"{tally.refused:,} orders refused or skipped). Decisions use candles closed by then; "
-        "fills at the next candle's open.",
+        f"{counted(tally.refused, 'order')} refused or skipped). Decisions use candles closed "
+        "by then; fills at the next candle's open.",
         highlight=False,
     )
 

@@ -42,6 +42,11 @@ def parse_moment(text: str, option: str, *, end_of_day: bool = False) -> datetim
     return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
+def counted(count: int, noun: str, plural: str | None = None) -> str:
+    """`1 config`, `2 configs`, `1,200 folds`: a count with its noun in the right number."""
+    return f"{count:,} {noun if count == 1 else plural or noun + 's'}"
+
+
 def fail(message: str, code: int = EXIT_INVALID) -> NoReturn:
     """Print `message` to stderr and exit non-zero (nothing else is printed)."""
     error_console.print(f"[bold red]error:[/] {message}", highlight=False, markup=True)

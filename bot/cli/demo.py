@@ -172,12 +172,13 @@ def digest_line(event: Event, quote: str) -> str | None:
     """A plan or an execution as one line (None for any other event)."""
     from core.engine.events import PlanExecuted, PlanProposed
     from core.engine.orders import OrderState
+    from core.policy.words import trade_reasons
 
     at = f"{event.at:%a %Y-%m-%d %H:%M}"
     if isinstance(event, PlanProposed):
         trades = "; ".join(
             f"{t.side.value.upper()} {t.amount.normalize():f} {t.asset} ≈ {t.value:,.2f} "
-            f"({', '.join(r.value for r in t.reasons)})"
+            f"({trade_reasons(t.reasons)})"
             for t in event.plan.trades
         )
         return f"{at} · plan {event.approval_id}: {trades or 'no trades'}"

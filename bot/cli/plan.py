@@ -24,7 +24,7 @@ from bot.cli.common import console, fail, print_json
 
 if TYPE_CHECKING:
     from core.config.rules import PolicySettings
-    from core.domain.models import Plan, Portfolio
+    from core.domain.models import Plan, PlannedTrade, Portfolio
     from core.policy.whatif import WhatIf
 
 
@@ -88,6 +88,7 @@ def _pct(fraction: Decimal) -> str:
 def show_plan(plan: Plan, whatif: WhatIf) -> None:
     """Print the plan for a person: trades, skipped trades, cash and allocations."""
     from core.policy import CASH_KEY
+    from core.policy.words import skip_reason
 
     portfolio = whatif.plan_input.portfolio
     quote = portfolio.quote
@@ -99,8 +100,9 @@ def show_plan(plan: Plan, whatif: WhatIf) -> None:
     )
     if plan.trades:
         trades = Table(title="Trades", title_justify="left")
-        for column in ("#", "side", "asset", "amount", f"value {quote}", "fee", "why"):
-            trades.add_column(column, justify="right" if column in ("#", "amount") else "left")
+        for column in ("#", "side", "asset", "amount", "price", f"value {quote}", "fee", "why"):
+            trades.add_column(column, justify="right" if column in ("#", "amount", "price")
+                              else "left")
         for number, trade in enumerate(plan.trades, 1):
             style = "red" if trade.side.value == "sell" else "green"
             trades.add_row(
@@ -108,9 +110,10 @@ def show_plan(plan: Plan, whatif: WhatIf) -> None:
                 f"[{style}]{trade.side.value}[/]",
                 trade.asset,
                 f"{trade.amount.normalize():f}",
+                f"{trade.price.normalize():f}",
                 _money(trade.value),
                 _money(trade.fee),
-                ", ".join(reason.value for reason in trade.reasons),
+                escape(_why(plan, trade)),
             )
         console.print(trades)
     else:
@@ -120,10 +123,27 @@ def show_plan(plan: Plan, whatif: WhatIf) -> None:
         for column in ("asset", "side", "reason", "detail"):
             skipped.add_column(column)
         for skip in plan.skipped:
-            skipped.add_row(skip.asset, skip.side.value, skip.reason.value, escape(skip.detail))
+            words = skip_reason(skip)
+            detail = "" if skip.detail == words else skip.detail
+            skipped.add_row(skip.asset, skip.side.value, words, escape(detail))
         console.print(skipped)
     console.print(_allocations(plan))
     _notes(portfolio)
+
+
+def _why(plan: Plan, trade: PlannedTrade) -> str:
+    """Why a trade is made, in words (core.policy.words): for a sell the share of the holding
+    it takes, for a buy why this asset."""
+    from core.policy.words import share_sold, trade_reasons
+
+    words = trade_reasons(trade.reasons)
+    if trade.why:
+        words += f": {trade.why}"
+    share = share_sold(plan, trade)
+    if share is not None:
+        words = ("sells all of the holding" if share >= 1 else
+                 f"sells {_pct(share)} of the holding") + f"; {words}"
+    return words
 
 
 def _allocations(plan: Plan) -> Table:

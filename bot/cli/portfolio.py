@@ -176,7 +176,7 @@ async def read_account_view(
         clock = frozen
         # A replayed price is the last close, up to one candle old at any moment.
         max_price_age = max(settings.max_price_age, timeframe_ms(timeframe) // 1000)
-    async with await Store.open(settings.db) as store:
+    async with Store.opened(settings.db) as store:
         exchange = await build_exchange(settings, store, prices=replay, clock=clock)
         try:
             now = clock()

@@ -20,6 +20,7 @@ from bot.cli.common import (
     CURVE_NAMES,
     candle_directory,
     console,
+    counted,
     error_console,
     fail,
     parse_moment,
@@ -51,7 +52,8 @@ def study_command(
         "--timeframe", help="Candle timeframe for configs the grid gives none (default: setting).",
     )] = None,
     inputs: Annotated[list[Path] | None, typer.Option(
-        "--input", help="Starting portfolio (what-if JSON); repeat for several (default: seed).",
+        "--input", metavar="<path>",
+        help="Starting portfolio (what-if JSON); repeat for several (default: seed).",
     )] = None,
     grid_file: Annotated[Path | None, typer.Option(
         "--grid", help="TOML mapping setting names to lists of values (default: the defaults).",
@@ -353,7 +355,7 @@ def _explain(block: Mapping[str, Any]) -> None:
         say(f"Walk-forward ({wf['criterion']}): chose {', '.join(wf['chosen'])}. "
             f"Out of sample {oos['period']['from'][:10]} → {oos['period']['to'][:10]}: "
             f"return {b['total_return']:.1%}, Sharpe {b['sharpe']:.2f}, "
-            f"max drawdown {b['max_drawdown']:.1%}, {b['trades']:,} trades, fees "
+            f"max drawdown {b['max_drawdown']:.1%}, {counted(b['trades'], 'trade')}, fees "
             f"{b['fees_paid']:,.0f}; buy-and-hold {h['total_return']:.1%} / "
             f"{h['sharpe']:.2f} / {h['max_drawdown']:.1%}; calendar {c['total_return']:.1%} / "
             f"{c['sharpe']:.2f} / {c['max_drawdown']:.1%}.", highlight=False)
@@ -366,8 +368,8 @@ def _explain(block: Mapping[str, Any]) -> None:
         say(f"Overfitting: PBO {_probability(block['pbo'])} (chance the in-sample best is "
             f"below the median out of sample; 0.5 = luck) · deflated Sharpe "
             f"{block['deflated_sharpe']:.2f} (probability that the best config's true Sharpe, "
-            f"{dsr['best']}, is above zero after {dsr['trials']} configurations tried; not a "
-            f"test against holding) · {stats['returns']}.", highlight=False)
+            f"{dsr['best']}, is above zero after {counted(dsr['trials'], 'configuration')} "
+            f"tried; not a test against holding) · {stats['returns']}.", highlight=False)
     spa = block["spa"]
     say(f"Against holding (Hansen's SPA, {stats['spa']['returns']}): p = "
         f"{_probability(spa['vs_hodl'])} vs buy-and-hold, p = "
@@ -431,8 +433,8 @@ def study_figure(plan: StudyPlan, results: Mapping[Any, BacktestResult],
     axis.plot([], [], color="tab:blue", alpha=0.5, label="each config, folds chained")
     quote = plan.portfolios[0].inputs[0].start.quote
     value_axis(axis, [run.hodl.equity, run.calendar.equity], quote)
-    figure.suptitle(f"Study · {plan.portfolios[0].name} · {len(names)} configs × "
-                    f"{len(plan.folds_of(0))} folds", fontsize=11)
+    figure.suptitle(f"Study · {plan.portfolios[0].name} · {counted(len(names), 'config')} × "
+                    f"{counted(len(plan.folds_of(0)), 'fold')}", fontsize=11)
     axis.grid(True, alpha=0.3)
     axis.margins(x=0)
     date_axis(axis)

@@ -111,12 +111,13 @@ def alert_view(event: Event, quote: str, zone: tzinfo = UTC) -> View | None:
         case PlanExecuted():
             if any(r.filled < r.amount for r in event.results):
                 # Some order ended part-filled (price limit, order_timeout): say so up front.
-                return outcome_view(event.approval_id, "◐", "executed in part",
-                                    event.results, quote)
-            return outcome_view(event.approval_id, "✅", "executed", event.results, quote)
+                return with_cash(outcome_view(event.approval_id, "◐", "executed in part",
+                                              event.results, quote), event, quote)
+            return with_cash(outcome_view(event.approval_id, "✅", "executed", event.results,
+                                          quote), event, quote)
         case ExecutionFailed():
-            return outcome_view(event.approval_id, "❌", "failed", event.results, quote,
-                                reason=event.reason)
+            return with_cash(outcome_view(event.approval_id, "❌", "failed", event.results,
+                                          quote, reason=event.reason), event, quote)
         case ApprovalClosed():
             return closed_view(event.approval_id, event.state, event.reason)
         case CashBelowMinimum():
@@ -198,6 +199,15 @@ def proposed_view(event: PlanProposed, quote: str, zone: tzinfo = UTC) -> View:
         notes.append("Auto-approved: executing now.")
     return plan_view(event.plan, event.approval_id, event.expires_at, quote,
                      note=" ".join(notes), with_buttons=not event.auto, zone=zone)
+
+
+def with_cash(view: View, event: PlanExecuted | ExecutionFailed, quote: str) -> View:
+    """`view` with the cash and its new share of the value under it, when known."""
+    if event.cash_value is None or event.cash_allocation is None:
+        return view
+    line = (f"Cash now <b>{money(event.cash_value)}</b> {esc(quote)} · "
+            f"<b>{pct(event.cash_allocation)}</b>")
+    return View(f"{view.text}\n{line}", view.buttons)
 
 
 def outcome_view(

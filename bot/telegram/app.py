@@ -24,8 +24,10 @@ from telegram.ext import (
     CallbackQueryHandler,
     CommandHandler,
     ContextTypes,
+    MessageHandler,
     TypeHandler,
     Updater,
+    filters,
 )
 
 from bot.telegram.alerts import AlertFilter
@@ -163,10 +165,13 @@ class TelegramBot:
             "start": h.start, "help": h.help, "portfolio": h.portfolio, "plan": h.plan,
             "signals": h.signals, "history": h.history, "pause": h.pause, "resume": h.resume,
             "status": h.status, "settings": h.settings, "chart": h.chart,
+            "profit": h.profit,
         }
         for name, callback in commands.items():
             app.add_handler(CommandHandler(name, callback))
         app.add_handler(CallbackQueryHandler(h.button))
+        # Last in the group: whatever no command above took (/foo, "hello") gets an answer.
+        app.add_handler(MessageHandler(filters.COMMAND | filters.TEXT, h.unknown))
         app.add_error_handler(self._on_error)
 
     # -- the owner gate ----------------------------------------------------------------------

@@ -25,6 +25,12 @@ class Action(StrEnum):
     CHART_VALUE = "cv"
     CONFIRM_ACCOUNT = "cf"  # the owner says the account as it is now is right
     SNOOZE = "sz"  # `sz:<approval id>:<hours>`: keep a rejected plan's trades quiet this long
+    SIGNAL_DETAILS = "sd"
+    SETTINGS_STEP = "ss"
+
+
+# Actions whose payload names one of Ballast's own keys (a settings step), not an approval.
+_NEEDS_KEY = frozenset({Action.SETTINGS_STEP})
 
 
 _NEEDS_ID = frozenset({Action.APPROVE, Action.REJECT, Action.SNOOZE})
@@ -38,12 +44,18 @@ class ButtonPress:
     action: Action
     approval_id: str | None = None
     hours: int | None = None  # a snooze's length
+    key: str | None = None  # a settings step's key
 
 
-def encode(action: Action, approval_id: str | None = None, hours: int | None = None) -> str:
+def encode(action: Action, approval_id: str | None = None, hours: int | None = None, *,
+           key: str | None = None) -> str:
     """The `callback_data` for a button; raises ValueError if it would be malformed."""
     if (action is Action.SNOOZE) != (hours is not None):
         raise ValueError(f"button {action.name}: a snooze, and only a snooze, has hours")
+    if action in _NEEDS_KEY:
+        if key is None or not _APPROVAL_ID.fullmatch(key):
+            raise ValueError(f"key {key!r} cannot go into a button")
+        return f"{action.value}:{key}"
     if action in _NEEDS_ID:
         if approval_id is None or not _APPROVAL_ID.fullmatch(approval_id):
             raise ValueError(f"approval id {approval_id!r} cannot go into a button: "
@@ -76,6 +88,10 @@ def decode(data: str | None) -> ButtonPress | None:
         if not _APPROVAL_ID.fullmatch(approval_id) or hours not in {str(h) for h in SNOOZE_HOURS}:
             return None
         return ButtonPress(action, approval_id, int(hours))
+    if action in _NEEDS_KEY:
+        if not sep or not _APPROVAL_ID.fullmatch(rest):
+            return None
+        return ButtonPress(action, key=rest)
     if action in _NEEDS_ID:
         if not sep or not _APPROVAL_ID.fullmatch(rest):
             return None

@@ -17,11 +17,13 @@ from decimal import Decimal
 from typing import TYPE_CHECKING
 
 import numpy
+import numpy.typing as npt
 
 from core.config.rules import PolicySettings
 from core.domain.models import Portfolio
 
 if TYPE_CHECKING:
+    from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
 _SIZE = (7.2, 4.8)
@@ -34,6 +36,7 @@ _OVER = "#d64545"
 _UNDER = "#e0a030"
 _CASH = "#2e9e6a"
 _BAND = "#2e9e6a"
+_HOLD = "#888888"
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,6 +46,12 @@ class ValuePoint:
     at: datetime
     total_value: Decimal
     cash_value: Decimal
+    holding: Decimal | None = None
+    """What the first point's holdings would be worth here (None: not known)."""
+
+
+# Fewer snapshots than this draw no chart: a line needs some history to say anything.
+MIN_VALUE_POINTS = 6
 
 
 def allocation_chart(portfolio: Portfolio, limits: PolicySettings) -> bytes:
@@ -97,17 +106,21 @@ def allocation_chart(portfolio: Portfolio, limits: PolicySettings) -> bytes:
     return _png(figure)
 
 
-def value_chart(points: Sequence[ValuePoint], quote: str) -> bytes:
+def value_chart(points: Sequence[ValuePoint], quote: str,
+                buys: Sequence[datetime] = (), sells: Sequence[datetime] = ()) -> bytes:
     """Portfolio value over time, with the cash part shaded underneath. Returns PNG bytes."""
     from bot.charting import png_bytes
 
-    return png_bytes(value_figure(points, quote))
+    return png_bytes(value_figure(points, quote, buys, sells))
 
 
-def value_figure(points: Sequence[ValuePoint], quote: str) -> Figure:
+def value_figure(points: Sequence[ValuePoint], quote: str,
+                 buys: Sequence[datetime] = (), sells: Sequence[datetime] = ()) -> Figure:
     """The value chart as a Figure (Agg canvas attached): the total value with its change in the
-    legend, the cash part as an area under it (one point a day over long histories, so hourly
-    snapshots do not read as a barcode), concise date ticks that never overlap."""
+    legend, holding's line beside it (what the first holdings would be worth), Ballast's buys ▲
+    and sells ▼ on the value line as the backtest chart marks them, the cash part as an area
+    under it (one point a day over long histories, so hourly snapshots do not read as a
+    barcode), concise date ticks that never overlap."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
     from matplotlib.ticker import FuncFormatter
@@ -124,6 +137,12 @@ def value_figure(points: Sequence[ValuePoint], quote: str) -> Figure:
         cash = buckets(moments, [float(p.cash_value) for p in ordered])
         axes.plot(as_dates(moments), totals, color=_OK, linewidth=2,
                   label=with_return("total value", totals))
+        holding = numpy.array([float(p.holding) if p.holding is not None else numpy.nan
+                               for p in ordered])
+        if numpy.isfinite(holding).any():
+            axes.plot(as_dates(moments), holding, color=_HOLD, linewidth=1.4, linestyle="--",
+                      label=with_return("holding", holding[numpy.isfinite(holding)]))
+        _mark_trades(axes, moments, totals, buys, sells)
         share = float(ordered[-1].cash_value / ordered[-1].total_value) \
             if ordered[-1].total_value else 0.0
         axes.fill_between(as_dates(cash.times), 0, cash.mean, color=_CASH, alpha=0.3,
@@ -145,6 +164,22 @@ def value_figure(points: Sequence[ValuePoint], quote: str) -> Figure:
     axes.yaxis.set_major_formatter(FuncFormatter(lambda v, _pos: amount(v)))
     axes.grid(alpha=0.3)
     return figure
+
+
+def _mark_trades(axes: Axes, moments: npt.NDArray[numpy.int64],
+                 totals: npt.NDArray[numpy.float64],
+                 buys: Sequence[datetime], sells: Sequence[datetime]) -> None:
+    """Each trade on the value line at the first snapshot at or after it (as the backtest
+    chart's `mark_trades`): buys ▲ green, sells ▼ red, counted in the legend."""
+    from bot.charting import as_dates
+
+    for times, marker, colour, name in ((buys, "^", _CASH, "buys"), (sells, "v", _OVER, "sells")):
+        if not times:
+            continue
+        at_ms = numpy.array([int(t.timestamp() * 1000) for t in times], dtype=numpy.int64)
+        at = numpy.clip(numpy.searchsorted(moments, at_ms), 0, moments.size - 1)
+        axes.scatter(as_dates(moments[at]), totals[at], marker=marker, s=28, color=colour,
+                     zorder=3, label=f"{len(times)} {name}")
 
 
 def _cash_colour(allocation: Decimal, limits: PolicySettings) -> str:

@@ -17,10 +17,10 @@ from telegram.constants import ChatAction
 from telegram.ext import ContextTypes
 
 from bot.telegram.alerts import confirmed_view
+from bot.telegram.answers import settled_tap, unknown_view
 from bot.telegram.callbacks import Action, ButtonPress, decode
-from bot.telegram.charts import ValuePoint, allocation_chart, value_chart
-from bot.telegram.delivery import MessageRef, edit_view, send_picture, send_view
-from bot.telegram.format import esc, money, pct
+from bot.telegram.chart_replies import send_chart
+from bot.telegram.delivery import MessageRef, edit_view, send_view
 from bot.telegram.outcomes import (
     decided_view,
     executing_lines,
@@ -30,15 +30,17 @@ from bot.telegram.outcomes import (
     snooze_buttons,
     snoozed_view,
 )
+from bot.telegram.profit_views import profit_view
 from bot.telegram.reports import help_view, history_view, status_view
 from bot.telegram.settings_edit import SettingsEditor
+from bot.telegram.settings_views import changed_view, settings_view, step_changes
+from bot.telegram.signal_views import signals_summary_view
 from bot.telegram.views import (
     View,
     empty_plan_view,
     notice_view,
     plan_view,
     portfolio_view,
-    settings_view,
     signals_view,
 )
 from core.config.settings import SettingsError
@@ -175,11 +177,30 @@ class Handlers:
             await send_view(context.bot, chat, notice_view(sentence(proposal.message)))
 
     async def signals(self, update: Update, context: Context) -> None:
-        """/signals: each asset's signal with the strategies' votes."""
+        """/signals: one line per asset, holdings first; the votes behind a button."""
         current = self.editor.current
 
         async def view() -> View:
-            return signals_view(await self.service.signals(), current.timeframe, current.signal)
+            signals = await self.service.signals()
+            held = (await self.service.portfolio()).portfolio.holdings
+            return signals_summary_view(signals, current.timeframe, current.signal, held)
+
+        await self._answer(update, context, view)
+
+    async def _signal_details(self, chat: int, context: Context) -> None:
+        """Each asset's votes and reasons (the button under /signals)."""
+        current = self.editor.current
+        try:
+            view = signals_view(await self.service.signals(), current.timeframe, current.signal)
+        except ServiceError as error:
+            view = notice_view(f"⚠️ {sentence(str(error))}")
+        await send_view(context.bot, chat, view)
+
+    async def profit(self, update: Update, context: Context) -> None:
+        """/profit: value change, realised P&L and fees per period, beside holding."""
+
+        async def view() -> View:
+            return profit_view(await self.service.profit(), self.zone)
 
         await self._answer(update, context, view)
 
@@ -211,26 +232,35 @@ class Handlers:
         await self._reply(update, context, notice_view("▶️ Resumed: plans will be proposed."))
 
     async def settings(self, update: Update, context: Context) -> None:
-        """/settings: show them; `/settings NAME VALUE` changes one, validated as at start-up."""
+        """/settings: grouped, in % and durations; `/settings NAME VALUE [NAME VALUE …]`
+        changes settings together, validated as at start-up, and shows only what changed."""
         args = list(context.args or [])
         if not args:
             await self._reply(update, context, settings_view(self.editor.shown(),
-                                                             sources=self.editor.sources()))
+                                                             self.editor.sources()))
             return
-        if len(args) != 2:
+        if len(args) % 2:
             await self._reply(update, context, notice_view(
-                "Usage: /settings NAME VALUE, e.g. /settings min_cash 0.22"))
+                "Usage: /settings NAME VALUE, e.g. /settings min_cash 22% or "
+                "/settings turnover_period 30d"))
             return
+        pairs = list(zip(args[::2], args[1::2], strict=True))
+        await self._change_settings(_chat_id(update), context, pairs)
+
+    async def _change_settings(
+        self, chat: int, context: Context, pairs: list[tuple[str, str]]
+    ) -> None:
+        before = self.editor.shown()
         try:
-            await self.editor.change(args[0], args[1])
+            await self.editor.change_many(pairs)
         except SettingsError as error:
-            await self._reply(update, context, notice_view(f"❌ Not changed: {error}"))
+            await send_view(context.bot, chat, notice_view(f"❌ Not changed: {error}"))
             return
-        await self._reply(update, context, settings_view(self.editor.shown(), changed=args[0],
-                                                         sources=self.editor.sources()))
-        warning = await self._asset_warning(args[0].strip().lower())
-        if warning is not None:
-            await self._reply(update, context, notice_view(warning))
+        await send_view(context.bot, chat, changed_view(before, self.editor.shown()))
+        for name, _ in pairs:
+            warning = await self._asset_warning(name.strip().lower())
+            if warning is not None:
+                await send_view(context.bot, chat, notice_view(warning))
 
     async def _asset_warning(self, name: str) -> str | None:
         """For a changed asset list: which symbols the exchange does not list (a typo protects
@@ -269,6 +299,12 @@ class Handlers:
         which = Action.CHART_VALUE if args and args[0].startswith("v") else Action.CHART_ALLOCATION
         await self._send_chart(_chat_id(update), context, which)
 
+    async def unknown(self, update: Update, context: Context) -> None:
+        """An unknown command or plain text: say so, with the commands that work."""
+        message = update.effective_message
+        text = message.text if message is not None and message.text else ""
+        await self._reply(update, context, unknown_view(text))
+
     # -- buttons -----------------------------------------------------------------------------
 
     async def button(self, update: Update, context: Context) -> None:
@@ -277,7 +313,12 @@ class Handlers:
         if query is None:
             return
         press = decode(query.data)
-        await query.answer()
+        # A tap on a settled plan is told so in the toast, not with an empty one.
+        settled = None
+        if press is not None and press.action in (Action.APPROVE, Action.REJECT):
+            settled = settled_tap(await self.service.approval(press.approval_id or ""),
+                                  self.zone)
+        await query.answer(settled)
         if press is None:
             log.warning("ignored a button press with malformed data (update %s)",
                         update.update_id)
@@ -289,6 +330,14 @@ class Handlers:
             confirmed = await self.service.confirm_account()
             log.info("the owner confirmed the account: %s", confirmed)
             await send_view(context.bot, _chat_id(update), confirmed_view(confirmed))
+            return
+        if press.action is Action.SIGNAL_DETAILS:
+            await self._signal_details(_chat_id(update), context)
+            return
+        if press.action is Action.SETTINGS_STEP:
+            pairs = step_changes(press.key or "", self.editor.shown())
+            if pairs is not None:
+                await self._change_settings(_chat_id(update), context, pairs)
             return
         message = query.message
         where = MessageRef(message.chat.id, message.message_id) if message is not None else None
@@ -334,24 +383,7 @@ class Handlers:
     # -- helpers -----------------------------------------------------------------------------
 
     async def _send_chart(self, chat: int, context: Context, which: Action) -> None:
-        await context.bot.send_chat_action(chat, ChatAction.UPLOAD_PHOTO)
-        try:
-            if which is Action.CHART_VALUE:
-                history = await self.service.history()
-                points = [ValuePoint(s.at, s.total_value, s.cash_value)
-                          for s in history.snapshots]
-                png = await asyncio.to_thread(value_chart, points, self.quote)
-                caption = f"📈 Value over time ({len(points)} snapshots)"
-            else:
-                seen = await self.service.portfolio()
-                png = await asyncio.to_thread(allocation_chart, seen.portfolio,
-                                              self.editor.current.policy)
-                caption = (f"📊 {money(seen.portfolio.total_value)} {esc(self.quote)} · "
-                           f"cash {pct(seen.portfolio.cash_allocation)}")
-        except ServiceError as error:
-            await send_view(context.bot, chat, notice_view(f"⚠️ {error}"))
-            return
-        await send_picture(context.bot, chat, png, caption)
+        await send_chart(context.bot, chat, which, self.service, self.editor.current)
 
     async def _answer(
         self, update: Update, context: Context, make: Callable[[], Awaitable[View]]

@@ -70,6 +70,13 @@ def summary_view(summary: DailySummary, zone: tzinfo = UTC) -> View:
                                  f"{trade.asset} ≈ {money(trade.value)}", 40)))
     else:
         lines.append("No trades today.")
+    if summary.realised is not None and summary.beside_holding is not None:
+        mark = "?" if summary.unknown_sells else ""
+        lines.append(f"Realised {signed_money(summary.realised)}{mark} · vs holding "
+                     f"{signed_money(summary.beside_holding)}")
+        if summary.unknown_sells:
+            lines += wrap_lines("? a sell of units from before the trade history: its cost is "
+                                "unknown, so it is left out")
     if summary.signals:
         named = ", ".join(f"{s.asset} {s.signal.value}" for s in summary.signals)
         lines += wrap_lines(f"Signals: {named} (+{summary.holds} HOLD)", limit=4)

@@ -15,11 +15,13 @@ from core.ops.absence import Absence
 def start_notice(settings: Settings, exchange: str, absence: Absence | None = None) -> View:
     """The start-up message: mode and exchange, so the owner knows what is running; after a
     stop, how long Ballast was away and what it missed."""
-    lines = [
-        "🟢 <b>Ballast is running</b>",
-        f"Mode <b>{esc(settings.mode)}</b> on {esc(fit(exchange, 20))}",
-        f"Approval {esc(settings.approval)}",
-    ]
+    # Paper mode names the exchange its prices come from, not the paper exchange itself.
+    if settings.mode == "paper":
+        where = ["Mode <b>paper</b>: simulated fills",
+                 f"Prices from {esc(fit(settings.exchange, 20))}"]
+    else:
+        where = [f"Mode <b>{esc(settings.mode)}</b> on {esc(fit(exchange, 20))}"]
+    lines = ["🟢 <b>Ballast is running</b>", *where, f"Approval {esc(settings.approval)}"]
     if absence is not None:
         zone = owner_zone(settings.timezone)
         lines.append(f"Away {duration(absence.away.total_seconds())}, since "

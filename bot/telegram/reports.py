@@ -2,11 +2,23 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, tzinfo
+from decimal import Decimal
 
-from bot.telegram.format import LINE_WIDTH, amount, duration, esc, fee, fit, price
+from bot.telegram.format import (
+    LINE_WIDTH,
+    amount,
+    duration,
+    esc,
+    fee,
+    fit,
+    money,
+    price,
+    signed_money,
+)
 from bot.telegram.views import View, wrap_lines
+from core.domain.models import Side
 from core.domain.moments import moment
 from core.engine.approvals import Approval
 from core.engine.orders import OrderRow
@@ -17,6 +29,7 @@ COMMANDS: tuple[tuple[str, str], ...] = (
     ("portfolio", "Holdings, cash and limits"),
     ("plan", "Make a plan now and propose it"),
     ("signals", "Each asset's signal and votes"),
+    ("profit", "Profit and loss beside holding"),
     ("history", "Recent trades and plans"),
     ("chart", "Allocation or value chart"),
     ("status", "Mode, exchange, scans, trouble"),
@@ -91,7 +104,7 @@ def history_view(history: History, trades: int = 10, plans: int = 8,
         lines.append("<b>Trades</b>")
         rows: list[str] = []
         for row in history.trades[:trades]:
-            rows.extend(_trade_rows(row, zone))
+            rows.extend(_trade_rows(row, history.realised, zone))
         lines.append("<pre>" + "\n".join(esc(r) for r in rows) + "</pre>")
     else:
         lines.append("No trades yet.")
@@ -101,14 +114,21 @@ def history_view(history: History, trades: int = 10, plans: int = 8,
     return View("\n".join(lines))
 
 
-def _trade_rows(row: OrderRow, zone: tzinfo) -> list[str]:
+def _trade_rows(row: OrderRow, realised: Mapping[str, Decimal | None],
+                zone: tzinfo) -> list[str]:
+    """A fill: when, side and asset; amount at price and fee; its value and, for a sell, the
+    realised P&L at average cost ("?" when the cost is unknown)."""
     head = f"{moment(row.updated_at, zone)} {row.side.value.upper()} {fit(row.asset, 12)}"
     at_price = f" @ {price(row.average_price)}" if row.average_price is not None else ""
     paid = f"fee {fee(row.fee)} {fit(row.fee_currency or '', 6)}".rstrip()
     detail = f"  {amount(row.filled)}{at_price}"
+    value = f"  value {money(row.cost)}"
+    if row.side is Side.SELL and row.client_order_id in realised:
+        result = realised[row.client_order_id]
+        value += f" · P&L {signed_money(result) if result is not None else '?'}"
     if len(detail) + len(paid) + 3 <= LINE_WIDTH:
-        return [head, f"{detail} · {paid}"]
-    return [head, detail, f"  {paid}"]
+        return [head, f"{detail} · {paid}", value]
+    return [head, detail, f"  {paid}", value]
 
 
 def _plan_rows(approvals: Sequence[Approval], zone: tzinfo) -> list[str]:

@@ -8,11 +8,14 @@ in the settings file or environment, with a restart.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+import re
+from collections.abc import Awaitable, Callable, Sequence
+from decimal import Decimal, InvalidOperation
 from typing import Any, get_args
 
 from pydantic import ValidationError
 
+from bot.telegram.setting_words import InputError, did_you_mean, parse_value, value_text
 from core.config.rules import PolicySettings
 from core.config.settings import Settings, SettingsError
 from core.config.sources import format_validation_error
@@ -61,6 +64,36 @@ class SettingsEditor:
 
         Raises SettingsError naming the setting, the value and the rule, and changes nothing.
         """
+        return await self.change_many([(name, raw)])
+
+    async def change_many(self, pairs: Sequence[tuple[str, str]]) -> Settings:
+        """Set several settings at once (those that must move together, such as min_cash and
+        target_cash), validated together: all are applied or none (`change`)."""
+        values: dict[str, Any] = {field: getattr(self.current, field)
+                                  for field in Settings.model_fields}
+        for name, raw in pairs:
+            key = self._editable(name)
+            word = raw.strip().lower()
+            if word in _RESET:
+                if self.ledger is None:
+                    raise SettingsError(f"{key}: reset is not available here")
+                values[key] = getattr(self.ledger.base, key)
+            elif word in _OFF and _optional(key):
+                values[key] = None
+            else:
+                try:
+                    values[key] = parse_value(key, raw)
+                except InputError as error:
+                    raise SettingsError(str(error)) from None
+        try:
+            changed = Settings(**values)
+        except ValidationError as error:
+            raise SettingsError(_one_line(format_validation_error(error))) from None
+        await self._apply(changed)
+        self.current = changed
+        return changed
+
+    def _editable(self, name: str) -> str:
         key = name.strip().lower()
         if key in START_UP_ONLY:
             raise SettingsError(
@@ -68,26 +101,36 @@ class SettingsEditor:
                 f"environment (BALLAST_{key.upper()}) with a restart"
             )
         if key not in EDITABLE:
-            raise SettingsError(
-                f"{name}: not a setting that can be changed from Telegram "
-                f"(try /settings to see them)"
-            )
-        values: dict[str, Any] = {field: getattr(self.current, field)
-                                  for field in Settings.model_fields}
-        word = raw.strip().lower()
-        if word in _RESET:
-            if self.ledger is None:
-                raise SettingsError(f"{key}: reset is not available here")
-            values[key] = getattr(self.ledger.base, key)
-        else:
-            values[key] = None if word in _OFF and _optional(key) else raw.strip()
-        try:
-            changed = Settings(**values)
-        except ValidationError as error:
-            raise SettingsError(format_validation_error(error)) from None
-        await self._apply(changed)
-        self.current = changed
-        return changed
+            guess = did_you_mean(key, EDITABLE)
+            hint = f"did you mean {guess}?" if guess else "see /settings for the names"
+            raise SettingsError(f"{name}: not a setting that can be changed here; {hint}")
+        return key
+
+
+# A rule between two settings as `core.config` words it: `min_cash = 0.3: must be ≤ …`.
+_RULE = re.compile(r"^(\w+) = ([^:]+): must be ([≤≥<>]) (\w+) \(([^)]+)\)$")
+_CASH_ORDER = frozenset({"cash_floor", "min_cash", "target_cash", "max_cash",
+                         "buy_cash_threshold", "cash_band"})
+
+
+def _one_line(message: str) -> str:
+    """A refusal in the owner's units, with what to do when two settings must move together."""
+    match = _RULE.match(message)
+    if match is None:
+        return message
+    name, value, sign, other, limit = match.groups()
+    shown = f"{name} {_shown(name, value)} must be {sign} {other} ({_shown(other, limit)})"
+    if {name, other} <= _CASH_ORDER:
+        shown += ("; the cash settings keep floor ≤ minimum ≤ target ≤ maximum, so change "
+                  f"them together: /settings {name} … {other} …")
+    return shown
+
+
+def _shown(name: str, text: str) -> str:
+    try:
+        return value_text(name, Decimal(text))
+    except InvalidOperation:
+        return text
 
 
 def _optional(name: str) -> bool:

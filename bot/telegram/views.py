@@ -26,6 +26,7 @@ from bot.telegram.format import (
     signed_money,
     signed_pct,
 )
+from core.account.pnl import unrealised
 from core.config.rules import PolicySettings, SignalSettings
 from core.domain.models import (
     AssetSignal,
@@ -36,36 +37,16 @@ from core.domain.models import (
     PositionFacts,
     SignalKind,
     SkippedTrade,
-    SkipReason,
-    TradeReason,
 )
 from core.domain.moments import moment
 from core.policy.bands import CashLevel, bands, cash_level
+from core.policy.words import share_sold, skipped_text, trade_reasons
 from core.signals.words import contradicts_score, explain, vote_text
 
 ASSET_WIDTH = 7
 VALUE_WIDTH = 12
-
-# How each reason reads in a plan; a reason missing here reads as its own value.
-REASON_WORDS: dict[TradeReason | SkipReason, str] = {
-    TradeReason.STOP_LOSS: "stop-loss",
-    TradeReason.SIGNAL_SELL: "sell signal",
-    TradeReason.TRIM_TO_MAX: "trim to max",
-    TradeReason.EXIT_BELOW_MIN: "below min, exit",
-    TradeReason.RAISE_CASH: "raise cash",
-    TradeReason.BUY_SIGNAL: "buy signal",
-    SkipReason.MIN_HOLD: "held too briefly",
-    SkipReason.LOSS_GUARD: "loss guard",
-    SkipReason.NEVER_SELL: "never-sell list",
-    SkipReason.DUST: "dust",
-    SkipReason.UNPRICED: "no price",
-    SkipReason.BELOW_MIN_TRADE: "too small",
-    SkipReason.TRADE_CAP: "trade cap",
-    SkipReason.CASH_FLOOR: "cash floor",
-    SkipReason.MAX_POSITION: "at max position",
-    SkipReason.COOLDOWN: "rebuy cooldown",
-    SkipReason.SNOOZED: "you rejected it; snoozed",
-}
+# Skipped trades listed under a plan; more are counted, not listed.
+SKIPPED_SHOWN = 5
 
 SIGNAL_MARKS = {
     SignalKind.STRONG_BUY: "⏫",
@@ -112,6 +93,7 @@ def portfolio_view(
         lines.append("<pre>" + "\n".join(esc(row) for row in rows) + "</pre>")
     else:
         lines.append("No holdings besides cash.")
+    lines.extend(_pnl_lines(portfolio, facts, quote))
     lines.append(f"Limits {pct(limits.min_position, 0)[:-1]}–{pct(limits.max_position, 0)} "
                  "per asset · ▲ over ▼ under")
     if timeframe is not None:
@@ -162,11 +144,28 @@ def _holding_rows(
     details = [f"{amount(holding.amount)} @ {price(holding.price)}"]
     if holding.locked:
         details.append(f"{amount(holding.locked)} locked")
-    if fact is not None and fact.cost_basis:
+    pnl = unrealised(holding, fact)
+    if pnl is not None and fact is not None and fact.cost_basis is not None:
         change = (holding.price - fact.cost_basis) / fact.cost_basis
-        pnl = (holding.price - fact.cost_basis) * holding.amount
+        details.append(f"cost {price(fact.cost_basis)}")
         details.append(f"P&L {signed_money(pnl)} ({signed_pct(change)})")
+    else:
+        details.append("cost ?")
     return [first, *_packed(details, indent="  ")]
+
+
+def _pnl_lines(portfolio: Portfolio, facts: Mapping[str, PositionFacts], quote: str) -> list[str]:
+    """The unrealised P&L over the holdings whose cost is known, and once why some are not."""
+    held = [h for h in portfolio.holdings.values() if not h.dust]
+    known = [p for p in (unrealised(h, facts.get(h.asset)) for h in held) if p is not None]
+    lines = []
+    if known:
+        lines.append(f"Unrealised P&amp;L <b>{signed_money(sum(known, Decimal(0)))}</b> {quote}"
+                     + ("" if len(known) == len(held) else f" on {len(known)} of {len(held)}"))
+    if len(known) < len(held):
+        lines.extend(wrap_lines("cost ?: unknown, as the trade history does not explain the "
+                                "holding (a deposit, a transfer or trades before it)"))
+    return lines
 
 
 def plan_view(
@@ -216,25 +215,44 @@ def _plan_body(plan: Plan, quote: str) -> list[str]:
         f"     {pct(cash_before)} → <b>{pct(cash_after)}</b> of {money(plan.total_value)}",
     ]
     for number, trade in enumerate(plan.trades, start=1):
-        lines.extend(_trade_lines(number, trade, quote))
+        lines.extend(_trade_lines(number, trade, quote, share_sold(plan, trade)))
     lines.extend(_skipped_lines(plan.skipped))
     return lines
 
 
-def _trade_lines(number: int, trade: PlannedTrade, quote: str) -> list[str]:
+def _trade_lines(
+    number: int, trade: PlannedTrade, quote: str, share: Decimal | None
+) -> list[str]:
+    """A trade: side, amount and unit price; the share of the holding a sell takes; value and
+    fee; why, in words (core.policy.words), and for a buy why this asset."""
     side = trade.side.value.upper()
-    head = f"{number}. <b>{side} {amount(trade.amount)} {esc(fit(trade.asset, 10))}</b>"
-    reasons = " + ".join(REASON_WORDS.get(r, r.value) for r in trade.reasons)
-    cost = _packed([f"≈ {money(trade.value)} {quote}", f"fee {money(trade.fee)}"], "   ")
-    return [head, *(esc(line) for line in cost), *wrap_lines(reasons, indent="   ")]
+    what = f"{number}. {side} {amount(trade.amount)} {fit(trade.asset, 10)}"
+    at = f"@ {price(trade.price)}"
+    parts = [f"≈ {money(trade.value)} {quote}", f"fee {money(trade.fee)}"]
+    if share is not None:
+        parts.insert(0, "all of the holding" if share >= 1 else f"{pct(share, 0)} of the holding")
+    if len(what) + 1 + len(at) <= LINE_WIDTH:
+        head = f"<b>{esc(what)}</b> {at}"
+    else:
+        head = f"<b>{esc(what)}</b>"
+        parts.insert(0, at)
+    why = trade_reasons(trade.reasons)
+    if trade.why:
+        why += f": {trade.why}"
+    return [head, *(esc(line) for line in _packed(parts, "   ")),
+            *wrap_lines(f"Why: {why}", indent="   ")]
 
 
 def _skipped_lines(skipped: Iterable[SkippedTrade]) -> list[str]:
-    items = [f"{s.asset} {s.side.value} ({REASON_WORDS.get(s.reason, s.reason.value)})"
-             for s in skipped]
+    items = [skipped_text(s) for s in skipped]
     if not items:
         return []
-    return wrap_lines("Skipped: " + ", ".join(items), limit=6)
+    lines = ["Not done:"]
+    for item in items[:SKIPPED_SHOWN]:
+        lines.extend(wrap_lines(f"• {item}", indent=""))
+    if len(items) > SKIPPED_SHOWN:
+        lines.append(f"• … and {len(items) - SKIPPED_SHOWN} more")
+    return lines
 
 
 def signals_view(
@@ -255,54 +273,6 @@ def signals_view(
         for vote in signal.votes:
             lines.extend(wrap_lines(vote_text(vote), indent="   "))
     return View("\n".join(lines))
-
-
-SOURCE_TITLES = {
-    "chat": "Changed here (kept across restarts)",
-    "env": "From the environment (.env)",
-    "file": "From the settings file",
-    "default": "Defaults",
-}
-
-
-def settings_view(
-    values: Mapping[str, object],
-    changed: str | None = None,
-    sources: Mapping[str, str] | None = None,
-) -> View:
-    """The settings the owner may change, one per line, and how to change one.
-
-    With `sources` (name → chat / env / file / default) they are grouped by where each value
-    comes from, so the owner sees what the chat changed over the server's configuration.
-    """
-    lines = ["⚙️ <b>Settings</b>"]
-    if changed:
-        lines.append(f"✅ Changed {esc(changed)}")
-    groups: dict[str, list[str]] = {}
-    for name, value in sorted(values.items()):
-        source = (sources or {}).get(name, "")
-        groups.setdefault(source, []).append(f"{name} = {_setting_text(value)}")
-    for source in (*SOURCE_TITLES, *sorted(set(groups) - set(SOURCE_TITLES))):
-        rows = groups.get(source)
-        if not rows:
-            continue
-        if source:
-            lines.append(f"<i>{esc(SOURCE_TITLES.get(source, source))}</i>")
-        lines.append("<pre>" + "\n".join(esc(fit(row, LINE_WIDTH)) for row in rows) + "</pre>")
-    lines.append("Change one: <code>/settings min_cash 0.22</code>")
-    if sources:
-        lines.append("Back to the server's value: <code>/settings min_cash reset</code>")
-    return View("\n".join(lines))
-
-
-def _setting_text(value: object) -> str:
-    if isinstance(value, bool):
-        return "on" if value else "off"
-    if value is None:
-        return "off"
-    if isinstance(value, tuple | list):
-        return ",".join(str(v) for v in value) or "(none)"
-    return str(value)
 
 
 def notice_view(text: str) -> View:

@@ -39,11 +39,20 @@ MS_PER_YEAR = 365 * MS_PER_DAY
 # Annualised figures (CAGR, Sharpe, Sortino) over fewer days than this say more about the
 # arithmetic than the rules (a 2-day dip is "CAGR −99.9%"): summaries show them as n/a.
 MIN_ANNUALISED_DAYS = 30
+# A growth rate compounded up to a year from less than one is a forecast, not a result (a
+# 30-day dip reads "CAGR −66.3%"): CAGR needs a year.
+MIN_CAGR_DAYS = 365
 
 
 def annualised_meaningful(days: float) -> bool:
-    """Whether a period is long enough for annualised figures to mean something."""
+    """Whether a period is long enough for annualised ratios (Sharpe, Sortino) to mean
+    something."""
     return days >= MIN_ANNUALISED_DAYS
+
+
+def cagr_meaningful(days: float) -> bool:
+    """Whether a period is long enough for its CAGR to be a result rather than a forecast."""
+    return days >= MIN_CAGR_DAYS
 
 
 def periods_per_year(timeframe: str) -> float:

@@ -220,6 +220,8 @@ class PlannedTrade:
     value: Decimal
     fee: Decimal
     reasons: tuple[TradeReason, ...]
+    # For a buy: why this asset over the other candidates, in words (core.policy.words).
+    why: str = ""
 
 
 @dataclass(frozen=True, slots=True)

@@ -69,6 +69,9 @@ class PlanExecuted:
     at: datetime
     approval_id: str
     results: tuple[OrderResult, ...]
+    # The cash and its share of the value once the orders ended (None: not read).
+    cash_value: Decimal | None = None
+    cash_allocation: Decimal | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,6 +82,8 @@ class ExecutionFailed:
     approval_id: str
     reason: str
     results: tuple[OrderResult, ...] = ()
+    cash_value: Decimal | None = None
+    cash_allocation: Decimal | None = None
 
 
 @dataclass(frozen=True, slots=True)

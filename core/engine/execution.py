@@ -334,13 +334,24 @@ class Executor:
             reason = f"{sum(1 for row in rows if row.filled > 0)} of {len(rows)} orders filled"
             state = ApprovalState.DONE
         if await self._approvals.finish(approval.id, state, reason, now):
+            cash, share = await self._cash_now(now)
             if state is ApprovalState.DONE:
-                self._bus.publish(PlanExecuted(now, approval.id, results))
+                self._bus.publish(PlanExecuted(now, approval.id, results, cash, share))
             else:
-                self._bus.publish(ExecutionFailed(now, approval.id, reason, results))
+                self._bus.publish(ExecutionFailed(now, approval.id, reason, results, cash, share))
         current = await self._approvals.get(approval.id)
         final_state = current.state if current else state
         return ExecutionReport(approval.id, final_state, results, finished=True)
+
+    async def _cash_now(self, now: datetime) -> tuple[Decimal | None, Decimal | None]:
+        """The cash and its share of the value after the orders (the owner's first question
+        after a trade); unknown when the exchange cannot say now."""
+        try:
+            portfolio = await self._read_portfolio(now)
+        except ExchangeError as error:
+            log.info("cash after the plan unknown: %s", error)
+            return None, None
+        return portfolio.cash_value, portfolio.cash_allocation
 
     def _report(
         self, approval: Approval, rows: list[OrderRow], finished: bool

@@ -63,6 +63,7 @@ class Engine:
             )
         self.settings = settings
         self.exchange = exchange
+        self.store = store
         self.approvals = ApprovalRepo(store)
         self.orders = OrderRepo(store)
         self.state = EngineState(store)

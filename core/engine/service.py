@@ -7,11 +7,15 @@ so a front-end never passes times around.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
-from datetime import datetime, timedelta
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from zoneinfo import ZoneInfo
 
+from core.account.pnl import Profit, holding_curve, realised_sells
+from core.account.profit import account_fills, read_profit
 from core.config.settings import Settings
-from core.domain.models import AssetSignal, Portfolio, PositionFacts
+from core.domain.models import AssetSignal, Portfolio, PositionFacts, Side
 from core.engine.approvals import Approval, ApprovalState, Decision
 from core.engine.codec import time_text
 from core.engine.events import EventBus, Subscription
@@ -21,6 +25,10 @@ from core.engine.ports import Proposal, Scan, auto_approval_allowed
 from core.engine.state import LAST_SCAN, PLAN_MESSAGE, Snapshot
 from core.exchange.errors import ExchangeError
 from core.policy.reserve import portfolio_cash_reason
+
+# /profit's "since start" and the value chart read every snapshot (one per rebalance_interval:
+# 9k a year hourly) and every filled order.
+ALL_SNAPSHOTS = 1_000_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,6 +48,19 @@ class History:
     approvals: list[Approval]
     trades: list[OrderRow]
     snapshots: list[Snapshot]
+    realised: dict[str, Decimal | None] = field(default_factory=dict)
+    """Each sell's realised P&L at average cost by client order id (None: cost unknown)."""
+
+
+@dataclass(frozen=True, slots=True)
+class ValueHistory:
+    """The value over time: snapshots (oldest first), what holding the first snapshot's
+    holdings would have been worth at each (None: not known there), Ballast's trades' times."""
+
+    snapshots: list[Snapshot]
+    holding: list[Decimal | None]
+    buys: list[datetime]
+    sells: list[datetime]
 
 
 @dataclass(frozen=True, slots=True)
@@ -204,6 +225,46 @@ class EngineService:
                                             f"{self.engine.last_error}",))
         return AccountConfirmed(True, gate.problems)
 
+    async def profit(self, since: datetime | None = None) -> Profit:
+        """/profit: value change, realised P&L and fees for today (since midnight in the
+        owner's `timezone`, or `since`), 7 days, 30 days and since the start, beside holding
+        (core.account.pnl)."""
+        now = self.clock()
+        scan = self.engine.latest or await self.engine.scan(now)
+        if scan is None:
+            raise ServiceError(f"the exchange is not answering: {self.engine.last_error}")
+        snapshots = await self.engine.state.snapshots(limit=ALL_SNAPSHOTS)
+        local = now.astimezone(ZoneInfo(self.engine.settings.timezone))
+        midnight = local.replace(hour=0, minute=0, second=0, microsecond=0).astimezone(UTC)
+        try:
+            return await read_profit(
+                self.engine.store, self.engine.exchange, scan.portfolio,
+                [(s.at, s.total_value) for s in snapshots], now=now,
+                day_start=midnight if since is None else since)
+        except ExchangeError as error:
+            raise ServiceError(f"the exchange is not answering: {error}") from None
+
+    async def value_history(self) -> ValueHistory:
+        """The value snapshots with, beside them, what holding would have left and Ballast's
+        own trades (for the value chart)."""
+        snapshots = await self.engine.state.snapshots()
+        scan = self.engine.latest
+        own = await self.engine.orders.recent_filled(ALL_SNAPSHOTS)
+        holding: list[Decimal | None] = [None] * len(snapshots)
+        if scan is not None and snapshots:
+            quote = self.engine.settings.quote
+            fills = await account_fills(self.engine.store, self.engine.exchange,
+                                        set(scan.portfolio.holdings), quote)
+            amounts = {a: h.amount for a, h in scan.portfolio.holdings.items()}
+            holding = holding_curve([(s.at, s.total_value, s.allocations) for s in snapshots],
+                                    fills, amounts)
+        return ValueHistory(
+            snapshots=snapshots,
+            holding=holding,
+            buys=[row.updated_at for row in own if row.side is Side.BUY],
+            sells=[row.updated_at for row in own if row.side is Side.SELL],
+        )
+
     async def pause(self) -> None:
         """Stop proposing plans (scans and alerts go on)."""
         await self.engine.set_paused(True)
@@ -214,11 +275,35 @@ class EngineService:
 
     async def history(self, limit: int = 20) -> History:
         """Recent approvals and trades, and the value history."""
+        trades = await self.engine.orders.recent_filled(limit)
         return History(
             approvals=await self.engine.approvals.recent(limit),
-            trades=await self.engine.orders.recent_filled(limit),
+            trades=trades,
             snapshots=await self.engine.state.snapshots(),
+            realised=await self._realised(trades),
         )
+
+    async def _realised(self, trades: list[OrderRow]) -> dict[str, Decimal | None]:
+        """The realised P&L of the sells among `trades`, from the account's trade history."""
+        sold = {row.asset for row in trades if row.side is Side.SELL}
+        if not sold:
+            return {}
+        quote = self.engine.settings.quote
+        fills = await account_fills(self.engine.store, self.engine.exchange, sold, quote)
+        by_order: dict[str, list[Decimal | None]] = {}
+        for sell in realised_sells(fills, quote):
+            if sell.fill.order_id is not None:
+                by_order.setdefault(sell.fill.order_id, []).append(sell.realised)
+        result: dict[str, Decimal | None] = {}
+        for row in trades:
+            if row.side is not Side.SELL:
+                continue
+            found = by_order.get(row.exchange_order_id or "") or by_order.get(row.client_order_id)
+            if found:
+                known = [r for r in found if r is not None]
+                result[row.client_order_id] = sum(known, Decimal(0)) if len(known) == len(
+                    found) else None
+        return result
 
     async def status(self) -> Status:
         """Mode, exchange, last scan, next plan, trouble and open approvals."""

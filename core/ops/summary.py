@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from decimal import Decimal
 
+from core.account.pnl import PeriodProfit
 from core.domain.models import AssetSignal, Portfolio, SignalKind
 from core.domain.moments import moment
 from core.engine.approvals import Approval, ApprovalState
@@ -53,6 +54,8 @@ class SummaryInput:
     zone: tzinfo = UTC
     cash_reason: str | None = None
     signal_changes: Sequence[SignalChanged] = ()  # the period's flips on holdings, in order
+    profit: PeriodProfit | None = None
+    """The period's P&L figures (core.account.pnl), as /profit gives them; None: unknown."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,6 +113,10 @@ class DailySummary:
     # Why cash is where it is (`core.policy.reserve.cash_reason`).
     cash_reason: str | None = None
     signal_changes: tuple[str, ...] = ()  # per holding its path: `ETH HOLD→BUY→HOLD`
+    realised: Decimal | None = None
+    beside_holding: Decimal | None = None
+    unknown_sells: int = 0
+    """Sells of the period whose cost was unknown, left out of `realised`."""
 
     @property
     def change(self) -> Decimal | None:
@@ -149,6 +156,9 @@ def compose_summary(data: SummaryInput) -> DailySummary:
         attention=_attention(data, start),
         cash_reason=data.cash_reason,
         signal_changes=signal_paths(data.signal_changes),
+        realised=data.profit.realised if data.profit else None,
+        beside_holding=data.profit.beside_holding if data.profit else None,
+        unknown_sells=data.profit.unknown_sells if data.profit else 0,
     )
 
 

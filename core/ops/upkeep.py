@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 
 from core.config.settings import Settings
 from core.engine.events import SignalChanged
-from core.engine.service import EngineService
+from core.engine.service import EngineService, ServiceError
 from core.ops.backup import DailyBackups
 from core.ops.outbox import Letter, Outbox
 from core.ops.summary import (
@@ -86,6 +86,12 @@ class Upkeep:
         settings = self.service.settings
         status = await self.service.status()
         history = await self.service.history(limit=200)
+        profit = None
+        if scan is not None:
+            try:
+                profit = (await self.service.profit(since=now - DAY)).periods[0]
+            except ServiceError as error:
+                log.info("the summary goes without P&L: %s", error)
         return SummaryInput(
             now=now,
             quote=settings.quote,
@@ -106,6 +112,7 @@ class Upkeep:
             zone=self.zone,
             cash_reason=status.cash_reason,
             signal_changes=await self._signal_changes(now),
+            profit=profit,
         )
 
     async def _signal_changes(self, now: datetime) -> list[SignalChanged]:

@@ -98,6 +98,7 @@ class Order:
     asset: str
     amount: Decimal
     reasons: list[TradeReason]
+    why: str = ""
 
 
 @dataclass(slots=True)
@@ -203,11 +204,13 @@ class Book:
         if order is not None and reason not in order.reasons:
             order.reasons.append(reason)
 
-    def buy(self, asset: Asset, amount: Decimal) -> bool:
-        """Add a buy of `amount` (on the step); False if not planned (recorded as skipped)."""
+    def buy(self, asset: Asset, amount: Decimal, why: str = "") -> bool:
+        """Add a buy of `amount` (on the step), `why` this asset in words; False if not
+        planned (recorded as skipped)."""
         if amount <= 0 or not self._may_open(asset, Side.BUY, amount, TradeReason.BUY_SIGNAL):
             return False
-        self.orders[asset.name] = Order(Side.BUY, asset.name, amount, [TradeReason.BUY_SIGNAL])
+        self.orders[asset.name] = Order(Side.BUY, asset.name, amount, [TradeReason.BUY_SIGNAL],
+                                        why)
         value = amount * asset.price
         fee = value * self.fee_rate
         self._use_turnover(value)
@@ -284,6 +287,7 @@ class Book:
                     value=value,
                     fee=value * self.fee_rate,
                     reasons=tuple(order.reasons),
+                    why=order.why,
                 )
             )
         return tuple(result)

@@ -25,6 +25,8 @@ from core.domain.models import Side, SignalKind, SkipReason, TradeReason
 from core.domain.rounding import floor_to_step, order_problem
 from core.policy.bands import bands
 from core.policy.book import Asset, Book, ceil_to_step, divide
+from core.policy.words import buy_choice
+from core.signals.words import trend
 
 
 def _money(value: Decimal) -> str:
@@ -259,12 +261,15 @@ def buys(book: Book) -> None:
     candidates = [a for a in book.assets.values() if a.signal in wanted]
     rank = {SignalKind.STRONG_BUY: 0, SignalKind.BUY: 1}
     candidates.sort(key=lambda a: (rank[a.signal], -a.score, a.value, a.name))
+    ranked = [(a.name, a.signal, a.score) for a in candidates]
     for asset in candidates:
         keep = settings.min_cash if asset.signal is SignalKind.STRONG_BUY else settings.target_cash
-        _buy_one(book, asset, keep)
+        seen = book.signals.get(asset.name)
+        why = buy_choice(asset.name, ranked, trend(seen) if seen is not None else None)
+        _buy_one(book, asset, keep, why)
 
 
-def _buy_one(book: Book, asset: Asset, keep: Decimal) -> None:
+def _buy_one(book: Book, asset: Asset, keep: Decimal, why: str) -> None:
     """Buy `asset` with the cash above `keep` (a fraction of the value after the buy)."""
     settings = book.settings
     fee = book.fee_rate
@@ -354,4 +359,4 @@ def _buy_one(book: Book, asset: Asset, keep: Decimal) -> None:
             f"({_money(book.min_value())})",
         )
         return
-    book.buy(asset, amount)
+    book.buy(asset, amount, why)

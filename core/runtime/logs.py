@@ -144,6 +144,36 @@ class KeyValueFormatter(logging.Formatter):
         return self.scrubber.scrub(line)
 
 
+class TerminalFormatter(KeyValueFormatter):
+    """A record as a terminal line in the shape of `ballast run`'s event lines: `18:48:01
+    warning: message key=value …` (UTC time; the level named from warning up), scrubbed too.
+
+    A person at a terminal reads one format, not logfmt between the event lines; a journal or
+    a file (not a terminal) keeps the `key=value` lines that tools parse."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        at = datetime.fromtimestamp(record.created, UTC)
+        level = f"{record.levelname.lower()}: " if record.levelno >= logging.WARNING else ""
+        parts = [f"{at:%H:%M:%S} {level}{record.getMessage()}"]
+        fields = getattr(record, _RECORD_FIELDS, None)
+        if isinstance(fields, dict):
+            parts.extend(f"{key}={logfmt_value(value)}" for key, value in fields.items())
+        line = " ".join(parts)
+        if record.exc_info and not record.exc_text:
+            record.exc_text = self.formatException(record.exc_info)
+        if record.exc_text:
+            line += "\n" + record.exc_text
+        return self.scrubber.scrub(line)
+
+
+def _is_terminal(stream: TextIO) -> bool:
+    isatty = getattr(stream, "isatty", None)
+    try:
+        return bool(isatty()) if callable(isatty) else False
+    except ValueError:  # a closed stream
+        return False
+
+
 def event_name(record: logging.LogRecord) -> str:
     """The record's event: given with `log_event`, else `error` or `log` by level."""
     given = getattr(record, _RECORD_EVENT, None)
@@ -216,7 +246,8 @@ def configure_logging(
     quiet: Mapping[str, int] | None = None,
     console_skip: Iterable[str] = (),
 ) -> list[logging.Handler]:
-    """Send the root logger's records to `stream` (stderr) and a rotating `log_file`.
+    """Send the root logger's records to `stream` (stderr) and a rotating `log_file`: as
+    `key=value` lines, but as `TerminalFormatter` lines when `stream` is a terminal.
 
     Records of the loggers named in `console_skip` (and their children) go to the file only:
     for a console that already shows them in its own words (`ballast run`'s event lines).
@@ -247,6 +278,8 @@ def configure_logging(
         handler.setFormatter(KeyValueFormatter(scrubber))
         setattr(handler, _HANDLER_MARK, True)
         root.addHandler(handler)
+    if _is_terminal(console.stream):
+        console.setFormatter(TerminalFormatter(scrubber))
     root.setLevel(level)
     for name, quiet_level in (quiet or dict.fromkeys(QUIET_LOGGERS, logging.WARNING)).items():
         logging.getLogger(name).setLevel(quiet_level)

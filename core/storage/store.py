@@ -7,6 +7,7 @@ how far a database has come. Decimals are stored as TEXT so no cent is lost to f
 from __future__ import annotations
 
 import asyncio
+import os
 import sqlite3
 import threading
 from collections.abc import AsyncIterator
@@ -137,6 +138,7 @@ class Store:
         open cancelled midway closes its connection and thread before the cancellation goes on.
         """
         db_path = Path(path)
+        _create_private(db_path)
         conn = aiosqlite.connect(db_path, isolation_level=None)
         try:
             await conn
@@ -173,6 +175,25 @@ class Store:
                 raise explain(db_path, error) from error
             raise
         return store
+
+    @classmethod
+    @asynccontextmanager
+    async def opened(cls, path: Path | str) -> AsyncIterator[Store]:
+        """`open` for one command: closed at the end and, when the command fails, a database
+        this open created is removed again, so a failed command leaves no file behind."""
+        db_path = Path(path)
+        existed = db_path.exists()
+        store = await cls.open(db_path)
+        try:
+            yield store
+        except BaseException:
+            await store.close()
+            if not existed:
+                for leftover in (db_path, *(db_path.with_name(db_path.name + suffix)
+                                            for suffix in SIDE_FILES)):
+                    leftover.unlink(missing_ok=True)
+            raise
+        await store.close()
 
     async def quick_check(self) -> None:
         """SQLite's integrity check (`PRAGMA quick_check`); raises `DatabaseProblem` on damage.
@@ -220,6 +241,23 @@ class Store:
         tb: TracebackType | None,
     ) -> None:
         await self.close()
+
+
+# The files SQLite keeps beside a database in WAL mode.
+SIDE_FILES = ("-wal", "-shm", "-journal")
+
+
+def _create_private(path: Path) -> None:
+    """Create a missing database file readable by its owner only (0600): it holds the account's
+    orders and history. SQLite gives its side files the database's permissions. An in-memory
+    database (`:memory:`) has no file."""
+    if str(path) == ":memory:":
+        return
+    try:
+        descriptor = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
+    except (FileExistsError, FileNotFoundError, NotADirectoryError, PermissionError):
+        return  # there already, or not creatable: SQLite's own error names the problem
+    os.close(descriptor)
 
 
 def statements(script: str) -> list[str]:
