@@ -37,6 +37,7 @@ from core.engine.events import (
     SignalChanged,
     SuspectData,
     SuspectDataCleared,
+    TradingPaused,
 )
 from core.engine.service import EngineService, ServiceError
 from core.engine.wiring import RunningEngine, start_engine
@@ -99,6 +100,8 @@ def describe(event: Event, quote: str) -> str:
             return f"{at} not planning, the account data looks wrong: {'; '.join(event.problems)}"
         case SuspectDataCleared():
             return f"{at} account data plausible again; planning resumes"
+        case TradingPaused():
+            return f"{at} TRADING PAUSED: {event.reason} (until the owner resumes)"
 
 
 async def serve(running: RunningEngine, stop: asyncio.Event, *front_ends: FrontEnd) -> None:

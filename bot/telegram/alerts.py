@@ -27,6 +27,7 @@ from core.engine.events import (
     SignalChanged,
     SuspectData,
     SuspectDataCleared,
+    TradingPaused,
 )
 from core.engine.orders import OrderState
 from core.ops.outbox import Letter
@@ -128,6 +129,8 @@ class AlertFilter:
                 return ("data",), "suspect", None
             case SuspectDataCleared():
                 return ("data",), "sane", None
+            case TradingPaused(at=at):
+                return ("paused",), at, None
             case ScansFailing():
                 return ("scans",), "down", None
             case ScansResumed():
@@ -181,6 +184,12 @@ def alert_view(event: Event, quote: str) -> View | None:
         case SuspectDataCleared():
             return View("\n".join(["✅ <b>Account data looks right again</b>",
                                    f"Planning resumes (held since {clock(event.since)})."]))
+        case TradingPaused():
+            return View("\n".join([
+                "⏸ <b>Trading paused</b>",
+                *wrap_lines(event.reason),
+                *wrap_lines("Stop the other bot, check the account, then /resume."),
+            ]))
     return None
 
 

@@ -21,6 +21,10 @@ is sent (`core.domain.rounding.protection_limit`), immediate-or-cancel where the
 supports it, so a market that moves against the plan does not fill at any price. An order
 still open `order_timeout` after it was sent (an exchange without IOC, a stuck order) is
 cancelled; what it filled is recorded and the plan ends with it.
+
+Before every send the settings in force are asked again (`never_sell` is absolute) and the
+account is checked for a second Ballast (`core.engine.guards`): a foreign Ballast order or a
+free balance that moved stops the plan unsent and pauses trading.
 """
 
 from __future__ import annotations
@@ -36,6 +40,7 @@ from core.domain.models import ZERO, Portfolio, Side
 from core.domain.rounding import protection_limit
 from core.engine.approvals import Approval, ApprovalRepo, ApprovalState
 from core.engine.events import EventBus, ExecutionFailed, OrderResult, PlanExecuted
+from core.engine.guards import AccountWatch, KnownBefore, settings_refusal
 from core.engine.orders import OrderRepo, OrderRow, OrderState
 from core.exchange.base import Exchange, Order, OrderRequest, OrderStatus
 from core.exchange.errors import (
@@ -58,6 +63,8 @@ _DEFINITE_REFUSALS = (InsufficientFunds, BelowMinimum, InvalidOrder, Authenticat
 
 PortfolioReader = Callable[[datetime], Awaitable[Portfolio]]
 FillRecorder = Callable[[OrderRow, Order], Awaitable[None]]
+# Pauses trading and tells the owner, once, why (a second Ballast seems to trade the account).
+Halt = Callable[[datetime, str], Awaitable[None]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,6 +123,8 @@ class Executor:
         read_portfolio: PortfolioReader,
         record_fill: FillRecorder,
         resend_grace: timedelta = DEFAULT_RESEND_GRACE,
+        halt: Halt | None = None,
+        known_before: KnownBefore | None = None,
     ) -> None:
         self._exchange = exchange
         self._approvals = approvals
@@ -125,7 +134,18 @@ class Executor:
         self._read_portfolio = read_portfolio
         self._record_fill = record_fill
         self._resend_grace = resend_grace
+        self._halt = halt
+        self._watch = AccountWatch(exchange, orders, settings.quote, known_before)
         self._running: set[str] = set()
+        self._halted: dict[str, str] = {}  # approval id → why its remaining orders stay unsent
+
+    def use_settings(self, settings: Settings) -> None:
+        """Check every later send against `settings` (the chat changed them).
+
+        The settings that shape an order (`max_slippage`, `order_timeout`, `approval_ttl`) are
+        not offered in the chat, so only the policy's limits really change here.
+        """
+        self._settings = settings
 
     def is_running(self, approval_id: str) -> bool:
         """Whether this process is executing the approval right now."""
@@ -156,14 +176,14 @@ class Executor:
         for row in await self._orders.for_approval(approval.id):
             if row.state.is_final:
                 continue
-            state = await self._advance(row, now, deadline)
+            state = await self._advance(row, approval, now, deadline)
             if not state.is_final:
                 rows = await self._orders.for_approval(approval.id)
                 return self._report(approval, rows, finished=False)
         return await self._finish(approval, now)
 
     async def _advance(
-        self, row: OrderRow, now: datetime, deadline: datetime
+        self, row: OrderRow, approval: Approval, now: datetime, deadline: datetime
     ) -> OrderState:
         if row.state in (OrderState.SENDING, OrderState.OPEN):
             try:
@@ -184,10 +204,10 @@ class Executor:
                 return await self._cancel_if_late(row, now)
             if row.sent_at is not None and now - row.sent_at < self._resend_grace:
                 return row.state
-        return await self._send(row, now, deadline)
+        return await self._send(row, approval, now, deadline)
 
     async def _send(
-        self, row: OrderRow, now: datetime, deadline: datetime
+        self, row: OrderRow, approval: Approval, now: datetime, deadline: datetime
     ) -> OrderState:
         if row.attempts >= MAX_ATTEMPTS:
             return await self._close(row, OrderState.NOT_SENT, f"gave up after {row.attempts}"
@@ -195,6 +215,9 @@ class Executor:
         if now > deadline:
             return await self._close(row, OrderState.NOT_SENT, "too late to send: the approval"
                                      f" went stale at {deadline:%H:%M:%S} UTC", now)
+        refusal = self._halted.get(approval.id) or settings_refusal(row, self._settings)
+        if refusal is not None:
+            return await self._close(row, OrderState.NOT_SENT, refusal, now)
         amount = row.amount
         try:
             # Checked before every send, not only after a crash: time passes
@@ -208,9 +231,14 @@ class Executor:
                 if amount <= 0:
                     return await self._close(row, OrderState.SKIPPED, why, now)
             limit = await self._limit(row, last)
+            # Last, right before the send: the nearer to it, the less a second bot can slip in.
+            problem = await self._watch.before_send(row, approval, now)
         except ExchangeError as error:
             log.warning("cannot check %s before sending: %s", row.client_order_id, error)
             return row.state
+        if problem is not None:
+            await self._stop(approval.id, problem, now)
+            return await self._close(row, OrderState.NOT_SENT, problem, now)
         if not await self._orders.claim_send(row, amount, now):
             current = await self._orders.get(row.client_order_id)
             return current.state if current else row.state
@@ -237,7 +265,28 @@ class Executor:
             detail = (f"{order.filled} of {order.amount} filled within the price limit "
                       f"{limit} (max_slippage {self._settings.max_slippage:.1%}); the rest "
                       "expired")
-        return await self._record(row, order, now, detail)
+        state = await self._record(row, order, now, detail)
+        await self._look_after_send(row, approval.id, now)
+        return state
+
+    async def _look_after_send(self, row: OrderRow, approval_id: str, now: datetime) -> None:
+        """Look for foreign orders again: one sent in the same instant shows only now."""
+        try:
+            problem = await self._watch.after_send(row, now)
+        except ExchangeError as error:
+            log.warning("cannot look for foreign orders after %s: %s", row.client_order_id,
+                        error)
+            return
+        if problem is not None:
+            await self._stop(approval_id, problem, now)
+
+    async def _stop(self, approval_id: str, problem: str, now: datetime) -> None:
+        """Leave the approval's remaining orders unsent and pause trading."""
+        self._halted[approval_id] = f"not sent: {problem}"
+        log_event(log, "alert", "a second Ballast seems to trade this account; trading paused",
+                  logging.ERROR, approval=approval_id, problem=problem)
+        if self._halt is not None:
+            await self._halt(now, problem)
 
     async def _record(self, row: OrderRow, order: Order, now: datetime,
                       detail: str | None = None) -> OrderState:
@@ -318,6 +367,7 @@ class Executor:
         )
 
     async def _finish(self, approval: Approval, now: datetime) -> ExecutionReport:
+        self._halted.pop(approval.id, None)
         rows = await self._orders.for_approval(approval.id)
         failed = failures(rows)
         results = tuple(order_result(row) for row in rows)

@@ -21,13 +21,19 @@ from core.config.settings import Settings, SettingsError
 from core.domain.models import ZERO, Plan
 from core.domain.sanity import balance_changes, plan_balances
 from core.engine.approvals import ApprovalRepo, ApprovalState, Decision
-from core.engine.events import ApprovalClosed, EventBus, ExecutionFailed, PlanProposed
+from core.engine.events import (
+    ApprovalClosed,
+    EventBus,
+    ExecutionFailed,
+    PlanProposed,
+    TradingPaused,
+)
 from core.engine.execution import DEFAULT_RESEND_GRACE, Executor, drift
 from core.engine.orders import OrderRepo
 from core.engine.ports import Ports, Proposal, Scan, auto_approval_allowed, same_trades
 from core.engine.recovery import recover
 from core.engine.scanning import ScanStep
-from core.engine.state import LAST_PLAN, PAUSED, EngineState
+from core.engine.state import LAST_PLAN, PAUSE_ALERT, PAUSED, RESUMED_AT, EngineState
 from core.engine.summary import execution_message
 from core.exchange.base import Exchange
 from core.exchange.errors import ExchangeError
@@ -75,6 +81,8 @@ class Engine:
             ports.read_portfolio,
             ports.record_fill,
             resend_grace,
+            halt=self.pause_for,
+            known_before=lambda: self.state.get_time(RESUMED_AT),
         )
         self.scans = ScanStep(self.state, self.bus)
         self._plan_lock = asyncio.Lock()
@@ -367,6 +375,21 @@ class Engine:
         """Whether automatic proposals are paused (persisted across restarts)."""
         return await self.state.get_flag(PAUSED)
 
-    async def set_paused(self, paused: bool) -> None:
-        """Pause or resume automatic proposals."""
+    async def set_paused(self, paused: bool, at: datetime | None = None) -> None:
+        """Pause or resume automatic proposals.
+
+        Resuming `at` a time also tells the executor that the owner has seen any foreign orders
+        placed before it (`core.engine.guards`): they pause trading no more.
+        """
         await self.state.set_flag(PAUSED, paused)
+        if not paused:
+            await self.state.set_flag(PAUSE_ALERT, False)
+            if at is not None:
+                await self.state.set_time(RESUMED_AT, at)
+
+    async def pause_for(self, now: datetime, reason: str) -> None:
+        """Pause trading because of `reason`, and tell the owner once until they resume."""
+        await self.state.set_flag(PAUSED, True)
+        if not await self.state.get_flag(PAUSE_ALERT):
+            await self.state.set_flag(PAUSE_ALERT, True)
+            self.bus.publish(TradingPaused(now, reason))

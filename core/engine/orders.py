@@ -8,6 +8,7 @@ claim the same send.
 
 from __future__ import annotations
 
+import re
 import sqlite3
 from dataclasses import dataclass
 from datetime import datetime
@@ -54,6 +55,14 @@ def client_order_id(approval_id: str, trade_index: int) -> str:
     same every time it is computed, so a lookup after a crash asks about exactly this order.
     """
     return f"bl-{approval_id}-{trade_index}"
+
+
+_BALLAST_ID = re.compile(r"^bl-[0-9a-f]+-[0-9]+$")
+
+
+def is_ballast_order(client_order_id: str) -> bool:
+    """Whether a client order id has the shape of `client_order_id`: some Ballast sent it."""
+    return bool(_BALLAST_ID.match(client_order_id))
 
 
 @dataclass(frozen=True, slots=True)

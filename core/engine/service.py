@@ -168,8 +168,8 @@ class EngineService:
         await self.engine.set_paused(True)
 
     async def resume(self) -> None:
-        """Start proposing plans again."""
-        await self.engine.set_paused(False)
+        """Start proposing plans again (and trading, after a pause Ballast made itself)."""
+        await self.engine.set_paused(False, self.clock())
 
     async def history(self, limit: int = 20) -> History:
         """Recent approvals and trades, and the value history."""

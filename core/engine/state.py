@@ -12,6 +12,8 @@ from core.storage.store import Store
 from core.storage.stored_json import StoredJson
 
 PAUSED = "paused"
+PAUSE_ALERT = "alert:trading_paused"  # set while a pause Ballast made itself is announced
+RESUMED_AT = "resumed_at"  # the owner's last resume: foreign orders before it are known to them
 LAST_SCAN = "last_scan"
 LAST_PLAN = "last_plan"
 CASH_ALERT = "alert:cash_below_min"
