@@ -364,6 +364,7 @@ class Executor:
             cash_floor=self._settings.cash_floor,
             fee_rate=self._settings.fee_rate,
             max_slippage=self._settings.max_slippage,
+            max_position=self._settings.max_position,
         )
 
     async def _finish(self, approval: Approval, now: datetime) -> ExecutionReport:

@@ -13,12 +13,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from decimal import Decimal
 
 from core.config.settings import Settings, SettingsError
-from core.domain.models import ZERO, Plan
+from core.domain.models import ZERO
 from core.domain.sanity import balance_changes, plan_balances
 from core.engine.approvals import ApprovalRepo, ApprovalState, Decision
 from core.engine.events import (
@@ -28,12 +28,19 @@ from core.engine.events import (
     PlanProposed,
     TradingPaused,
 )
-from core.engine.execution import DEFAULT_RESEND_GRACE, Executor, drift
+from core.engine.execution import DEFAULT_RESEND_GRACE, Executor
 from core.engine.orders import OrderRepo
-from core.engine.ports import Ports, Proposal, Scan, auto_approval_allowed, same_trades
+from core.engine.ports import (
+    Ports,
+    Proposal,
+    Scan,
+    auto_approval_allowed,
+    price_moves,
+    same_trades,
+)
 from core.engine.recovery import recover
 from core.engine.scanning import ScanStep
-from core.engine.state import LAST_PLAN, PAUSE_ALERT, PAUSED, RESUMED_AT, EngineState
+from core.engine.state import LAST_PLAN, PAUSED, RESUMED_AT, EngineState
 from core.engine.summary import execution_message
 from core.exchange.base import Exchange
 from core.exchange.errors import ExchangeError
@@ -87,12 +94,36 @@ class Engine:
         self.scans = ScanStep(self.state, self.bus)
         self._plan_lock = asyncio.Lock()
 
-    def apply_settings(self, settings: Settings, ports: Ports) -> None:
-        """Put `settings` changed in the chat, and the ports built from them, in force from the
-        next scan and plan. The executor keeps the settings it started with: those that guard
-        execution are not offered in the chat and change only with a restart."""
+    async def apply_settings(self, settings: Settings, ports: Ports, now: datetime) -> list[
+            Proposal]:
+        """Put `settings` changed in the chat, and the ports built from them, in force: every
+        later send is checked against them, and each plan awaiting approval is superseded,
+        planned again and the owner told. Returns the new proposals, one per superseded plan."""
+        before = self.settings
         self.settings = settings
         self.ports = ports
+        self.executor.use_settings(settings)
+        changed = [name for name in type(settings).model_fields
+                   if getattr(settings, name) != getattr(before, name)]
+        if not changed:
+            return []
+        reason = "the settings changed (" + ", ".join(changed) + ")"
+        proposals = []
+        async with self._plan_lock:
+            for waiting in await self.approvals.in_states(ApprovalState.PENDING):
+                if waiting.expires_at <= now or not await self.approvals.supersede_pending(
+                        waiting.id, now, reason):
+                    continue
+                proposal = await self._propose(now, on_demand=True, replaces=waiting.id,
+                                               reason=reason)
+                if proposal.approval is not None:
+                    await self.approvals.set_replaced_by(waiting.id, proposal.approval.id)
+                self.bus.publish(ApprovalClosed(now, waiting.id, ApprovalState.SUPERSEDED,
+                                                f"{reason}; re-planned: {proposal.message}"))
+                proposals.append(proposal)
+        log_event(log, "approval", "settings changed; waiting plans re-planned",
+                  changed=",".join(changed), replanned=len(proposals))
+        return proposals
 
     # -- the clock ---------------------------------------------------------------------------
 
@@ -296,13 +327,9 @@ class Engine:
         try:
             prices = await self.exchange.fetch_prices(symbols)
         except ExchangeError as error:
-            reason = f"could not re-check prices before executing: {error}"
-            await self.approvals.finish(approval_id, ApprovalState.FAILED, reason, now,
-                                        from_state=ApprovalState.APPROVED)
-            self.bus.publish(ExecutionFailed(now, approval_id, reason))
-            return Decision(False, approval_id, ApprovalState.FAILED,
-                            f"nothing was sent: {reason}")
-        moved = self._moves(approval.plan, prices, quote)
+            return await self._unsent(approval_id, f"could not re-check prices before "
+                                      f"executing: {error}", now)
+        moved = price_moves(approval.plan, prices, quote, self.settings.max_price_drift)
         if moved:
             return await self._replan(approval_id, "prices moved since the plan: "
                                       + ", ".join(moved), now)
@@ -310,12 +337,8 @@ class Engine:
             try:
                 balances = await self.exchange.fetch_balances()
             except ExchangeError as error:
-                reason = f"could not re-check balances before executing: {error}"
-                await self.approvals.finish(approval_id, ApprovalState.FAILED, reason, now,
-                                            from_state=ApprovalState.APPROVED)
-                self.bus.publish(ExecutionFailed(now, approval_id, reason))
-                return Decision(False, approval_id, ApprovalState.FAILED,
-                                f"nothing was sent: {reason}")
+                return await self._unsent(approval_id, f"could not re-check balances before "
+                                          f"executing: {error}", now)
             changed = balance_changes(approval.balances, balances)
             if changed:
                 return await self._replan(
@@ -334,19 +357,11 @@ class Engine:
         self.scans.latest = None  # balances changed: the next look at the portfolio scans afresh
         return Decision(True, approval_id, report.state, execution_message(approval_id, report))
 
-    def _moves(self, plan: Plan, prices: Mapping[str, object], quote: str) -> list[str]:
-        moves = []
-        limit = self.settings.max_price_drift
-        for trade in plan.trades:
-            price = prices.get(f"{trade.asset}/{quote}")
-            last = getattr(price, "last", None)
-            if not isinstance(last, Decimal) or last <= 0:
-                moves.append(f"{trade.asset} has no current price")
-                continue
-            moved = drift(trade.price, last)
-            if moved > limit:
-                moves.append(f"{trade.asset} {last / trade.price - 1:+.1%} (limit {limit:.1%})")
-        return moves
+    async def _unsent(self, approval_id: str, reason: str, now: datetime) -> Decision:
+        await self.approvals.finish(approval_id, ApprovalState.FAILED, reason, now,
+                                    from_state=ApprovalState.APPROVED)
+        self.bus.publish(ExecutionFailed(now, approval_id, reason))
+        return Decision(False, approval_id, ApprovalState.FAILED, f"nothing was sent: {reason}")
 
     async def _replan(self, approval_id: str, reason: str, now: datetime) -> Decision:
         await self.approvals.supersede_drifted(approval_id, now, reason, None)
@@ -376,20 +391,10 @@ class Engine:
         return await self.state.get_flag(PAUSED)
 
     async def set_paused(self, paused: bool, at: datetime | None = None) -> None:
-        """Pause or resume automatic proposals.
-
-        Resuming `at` a time also tells the executor that the owner has seen any foreign orders
-        placed before it (`core.engine.guards`): they pause trading no more.
-        """
-        await self.state.set_flag(PAUSED, paused)
-        if not paused:
-            await self.state.set_flag(PAUSE_ALERT, False)
-            if at is not None:
-                await self.state.set_time(RESUMED_AT, at)
+        """Pause or resume automatic proposals (`EngineState.set_paused`)."""
+        await self.state.set_paused(paused, at)
 
     async def pause_for(self, now: datetime, reason: str) -> None:
         """Pause trading because of `reason`, and tell the owner once until they resume."""
-        await self.state.set_flag(PAUSED, True)
-        if not await self.state.get_flag(PAUSE_ALERT):
-            await self.state.set_flag(PAUSE_ALERT, True)
+        if await self.state.pause_unannounced():
             self.bus.publish(TradingPaused(now, reason))

@@ -78,6 +78,26 @@ class EngineState:
         """Store a time."""
         await self.set(key, time_text(at))
 
+    async def set_paused(self, paused: bool, at: datetime | None = None) -> None:
+        """Pause or resume automatic proposals.
+
+        Resuming `at` a time also tells the executor that the owner has seen any foreign orders
+        placed before it (`core.engine.guards`): they pause trading no more.
+        """
+        await self.set_flag(PAUSED, paused)
+        if not paused:
+            await self.set_flag(PAUSE_ALERT, False)
+            if at is not None:
+                await self.set_time(RESUMED_AT, at)
+
+    async def pause_unannounced(self) -> bool:
+        """Pause; True if this pause is not announced yet (and count it as announced)."""
+        await self.set_flag(PAUSED, True)
+        if await self.get_flag(PAUSE_ALERT):
+            return False
+        await self.set_flag(PAUSE_ALERT, True)
+        return True
+
     async def add_snapshot(self, portfolio: Portfolio, at: datetime) -> None:
         """Keep the portfolio's value and allocation at `at`."""
         total = portfolio.total_value
