@@ -77,3 +77,55 @@ async def test_never_sell_set_after_a_plan_stops_its_sell(tmp_path: Path) -> Non
         [old] = [a for a in await app.running.engine.approvals.recent()
                  if a.state is ApprovalState.SUPERSEDED]
         assert old.reason is not None and "never_sell" in old.reason
+
+
+async def test_switching_a_preset_in_the_chat_applies_its_values_and_says_what_stays_on_top(
+    tmp_path: Path,
+) -> None:
+    async with ballast(tmp_path, BALLAST_MIN_CASH="0.22") as app:
+        tg = app.tg
+        tg.push_command(OWNER, "/settings stop_loss 0.08")
+        await tg.wait_for_method("sendMessage", shown_to(OWNER, "Changed stop_loss"),
+                                 timeout=20)
+        tg.push_command(OWNER, "/settings preset seed-literal")
+        call = await tg.wait_for_method("sendMessage", shown_to(OWNER, "Preset seed-literal"),
+                                        timeout=20)
+        said = " ".join(visible(str(call.params["text"])).split())  # as read, not as wrapped
+        assert "min_cash = 0.22 (env)" in said and "stop_loss = 0.08 (chat)" in said
+
+        seed = app.running.engine.settings
+        assert seed.preset == "seed-literal"
+        # The seed's rules, not only its name ...
+        assert (seed.sizing, seed.plan_on, seed.rebalance_interval) == (
+            "all_or_nothing", "interval", 300)
+        assert seed.sell_rule == "any" and seed.trim_band == 0
+        # ... under what the owner set beside it.
+        assert str(seed.min_cash) == "0.22" and str(seed.stop_loss) == "0.08"
+
+        tg.push_command(OWNER, "/settings preset default")
+        await tg.wait_for_method("sendMessage", shown_to(OWNER, "Preset default"), timeout=20)
+        back = app.running.engine.settings
+        assert (back.preset, back.sizing, back.plan_on) == ("default", "conviction",
+                                                            "candle_close")
+        assert back.sell_rule != "any" and back.trim_band > 0
+        assert str(back.min_cash) == "0.22" and str(back.stop_loss) == "0.08"
+
+
+async def test_a_preset_chosen_in_the_chat_holds_after_a_restart(tmp_path: Path) -> None:
+    async with ballast(tmp_path) as app:
+        app.tg.push_command(OWNER, "/settings preset seed-literal")
+        await app.tg.wait_for_method("sendMessage", shown_to(OWNER, "Preset seed-literal"),
+                                     timeout=20)
+        ledger = app.running.ledger
+        assert ledger is not None and set(ledger.chat) == {"preset"}, "only the choice is kept"
+        # A new process in all but name, from the same environment: the database carries the
+        # choice over, with the preset's values.
+        env = live_env(app.binance, tmp_path / "ballast.db", tg=app.tg, owner=OWNER)
+        again = await start_engine(load_settings(env=env), env=env)
+        try:
+            restarted = again.engine.settings
+            assert restarted.preset == "seed-literal"
+            assert (restarted.sizing, restarted.plan_on) == ("all_or_nothing", "interval")
+            assert restarted == app.running.engine.settings
+        finally:
+            await again.close()

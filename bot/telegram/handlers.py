@@ -210,6 +210,8 @@ class Handlers:
             return
         await self._reply(update, context, settings_view(self.editor.shown(), changed=args[0],
                                                          sources=self.editor.sources()))
+        if self.editor.note:
+            await self._reply(update, context, notice_view(self.editor.note))
         warning = await self._asset_warning(args[0].strip().lower())
         if warning is not None:
             await self._reply(update, context, notice_view(warning))

@@ -16,7 +16,7 @@ from pydantic import ValidationError
 from core.config.rules import PolicySettings
 from core.config.settings import Settings, SettingsError
 from core.config.sources import format_validation_error
-from core.storage.chat_settings import SettingsLedger
+from core.storage.chat_settings import SettingsLedger, switch_preset_in_chat
 
 START_UP_ONLY = frozenset({"cash_floor", "fee_rate", "approval_ttl", "max_price_drift"})
 EDITABLE: tuple[str, ...] = (
@@ -41,6 +41,7 @@ class SettingsEditor:
         self._apply = apply
         # Where each value comes from, and the server's own values for `reset`.
         self.ledger = ledger
+        self.note: str | None = None  # what the last change did beyond itself (a preset)
 
     def shown(self) -> dict[str, object]:
         """The settings the owner may change, with their values."""
@@ -69,6 +70,17 @@ class SettingsEditor:
                 f"{name}: not a setting that can be changed from Telegram "
                 f"(try /settings to see them)"
             )
+        self.note = None
+        if key == "preset":  # a whole set of values, worked out in core
+            target = raw
+            if raw.strip().lower() in _RESET:
+                if self.ledger is None:
+                    raise SettingsError(f"{key}: reset is not available here")
+                target = self.ledger.base.preset
+            changed, self.note = switch_preset_in_chat(self.ledger, self.current, target)
+            await self._apply(changed)
+            self.current = changed
+            return changed
         values: dict[str, Any] = {field: getattr(self.current, field)
                                   for field in Settings.model_fields}
         word = raw.strip().lower()
