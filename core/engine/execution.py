@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 
@@ -39,9 +38,10 @@ from core.config.settings import Settings
 from core.domain.models import ZERO, Portfolio, Side
 from core.domain.rounding import protection_limit
 from core.engine.approvals import Approval, ApprovalRepo, ApprovalState
-from core.engine.events import EventBus, ExecutionFailed, OrderResult, PlanExecuted
+from core.engine.events import EventBus, ExecutionFailed, PlanExecuted
 from core.engine.guards import AccountWatch, KnownBefore, settings_refusal
 from core.engine.orders import OrderRepo, OrderRow, OrderState
+from core.engine.outcomes import ExecutionReport, drift, failures, order_result
 from core.exchange.base import Exchange, Order, OrderRequest, OrderStatus
 from core.exchange.errors import (
     AuthenticationFailed,
@@ -65,49 +65,6 @@ PortfolioReader = Callable[[datetime], Awaitable[Portfolio]]
 FillRecorder = Callable[[OrderRow, Order], Awaitable[None]]
 # Pauses trading and tells the owner, once, why (a second Ballast seems to trade the account).
 Halt = Callable[[datetime, str], Awaitable[None]]
-
-
-@dataclass(frozen=True, slots=True)
-class ExecutionReport:
-    """Where an approval's execution stands after one pass."""
-
-    approval_id: str
-    state: ApprovalState
-    results: tuple[OrderResult, ...]
-    finished: bool
-
-
-def drift(planned: Decimal, current: Decimal) -> Decimal:
-    """How far `current` moved from `planned`, as a fraction of `planned`."""
-    if planned <= 0:
-        return Decimal("Infinity")
-    return abs(current - planned) / planned
-
-
-def order_result(row: OrderRow) -> OrderResult:
-    """The event view of an order row."""
-    return OrderResult(
-        client_order_id=row.client_order_id,
-        asset=row.asset,
-        side=row.side,
-        amount=row.amount,
-        state=row.state,
-        filled=row.filled,
-        average_price=row.average_price,
-        fee=row.fee,
-        fee_currency=row.fee_currency,
-        detail=row.detail or "",
-    )
-
-
-def failures(rows: list[OrderRow]) -> list[OrderRow]:
-    """Orders that ended without doing what the plan asked."""
-    return [
-        row
-        for row in rows
-        if row.state in (OrderState.REJECTED, OrderState.NOT_SENT)
-        or (row.state in (OrderState.CANCELED, OrderState.EXPIRED) and row.filled == 0)
-    ]
 
 
 class Executor:
@@ -138,6 +95,7 @@ class Executor:
         self._watch = AccountWatch(exchange, orders, settings.quote, known_before)
         self._running: set[str] = set()
         self._halted: dict[str, str] = {}  # approval id → why its remaining orders stay unsent
+        self._stuck: set[str] = set()  # orders past order_timeout whose cancel failed
 
     def use_settings(self, settings: Settings) -> None:
         """Check every later send against `settings` (the chat changed them).
@@ -173,14 +131,47 @@ class Executor:
         deadline = (approval.decided_at or approval.created_at) + timedelta(
             seconds=self._settings.approval_ttl
         )
+        stuck: str | None = None
         for row in await self._orders.for_approval(approval.id):
             if row.state.is_final:
                 continue
+            if stuck is not None:  # its proceeds (or its funds) are not known: nothing after it
+                await self._close(row, OrderState.NOT_SENT, stuck, now)
+                continue
             state = await self._advance(row, approval, now, deadline)
-            if not state.is_final:
+            if not state.is_final and row.client_order_id in self._stuck:
+                # The plan ends with what filled; the order is looked at again each scan.
+                stuck = (f"not sent: {row.side.value} {row.asset} is still open at the "
+                         "exchange (its cancel failed)")
+            elif not state.is_final:
                 rows = await self._orders.for_approval(approval.id)
                 return self._report(approval, rows, finished=False)
         return await self._finish(approval, now)
+
+    async def follow_up(self, now: datetime) -> list[OrderRow]:
+        """Look again at orders left open at the exchange by plans that ended (their cancel
+        failed): cancel them now and record how they ended. Returns the rows that ended."""
+        ended = []
+        for row in await self._orders.left_open():
+            try:
+                found = await self._exchange.cancel_order(row.symbol, row.client_order_id)
+            except ExchangeError as error:
+                log.warning("order %s is still open; cannot cancel it yet: %s",
+                            row.client_order_id, error)
+                continue
+            if found is None:
+                await self._close(row, OrderState.CANCELED, "the exchange no longer knows it",
+                                  now)
+            elif found.status is not OrderStatus.OPEN:
+                await self._record(row, found, now, f"cancelled after its plan ended, with "
+                                   f"{found.filled} of {found.amount} filled")
+            else:
+                continue
+            self._stuck.discard(row.client_order_id)
+            log_event(log, "order", f"order {row.client_order_id} left open is settled",
+                      client_order_id=row.client_order_id)
+            ended.append(row)
+        return ended
 
     async def _advance(
         self, row: OrderRow, approval: Approval, now: datetime, deadline: datetime
@@ -305,7 +296,13 @@ class Executor:
         try:
             ended = await self._exchange.cancel_order(row.symbol, row.client_order_id)
         except ExchangeError as error:
-            log.warning("cannot cancel order %s yet: %s", row.client_order_id, error)
+            log_event(log, "order", f"order {row.client_order_id} open past order_timeout and "
+                      f"its cancel failed: {error}", logging.WARNING,
+                      client_order_id=row.client_order_id, filled=row.filled)
+            self._stuck.add(row.client_order_id)
+            await self._orders.note(row.client_order_id, f"open longer than order_timeout "
+                                    f"({timeout} s) and the cancel failed ({error}); Ballast "
+                                    "cancels it at the next scan", now)
             return OrderState.OPEN
         if ended is None:
             return await self._close(row, OrderState.CANCELED, "cancelled: the exchange no "

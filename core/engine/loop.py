@@ -2,11 +2,10 @@
 
 Every `scan_interval` the engine refreshes balances, prices and signals, and tells subscribers
 about changed signals on holdings and a breached cash reserve (the scan itself:
-`core.engine.scanning`). When a plan is due (every
-`rebalance_interval`, or once per closed candle: `core.policy.pacing.decision_due`) or on
-demand, it makes a plan and proposes it as an approval. `tick(now)` does one step and says when
-the next is due, so tests drive the engine with a hand-held clock and never sleep; `run` is the
-same ticks on the wall clock.
+`core.engine.scanning`). When a plan is due (every `rebalance_interval`, or once per closed
+candle: `core.policy.pacing.decision_due`) or on demand, it makes a plan and proposes it as an
+approval. `tick(now)` does one step and says when the next is due, so tests drive the engine
+with a hand-held clock and never sleep; `run` is the same ticks on the wall clock.
 """
 
 from __future__ import annotations
@@ -44,7 +43,7 @@ from core.engine.state import LAST_PLAN, PAUSED, RESUMED_AT, EngineState
 from core.engine.summary import execution_message
 from core.exchange.base import Exchange
 from core.exchange.errors import ExchangeError
-from core.policy.pacing import decision_due, next_decision_at, traded_in_window
+from core.policy.pacing import decision_due, traded_in_window
 from core.runtime.logs import log_event
 from core.runtime.periodic import sleep_or_stop
 from core.storage.store import Store
@@ -128,7 +127,11 @@ class Engine:
     # -- the clock ---------------------------------------------------------------------------
 
     async def tick(self, now: datetime) -> datetime:
-        """One step: settle approvals, scan, and plan when due. Returns when the next is due."""
+        """One step: settle approvals, scan, and plan when due. Returns when the next is due.
+        A step due while a scan still runs is skipped: scans never pile up."""
+        if self.scans.busy:
+            log.warning("the previous scan is still running; skipping the scan due at %s", now)
+            return now + timedelta(seconds=self.settings.scan_interval)
         await self.housekeeping(now)
         scan = await self.scan(now)
         if scan is not None and await self.plan_due(now):
@@ -171,19 +174,6 @@ class Engine:
             timeframe=settings.timeframe,
         )
 
-    async def next_plan_at(self) -> datetime | None:
-        """When the next automatic plan is due (None: at the next scan)."""
-        last = await self.state.get_time(LAST_PLAN)
-        if last is None:
-            return None
-        settings = self.settings
-        return next_decision_at(
-            last,
-            plan_on=settings.plan_on,
-            rebalance_interval=settings.rebalance_interval,
-            timeframe=settings.timeframe,
-        )
-
     async def traded_recently(self, now: datetime) -> Decimal:
         """Value of the stored fills within `turnover_period` (0 without a turnover budget)."""
         if self.settings.turnover_budget is None:
@@ -204,6 +194,7 @@ class Engine:
         await recover(
             self.approvals, self.orders, self.executor, self.bus, now, self.resend_grace
         )
+        await self.executor.follow_up(now)  # orders left open by plans that ended
 
     # -- scanning ----------------------------------------------------------------------------
 

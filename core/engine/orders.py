@@ -198,6 +198,23 @@ class OrderRepo:
         await cursor.close()
         return changed
 
+    async def note(self, coid: str, detail: str, now: datetime) -> None:
+        """Say why an unfinished order stands as it does (e.g. its cancel failed)."""
+        await self._conn.execute(
+            "UPDATE orders SET detail = ?, updated_at = ? WHERE client_order_id = ?",
+            (detail, time_text(now), coid),
+        )
+
+    async def left_open(self) -> list[OrderRow]:
+        """Orders still open at the exchange though their approval has ended."""
+        async with self._conn.execute(
+            "SELECT orders.* FROM orders JOIN approvals ON approvals.id = orders.approval_id"
+            " WHERE orders.state = 'open' AND approvals.state IN ('done', 'failed')"
+            " ORDER BY orders.updated_at",
+        ) as cursor:
+            rows = await cursor.fetchall()
+        return [_from_row(row) for row in rows]
+
     async def filled_since(self, since: datetime) -> list[OrderRow]:
         """Orders that traded something and were last updated after `since` (turnover)."""
         async with self._conn.execute(

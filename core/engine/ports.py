@@ -15,7 +15,8 @@ from core.config.rules import PolicySettings
 from core.config.settings import Settings
 from core.domain.models import AssetSignal, MarketRules, Plan, Portfolio, PositionFacts
 from core.engine.approvals import Approval, Decision
-from core.engine.execution import FillRecorder, PortfolioReader, drift
+from core.engine.execution import FillRecorder, PortfolioReader
+from core.engine.outcomes import drift
 from core.policy import PlanInput, make_plan
 
 SignalReader = Callable[[Portfolio, datetime], Awaitable[dict[str, AssetSignal]]]

@@ -8,6 +8,7 @@ engine (`core.engine.loop`) decides when to scan and plans from the result.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Mapping
 from datetime import datetime, timedelta
@@ -57,9 +58,30 @@ class ScanStep:
         self.gate: Gate | None = None  # loaded from the database at the first scan
         self._previous_signals: dict[str, SignalKind] | None = None
         self._suspect_since: datetime | None = None
+        self._running: asyncio.Future[Scan | None] | None = None
+
+    @property
+    def busy(self) -> bool:
+        """Whether a scan is under way (a slow exchange, a large account)."""
+        return self._running is not None
 
     async def scan(self, settings: Settings, ports: Ports, now: datetime) -> Scan | None:
-        """Refresh portfolio and signals; None (and one trouble event per outage) on failure."""
+        """Refresh portfolio and signals; None (and one trouble event per outage) on failure.
+
+        Scans never overlap: one asked for while another runs gets that one's result when it
+        is complete, so nothing is ever planned from a half-finished scan.
+        """
+        running = self._running
+        if running is None:
+            running = self._running = asyncio.ensure_future(self._scan(settings, ports, now))
+            running.add_done_callback(self._finished)
+        return await asyncio.shield(running)
+
+    def _finished(self, done: asyncio.Future[Scan | None]) -> None:
+        if self._running is done:
+            self._running = None
+
+    async def _scan(self, settings: Settings, ports: Ports, now: datetime) -> Scan | None:
         try:
             portfolio = await ports.read_portfolio(now)
             signals = await ports.read_signals(portfolio, now)

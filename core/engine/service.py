@@ -17,8 +17,9 @@ from core.engine.events import EventBus, Subscription
 from core.engine.loop import Engine
 from core.engine.orders import OrderRow
 from core.engine.ports import Proposal, Scan, auto_approval_allowed
-from core.engine.state import LAST_SCAN, PLAN_MESSAGE, Snapshot
+from core.engine.state import LAST_PLAN, LAST_SCAN, PLAN_MESSAGE, Snapshot
 from core.exchange.errors import ExchangeError
+from core.policy.pacing import next_decision_at
 
 
 @dataclass(frozen=True, slots=True)
@@ -179,6 +180,16 @@ class EngineService:
             snapshots=await self.engine.state.snapshots(),
         )
 
+    async def next_plan_at(self) -> datetime | None:
+        """When the next automatic plan is due (None: at the next scan)."""
+        last = await self.engine.state.get_time(LAST_PLAN)
+        if last is None:
+            return None
+        settings = self.engine.settings
+        return next_decision_at(last, plan_on=settings.plan_on,
+                                rebalance_interval=settings.rebalance_interval,
+                                timeframe=settings.timeframe)
+
     async def status(self) -> Status:
         """Mode, exchange, last scan, next plan, trouble and open approvals."""
         engine = self.engine
@@ -191,7 +202,7 @@ class EngineService:
             auto_approval=auto_approval_allowed(settings),
             paused=await engine.is_paused(),
             last_scan=await engine.state.get_time(LAST_SCAN),
-            next_plan=await engine.next_plan_at(),
+            next_plan=await self.next_plan_at(),
             exchange_ok=engine.trouble_since is None,
             trouble_since=engine.trouble_since,
             last_error=engine.last_error,
