@@ -113,10 +113,13 @@ async def test_sends_in_the_same_instant_both_stop_and_say_so(
         await asyncio.gather(first.engine.approve(first_plan, "owner", now()),
                              second.engine.approve(second_plan, "owner", now()))
 
-        if len(eth_sells(binance)) > 1:
-            for running, events in ((first, first_events), (second, second_events)):
-                assert await running.engine.is_paused()
-                assert len(paused_alerts(events)) == 1
+        sold = len(eth_sells(binance))
+        machines = ((first, first_events), (second, second_events))
+        stopped = [len(paused_alerts(events)) == 1 and await running.engine.is_paused()
+                   for running, events in machines]
+        # Either one bot saw the other's sell in time (one sale, that one paused), or both
+        # sold in the same instant and both found the other's order afterwards.
+        assert (sold, sum(stopped)) in ((1, 1), (2, 2)), (sold, stopped)
     finally:
         await first.close()
         await second.close()
