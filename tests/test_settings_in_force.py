@@ -8,6 +8,7 @@ and buys stop at the cash floor and at `max_position`, whatever the plan said.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -121,3 +122,18 @@ async def test_a_buy_stops_at_max_position_in_force(store: Store) -> None:
     assert decision.state is ApprovalState.DONE
     [row] = await rig.rows(approval.id)
     assert row.filled == D("11.5")
+
+
+async def test_a_plans_own_fills_are_not_taken_for_a_second_bot(store: Store) -> None:
+    """The re-read before the buy sees the cash the sell before it brought in, fee and all:
+    that is this plan's own doing, so the buy goes and nothing pauses."""
+    rig = await rig_with(store)
+    approval, _ = await rig.engine.approvals.propose(
+        plan_of(SELL_ETH, BUY_SOL), rig.clock.now, timedelta(minutes=10),
+        balances={"ETH": D("2"), "SOL": D("0"), "USDT": D("3000")})
+
+    decision = await rig.engine.approve(approval.id, "owner", rig.clock.now)
+
+    assert decision.state is ApprovalState.DONE, decision.message
+    assert [r.side for r in rig.exchange.create_calls] == [Side.SELL, Side.BUY]
+    assert not await rig.engine.is_paused()
