@@ -112,8 +112,8 @@ async def foreign_orders(
 def foreign_problem(found: Sequence[Order]) -> str:
     """The foreign orders in words, for the owner."""
     listed = ", ".join(
-        f"{o.side.value} {o.amount} {o.symbol} ({o.client_order_id}, {o.status.value}, "
-        f"filled {o.filled})" for o in found[:3])
+        f"{o.side.value} {o.filled} of {o.amount} {o.symbol} ({o.status.value}, "
+        f"{o.client_order_id})" for o in found[:3])
     more = f" and {len(found) - 3} more" if len(found) > 3 else ""
     return (f"orders this database did not send are on the account: {listed}{more}: is a second "
             "Ballast running on this account (another machine, another database)?")
