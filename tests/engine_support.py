@@ -124,6 +124,10 @@ class FaultyExchange(Exchange):
         self._check()
         return await self.paper.cancel_order(symbol, client_order_id)
 
+    async def fetch_orders(self, symbol: str, since: datetime | None = None) -> list[Order]:
+        self._check()
+        return await self.paper.fetch_orders(symbol, since)
+
     async def fetch_my_trades(self, symbol: str, since: datetime | None = None) -> list[Fill]:
         self._check()
         return await self.paper.fetch_my_trades(symbol, since)

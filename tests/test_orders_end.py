@@ -168,3 +168,50 @@ def test_the_price_limit_stays_inside_the_band_on_the_tick() -> None:
         "99.01")
     assert protection_limit(Side.BUY, Decimal("100.003"), Decimal("0.01"), tick) == Decimal(
         "101.00")
+
+
+async def test_a_half_filled_order_whose_cancel_fails_ends_the_plan_and_is_cancelled_later(
+    binance: BinanceStandIn, tmp_path: Path,
+) -> None:
+    """Issue 21 finding 7: past `order_timeout` the cancel raises. The plan ends with what
+    filled and the owner is told; nothing is sent again; the order is cancelled at a later
+    look (here: the next start of Ballast on the same database)."""
+    binance.book.stuck_orders = True
+    binance.set_liquidity("ETH/USDT", "0.2")
+    running = await engine_on(binance, tmp_path / "ballast.db")
+    events = running.engine.bus.subscribe()
+    try:
+        start = datetime.now(UTC)
+        proposal = await running.engine.plan(start)
+        assert proposal.approval is not None
+        approval_id = proposal.approval.id
+        await running.engine.approve(approval_id, "owner", start)
+        [first] = binance.orders
+        assert first.status == "PARTIALLY_FILLED"
+        binance.fail_next("DELETE /api/v3/order", "server_error", times=1000)
+
+        await running.engine.tick(start + timedelta(seconds=ORDER_TIMEOUT + 1))
+
+        approval = await running.engine.approvals.get(approval_id)
+        assert approval is not None and approval.state.is_final, "the plan ended"
+        told = outcome(events)
+        [eth] = [r for r in told.results if r.asset == first.symbol.removesuffix("USDT")]
+        assert eth.filled == Decimal("0.2") and "cancel failed" in eth.detail
+        assert all(r.state.value == "not_sent" for r in told.results if r is not eth)
+        await running.engine.tick(start + timedelta(seconds=2 * ORDER_TIMEOUT))
+        assert binance.count("POST /api/v3/order") == 1, "nothing sent again"
+        assert first.status == "PARTIALLY_FILLED", "the cancel kept failing"
+    finally:
+        await running.close()
+
+    binance.faults.clear()  # the exchange takes cancels again
+    restarted = await engine_on(binance, tmp_path / "ballast.db")
+    try:
+        [row] = [r for r in await restarted.engine.orders.for_approval(approval_id)
+                 if r.client_order_id == first.client_order_id]
+    finally:
+        await restarted.close()
+    assert first.status == "CANCELED"
+    assert row.state.value == "canceled" and row.filled == Decimal("0.2")
+    assert all(locked == 0 for _, locked in binance.balances().values()), "funds released"
+    assert binance.count("POST /api/v3/order") == 1

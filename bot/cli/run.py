@@ -71,6 +71,7 @@ def describe(event: Event, quote: str) -> str:
         SignalChanged,
         SuspectData,
         SuspectDataCleared,
+        TradingPaused,
     )
 
     at = f"{event.at:%H:%M:%S}"
@@ -106,6 +107,8 @@ def describe(event: Event, quote: str) -> str:
             return f"{at} not planning, the account data looks wrong: {'; '.join(event.problems)}"
         case SuspectDataCleared():
             return f"{at} account data plausible again; planning resumes"
+        case TradingPaused():
+            return f"{at} TRADING PAUSED: {event.reason} (until the owner resumes)"
 
 
 async def serve(running: RunningEngine, stop: asyncio.Event, *front_ends: FrontEnd) -> None:

@@ -30,6 +30,7 @@ from core.engine.events import (
     SignalChanged,
     SuspectData,
     SuspectDataCleared,
+    TradingPaused,
 )
 from core.engine.orders import OrderState
 from core.engine.service import AccountConfirmed
@@ -92,6 +93,8 @@ class AlertFilter:
                 return ("data",), "suspect", None
             case SuspectDataCleared():
                 return ("data",), "sane", None
+            case TradingPaused(at=at):
+                return ("paused",), at, None
             case ScansFailing():
                 return ("scans",), "down", None
             case ScansResumed():
@@ -144,6 +147,12 @@ def alert_view(event: Event, quote: str, zone: tzinfo = UTC) -> View | None:
         case SuspectDataCleared():
             return View("\n".join(["✅ <b>Account data looks right again</b>",
                                    f"Planning resumes (held since {moment(event.since, zone)})."]))
+        case TradingPaused():
+            return View("\n".join([
+                "⏸ <b>Trading paused</b>",
+                *wrap_lines(event.reason),
+                *wrap_lines("Stop the other bot, check the account, then /resume."),
+            ]))
     return None
 
 

@@ -257,6 +257,8 @@ class Handlers:
             await send_view(context.bot, chat, notice_view(f"❌ Not changed: {error}"))
             return
         await send_view(context.bot, chat, changed_view(before, self.editor.shown()))
+        if self.editor.note:
+            await send_view(context.bot, chat, notice_view(self.editor.note))
         for name, _ in pairs:
             warning = await self._asset_warning(name.strip().lower())
             if warning is not None:

@@ -19,7 +19,7 @@ from bot.telegram.setting_words import InputError, did_you_mean, parse_value, va
 from core.config.rules import PolicySettings
 from core.config.settings import Settings, SettingsError
 from core.config.sources import format_validation_error
-from core.storage.chat_settings import SettingsLedger
+from core.storage.chat_settings import SettingsLedger, switch_preset_in_chat
 
 START_UP_ONLY = frozenset({"cash_floor", "fee_rate", "approval_ttl", "max_price_drift"})
 EDITABLE: tuple[str, ...] = (
@@ -47,6 +47,7 @@ class SettingsEditor:
         self._apply = apply
         # Where each value comes from, and the server's own values for `reset`.
         self.ledger = ledger
+        self.note: str | None = None  # what the last change did beyond itself (a preset)
 
     def shown(self) -> dict[str, object]:
         """The settings the owner may change, with their values."""
@@ -69,6 +70,11 @@ class SettingsEditor:
     async def change_many(self, pairs: Sequence[tuple[str, str]]) -> Settings:
         """Set several settings at once (those that must move together, such as min_cash and
         target_cash), validated together: all are applied or none (`change`)."""
+        self.note = None
+        if any(self._editable(name) == "preset" for name, _ in pairs):
+            if len(pairs) > 1:
+                raise SettingsError("preset: change it on its own (it sets many values at once)")
+            return await self._switch_preset(pairs[0][1])
         values: dict[str, Any] = {field: getattr(self.current, field)
                                   for field in Settings.model_fields}
         for name, raw in pairs:
@@ -89,6 +95,18 @@ class SettingsEditor:
             changed = Settings(**values)
         except ValidationError as error:
             raise SettingsError(_one_line(format_validation_error(error))) from None
+        await self._apply(changed)
+        self.current = changed
+        return changed
+
+    async def _switch_preset(self, raw: str) -> Settings:
+        """A whole set of values, worked out in core (`switch_preset_in_chat`)."""
+        target = raw
+        if raw.strip().lower() in _RESET:
+            if self.ledger is None:
+                raise SettingsError("preset: reset is not available here")
+            target = self.ledger.base.preset
+        changed, self.note = switch_preset_in_chat(self.ledger, self.current, target)
         await self._apply(changed)
         self.current = changed
         return changed

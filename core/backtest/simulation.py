@@ -38,7 +38,7 @@ from core.config.settings import Settings
 from core.domain.models import ZERO, AssetSignal, Market, Plan, Portfolio, PositionFacts
 from core.domain.rounding import floor_to_step
 from core.domain.valuation import value_portfolio
-from core.engine.execution import drift
+from core.engine.outcomes import drift
 from core.exchange.base import Order
 from core.policy import PlanInput, make_plan
 from core.policy.buy_cap import buy_cap
@@ -245,6 +245,7 @@ class Simulation:
                 cash_floor=self.policy.cash_floor,
                 fee_rate=self.policy.fee_rate,
                 max_slippage=self.settings.max_slippage,
+                max_position=self.policy.max_position,
             )
 
         return cap

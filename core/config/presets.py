@@ -75,6 +75,10 @@ PRESETS: Mapping[str, Mapping[str, Any]] = {
 }
 
 
+# Every setting some preset sets: switching presets replaces all of them.
+PRESET_GOVERNED: frozenset[str] = frozenset(name for values in PRESETS.values() for name in values)
+
+
 def apply_preset(data: Any, fields: Mapping[str, Any]) -> Any:
     """`data` (a model's raw input) with its preset's values added for the `fields` not given.
 

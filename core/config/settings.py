@@ -15,7 +15,7 @@ from __future__ import annotations
 import difflib
 import tomllib
 import warnings
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from decimal import Decimal
 from enum import StrEnum
 from pathlib import Path
@@ -37,6 +37,7 @@ from pydantic_settings import (
 )
 from pydantic_settings import SettingsError as PydanticSettingsError
 
+from core.config.presets import PRESET_GOVERNED
 from core.config.rules import (
     Fraction,
     PolicySettings,
@@ -357,3 +358,29 @@ def validate_policy_overrides(values: dict[str, Any], base: PolicySettings | Non
         return PolicySettings.model_validate(merged)
     except ValidationError as error:
         raise SettingsError(format_validation_error(error)) from None
+
+
+def switch_preset(settings: Settings, preset: str, keep: Iterable[str] = ()) -> tuple[
+    Settings, dict[str, Any]
+]:
+    """`settings` under another preset, as if it had been chosen at start: the new preset's
+    values replace every value a preset sets (`PRESET_GOVERNED`), except the settings named in
+    `keep` (set beside it: in the file, the environment or the chat), which stay on top.
+
+    Returns the result and the kept settings whose values differ from the preset's own, by name.
+    Raises SettingsError naming the preset when it is unknown or a kept value no longer fits.
+    """
+    kept = set(keep) - {"preset"}
+    values = {name: getattr(settings, name) for name in Settings.model_fields
+              if name not in PRESET_GOVERNED or name in kept}
+    values["preset"] = preset
+    try:
+        switched = Settings.model_validate(values)
+        pure = Settings.model_validate(
+            {name: value for name, value in values.items()
+             if name not in kept or name not in PRESET_GOVERNED})
+    except ValidationError as error:
+        raise SettingsError(format_validation_error(error)) from None
+    on_top = {name: getattr(switched, name) for name in sorted(kept & PRESET_GOVERNED)
+              if getattr(switched, name) != getattr(pure, name)}
+    return switched, on_top

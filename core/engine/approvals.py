@@ -3,6 +3,8 @@
     pending → approved → executing → done | failed
     pending → rejected | expired | superseded          (approved → superseded on price drift)
 
+A pending plan is superseded by a newer plan, or by a change of the settings it was made under.
+
 Every transition is one conditional UPDATE (`... WHERE id = ? AND state = ?`), so two taps at
 once — two tasks, or two processes on one database file — cannot both win: SQLite runs each
 statement atomically and only one of them sees the row still in the old state.
@@ -244,6 +246,17 @@ class ApprovalRepo:
             now,
             extra="reason = ?, replaced_by = ?",
             extra_args=(reason, replaced_by),
+        )
+
+    async def supersede_pending(self, approval_id: str, now: datetime, reason: str) -> bool:
+        """pending → superseded, e.g. because the settings it was planned under changed."""
+        return await self._transition(
+            approval_id,
+            ApprovalState.PENDING,
+            ApprovalState.SUPERSEDED,
+            now,
+            extra="decided_at = ?, reason = ?",
+            extra_args=(time_text(now), reason),
         )
 
     async def set_replaced_by(self, approval_id: str, replaced_by: str) -> None:

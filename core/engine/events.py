@@ -155,6 +155,17 @@ class SuspectDataCleared:
     since: datetime
 
 
+@dataclass(frozen=True, slots=True)
+class TradingPaused:
+    """Ballast paused trading by itself: a second Ballast seems to trade the same account.
+
+    Sent once per pause; trading stays paused (across restarts) until the owner resumes it.
+    """
+
+    at: datetime
+    reason: str
+
+
 Event = (
     SignalChanged
     | PlanProposed
@@ -166,6 +177,7 @@ Event = (
     | ExchangeRecovered
     | SuspectData
     | SuspectDataCleared
+    | TradingPaused
 )
 
 

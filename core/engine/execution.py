@@ -21,13 +21,16 @@ is sent (`core.domain.rounding.protection_limit`), immediate-or-cancel where the
 supports it, so a market that moves against the plan does not fill at any price. An order
 still open `order_timeout` after it was sent (an exchange without IOC, a stuck order) is
 cancelled; what it filled is recorded and the plan ends with it.
+
+Before every send the settings in force are asked again (`never_sell` is absolute) and the
+account is checked for a second Ballast (`core.engine.guards`): a foreign Ballast order or a
+free balance that moved stops the plan unsent and pauses trading.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 
@@ -36,8 +39,10 @@ from core.domain.models import ZERO, Portfolio, Side
 from core.domain.moments import moment, owner_zone
 from core.domain.rounding import protection_limit
 from core.engine.approvals import Approval, ApprovalRepo, ApprovalState
-from core.engine.events import EventBus, ExecutionFailed, OrderResult, PlanExecuted
+from core.engine.events import EventBus, ExecutionFailed, PlanExecuted
+from core.engine.guards import AccountWatch, KnownBefore, settings_refusal
 from core.engine.orders import OrderRepo, OrderRow, OrderState
+from core.engine.outcomes import ExecutionReport, drift, failures, order_result
 from core.exchange.base import Exchange, Order, OrderRequest, OrderStatus
 from core.exchange.errors import (
     AuthenticationFailed,
@@ -59,49 +64,8 @@ _DEFINITE_REFUSALS = (InsufficientFunds, BelowMinimum, InvalidOrder, Authenticat
 
 PortfolioReader = Callable[[datetime], Awaitable[Portfolio]]
 FillRecorder = Callable[[OrderRow, Order], Awaitable[None]]
-
-
-@dataclass(frozen=True, slots=True)
-class ExecutionReport:
-    """Where an approval's execution stands after one pass."""
-
-    approval_id: str
-    state: ApprovalState
-    results: tuple[OrderResult, ...]
-    finished: bool
-
-
-def drift(planned: Decimal, current: Decimal) -> Decimal:
-    """How far `current` moved from `planned`, as a fraction of `planned`."""
-    if planned <= 0:
-        return Decimal("Infinity")
-    return abs(current - planned) / planned
-
-
-def order_result(row: OrderRow) -> OrderResult:
-    """The event view of an order row."""
-    return OrderResult(
-        client_order_id=row.client_order_id,
-        asset=row.asset,
-        side=row.side,
-        amount=row.amount,
-        state=row.state,
-        filled=row.filled,
-        average_price=row.average_price,
-        fee=row.fee,
-        fee_currency=row.fee_currency,
-        detail=row.detail or "",
-    )
-
-
-def failures(rows: list[OrderRow]) -> list[OrderRow]:
-    """Orders that ended without doing what the plan asked."""
-    return [
-        row
-        for row in rows
-        if row.state in (OrderState.REJECTED, OrderState.NOT_SENT)
-        or (row.state in (OrderState.CANCELED, OrderState.EXPIRED) and row.filled == 0)
-    ]
+# Pauses trading and tells the owner, once, why (a second Ballast seems to trade the account).
+Halt = Callable[[datetime, str], Awaitable[None]]
 
 
 class Executor:
@@ -117,6 +81,8 @@ class Executor:
         read_portfolio: PortfolioReader,
         record_fill: FillRecorder,
         resend_grace: timedelta = DEFAULT_RESEND_GRACE,
+        halt: Halt | None = None,
+        known_before: KnownBefore | None = None,
     ) -> None:
         self._exchange = exchange
         self._approvals = approvals
@@ -126,7 +92,19 @@ class Executor:
         self._read_portfolio = read_portfolio
         self._record_fill = record_fill
         self._resend_grace = resend_grace
+        self._halt = halt
+        self._watch = AccountWatch(exchange, orders, settings.quote, known_before)
         self._running: set[str] = set()
+        self._halted: dict[str, str] = {}  # approval id → why its remaining orders stay unsent
+        self._stuck: set[str] = set()  # orders past order_timeout whose cancel failed
+
+    def use_settings(self, settings: Settings) -> None:
+        """Check every later send against `settings` (the chat changed them).
+
+        The settings that shape an order (`max_slippage`, `order_timeout`, `approval_ttl`) are
+        not offered in the chat, so only the policy's limits really change here.
+        """
+        self._settings = settings
 
     def is_running(self, approval_id: str) -> bool:
         """Whether this process is executing the approval right now."""
@@ -154,17 +132,50 @@ class Executor:
         deadline = (approval.decided_at or approval.created_at) + timedelta(
             seconds=self._settings.approval_ttl
         )
+        stuck: str | None = None
         for row in await self._orders.for_approval(approval.id):
             if row.state.is_final:
                 continue
-            state = await self._advance(row, now, deadline)
-            if not state.is_final:
+            if stuck is not None:  # its proceeds (or its funds) are not known: nothing after it
+                await self._close(row, OrderState.NOT_SENT, stuck, now)
+                continue
+            state = await self._advance(row, approval, now, deadline)
+            if not state.is_final and row.client_order_id in self._stuck:
+                # The plan ends with what filled; the order is looked at again each scan.
+                stuck = (f"not sent: {row.side.value} {row.asset} is still open at the "
+                         "exchange (its cancel failed)")
+            elif not state.is_final:
                 rows = await self._orders.for_approval(approval.id)
                 return self._report(approval, rows, finished=False)
         return await self._finish(approval, now)
 
+    async def follow_up(self, now: datetime) -> list[OrderRow]:
+        """Look again at orders left open at the exchange by plans that ended (their cancel
+        failed): cancel them now and record how they ended. Returns the rows that ended."""
+        ended = []
+        for row in await self._orders.left_open():
+            try:
+                found = await self._exchange.cancel_order(row.symbol, row.client_order_id)
+            except ExchangeError as error:
+                log.warning("order %s is still open; cannot cancel it yet: %s",
+                            row.client_order_id, error)
+                continue
+            if found is None:
+                await self._close(row, OrderState.CANCELED, "the exchange no longer knows it",
+                                  now)
+            elif found.status is not OrderStatus.OPEN:
+                await self._record(row, found, now, f"cancelled after its plan ended, with "
+                                   f"{found.filled} of {found.amount} filled")
+            else:
+                continue
+            self._stuck.discard(row.client_order_id)
+            log_event(log, "order", f"order {row.client_order_id} left open is settled",
+                      client_order_id=row.client_order_id)
+            ended.append(row)
+        return ended
+
     async def _advance(
-        self, row: OrderRow, now: datetime, deadline: datetime
+        self, row: OrderRow, approval: Approval, now: datetime, deadline: datetime
     ) -> OrderState:
         if row.state in (OrderState.SENDING, OrderState.OPEN):
             try:
@@ -185,10 +196,10 @@ class Executor:
                 return await self._cancel_if_late(row, now)
             if row.sent_at is not None and now - row.sent_at < self._resend_grace:
                 return row.state
-        return await self._send(row, now, deadline)
+        return await self._send(row, approval, now, deadline)
 
     async def _send(
-        self, row: OrderRow, now: datetime, deadline: datetime
+        self, row: OrderRow, approval: Approval, now: datetime, deadline: datetime
     ) -> OrderState:
         if row.attempts >= MAX_ATTEMPTS:
             return await self._close(row, OrderState.NOT_SENT, f"gave up after {row.attempts}"
@@ -197,6 +208,9 @@ class Executor:
             stale = moment(deadline, owner_zone(self._settings.timezone))
             return await self._close(row, OrderState.NOT_SENT, "too late to send: the approval"
                                      f" went stale at {stale}", now)
+        refusal = self._halted.get(approval.id) or settings_refusal(row, self._settings)
+        if refusal is not None:
+            return await self._close(row, OrderState.NOT_SENT, refusal, now)
         amount = row.amount
         try:
             # Checked before every send, not only after a crash: time passes
@@ -210,9 +224,14 @@ class Executor:
                 if amount <= 0:
                     return await self._close(row, OrderState.SKIPPED, why, now)
             limit = await self._limit(row, last)
+            # Last, right before the send: the nearer to it, the less a second bot can slip in.
+            problem = await self._watch.before_send(row, approval, now)
         except ExchangeError as error:
             log.warning("cannot check %s before sending: %s", row.client_order_id, error)
             return row.state
+        if problem is not None:
+            await self._stop(approval.id, problem, now)
+            return await self._close(row, OrderState.NOT_SENT, problem, now)
         if not await self._orders.claim_send(row, amount, now):
             current = await self._orders.get(row.client_order_id)
             return current.state if current else row.state
@@ -239,7 +258,28 @@ class Executor:
             detail = (f"{order.filled} of {order.amount} filled within the price limit "
                       f"{limit} (max_slippage {self._settings.max_slippage:.1%}); the rest "
                       "expired")
-        return await self._record(row, order, now, detail)
+        state = await self._record(row, order, now, detail)
+        await self._look_after_send(row, approval.id, now)
+        return state
+
+    async def _look_after_send(self, row: OrderRow, approval_id: str, now: datetime) -> None:
+        """Look for foreign orders again: one sent in the same instant shows only now."""
+        try:
+            problem = await self._watch.after_send(row, now)
+        except ExchangeError as error:
+            log.warning("cannot look for foreign orders after %s: %s", row.client_order_id,
+                        error)
+            return
+        if problem is not None:
+            await self._stop(approval_id, problem, now)
+
+    async def _stop(self, approval_id: str, problem: str, now: datetime) -> None:
+        """Leave the approval's remaining orders unsent and pause trading."""
+        self._halted[approval_id] = f"not sent: {problem}"
+        log_event(log, "alert", "a second Ballast seems to trade this account; trading paused",
+                  logging.ERROR, approval=approval_id, problem=problem)
+        if self._halt is not None:
+            await self._halt(now, problem)
 
     async def _record(self, row: OrderRow, order: Order, now: datetime,
                       detail: str | None = None) -> OrderState:
@@ -258,7 +298,13 @@ class Executor:
         try:
             ended = await self._exchange.cancel_order(row.symbol, row.client_order_id)
         except ExchangeError as error:
-            log.warning("cannot cancel order %s yet: %s", row.client_order_id, error)
+            log_event(log, "order", f"order {row.client_order_id} open past order_timeout and "
+                      f"its cancel failed: {error}", logging.WARNING,
+                      client_order_id=row.client_order_id, filled=row.filled)
+            self._stuck.add(row.client_order_id)
+            await self._orders.note(row.client_order_id, f"open longer than order_timeout "
+                                    f"({timeout} s) and the cancel failed ({error}); Ballast "
+                                    "cancels it at the next scan", now)
             return OrderState.OPEN
         if ended is None:
             return await self._close(row, OrderState.CANCELED, "cancelled: the exchange no "
@@ -317,9 +363,11 @@ class Executor:
             cash_floor=self._settings.cash_floor,
             fee_rate=self._settings.fee_rate,
             max_slippage=self._settings.max_slippage,
+            max_position=self._settings.max_position,
         )
 
     async def _finish(self, approval: Approval, now: datetime) -> ExecutionReport:
+        self._halted.pop(approval.id, None)
         rows = await self._orders.for_approval(approval.id)
         failed = failures(rows)
         results = tuple(order_result(row) for row in rows)

@@ -2,39 +2,51 @@
 
 Every `scan_interval` the engine refreshes balances, prices and signals, and tells subscribers
 about changed signals on holdings and a breached cash reserve (the scan itself:
-`core.engine.scanning`). When a plan is due (every
-`rebalance_interval`, or once per closed candle: `core.policy.pacing.decision_due`) or on
-demand, it makes a plan and proposes it as an approval. `tick(now)` does one step and says when
-the next is due, so tests drive the engine with a hand-held clock and never sleep; `run` is the
-same ticks on the wall clock.
+`core.engine.scanning`). When a plan is due (every `rebalance_interval`, or once per closed
+candle: `core.policy.pacing.decision_due`) or on demand, it makes a plan and proposes it as an
+approval. `tick(now)` does one step and says when the next is due, so tests drive the engine
+with a hand-held clock and never sleep; `run` is the same ticks on the wall clock.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from decimal import Decimal
 
 from core.config.settings import Settings, SettingsError
-from core.domain.models import ZERO, Plan
+from core.domain.models import ZERO
 from core.domain.reference import OwnFill
 from core.domain.sanity import Gate, balance_changes, plan_balances
 from core.engine.approvals import ApprovalRepo, ApprovalState, Decision
-from core.engine.events import ApprovalClosed, EventBus, ExecutionFailed, PlanProposed
-from core.engine.execution import DEFAULT_RESEND_GRACE, Executor, drift
+from core.engine.events import (
+    ApprovalClosed,
+    EventBus,
+    ExecutionFailed,
+    PlanProposed,
+    TradingPaused,
+)
+from core.engine.execution import DEFAULT_RESEND_GRACE, Executor
 from core.engine.orders import OrderRepo, OrderRow
-from core.engine.ports import Ports, Proposal, Scan, auto_approval_allowed, same_trades
+from core.engine.ports import (
+    Ports,
+    Proposal,
+    Scan,
+    auto_approval_allowed,
+    price_moves,
+    same_trades,
+)
 from core.engine.recovery import recover
 from core.engine.scanning import ScanStep
 from core.engine.snooze import Snoozes
-from core.engine.state import LAST_PLAN, PAUSED, EngineState
+from core.engine.state import LAST_PLAN, PAUSED, RESUMED_AT, EngineState
 from core.engine.summary import execution_message
 from core.exchange.base import Exchange, Order
 from core.exchange.errors import ExchangeError
 from core.policy.bands import bands
-from core.policy.pacing import decision_due, next_decision_at, traded_in_window
+from core.policy.pacing import decision_due, traded_in_window
 from core.runtime.logs import log_event
 from core.runtime.periodic import sleep_or_stop
 from core.storage.store import Store
@@ -79,18 +91,44 @@ class Engine:
             ports.read_portfolio,
             self._record_fill,
             resend_grace,
+            halt=self.pause_for,
+            known_before=lambda: self.state.get_time(RESUMED_AT),
         )
         self.scans = ScanStep(self.state, self.bus)
         self.snoozes = Snoozes(self.state)
         self.held: str | None = None  # why planning is held (`hold_planning`)
         self._plan_lock = asyncio.Lock()
 
-    def apply_settings(self, settings: Settings, ports: Ports) -> None:
-        """Put `settings` changed in the chat, and the ports built from them, in force from the
-        next scan and plan. The executor keeps the settings it started with: those that guard
-        execution are not offered in the chat and change only with a restart."""
+    async def apply_settings(self, settings: Settings, ports: Ports, now: datetime) -> list[
+            Proposal]:
+        """Put `settings` changed in the chat, and the ports built from them, in force: every
+        later send is checked against them, and each plan awaiting approval is superseded,
+        planned again and the owner told. Returns the new proposals, one per superseded plan."""
+        before = self.settings
         self.settings = settings
         self.ports = ports
+        self.executor.use_settings(settings)
+        changed = [name for name in type(settings).model_fields
+                   if getattr(settings, name) != getattr(before, name)]
+        if not changed:
+            return []
+        reason = "the settings changed (" + ", ".join(changed) + ")"
+        proposals = []
+        async with self._plan_lock:
+            for waiting in await self.approvals.in_states(ApprovalState.PENDING):
+                if waiting.expires_at <= now or not await self.approvals.supersede_pending(
+                        waiting.id, now, reason):
+                    continue
+                proposal = await self._propose(now, on_demand=True, replaces=waiting.id,
+                                               reason=reason)
+                if proposal.approval is not None:
+                    await self.approvals.set_replaced_by(waiting.id, proposal.approval.id)
+                self.bus.publish(ApprovalClosed(now, waiting.id, ApprovalState.SUPERSEDED,
+                                                f"{reason}; re-planned: {proposal.message}"))
+                proposals.append(proposal)
+        log_event(log, "approval", "settings changed; waiting plans re-planned",
+                  changed=",".join(changed), replanned=len(proposals))
+        return proposals
 
     async def _record_fill(self, row: OrderRow, order: Order) -> None:
         """Record one of Ballast's own fills, and move the sanity gate's balances by it."""
@@ -105,7 +143,11 @@ class Engine:
     # -- the clock ---------------------------------------------------------------------------
 
     async def tick(self, now: datetime) -> datetime:
-        """One step: settle approvals, scan, and plan when due. Returns when the next is due."""
+        """One step: settle approvals, scan, and plan when due. Returns when the next is due.
+        A step due while a scan still runs is skipped: scans never pile up."""
+        if self.scans.busy:
+            log.warning("the previous scan is still running; skipping the scan due at %s", now)
+            return now + timedelta(seconds=self.settings.scan_interval)
         await self.housekeeping(now)
         scan = await self.scan(now)
         if scan is not None and await self.plan_due(now):
@@ -152,19 +194,6 @@ class Engine:
             timeframe=settings.timeframe,
         )
 
-    async def next_plan_at(self) -> datetime | None:
-        """When the next automatic plan is due (None: at the next scan)."""
-        last = await self.state.get_time(LAST_PLAN)
-        if last is None:
-            return None
-        settings = self.settings
-        return next_decision_at(
-            last,
-            plan_on=settings.plan_on,
-            rebalance_interval=settings.rebalance_interval,
-            timeframe=settings.timeframe,
-        )
-
     async def traded_recently(self, now: datetime) -> Decimal:
         """Value of the stored fills within `turnover_period` (0 without a turnover budget)."""
         if self.settings.turnover_budget is None:
@@ -185,6 +214,7 @@ class Engine:
         await recover(
             self.approvals, self.orders, self.executor, self.bus, now, self.resend_grace
         )
+        await self.executor.follow_up(now)  # orders left open by plans that ended
 
     # -- scanning ----------------------------------------------------------------------------
 
@@ -323,13 +353,9 @@ class Engine:
         try:
             prices = await self.exchange.fetch_prices(symbols)
         except ExchangeError as error:
-            reason = f"could not re-check prices before executing: {error}"
-            await self.approvals.finish(approval_id, ApprovalState.FAILED, reason, now,
-                                        from_state=ApprovalState.APPROVED)
-            self.bus.publish(ExecutionFailed(now, approval_id, reason))
-            return Decision(False, approval_id, ApprovalState.FAILED,
-                            f"nothing was sent: {reason}")
-        moved = self._moves(approval.plan, prices, quote)
+            return await self._unsent(approval_id, f"could not re-check prices before "
+                                      f"executing: {error}", now)
+        moved = price_moves(approval.plan, prices, quote, self.settings.max_price_drift)
         if moved:
             return await self._replan(approval_id, "prices moved since the plan: "
                                       + ", ".join(moved), now)
@@ -337,12 +363,8 @@ class Engine:
             try:
                 balances = await self.exchange.fetch_balances()
             except ExchangeError as error:
-                reason = f"could not re-check balances before executing: {error}"
-                await self.approvals.finish(approval_id, ApprovalState.FAILED, reason, now,
-                                            from_state=ApprovalState.APPROVED)
-                self.bus.publish(ExecutionFailed(now, approval_id, reason))
-                return Decision(False, approval_id, ApprovalState.FAILED,
-                                f"nothing was sent: {reason}")
+                return await self._unsent(approval_id, f"could not re-check balances before "
+                                          f"executing: {error}", now)
             changed = balance_changes(approval.balances, balances)
             if changed:
                 return await self._replan(
@@ -361,19 +383,11 @@ class Engine:
         self.scans.latest = None  # balances changed: the next look at the portfolio scans afresh
         return Decision(True, approval_id, report.state, execution_message(approval_id, report))
 
-    def _moves(self, plan: Plan, prices: Mapping[str, object], quote: str) -> list[str]:
-        moves = []
-        limit = self.settings.max_price_drift
-        for trade in plan.trades:
-            price = prices.get(f"{trade.asset}/{quote}")
-            last = getattr(price, "last", None)
-            if not isinstance(last, Decimal) or last <= 0:
-                moves.append(f"{trade.asset} has no current price")
-                continue
-            moved = drift(trade.price, last)
-            if moved > limit:
-                moves.append(f"{trade.asset} {last / trade.price - 1:+.1%} (limit {limit:.1%})")
-        return moves
+    async def _unsent(self, approval_id: str, reason: str, now: datetime) -> Decision:
+        await self.approvals.finish(approval_id, ApprovalState.FAILED, reason, now,
+                                    from_state=ApprovalState.APPROVED)
+        self.bus.publish(ExecutionFailed(now, approval_id, reason))
+        return Decision(False, approval_id, ApprovalState.FAILED, f"nothing was sent: {reason}")
 
     async def _replan(self, approval_id: str, reason: str, now: datetime) -> Decision:
         await self.approvals.supersede_drifted(approval_id, now, reason, None)
@@ -407,6 +421,11 @@ class Engine:
         """Whether automatic proposals are paused (persisted across restarts)."""
         return await self.state.get_flag(PAUSED)
 
-    async def set_paused(self, paused: bool) -> None:
-        """Pause or resume automatic proposals."""
-        await self.state.set_flag(PAUSED, paused)
+    async def set_paused(self, paused: bool, at: datetime | None = None) -> None:
+        """Pause or resume automatic proposals (`EngineState.set_paused`)."""
+        await self.state.set_paused(paused, at)
+
+    async def pause_for(self, now: datetime, reason: str) -> None:
+        """Pause trading because of `reason`, and tell the owner once until they resume."""
+        if await self.state.pause_unannounced():
+            self.bus.publish(TradingPaused(now, reason))

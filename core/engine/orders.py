@@ -8,6 +8,7 @@ claim the same send.
 
 from __future__ import annotations
 
+import re
 import sqlite3
 from dataclasses import dataclass
 from datetime import datetime
@@ -54,6 +55,14 @@ def client_order_id(approval_id: str, trade_index: int) -> str:
     same every time it is computed, so a lookup after a crash asks about exactly this order.
     """
     return f"bl-{approval_id}-{trade_index}"
+
+
+_BALLAST_ID = re.compile(r"^bl-[0-9a-f]+-[0-9]+$")
+
+
+def is_ballast_order(client_order_id: str) -> bool:
+    """Whether a client order id has the shape of `client_order_id`: some Ballast sent it."""
+    return bool(_BALLAST_ID.match(client_order_id))
 
 
 @dataclass(frozen=True, slots=True)
@@ -188,6 +197,23 @@ class OrderRepo:
         changed = cursor.rowcount == 1
         await cursor.close()
         return changed
+
+    async def note(self, coid: str, detail: str, now: datetime) -> None:
+        """Say why an unfinished order stands as it does (e.g. its cancel failed)."""
+        await self._conn.execute(
+            "UPDATE orders SET detail = ?, updated_at = ? WHERE client_order_id = ?",
+            (detail, time_text(now), coid),
+        )
+
+    async def left_open(self) -> list[OrderRow]:
+        """Orders still open at the exchange though their approval has ended."""
+        async with self._conn.execute(
+            "SELECT orders.* FROM orders JOIN approvals ON approvals.id = orders.approval_id"
+            " WHERE orders.state = 'open' AND approvals.state IN ('done', 'failed')"
+            " ORDER BY orders.updated_at",
+        ) as cursor:
+            rows = await cursor.fetchall()
+        return [_from_row(row) for row in rows]
 
     async def filled_since(self, since: datetime) -> list[OrderRow]:
         """Orders that traded something and were last updated after `since` (turnover)."""

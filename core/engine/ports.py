@@ -22,7 +22,8 @@ from core.domain.models import (
     PositionFacts,
 )
 from core.engine.approvals import Approval, Decision
-from core.engine.execution import FillRecorder, PortfolioReader, drift
+from core.engine.execution import FillRecorder, PortfolioReader
+from core.engine.outcomes import drift
 from core.policy import PlanInput, make_plan
 
 SignalReader = Callable[[Portfolio, datetime], Awaitable[dict[str, AssetSignal]]]
@@ -125,3 +126,18 @@ def same_trades(a: Plan, b: Plan, tolerance: Decimal) -> bool:
         return False
     pairs = zip(a.trades, b.trades, strict=True)
     return all(drift(x.amount, y.amount) <= tolerance for x, y in pairs)
+
+
+def price_moves(plan: Plan, prices: Mapping[str, object], quote: str, limit: Decimal
+                ) -> list[str]:
+    """The plan's trades whose price moved more than `limit` since the plan (or has none)."""
+    moves = []
+    for trade in plan.trades:
+        price = prices.get(f"{trade.asset}/{quote}")
+        last = getattr(price, "last", None)
+        if not isinstance(last, Decimal) or last <= 0:
+            moves.append(f"{trade.asset} has no current price")
+            continue
+        if drift(trade.price, last) > limit:
+            moves.append(f"{trade.asset} {last / trade.price - 1:+.1%} (limit {limit:.1%})")
+    return moves

@@ -15,8 +15,9 @@ from datetime import datetime, timedelta
 
 from core.engine.approvals import ApprovalRepo, ApprovalState
 from core.engine.events import EventBus, ExecutionFailed
-from core.engine.execution import ExecutionReport, Executor
+from core.engine.execution import Executor
 from core.engine.orders import OrderRepo, OrderState
+from core.engine.outcomes import ExecutionReport
 
 
 async def recover(

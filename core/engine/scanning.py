@@ -8,6 +8,7 @@ engine (`core.engine.loop`) decides when to scan and plans from the result.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Mapping
 from dataclasses import replace
@@ -77,15 +78,36 @@ class ScanStep:
         self.gate: Gate | None = None  # loaded from the database at the first scan
         self._previous_signals: dict[str, SignalKind] | None = None
         self._suspect_since: datetime | None = None
+        self._running: asyncio.Future[Scan | None] | None = None
+
+    @property
+    def busy(self) -> bool:
+        """Whether a scan is under way (a slow exchange, a large account)."""
+        return self._running is not None
 
     async def scan(self, settings: Settings, ports: Ports, now: datetime, *,
                    orders_in_flight: bool = False) -> Scan | None:
         """Refresh portfolio and signals; None (and one trouble event per outage) on failure.
 
-        With Ballast's own orders in flight the gate does not judge the scan: their fills may
-        show in the balances before they are recorded (and fed to the gate's reference), and
-        no plan is made meanwhile anyway.
+        Scans never overlap: one asked for while another runs gets that one's result when it
+        is complete, so nothing is ever planned from a half-finished scan. With Ballast's own
+        orders in flight the gate does not judge the scan: their fills may show in the balances
+        before they are recorded (and fed to the gate's reference), and no plan is made
+        meanwhile anyway.
         """
+        running = self._running
+        if running is None:
+            running = self._running = asyncio.ensure_future(
+                self._scan(settings, ports, now, orders_in_flight))
+            running.add_done_callback(self._finished)
+        return await asyncio.shield(running)
+
+    def _finished(self, done: asyncio.Future[Scan | None]) -> None:
+        if self._running is done:
+            self._running = None
+
+    async def _scan(self, settings: Settings, ports: Ports, now: datetime,
+                    orders_in_flight: bool) -> Scan | None:
         try:
             portfolio = await ports.read_portfolio(now)
             signals = await ports.read_signals(portfolio, now)

@@ -22,8 +22,9 @@ from core.engine.events import EventBus, Subscription
 from core.engine.loop import Engine
 from core.engine.orders import OrderRow
 from core.engine.ports import Proposal, Scan, auto_approval_allowed
-from core.engine.state import LAST_SCAN, PLAN_MESSAGE, Snapshot
+from core.engine.state import LAST_PLAN, LAST_SCAN, PLAN_MESSAGE, Snapshot
 from core.exchange.errors import ExchangeError
+from core.policy.pacing import next_decision_at
 from core.policy.reserve import portfolio_cash_reason
 
 # /profit's "since start" and the value chart read every snapshot (one per rebalance_interval:
@@ -270,8 +271,8 @@ class EngineService:
         await self.engine.set_paused(True)
 
     async def resume(self) -> None:
-        """Start proposing plans again."""
-        await self.engine.set_paused(False)
+        """Start proposing plans again (and trading, after a pause Ballast made itself)."""
+        await self.engine.set_paused(False, self.clock())
 
     async def history(self, limit: int = 20) -> History:
         """Recent approvals and trades, and the value history."""
@@ -305,6 +306,16 @@ class EngineService:
                     found) else None
         return result
 
+    async def next_plan_at(self) -> datetime | None:
+        """When the next automatic plan is due (None: at the next scan)."""
+        last = await self.engine.state.get_time(LAST_PLAN)
+        if last is None:
+            return None
+        settings = self.engine.settings
+        return next_decision_at(last, plan_on=settings.plan_on,
+                                rebalance_interval=settings.rebalance_interval,
+                                timeframe=settings.timeframe)
+
     async def status(self) -> Status:
         """Mode, exchange, last scan, next plan, trouble and open approvals."""
         engine = self.engine
@@ -318,7 +329,7 @@ class EngineService:
             auto_approval=auto_approval_allowed(settings),
             paused=await engine.is_paused(),
             last_scan=await engine.state.get_time(LAST_SCAN),
-            next_plan=await engine.next_plan_at(),
+            next_plan=await self.next_plan_at(),
             exchange_ok=engine.trouble_since is None,
             trouble_since=engine.trouble_since,
             last_error=engine.last_error,

@@ -31,7 +31,7 @@ from core.domain.models import (
     SkippedTrade,
     SkipReason,
 )
-from core.engine.execution import drift
+from core.engine.outcomes import drift
 from core.engine.ports import Scan, SnoozedNow
 from core.engine.state import EngineState
 from core.policy.bands import Bands, CashLevel, PositionLevel, cash_level, position_level

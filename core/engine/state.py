@@ -12,6 +12,8 @@ from core.storage.store import Store
 from core.storage.stored_json import StoredJson
 
 PAUSED = "paused"
+PAUSE_ALERT = "alert:trading_paused"  # set while a pause Ballast made itself is announced
+RESUMED_AT = "resumed_at"  # the owner's last resume: foreign orders before it are known to them
 LAST_SCAN = "last_scan"
 LAST_PLAN = "last_plan"
 CASH_ALERT = "alert:cash_below_min"
@@ -84,6 +86,26 @@ class EngineState:
     async def set_time(self, key: str, at: datetime) -> None:
         """Store a time."""
         await self.set(key, time_text(at))
+
+    async def set_paused(self, paused: bool, at: datetime | None = None) -> None:
+        """Pause or resume automatic proposals.
+
+        Resuming `at` a time also tells the executor that the owner has seen any foreign orders
+        placed before it (`core.engine.guards`): they pause trading no more.
+        """
+        await self.set_flag(PAUSED, paused)
+        if not paused:
+            await self.set_flag(PAUSE_ALERT, False)
+            if at is not None:
+                await self.set_time(RESUMED_AT, at)
+
+    async def pause_unannounced(self) -> bool:
+        """Pause; True if this pause is not announced yet (and count it as announced)."""
+        await self.set_flag(PAUSED, True)
+        if await self.get_flag(PAUSE_ALERT):
+            return False
+        await self.set_flag(PAUSE_ALERT, True)
+        return True
 
     async def add_snapshot(self, portfolio: Portfolio, at: datetime) -> None:
         """Keep the portfolio's value and allocation at `at`."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from core.domain.models import SignalKind
 from core.domain.reference import Reference, Snapshot
-from core.engine.execution import ExecutionReport
+from core.engine.outcomes import ExecutionReport
 from core.storage.stored_json import StoredJson, StoredJsonError
 
 # The signals of the last scan, asset → kind, in `engine_state`.

@@ -42,12 +42,13 @@ class RunningEngine:
     ledger: SettingsLedger | None = None
 
     async def change_settings(self, changed: Settings, by: str | None = "telegram") -> None:
-        """Put settings changed in the chat in force from the next plan, and keep them in the
-        database so that they hold after a restart."""
+        """Put settings changed in the chat in force (plans waiting for approval are made again
+        under them), and keep them in the database so that they hold after a restart."""
+        now = self.service.clock()
         if self.ledger is not None:
-            await self.ledger.record(self.service.settings, changed, self.service.clock(), by)
-        self.engine.apply_settings(
-            changed, real_ports(changed, self.exchange, self.data_store, self.engine_store))
+            await self.ledger.record(self.service.settings, changed, now, by)
+        await self.engine.apply_settings(
+            changed, real_ports(changed, self.exchange, self.data_store, self.engine_store), now)
 
     async def run(self, stop: asyncio.Event) -> None:
         """Tick the engine on the service's clock until `stop` is set."""

@@ -134,6 +134,14 @@ class Exchange(Protocol):
         """Orders still open (on one symbol, or all)."""
         ...
 
+    async def fetch_orders(self, symbol: str, since: datetime | None = None) -> list[Order]:
+        """The account's orders on one symbol, open and ended, placed from `since` on.
+
+        Whoever sent them: Ballast compares their client order ids with its own record, so an
+        order a second machine sent on the same account is seen.
+        """
+        ...
+
     async def fetch_my_trades(self, symbol: str, since: datetime | None = None) -> list[Fill]:
         """The account's own executions on one symbol, oldest first."""
         ...

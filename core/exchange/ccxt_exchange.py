@@ -250,6 +250,13 @@ class CcxtExchange:
                                lambda: self._client.fetch_open_orders(symbol))
         return [parse_order(o) for o in raw]
 
+    async def fetch_orders(self, symbol: str, since: datetime | None = None) -> list[Order]:
+        """The account's orders on `symbol` placed from `since` on, open and ended."""
+        since_ms = epoch_ms(since) if since is not None else None
+        raw = await self._read(f"reading the orders on {symbol}",
+                               lambda: self._client.fetch_orders(symbol, since_ms))
+        return [parse_order(o) for o in raw]
+
     async def fetch_my_trades(self, symbol: str, since: datetime | None = None) -> list[Fill]:
         """The account's executions on `symbol` from `since` on, oldest first (all pages)."""
         since_ms = epoch_ms(since) if since is not None else None

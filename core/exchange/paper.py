@@ -150,6 +150,17 @@ class PaperExchange:
         """Always empty: paper orders fill at once or end unfilled."""
         return []
 
+    async def fetch_orders(self, symbol: str, since: datetime | None = None) -> list[Order]:
+        """The paper account's orders on `symbol` from `since` on, oldest first."""
+        query = "SELECT * FROM paper_orders WHERE symbol = ?"
+        params = [symbol]
+        if since is not None:
+            query += " AND created_at >= ?"
+            params.append(_utc_text(since))
+        async with self._store.conn.execute(query + " ORDER BY created_at", params) as cursor:
+            rows = await cursor.fetchall()
+        return [_order_from_row(row) for row in rows]
+
     async def cancel_order(self, symbol: str, client_order_id: str) -> Order | None:
         """The order as it ended: paper orders are never left open, so nothing is cancelled."""
         return await self.fetch_order_by_client_id(symbol, client_order_id)

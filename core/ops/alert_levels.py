@@ -26,7 +26,9 @@ from core.engine.events import (
     SignalChanged,
     SuspectData,
     SuspectDataCleared,
+    TradingPaused,
 )
+from core.ops.backup import BackupsResumed, BackupTrouble
 from core.ops.outbox import Letter
 from core.ops.summary import DailySummary
 from core.ops.watchdog import ScansFailing, ScansResumed
@@ -45,7 +47,7 @@ class AlertKind(StrEnum):
 
 
 # Letters that say a trouble is over: never louder than silent, the trouble itself rang.
-_ALL_CLEAR = (ExchangeRecovered, SuspectDataCleared, ScansResumed)
+_ALL_CLEAR = (ExchangeRecovered, SuspectDataCleared, ScansResumed, BackupsResumed)
 
 
 def kind_of(letter: Letter) -> AlertKind | None:
@@ -57,7 +59,8 @@ def kind_of(letter: Letter) -> AlertKind | None:
             return AlertKind.TRADES
         case ExecutionFailed():
             return AlertKind.FAILURES
-        case SuspectData() | SuspectDataCleared() | ScansFailing() | ScansResumed():
+        case (SuspectData() | SuspectDataCleared() | ScansFailing() | ScansResumed()
+              | TradingPaused() | BackupTrouble() | BackupsResumed()):
             return AlertKind.SAFETY
         case SignalChanged():
             return AlertKind.SIGNALS

@@ -21,6 +21,7 @@ from core.engine.events import (
     Subscription,
     SuspectData,
     SuspectDataCleared,
+    TradingPaused,
 )
 from core.engine.orders import OrderState
 from core.runtime.logs import log_event
@@ -78,6 +79,8 @@ def event_lines(event: Event) -> list[tuple[str, int, str, dict[str, object]]]:
         case SuspectDataCleared():
             return [("alert", logging.INFO, "account data plausible again",
                      {"since": event.since.isoformat()})]
+        case TradingPaused():
+            return [("alert", logging.ERROR, "trading paused", {"reason": event.reason})]
     return []
 
 

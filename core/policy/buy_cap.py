@@ -25,14 +25,16 @@ def buy_cap(
     cash_floor: Decimal,
     fee_rate: Decimal,
     max_slippage: Decimal,
+    max_position: Decimal | None = None,
 ) -> tuple[Decimal, str]:
     """The part of a buy of `amount` that the account pays without taking cash below the floor.
 
     Spends at most the free quote balance and the cash above `cash_floor` of the total value,
     at the portfolio's price of `asset` (the planned price where the portfolio has none). A
     buy is sized for its price limit: the exchange holds the limit price's worth (up to
-    `max_slippage` above) and the fee while it fills. Returns (amount, "") or, when nothing
-    can be sent, (0, why).
+    `max_slippage` above) and the fee while it fills. With `max_position`, the buy also stops
+    where the holding would pass that share of the total value. Returns (amount, "") or, when
+    nothing can be sent, (0, why).
     """
     above_floor = portfolio.cash_value - cash_floor * portfolio.total_value
     price = portfolio.prices.get(asset, planned_price)
@@ -42,6 +44,12 @@ def buy_cap(
     step = rules.amount_step if rules is not None else None
     worst = price * (1 + max_slippage) * (1 + fee_rate)
     allowed = min(amount, floor_to_step(budget / worst, step))
+    if max_position is not None:
+        holding = portfolio.holdings.get(asset)
+        room = max_position * portfolio.total_value - (holding.value if holding else ZERO)
+        if room <= 0:
+            return ZERO, f"{asset} is already at max_position ({max_position:.0%})"
+        allowed = min(allowed, floor_to_step(room / price, step))
     if rules is not None:
         problem = order_problem(rules, allowed, price)
         if problem is not None:

@@ -28,7 +28,8 @@ from typing import Any
 from dotenv import dotenv_values
 from pydantic import ValidationError
 
-from core.config.settings import Settings
+from core.config.presets import PRESET_GOVERNED
+from core.config.settings import Settings, SettingsError, switch_preset
 from core.config.sources import format_validation_error
 from core.storage.health import explain
 from core.storage.store import Store
@@ -115,15 +116,19 @@ def read_stored(path: Path) -> list[StoredSetting]:
             for r in rows]
 
 
-def apply_stored(base: Settings, stored: Iterable[StoredSetting]) -> tuple[
+def apply_stored(base: Settings, stored: Iterable[StoredSetting],
+                 explicit: Iterable[str] = ()) -> tuple[
     Settings, dict[str, StoredSetting], list[str]
 ]:
     """`base` with the stored chat values over it: the result, the rows applied, and why any
     row was skipped.
 
     Each row is validated with everything applied before it, so one that no longer fits (its
-    setting is gone, or the file moved a related limit) is skipped alone.
+    setting is gone, or the file moved a related limit) is skipped alone. A `preset` row
+    switches presets as the chat did (`switch_preset`): the settings in `explicit` (set in the
+    file or environment) and the chat's earlier rows stay on top of it.
     """
+    explicit = set(explicit)
     settings = base
     applied: dict[str, StoredSetting] = {}
     skipped: list[str] = []
@@ -134,7 +139,14 @@ def apply_stored(base: Settings, stored: Iterable[StoredSetting]) -> tuple[
         values = {name: getattr(settings, name) for name in Settings.model_fields}
         values[row.name] = row.value
         try:
-            settings = Settings(**values)
+            if row.name == "preset":
+                settings, _ = switch_preset(settings, str(row.value), explicit | set(applied))
+            else:
+                settings = Settings(**values)
+        except SettingsError as error:
+            skipped.append(f"{row.name} = {_shown(row.value)} from the chat no longer fits "
+                           f"and is ignored: {error}")
+            continue
         except ValidationError as error:
             skipped.append(f"{row.name} = {_shown(row.value)} from the chat no longer fits "
                            f"and is ignored: {format_validation_error(error)}")
@@ -210,8 +222,10 @@ class SettingsLedger:
                      by: str | None = None) -> None:
         """Keep what changed from `before` to `after`: as a chat value, or — when it is back
         at the loaded value — by dropping the chat value, so the file and environment rule it
-        again."""
-        for name in Settings.model_fields:
+        again. A preset switch keeps only the `preset` row: the values it brings are the
+        preset's, not the chat's (`switch_preset` brings them back at start)."""
+        names = ["preset"] if after.preset != before.preset else list(Settings.model_fields)
+        for name in names:
             if getattr(after, name) == getattr(before, name):
                 continue
             if getattr(after, name) == getattr(self.base, name):
@@ -234,13 +248,37 @@ async def load_ledger(store: Store, base: Settings,
     Skipped rows are logged as warnings (and listed by `ballast check`).
     """
     repo = ChatSettingsRepo(store)
-    settings, applied, skipped = apply_stored(base, await repo.all())
+    sources = base_sources(base, env)
+    explicit = {name for name, source in sources.items() if source is not Source.DEFAULT}
+    settings, applied, skipped = apply_stored(base, await repo.all(), explicit)
     for line in skipped:
         log.warning("chat setting skipped: %s", line)
     if applied:
         log.info("settings changed in the chat apply: %s",
                  ", ".join(f"{n} = {_shown(r.value)}" for n, r in applied.items()))
-    return settings, SettingsLedger(base, base_sources(base, env), applied, skipped, repo)
+    return settings, SettingsLedger(base, sources, applied, skipped, repo)
+
+
+def switch_preset_in_chat(ledger: SettingsLedger | None, current: Settings, preset: str
+                          ) -> tuple[Settings, str]:
+    """`/settings preset NAME`: the settings under that preset, as if chosen at start — its
+    values replace every value a preset sets, and only what the owner set beside it (in the
+    chat, the settings file or the environment) stays on top. Returns them and a line for the
+    owner saying what changed and what stays on top. Raises SettingsError (unknown preset)."""
+    keep = [] if ledger is None else [name for name, source in ledger.sources().items()
+                                      if source is not Source.DEFAULT]
+    name = preset.strip().lower()
+    switched, on_top = switch_preset(current, name, keep)
+    changed = sorted(n for n in PRESET_GOVERNED if getattr(switched, n) != getattr(current, n))
+    note = f"Preset {name}: {len(changed)} value(s) changed"
+    if changed:
+        note += " (" + ", ".join(changed[:8]) + (", …" if len(changed) > 8 else "") + ")"
+    if not on_top:
+        return switched, note + "; nothing you set stays on top of it."
+    where = {} if ledger is None else {n: ledger.source(n).value for n in on_top}
+    kept = ", ".join(f"{n} = {_shown(json_value(switched, n))} ({where.get(n, 'set')})"
+                     for n in on_top)
+    return switched, f"{note}. Staying on top of it, as you set them: {kept}."
 
 
 def _shown(value: Any) -> str:

@@ -200,6 +200,8 @@ class BinanceStandIn:
             self.book.set_price(symbol, price)
         self.requests: list[LoggedRequest] = []
         self.faults: list[Fault] = []
+        self._waiters: list[tuple[str, int, bool, asyncio.Event]] = []
+        self._holds: list[tuple[str, asyncio.Event]] = []
         self._weights: deque[tuple[float, int]] = deque()
         self._released = asyncio.Event()
         self._runner: web.AppRunner | None = None
@@ -254,6 +256,38 @@ class BinanceStandIn:
         if route is None:
             return len(self.requests)
         return sum(1 for r in self.requests if route in (r.route, r.path))
+
+    async def arrived(self, route: str, count: int = 1) -> None:
+        """Return once `count` requests on `route` have arrived (answered or not).
+
+        A test starts a second client's work at a known point of the first one's, with no sleep.
+        """
+        await self._wait(route, count, answered=False)
+
+    async def answered(self, route: str, count: int = 1) -> None:
+        """Return once `count` requests on `route` have been answered."""
+        await self._wait(route, count, answered=True)
+
+    def hold_next(self, route: str, release: asyncio.Event) -> None:
+        """Process the next request on `route` only once `release` is set (it waits, unanswered,
+        as a request still on the wire would)."""
+        self._holds.append((route, release))
+
+    def _seen(self, route: str, answered: bool) -> int:
+        return sum(1 for r in self.requests
+                   if route in (r.route, r.path) and (r.status != 0 or not answered))
+
+    async def _wait(self, route: str, count: int, *, answered: bool) -> None:
+        if self._seen(route, answered) >= count:
+            return
+        event = asyncio.Event()
+        self._waiters.append((route, count, answered, event))
+        await event.wait()
+
+    def _wake_waiters(self) -> None:
+        for waiter in [w for w in self._waiters if self._seen(w[0], w[2]) >= w[1]]:
+            self._waiters.remove(waiter)
+            waiter[3].set()
 
     def clear_log(self) -> None:
         self.requests.clear()
@@ -324,6 +358,12 @@ class BinanceStandIn:
     async def _dispatch(self, request: web.Request) -> web.StreamResponse:
         if request.path.startswith("/_standin/"):
             return await self._control(request)
+        try:
+            return await self._answer(request)
+        finally:
+            self._wake_waiters()
+
+    async def _answer(self, request: web.Request) -> web.StreamResponse:
         raw_query = request.rel_url.raw_query_string
         raw_body = await request.text() if request.can_read_body else ""
         params = dict(parse_qsl(raw_query, keep_blank_values=True))
@@ -331,8 +371,12 @@ class BinanceStandIn:
         signature = params.pop("signature", None)
         logged = LoggedRequest(request.method, request.path, params, time.monotonic())
         self.requests.append(logged)
+        self._wake_waiters()
         if self.latency > 0:
             await asyncio.sleep(self.latency)
+        for hold in [h for h in self._holds if h[0] == logged.route][:1]:
+            self._holds.remove(hold)
+            await hold[1].wait()
         fault = self._take_fault(request.method, request.path)
         logged.fault = fault.kind if fault else None
         route = self._routes.get((request.method, request.path))
@@ -473,6 +517,7 @@ class BinanceStandIn:
             ("GET", "/api/v3/order"): signed(self._query_order, 4),
             ("DELETE", "/api/v3/order"): signed(self._cancel_order, 1),
             ("GET", "/api/v3/openOrders"): signed(self._open_orders, 6),
+            ("GET", "/api/v3/allOrders"): signed(self._all_orders, 20),
             ("GET", "/api/v3/myTrades"): signed(self._my_trades, 20),
             ("GET", "/sapi/v1/account/apiRestrictions"): signed(self._api_restrictions, 1),
         }
@@ -537,6 +582,9 @@ class BinanceStandIn:
         symbol = self._known_symbol(params) if params.get("symbol") else None
         return [o.as_query_result() for o in self.book.orders
                 if o.is_open and (symbol is None or o.symbol == symbol)]
+
+    async def _all_orders(self, params: dict[str, str]) -> list[JSON]:
+        return self.book.all_orders(self._known_symbol(params), params)
 
     async def _my_trades(self, params: dict[str, str]) -> list[JSON]:
         return self.book.my_trades(self._known_symbol(params), params)

@@ -474,6 +474,23 @@ class Book:
             raise BinanceReject(400, -2013, "Order does not exist.")
         return matches[-1]
 
+    def all_orders(self, symbol_id: str, params: Mapping[str, str]) -> list[JSON]:
+        """`GET /api/v3/allOrders`: the symbol's orders, open and ended, oldest first."""
+        start = int(params["startTime"]) if params.get("startTime") else None
+        end = int(params["endTime"]) if params.get("endTime") else None
+        if start is not None and end is not None and end - start > 86_400_000:
+            raise BinanceReject(400, -1127, "More than 24 hours between startTime and endTime.")
+        limit = min(int(params.get("limit") or 500), 1000)
+        chosen = [o for o in self.orders if o.symbol == symbol_id
+                  and (start is None or o.time >= start) and (end is None or o.time <= end)]
+        if params.get("orderId"):
+            chosen = [o for o in chosen if o.order_id >= int(params["orderId"])][:limit]
+        elif start is not None:
+            chosen = chosen[:limit]
+        else:
+            chosen = chosen[-limit:]
+        return [o.as_query_result() for o in chosen]
+
     def my_trades(self, symbol_id: str, params: Mapping[str, str]) -> list[JSON]:
         start = int(params["startTime"]) if params.get("startTime") else None
         end = int(params["endTime"]) if params.get("endTime") else None

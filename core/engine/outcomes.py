@@ -1,0 +1,56 @@
+"""How an approval's execution stands, in the terms the events and the front-ends use: the
+report of one pass, each order's result, which orders failed, and how far a price drifted."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+
+from core.engine.approvals import ApprovalState
+from core.engine.events import OrderResult
+from core.engine.orders import OrderRow, OrderState
+
+
+@dataclass(frozen=True, slots=True)
+class ExecutionReport:
+    """Where an approval's execution stands after one pass."""
+
+    approval_id: str
+    state: ApprovalState
+    results: tuple[OrderResult, ...]
+    finished: bool
+
+
+def drift(planned: Decimal, current: Decimal) -> Decimal:
+    """How far `current` moved from `planned`, as a fraction of `planned`."""
+    if planned <= 0:
+        return Decimal("Infinity")
+    return abs(current - planned) / planned
+
+
+def order_result(row: OrderRow) -> OrderResult:
+    """The event view of an order row."""
+    return OrderResult(
+        client_order_id=row.client_order_id,
+        asset=row.asset,
+        side=row.side,
+        amount=row.amount,
+        state=row.state,
+        filled=row.filled,
+        average_price=row.average_price,
+        fee=row.fee,
+        fee_currency=row.fee_currency,
+        detail=row.detail or "",
+    )
+
+
+def failures(rows: list[OrderRow]) -> list[OrderRow]:
+    """Orders that ended without doing what the plan asked (or are stuck open with nothing
+    filled)."""
+    return [
+        row
+        for row in rows
+        if row.state in (OrderState.REJECTED, OrderState.NOT_SENT)
+        or (row.state in (OrderState.CANCELED, OrderState.EXPIRED, OrderState.OPEN)
+            and row.filled == 0)
+    ]
