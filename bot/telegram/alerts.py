@@ -212,11 +212,15 @@ def proposed_view(event: PlanProposed, quote: str, zone: tzinfo = UTC) -> View:
 
 def with_cash(view: View, event: PlanExecuted | ExecutionFailed, quote: str) -> View:
     """`view` with the cash and its new share of the value under it, when known."""
-    if event.cash_value is None or event.cash_allocation is None:
-        return view
-    line = (f"Cash now <b>{money(event.cash_value)}</b> {esc(quote)} · "
-            f"<b>{pct(event.cash_allocation)}</b>")
-    return View(f"{view.text}\n{line}", view.buttons)
+    return View("\n".join([view.text, *cash_lines(event, quote)]), view.buttons)
+
+
+def cash_lines(letter: PlanExecuted | ExecutionFailed, quote: str) -> list[str]:
+    """The cash after the plan and its new share of the value, when known."""
+    if letter.cash_value is None or letter.cash_allocation is None:
+        return []
+    return [f"Cash now <b>{money(letter.cash_value)}</b> {esc(quote)} · "
+            f"<b>{pct(letter.cash_allocation)}</b>"]
 
 
 def outcome_view(

@@ -13,7 +13,7 @@ from datetime import UTC, datetime, tzinfo
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 
-from bot.telegram.alerts import closed_view, refused_view, results_lines
+from bot.telegram.alerts import cash_lines, closed_view, refused_view, results_lines
 from bot.telegram.callbacks import SNOOZE_HOURS, Action, encode
 from bot.telegram.format import esc
 from bot.telegram.views import View, plan_view, wrap_lines
@@ -53,10 +53,11 @@ def outcome_lines(letter: Outcome, quote: str, zone: tzinfo = UTC) -> list[str]:
         case PlanExecuted():
             part = any(r.filled < r.amount for r in letter.results)
             head = "◐ <b>Plan executed in part</b>" if part else "✅ <b>Plan executed</b>"
-            return [head, f"at {esc(at)}", *results_lines(letter.results, quote)]
+            return [head, f"at {esc(at)}", *results_lines(letter.results, quote),
+                    *cash_lines(letter, quote)]
         case ExecutionFailed():
             return ["❌ <b>Plan failed</b>", f"at {esc(at)}", *wrap_lines(letter.reason),
-                    *results_lines(letter.results, quote)]
+                    *results_lines(letter.results, quote), *cash_lines(letter, quote)]
         case ApprovalClosed(state=ApprovalState.REJECTED):
             return rejected_lines(letter.by, letter.at, letter.snoozed_until, zone)
         case ApprovalClosed(state=ApprovalState.EXPIRED):

@@ -43,9 +43,9 @@ def _period(period: PeriodProfit, zone: tzinfo) -> list[str]:
     beside = period.beside_holding
     last = "  vs holding n/a (an asset is unpriced)" if beside is None else \
         f"  vs holding {signed_money(beside)}"
-    if period.name == "since start":
-        last += f" · from {moment(period.since, zone)}"
     lines.append(last)
+    if period.name == "since start":
+        lines.append(f"  from {moment(period.since, zone)}")
     return lines
 
 

@@ -13,7 +13,7 @@ from bot.telegram.format import LINE_WIDTH, esc, fit
 from bot.telegram.views import SIGNAL_MARKS, View, wrap_lines
 from core.config.rules import SignalSettings
 from core.domain.models import AssetSignal, SignalKind
-from core.signals.words import trend
+from core.domain.trend import trend
 
 TREND_MARKS = {"rising": "↗", "falling": "↘", "flat": "→"}
 ASSET_SHOWN = 8

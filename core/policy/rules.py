@@ -23,10 +23,10 @@ from decimal import Decimal
 
 from core.domain.models import Side, SignalKind, SkipReason, TradeReason
 from core.domain.rounding import floor_to_step, order_problem
+from core.domain.trend import trend
 from core.policy.bands import bands
 from core.policy.book import Asset, Book, ceil_to_step, divide
 from core.policy.words import buy_choice
-from core.signals.words import trend
 
 
 def _money(value: Decimal) -> str:

@@ -47,8 +47,8 @@ SKIP_WORDS: dict[SkipReason, str] = {
     SkipReason.TURNOVER_BUDGET: "this period's trading budget is spent",
     SkipReason.CONVICTION: "already as large as its signal's strength asks",
     SkipReason.OWNER_HOLDING: "your own small holding, kept as you asked",
-    SkipReason.DOWNTREND: "it is in a downtrend: the reserve waits rather than buy into it",
-    SkipReason.SNOOZED: "you rejected it; snoozed",
+    SkipReason.DOWNTREND: "its price is falling (under its long average): the reserve waits",
+    SkipReason.SNOOZED: "you rejected it; quiet until its snooze ends",
 }
 
 

@@ -6,30 +6,12 @@ can explain a signal without loading the indicators.
 
 from __future__ import annotations
 
-import math
-
 from core.config.rules import SignalSettings
 from core.domain.models import AssetSignal, SignalKind, Vote
 
 # Scores are means of a few votes: compare to thresholds with this slack (as core.signals does).
 EPSILON = 1e-9
 # The trend's EMAs: indicators named `ema_<period>` (core.signals.trend).
-_EMA_PREFIX = "ema_"
-
-
-def trend(signal: AssetSignal) -> str | None:
-    """"rising" when the fastest EMA is above the slowest, "falling" below, "flat" level; None
-    when the signal carries no two EMAs (a what-if signal, too short a history)."""
-    emas = sorted((int(key.removeprefix(_EMA_PREFIX)), value)
-                  for key, value in signal.indicators.items()
-                  if key.startswith(_EMA_PREFIX) and key.removeprefix(_EMA_PREFIX).isdigit()
-                  and math.isfinite(value))
-    if len(emas) < 2:
-        return None
-    fast, slow = emas[0][1], emas[-1][1]
-    if abs(fast - slow) <= EPSILON * max(abs(slow), 1.0):
-        return "flat"
-    return "rising" if fast > slow else "falling"
 
 
 def vote_text(vote: Vote) -> str:
