@@ -350,8 +350,9 @@ class FaultCampaign(RuleBasedStateMachine):
 
     @invariant()
     def no_plan_from_a_bad_tick(self) -> None:
+        """No plan is proposed from a scan that saw a glitched price (runs after every step,
+        so it also counts the steps)."""
         TALLY["steps"] += 1
-        """No plan is proposed from a scan that saw a glitched price."""
         for event in self.drain():
             if isinstance(event, PlanProposed) and self.glitch:
                 raise AssertionError(f"plan {event.approval_id} proposed while prices were "
