@@ -8,9 +8,9 @@ benchmarks, output), over 2021-01-01 … 2024-12-31 of 1h candles:
 - 20 pairs: the seed's four coins held, all 20 assets on the watchlist (`--input`);
 - the seed: the default portfolio over the seed's 4 pairs (a candle directory of just those).
 
-Both run with `--strategies` (default: the four hourly ones and the daily trend family,
+Both run with Ballast's default strategies (the four hourly ones and the daily trend family,
 `trend_ma` and `trend_score`, whose days are built from the 1h files as `ballast backtest` does
-when a directory has no 1d files).
+when a directory has no 1d files), or with `--strategies`.
 
 Each is printed beside its *floor*, measured in the same round: a process that only imports
 what it needs, reads the same candle files and computes the same indicators once per pair
@@ -44,16 +44,15 @@ SEED_PAIRS = ("BTC", "ETH", "SOL", "AVAX")
 # The seed portfolio's coins in amounts worth about its $12.6k at the start of 2021.
 HOLDINGS = {"BTC": "0.1", "ETH": "2.5", "SOL": "1500", "AVAX": "700", "USDT": "628"}
 START, END = "2021-01-01", "2024-12-31"
-STRATEGIES = "rsi,macd,ema,bollinger,trend_ma,trend_score"
 TARGET_RATIO = 1.5
 TARGET_MB = 280.0
 TARGET_SEED_SECONDS = 2.5
 
 
-def run(command: Sequence[str], strategies: str) -> tuple[float, float, str]:
+def run(command: Sequence[str], strategies: str | None) -> tuple[float, float, str]:
     """Wall seconds, peak RSS in MB and standard output of one child process."""
     began = time.perf_counter()
-    env = {**os.environ, "BALLAST_STRATEGIES": strategies}
+    env = {**os.environ, **({"BALLAST_STRATEGIES": strategies} if strategies else {})}
     child = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=ROOT,
                              env=env)
     out, err = child.communicate()
@@ -92,7 +91,8 @@ def floor(folder: Path, pairs: Sequence[str]) -> None:
     from core.market.resample import aggregate_candles
     from core.signals import signal_history, timeframes
 
-    settings = load_settings(env={"BALLAST_STRATEGIES": os.environ["BALLAST_STRATEGIES"]})
+    chosen = os.environ.get("BALLAST_STRATEGIES")
+    settings = load_settings(env={"BALLAST_STRATEGIES": chosen} if chosen else {})
     start, end = _ms(START), _ms(END) + 86_400_000
     warm_from = start - warm_up_candles(settings.signal) * timeframe_ms("1h")
     frames = read_candle_dir(folder, "1h", quote="USDT")
@@ -138,8 +138,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     add_candles_argument(parser)
     parser.add_argument("--runs", type=int, default=3, help="rounds to take the median of")
-    parser.add_argument("--strategies", default=STRATEGIES,
-                        help=f"the strategies that vote, in both runs (default: {STRATEGIES})")
+    parser.add_argument("--strategies",
+                        help="the strategies that vote, in both runs, comma-separated "
+                             "(default: Ballast's default strategies)")
     parser.add_argument("--measure", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--floor", nargs=2, metavar=("FOLDER", "PAIRS"), help=argparse.SUPPRESS)
     args, rest = parser.parse_known_args()

@@ -14,7 +14,7 @@ from core.exchange.base import Exchange, OrderRequest
 from core.exchange.paper import PaperExchange
 from core.exchange.paper_markets import bundled_markets
 from core.exchange.prices import ManualClock, PriceSource, ReplayPrices
-from core.market.candles import CandleError
+from core.market.candles import CandleError, read_candle_file
 from core.storage.store import Store
 from tests.fixed_prices import FixedPrices
 
@@ -127,3 +127,28 @@ def test_latest_close_is_the_newest_candle_close(candles_dir: Path) -> None:
     assert ReplayPrices(candles_dir, clock, timeframe="1d").latest_close() == at(START + 24 * HOUR)
     clock.set(at(START + HOUR))
     assert clock() == at(START + HOUR)
+
+
+async def test_daily_candles_are_built_from_hourly_files_when_no_daily_file_exists(
+    tmp_path: Path,
+) -> None:
+    """Given only 1h files (as the demo's), the daily trend family's days are made from the
+    hours: each UTC day's open, high, low, close and volume, and no day cut by the file's ends."""
+    shutil.copy(REAL_CANDLES / "binance_BTC_USDT_1h.csv.gz", tmp_path)
+    hourly = read_candle_file(tmp_path / "binance_BTC_USDT_1h.csv.gz")
+    clock = Clock(at(int(hourly.index[-1]) + HOUR))
+    days = await ReplayPrices(tmp_path, clock).fetch_candles("BTC/USDT", "1d")
+    grouped = hourly.groupby(hourly.index // (24 * HOUR) * (24 * HOUR))
+    # Days the file covers from 00:00 to 23:00 UTC; a day cut by where the file begins or ends
+    # is not one. Hours missing inside a covered day (the exchange's outages) are left out, as
+    # Binance's own daily candle leaves them out (core/market/resample.py).
+    starts = grouped.size().index
+    whole = (starts >= hourly.index[0]) & (starts + 23 * HOUR <= hourly.index[-1])
+    expected = grouped.agg(open=("open", "first"), high=("high", "max"), low=("low", "min"),
+                           close=("close", "last"), volume=("volume", "sum"))[whole]
+    assert 20 < len(days) == len(expected) < len(grouped)
+    for day, (stamp, row) in zip(days, expected.iterrows(), strict=True):
+        assert day.timestamp == stamp
+        assert (day.open, day.high, day.low, day.close) == (
+            row["open"], row["high"], row["low"], row["close"])
+        assert day.volume == pytest.approx(row["volume"], rel=1e-9)

@@ -125,7 +125,7 @@ async def test_readable_table_shows_limits_and_cash(env: dict[str, str]) -> None
     cells = result.stdout.split()
     assert "<25%" in cells  # the seed holds ~5% cash, below the default min_cash
     assert ">30%" in cells  # ETH (38.5%) above max_position
-    assert "limits: position 5%–30%, cash 25%–40%" in result.stdout
+    assert "limits: position 5%–30%, cash 25%–60%" in result.stdout  # max_cash: decisions.md §6
     assert "unknown" in result.stdout  # no cost basis for the seed's holdings
 
 

@@ -78,8 +78,8 @@ def test_a_downtrend_asset_is_never_bought_when_the_setting_says_so(case: Case) 
 
 
 def _buy_case(downtrend: bool) -> PlanInput:
-    """Cash 50% (above max_cash 40%), BTC held and a BUY."""
-    folio = portfolio_by_value({"BTC": 1_000, "ETH": 2_500, "SOL": 1_500}, 5_000)
+    """Cash 70% (above the default max_cash, 60%), BTC held and a BUY."""
+    folio = portfolio_by_value({"BTC": 1_000, "ETH": 1_000, "SOL": 1_000}, 7_000)
     sig = replace(signal("BTC", "BUY", 0.75), downtrend=downtrend)
     return PlanInput(folio, {"BTC": sig}, {}, {}, (), NOW)
 
@@ -91,9 +91,12 @@ def test_a_buy_into_a_downtrend_is_a_skip_with_its_reason() -> None:
     skip = next(s for s in plan.skipped if s.asset == "BTC")
     assert (skip.side, skip.reason) == (Side.BUY, SkipReason.DOWNTREND)
     assert "downtrend" in skip.detail
-    # The same BUY in an uptrend is bought; with the default (on) the downtrend is bought too.
+    # The same BUY in an uptrend is bought; with the seed's rule (on) the downtrend is bought too.
     assert [t.asset for t in make_plan(_buy_case(downtrend=False), off).trades] == ["BTC"]
-    assert [t.asset for t in make_plan(_buy_case(downtrend=True), policy()).trades] == ["BTC"]
+    seed_rule = policy(buy_in_downtrend=True)
+    assert [t.asset for t in make_plan(_buy_case(downtrend=True), seed_rule).trades] == ["BTC"]
+    # Off is the default (docs/decisions.md §6).
+    assert policy() == off
 
 
 def test_a_plan_input_marks_a_downtrend() -> None:
@@ -113,7 +116,9 @@ def test_the_downtrend_is_the_close_below_its_slow_ema() -> None:
     """On real candles, the signal's downtrend equals close < pandas-ta's EMA(50), and the
     backtest's fast path reads the same as the owner's full signal."""
     frame = read_candle_file(CANDLES / "binance_BTC_USDT_1h.csv.gz")
-    history = signal_history("BTC", frame, SignalSettings(), "1h")
+    # The hourly strategies alone: with `trend_ma` (a default) the downtrend is its daily vote.
+    hourly = SignalSettings(strategies=("rsi", "macd", "ema", "bollinger"))
+    history = signal_history("BTC", frame, hourly, "1h")
     # The fixture has two gaps: like every indicator, the average starts afresh after each.
     close = frame["close"].to_numpy()
     cuts = [0, *(np.nonzero(np.diff(frame.index.to_numpy()) != 3_600_000)[0] + 1), close.size]
@@ -131,19 +136,22 @@ def test_the_downtrend_is_the_close_below_its_slow_ema() -> None:
 
 
 def test_cash_reason_in_words() -> None:
-    settings = policy(buy_in_downtrend=False)
+    # The defaults (max_cash 60%, downtrend buys off: docs/decisions.md §6); the figures follow.
+    settings = policy()
     down = AssetSignal("BTC", SignalKind.HOLD, 0.0, downtrend=True)
-    assert cash_reason(Decimal("0.48"), {"BTC": down}, ["BTC"], settings) == (
-        "Cash 48%: no holding in an uptrend; waiting for a buy signal")
+    assert cash_reason(Decimal("0.68"), {"BTC": down}, ["BTC"], settings) == (
+        "Cash 68%: no holding in an uptrend; waiting for a buy signal")
     flat = AssetSignal("BTC", SignalKind.HOLD, 0.0)
-    assert cash_reason(Decimal("0.48"), {"BTC": flat}, ["BTC"], settings) == (
-        "Cash 48%: nothing has a buy signal; waiting for one")
+    assert cash_reason(Decimal("0.68"), {"BTC": flat}, ["BTC"], settings) == (
+        "Cash 68%: nothing has a buy signal; waiting for one")
     falling_buy = AssetSignal("ETH", SignalKind.BUY, 0.5, downtrend=True)
-    assert cash_reason(Decimal("0.5"), {"ETH": falling_buy}, ["BTC"], settings) == (
-        "Cash 50%: ETH signals BUY but is in a downtrend; waiting for a buy signal in an uptrend")
-    assert cash_reason(Decimal("0.5"), {"ETH": falling_buy}, ["BTC"], policy()) == (
-        "Cash 50%: above the 40% maximum; buying the strongest BUY (ETH)")
-    assert cash_reason(Decimal("0.3"), {}, [], settings) == "Cash 30%: within the reserve (25%–40%)"
+    assert cash_reason(Decimal("0.7"), {"ETH": falling_buy}, ["BTC"], settings) == (
+        "Cash 70%: ETH signals BUY but is in a downtrend; waiting for a buy signal in an uptrend")
+    seed_rule = policy(buy_in_downtrend=True)
+    assert cash_reason(Decimal("0.7"), {"ETH": falling_buy}, ["BTC"], seed_rule) == (
+        "Cash 70%: above the 60% maximum; buying the strongest BUY (ETH)")
+    assert cash_reason(Decimal("0.48"), {"BTC": down}, ["BTC"], settings) == (
+        "Cash 48%: within the reserve (25%–60%)")
     assert cash_reason(Decimal("0.1"), {}, [], settings) == (
         "Cash 10.0%: below the 25% minimum; Ballast sells from the weakest holdings")
     assert cash_reason(Decimal("0.246"), {}, [], settings) == (

@@ -16,8 +16,12 @@ def test_defaults_are_the_studied_config() -> None:
     settings = load_settings(env={})
     policy = settings.policy
     assert policy == PolicySettings()
+    # max_cash 0.60, the downtrend skip and the daily trend family: docs/decisions.md §6.
     assert (policy.min_cash, policy.target_cash, policy.max_cash) == (
-        Decimal("0.25"), Decimal("0.25"), Decimal("0.40"))
+        Decimal("0.25"), Decimal("0.25"), Decimal("0.60"))
+    assert policy.buy_in_downtrend is False
+    assert settings.strategies == ("rsi", "macd", "ema", "bollinger", "trend_ma", "trend_score")
+    assert settings.signal.trend_ma_days == 100
     assert policy.cash_floor == Decimal("0.15")
     assert policy.buy_cash_threshold == Decimal("0.30")
     assert (policy.min_position, policy.max_position) == (Decimal("0.05"), Decimal("0.30"))
@@ -98,10 +102,10 @@ def test_policy_part_is_a_plain_policy_settings() -> None:
 RULES = [
     ({"cash_floor": "0.3"}, "cash_floor = 0.3: must be ≤ min_cash"),
     ({"min_cash": "0.30"}, "min_cash = 0.30: must be ≤ target_cash"),
-    ({"target_cash": "0.45"}, "target_cash = 0.45: must be ≤ max_cash"),
+    ({"target_cash": "0.65"}, "target_cash = 0.65: must be ≤ max_cash"),
     ({"buy_cash_threshold": "0.18", "cash_floor": "0.10"},
      "buy_cash_threshold = 0.18: must be ≥ min_cash"),
-    ({"buy_cash_threshold": "0.45"}, "buy_cash_threshold = 0.45: must be ≤ max_cash"),
+    ({"buy_cash_threshold": "0.65"}, "buy_cash_threshold = 0.65: must be ≤ max_cash"),
     ({"min_position": "0.30"}, "min_position = 0.30: must be < max_position"),
     ({"max_cash": "1"}, "max_cash = '1': Input should be less than 1"),
     ({"min_position": "0"}, "min_position = '0': Input should be greater than 0"),

@@ -32,8 +32,11 @@ from core.signals.strategies import Strategy
 FIXTURES = Path(__file__).parent / "fixtures" / "candles"
 HOUR = 3_600_000
 DAY = 86_400_000
-DAILY = SignalSettings(timeframe="1d")
-HOURLY = SignalSettings(timeframe="1h")
+# These tests are about the four classic strategies read on one timeframe; the daily trend
+# family (a default since docs/decisions.md §6) has tests/test_signals_long_trend.py.
+CLASSIC = ("rsi", "macd", "ema", "bollinger")
+DAILY = SignalSettings(timeframe="1d", strategies=CLASSIC)
+HOURLY = SignalSettings(timeframe="1h", strategies=CLASSIC)
 
 
 def ms(text: str) -> int:
@@ -105,7 +108,8 @@ def test_reasons_carry_the_numbers(btc_daily: pd.DataFrame) -> None:
 
 
 def test_indicator_keys_follow_the_parameters(btc_daily: pd.DataFrame) -> None:
-    custom = SignalSettings(timeframe="1d", rsi_period=7, ema_fast=10, ema_slow=30)
+    custom = SignalSettings(timeframe="1d", rsi_period=7, ema_fast=10, ema_slow=30,
+                            strategies=CLASSIC)
     signal = compute_signal("BTC", btc_daily, custom, ms("2024-03-01"))
     assert set(signal.indicators) == {"rsi_7", "macd", "macd_signal", "ema_10", "ema_30",
                                       "bb_upper", "bb_lower"}

@@ -103,7 +103,14 @@ def test_hourly_candles_with_a_gap(runner: CliRunner) -> None:
     assert code == 0
     btc = json.loads(out)["BTC"]
     assert btc["signal"] == "HOLD" and btc["indicators"] == {}
-    assert all("gap: 4 candles missing" in v["reason"] for v in btc["votes"])
+    hourly = [v for v in btc["votes"] if not v["strategy"].startswith("trend_")]
+    assert len(hourly) == 4
+    assert all("gap: 4 candles missing" in v["reason"] for v in hourly)
+    # The daily trend family (a default, docs/decisions.md §6) reads the fixtures' 1d file,
+    # which starts years later, and says so.
+    daily = [v for v in btc["votes"] if v["strategy"].startswith("trend_")]
+    assert [(v["vote"], v["reason"]) for v in daily] == [
+        (0, "no closed candle at or before 2020-12-21 19:00 UTC")] * 2
 
 
 def test_past_candles_without_at_are_read_at_their_end_said_once(runner: CliRunner) -> None:

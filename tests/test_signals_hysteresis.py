@@ -27,6 +27,11 @@ DEMO = Path(__file__).resolve().parent.parent / "core" / "data" / "demo"
 SELL = KIND_ORDER.index(SignalKind.SELL)
 EXAMPLES = settings(max_examples=300, deadline=None, derandomize=True)
 QUARTERS = st.sampled_from([0.25, 0.5, 0.75, 1.0])
+# The four hourly strategies alone: these figures and windows are about hysteresis on hourly
+# votes. The daily trend family (a default since docs/decisions.md §6) reads its own daily
+# candles, fetched apart by the engine; its live-against-backtest parity is
+# tests/test_backtest_engine_parity.py's.
+CLASSIC = ("rsi", "macd", "ema", "bollinger")
 
 
 def test_a_state_is_entered_kept_while_it_stays_and_left_once_it_does_not() -> None:
@@ -128,7 +133,8 @@ def test_on_real_candles_hysteresis_flips_far_less_than_one_vote(btc_2024: pd.Da
     and leaving at 0 (hysteresis) it is 472 — fewer than the same entry without hysteresis
     (leaving at −0.5: 670), and under a third of the seed's."""
     def flips_under(**values: object) -> int:
-        return flips(signal_history("BTC", btc_2024, SignalSettings.model_validate(values)).kinds)
+        settings = SignalSettings.model_validate({**values, "strategies": CLASSIC})
+        return flips(signal_history("BTC", btc_2024, settings).kinds)
 
     seed = flips_under(sell_rule="any")
     hysteresis = flips_under(sell_rule="score", sell_enter_score=0.5, sell_exit_score=0.0)
@@ -141,7 +147,7 @@ def test_the_live_engines_few_hundred_candles_read_the_backtests_signal(
 ) -> None:
     """The engine computes each asset's signal from its last ~500 closed candles; the backtest
     from the whole history. With hysteresis both must agree at every decision."""
-    config = SignalSettings(sell_rule="score", strong_buy_score=0.75)
+    config = SignalSettings(sell_rule="score", strong_buy_score=0.75, strategies=CLASSIC)
     history = signal_history("BTC", btc_2024, config)
     times = btc_2024.index.to_numpy()
     for end in range(600, times.size, 97):

@@ -173,8 +173,11 @@ def test_timeframe_in_the_grid_reads_that_timeframes_candles(tmp_path: Path) -> 
 def test_the_table_and_the_chart(tmp_path: Path) -> None:
     chart = tmp_path / "study.png"
     grid = write(tmp_path, "grid.toml", GRID)
-    result = study("--grid", str(grid), "--folds", "2", "--offsets", "0,1", "--jobs", "1",
-                   "--plot", str(chart))
+    # A wide terminal: at 80 columns a long config name may fold onto two lines (by design);
+    # this test reads the names whole.
+    result = CliRunner().invoke(
+        app, ["study", "--candles", str(DEMO), *PERIOD, "--grid", str(grid), "--folds", "2",
+              "--offsets", "0,1", "--jobs", "1", "--plot", str(chart)], env={"COLUMNS": "160"})
     assert result.exit_code == 0, result.output
     assert "sell_rule=majority" in result.stdout
     assert "buy & hold" in result.stdout

@@ -29,7 +29,7 @@ class PolicySettings(BaseModel):
     preset: PresetName = "default"
     min_cash: Fraction = Field(Decimal("0.25"), ge=0, lt=1)
     target_cash: Fraction = Field(Decimal("0.25"), ge=0, lt=1)
-    max_cash: Fraction = Field(Decimal("0.40"), ge=0, lt=1)
+    max_cash: Fraction = Field(Decimal("0.60"), ge=0, lt=1)
     cash_floor: Fraction = Field(Decimal("0.15"), ge=0, lt=1)
     buy_cash_threshold: Fraction = Field(Decimal("0.30"), ge=0, lt=1)
     min_position: Fraction = Field(Decimal("0.05"), gt=0, le=1)
@@ -59,7 +59,7 @@ class PolicySettings(BaseModel):
     keep_small_holdings: bool = True
     # The reserve as the seed means it (docs/rules.md): off, an asset in a downtrend is not
     # bought whatever its signal (skipped as `downtrend`).
-    buy_in_downtrend: bool = True
+    buy_in_downtrend: bool = False
 
     @model_validator(mode="before")
     @classmethod
@@ -122,7 +122,7 @@ class SignalSettings(BaseModel):
     buy_exit_score: float = Field(0.0, ge=0, le=1)
     strong_buy_score: float = Field(1.0, gt=0, le=1)
     confirm_candles: int = Field(1, ge=1)
-    strategies: tuple[str, ...] = ("rsi", "macd", "ema", "bollinger")
+    strategies: tuple[str, ...] = ("rsi", "macd", "ema", "bollinger", "trend_ma", "trend_score")
     rsi_period: int = Field(14, ge=2)
     rsi_overbought: float = Field(70.0, gt=0, lt=100)
     rsi_oversold: float = Field(30.0, gt=0, lt=100)

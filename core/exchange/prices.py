@@ -18,6 +18,7 @@ import pandas as pd
 
 from core.domain.models import Candle, Price, epoch_ms
 from core.market.candles import (
+    TIMEFRAME_MS,
     CandleError,
     CandleFileName,
     closed_candles,
@@ -25,6 +26,7 @@ from core.market.candles import (
     read_candle_file,
     timeframe_ms,
 )
+from core.market.resample import aggregate_candles
 
 Clock = Callable[[], datetime]
 
@@ -176,8 +178,25 @@ class ReplayPrices:
     def _frame(self, symbol: str, timeframe: str) -> pd.DataFrame | None:
         base, _, quote = symbol.partition("/")
         key = (base, quote, timeframe)
-        if key not in self._files:
-            return None
         if key not in self._frames:
-            self._frames[key] = read_candle_file(self._files[key])
+            if key in self._files:
+                self._frames[key] = read_candle_file(self._files[key])
+            else:
+                # No file of this timeframe (e.g. the daily trend family's days beside 1h
+                # files only): built from the longest shorter file it is a whole multiple of,
+                # complete periods only, as `ballast backtest` builds them.
+                source = self._source(base, quote, timeframe)
+                if source is None:
+                    return None
+                shorter = self._frame(symbol, source)
+                if shorter is None:
+                    return None
+                self._frames[key] = aggregate_candles(shorter, source, timeframe)
         return self._frames[key]
+
+    def _source(self, base: str, quote: str, timeframe: str) -> str | None:
+        length = timeframe_ms(timeframe)
+        shorter = [tf for b, q, tf in self._files
+                   if (b, q) == (base, quote) and tf in TIMEFRAME_MS and timeframe_ms(tf) < length
+                   and length % timeframe_ms(tf) == 0]
+        return max(shorter, key=timeframe_ms, default=None)
