@@ -65,7 +65,6 @@ SAMPLES: list[Letter] = [
     ExchangeRecovered(T, T - timedelta(minutes=5), 4),
     SuspectData(T, ("ETH has no usable price (was 3685)", "the USDT balance vanished")),
     SuspectDataCleared(T, T - timedelta(minutes=3)),
-    TradingPaused(T, "orders this database did not send are on the account: sell 0.5 ETH/USDT"),
     DailySummary(
         at=T, quote="USDT", total_value=D("12632.5"), value_before=D("12000"),
         value_since=T - timedelta(days=1), cash_value=D("628"), cash_allocation=D("0.0497"),
@@ -80,6 +79,7 @@ SAMPLES: list[Letter] = [
     ScansResumed(T, T - timedelta(minutes=20)),
     BackupTrouble(T, "the daily backup failed: database or disk is full"),
     BackupsResumed(T, T - timedelta(hours=2)),
+    TradingPaused(T, "orders this database did not send are on the account: sell 0.5 ETH/USDT"),
 ]
 
 

@@ -62,7 +62,7 @@ async def test_never_sell_set_after_a_plan_stops_its_sell(tmp_path: Path) -> Non
         assert "SELL" in visible(str(message.text)) and "ETH" in visible(str(message.text))
 
         tg.push_command(OWNER, "/settings never_sell ETH,SOL,BTC,AVAX")
-        await tg.wait_for_method("sendMessage", shown_to(OWNER, "Changed never_sell"),
+        await tg.wait_for_method("sendMessage", shown_to(OWNER, "✅ never_sell"),
                                  timeout=20)
         tg.press_button(OWNER, message, "Approve")
         await tg.wait_until(lambda: len(tg.calls_to("answerCallbackQuery")) == 1)
@@ -85,7 +85,7 @@ async def test_switching_a_preset_in_the_chat_applies_its_values_and_says_what_s
     async with ballast(tmp_path, BALLAST_MIN_CASH="0.22") as app:
         tg = app.tg
         tg.push_command(OWNER, "/settings stop_loss 0.08")
-        await tg.wait_for_method("sendMessage", shown_to(OWNER, "Changed stop_loss"),
+        await tg.wait_for_method("sendMessage", shown_to(OWNER, "✅ stop_loss"),
                                  timeout=20)
         tg.push_command(OWNER, "/settings preset seed-literal")
         call = await tg.wait_for_method("sendMessage", shown_to(OWNER, "Preset seed-literal"),
