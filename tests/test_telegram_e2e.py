@@ -185,3 +185,22 @@ async def test_taps_after_a_restart_or_after_expiry_place_no_order(tmp_path: Pat
         finally:
             await bot.stop()
             await running.close()
+
+
+async def test_typed_commands_are_answered_in_the_order_they_were_sent(stack: Stack) -> None:
+    # Every exchange request now takes 0.3 s: /portfolio waits on the exchange, /help does not.
+    stack.binance.latency = 0.3
+    stack.tg.push_command(OWNER, "/portfolio")
+    stack.tg.push_command(OWNER, "/help")
+
+    def answers() -> list[str]:
+        return [visible(str(c.params["text"])) for c in stack.tg.calls_to("sendMessage")
+                if sent_to(OWNER)(c)]
+
+    await stack.tg.wait_until(
+        lambda: any("Portfolio" in a for a in answers()) and any("Commands" in a
+                                                                 for a in answers()),
+        timeout=30)
+    order = ["portfolio" if "Portfolio" in a else "help" for a in answers()
+             if "Portfolio" in a or "Commands" in a]
+    assert order == ["portfolio", "help"]

@@ -33,6 +33,7 @@ from telegram.ext import (
 from bot.telegram.alerts import AlertFilter
 from bot.telegram.delivery import MessageRef, PatientRateLimiter, edit_view, send_view
 from bot.telegram.handlers import Handlers, PlanMessages
+from bot.telegram.in_turn import in_turn
 from bot.telegram.letters import letter_view
 from bot.telegram.outage import Outage, QuietNetworkErrors, WatchedRequest, polling_error
 from bot.telegram.outcomes import Outcome, decided_view, outcome_lines, snooze_buttons
@@ -167,11 +168,17 @@ class TelegramBot:
             "status": h.status, "settings": h.settings, "chart": h.chart,
             "profit": h.profit,
         }
+        # Typed commands and texts take turns: a quick /help sent after a /portfolio still
+        # scanning is answered after it. PTB 22's concurrent_updates starts one task per update
+        # in arrival order (Application's update fetcher) and nothing before a callback yields
+        # for the owner, so the lock's FIFO queue is the arrival order. Buttons stay outside:
+        # Approve acts while a slow command runs. No handler waits for a button or a command.
+        turn = asyncio.Lock()
         for name, callback in commands.items():
-            app.add_handler(CommandHandler(name, callback))
+            app.add_handler(CommandHandler(name, in_turn(turn, callback)))
         app.add_handler(CallbackQueryHandler(h.button))
         # Last in the group: whatever no command above took (/foo, "hello") gets an answer.
-        app.add_handler(MessageHandler(filters.COMMAND | filters.TEXT, h.unknown))
+        app.add_handler(MessageHandler(filters.COMMAND | filters.TEXT, in_turn(turn, h.unknown)))
         app.add_error_handler(self._on_error)
 
     # -- the owner gate ----------------------------------------------------------------------
