@@ -4,6 +4,7 @@ stand-in. Waits are on recorded calls with timeouts; nothing sleeps."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -204,3 +205,19 @@ async def test_typed_commands_are_answered_in_the_order_they_were_sent(stack: St
     order = ["portfolio" if "Portfolio" in a else "help" for a in answers()
              if "Portfolio" in a or "Commands" in a]
     assert order == ["portfolio", "help"]
+
+
+async def test_a_button_is_answered_while_typed_commands_wait_their_turn(stack: Stack) -> None:
+    release = asyncio.Event()
+    stack.binance.hold_next("GET /api/v3/account", release)
+    stack.tg.push_command(OWNER, "/portfolio")
+    await stack.binance.arrived("GET /api/v3/account")  # /portfolio is stuck on the exchange
+    stack.tg.push_command(OWNER, "/help")
+    stack.tg.push_callback(OWNER, "nonsense")
+    await stack.tg.wait_for_method("answerCallbackQuery", timeout=20)
+    answered = [str(c.params["text"]) for c in stack.tg.calls_to("sendMessage")
+                if sent_to(OWNER)(c)]
+    assert not any("Portfolio" in a or "Commands" in a for a in answered)  # /help waits
+    release.set()
+    await stack.tg.wait_for_method("sendMessage", sent_to(OWNER, "Commands"), timeout=30)
+    assert any(sent_to(OWNER, "Portfolio")(c) for c in stack.tg.calls_to("sendMessage"))
