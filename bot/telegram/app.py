@@ -32,10 +32,11 @@ from telegram.ext import (
 
 from bot.telegram.alerts import AlertFilter
 from bot.telegram.delivery import MessageRef, PatientRateLimiter, edit_view, send_view
-from bot.telegram.handlers import Handlers, PlanMessages
+from bot.telegram.handlers import Handlers
 from bot.telegram.letters import letter_view
 from bot.telegram.outage import Outage, QuietNetworkErrors, WatchedRequest, polling_error
 from bot.telegram.outcomes import Outcome, decided_view, outcome_lines, snooze_buttons
+from bot.telegram.plan_messages import PlanMessages
 from bot.telegram.reports import COMMANDS
 from bot.telegram.settings_edit import Apply, SettingsEditor
 from bot.telegram.views import View, notice_view
