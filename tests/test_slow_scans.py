@@ -113,9 +113,9 @@ async def test_a_scan_overrunning_the_next_is_not_joined_by_another(store: Store
     asked = asyncio.Event()
     scan = engine.scans.scan
 
-    async def asking(*args: object) -> object:  # only to know when the plan asks for a scan
-        asked.set()
-        return await scan(*args)  # type: ignore[arg-type]
+    async def asking(*args: object, **kwargs: object) -> object:
+        asked.set()  # only to know when the plan asks for a scan
+        return await scan(*args, **kwargs)  # type: ignore[arg-type]
 
     setattr(engine.scans, "scan", asking)  # noqa: B010
     on_demand = asyncio.create_task(engine.plan(clock.now, on_demand=True))
