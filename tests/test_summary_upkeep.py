@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -14,24 +12,19 @@ from core.domain.models import Side, SignalKind, TradeReason
 from core.engine.approvals import ApprovalState
 from core.engine.events import ExchangeRecovered, ExchangeTrouble, PlanProposed, SignalChanged
 from core.engine.service import EngineService
-from core.exchange.prices import ManualClock
 from core.ops.outbox import Outbox, decode, post_events
 from core.ops.summary import DailySummary
 from core.ops.upkeep import Upkeep
 from core.ops.watchdog import ScansFailing, ScansResumed
 from core.storage.store import Store
 from tests.engine_support import (
-    PRICES,
     T0,
     D,
-    FaultyExchange,
     Rig,
-    make_rig,
-    paper_account,
+    paper_rig,
     plan_of,
     trade,
 )
-from tests.fixed_prices import FixedPrices
 
 # V = 1000 + 0.1 × 50000 + 2 × 3000 = 12000; cash 8.3%.
 ACCOUNT = {"USDT": "1000", "BTC": "0.1", "ETH": "2"}
@@ -41,19 +34,9 @@ SETTINGS: dict[str, Any] = {
 }
 
 
-@pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[Store]:
-    opened = await Store.open(tmp_path / "ballast.db")
-    yield opened
-    await opened.close()
-
-
 async def build(store: Store, **overrides: Any) -> tuple[Rig, Upkeep, Outbox]:
-    clock = ManualClock(T0)
-    prices = FixedPrices(dict(PRICES))
-    paper = await paper_account(store, ACCOUNT, clock, prices)
-    rig = await make_rig(store, clock, prices, FaultyExchange(paper, prices),
-                         **{**SETTINGS, **overrides})
+    rig = await paper_rig(store, ACCOUNT, **{**SETTINGS, **overrides})
+    clock = rig.clock
     outbox = Outbox(store)
     upkeep = Upkeep(rig.engine.settings, EngineService(rig.engine, clock), clock, outbox=outbox)
     return rig, upkeep, outbox
