@@ -14,14 +14,14 @@ from pathlib import Path
 import pytest
 
 from bot.telegram.app import TelegramBot
-from bot.telegram.delivery import PatientRateLimiter
 from bot.telegram.format import LINE_WIDTH, visible
-from core.config.settings import Settings, load_settings
+from core.config.settings import load_settings
 from core.domain.models import SkipReason, TradeReason
 from core.engine.wiring import RunningEngine, start_engine
 from tests.engine_support import live_env
 from tests.standins.binance import BinanceStandIn
 from tests.standins.telegram import TelegramStandIn
+from tests.telegram_builders import started_bot
 
 OWNER = 4242
 # Short of cash (5%) and over max_position on ETH, like the seed portfolio: a plan sells.
@@ -87,12 +87,7 @@ async def phone(tmp_path: Path) -> AsyncIterator[Phone]:
                                               owner=OWNER))
         running = await start_engine(settings)
 
-        async def apply(changed: Settings) -> None:
-            return None
-
-        bot = TelegramBot(settings, running.service, apply,
-                          rate_limiter=PatientRateLimiter(first_backoff=0.05), poll_timeout=5)
-        await bot.start()
+        bot = await started_bot(settings, running.service)
         try:
             yield Phone(tg, binance, running, bot)
         finally:
