@@ -42,6 +42,16 @@ async def build(store: Store, **overrides: Any) -> tuple[Rig, Upkeep, Outbox]:
     return rig, upkeep, outbox
 
 
+async def sell_eth(rig: Rig) -> None:
+    """Plan, approve and execute a sale of 0.5 ETH, then scan: the day's one trade."""
+    rig.next_plan = plan_of(trade(Side.SELL, "ETH", "0.5", "3000", TradeReason.RAISE_CASH))
+    proposal = await rig.engine.plan(rig.clock.now)
+    assert proposal.approval is not None
+    decision = await rig.engine.approve(proposal.approval.id, "owner", rig.clock.advance(5))
+    assert decision.state is ApprovalState.DONE, decision.message
+    await rig.engine.scan(rig.clock.advance(5))
+
+
 async def letters(outbox: Outbox) -> list[object]:
     return [decode(p.kind, p.text) for p in await outbox.waiting()]
 
@@ -68,12 +78,7 @@ async def test_the_summary_comes_once_a_day_at_its_hour(store: Store) -> None:
 
 async def test_the_summary_counts_the_days_trades_and_fees(store: Store) -> None:
     rig, upkeep, _ = await build(store)
-    rig.next_plan = plan_of(trade(Side.SELL, "ETH", "0.5", "3000", TradeReason.RAISE_CASH))
-    proposal = await rig.engine.plan(rig.clock.now)
-    assert proposal.approval is not None
-    decision = await rig.engine.approve(proposal.approval.id, "owner", rig.clock.advance(5))
-    assert decision.state is ApprovalState.DONE, decision.message
-    await rig.engine.scan(rig.clock.advance(5))
+    await sell_eth(rig)
 
     summary = await upkeep.summary_if_due(T0 + timedelta(hours=1))
     assert summary is not None
@@ -210,12 +215,7 @@ async def test_the_summary_gives_the_days_realised_pnl_beside_holding(store: Sto
 
     rig, upkeep, _ = await build(store)
     await rig.engine.tick(rig.clock.now)
-    rig.next_plan = plan_of(trade(Side.SELL, "ETH", "0.5", "3000", TradeReason.RAISE_CASH))
-    proposal = await rig.engine.plan(rig.clock.now)
-    assert proposal.approval is not None
-    decision = await rig.engine.approve(proposal.approval.id, "owner", rig.clock.advance(5))
-    assert decision.state is ApprovalState.DONE, decision.message
-    await rig.engine.scan(rig.clock.advance(5))
+    await sell_eth(rig)
 
     summary = await upkeep.summary_if_due(T0 + timedelta(hours=1))
     assert summary is not None
