@@ -3,9 +3,12 @@ Ballast settings but their own: none from the shell's `BALLAST_*` variables, non
 in the checkout (where the README has the owner keep their real one)."""
 
 import os
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+
+from core.storage.store import Store
 
 os.environ["NO_PROXY"] = "127.0.0.1,localhost"
 os.environ["no_proxy"] = "127.0.0.1,localhost"
@@ -36,3 +39,11 @@ def _locks_away_from_the_real_home(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     from core.runtime import instance_lock
 
     monkeypatch.setattr(instance_lock, "user_home", lambda: tmp_path / "home")
+
+
+@pytest.fixture
+async def store(tmp_path: Path) -> AsyncIterator[Store]:
+    """A fresh SQLite database in the test's own folder, closed after the test."""
+    opened = await Store.open(tmp_path / "ballast.db")
+    yield opened
+    await opened.close()

@@ -3,6 +3,8 @@ environment of a live Ballast on the exchange (and Telegram) stand-ins."""
 
 from __future__ import annotations
 
+import asyncio
+import signal
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -40,6 +42,7 @@ from core.storage.store import Store
 from tests.fixed_prices import FixedPrices
 
 if TYPE_CHECKING:
+    from core.engine.wiring import RunningEngine
     from tests.standins.binance import BinanceStandIn
     from tests.standins.telegram import TelegramStandIn
 
@@ -172,6 +175,12 @@ def plan_of(*trades: PlannedTrade) -> Plan:
     )
 
 
+# The account and the two trades the execution tests plan with.
+EXECUTION_ACCOUNT = {"USDT": "3000", "ETH": "2", "BTC": "0.05"}
+SELL_ETH = trade(Side.SELL, "ETH", "0.5", "3000", TradeReason.TRIM_TO_MAX)
+BUY_SOL = trade(Side.BUY, "SOL", "5", "100", TradeReason.BUY_SIGNAL)
+
+
 async def value_account(exchange: FaultyExchange, settings: Settings, now: datetime) -> Portfolio:
     """The account valued by the real valuation at the exchange's current prices."""
     balances = await exchange.fetch_balances()
@@ -257,6 +266,18 @@ async def make_rig(
     return rig
 
 
+async def paper_rig(
+    store: Store, account: Mapping[str, str], *, prices: Mapping[str, Decimal] = PRICES,
+    priced_at: datetime | None = None, **settings: Any,
+) -> Rig:
+    """A rig at T0 on a manual clock over a paper account holding `account`, its prices fixed
+    (stamped `priced_at`, or not at all)."""
+    clock = ManualClock(T0)
+    fixed = FixedPrices(dict(prices), at=priced_at)
+    paper = await paper_account(store, account, clock, fixed)
+    return await make_rig(store, clock, fixed, FaultyExchange(paper, fixed), **settings)
+
+
 def live_env(
     binance: BinanceStandIn,
     db: Path,
@@ -285,3 +306,22 @@ def live_env(
             "BALLAST_TELEGRAM_API_URL": tg.base_url,
         }
     return env | extra
+
+
+async def live_engine(binance: BinanceStandIn, db: Path, **env: str) -> RunningEngine:
+    """A live Ballast started on the Binance stand-in (`live_env`, no log file), `env` last."""
+    from core.engine.wiring import start_engine
+
+    settings = load_settings(env={**live_env(binance, db, BALLAST_LOG_FILE=""), **env})
+    return await start_engine(settings)
+
+
+async def stop_gently(process: asyncio.subprocess.Process) -> None:
+    """Stop a running `ballast` as systemd does (SIGTERM), killing it if it has not ended
+    within 30 s."""
+    process.send_signal(signal.SIGTERM)
+    try:
+        await asyncio.wait_for(process.wait(), 30)
+    except TimeoutError:
+        process.kill()
+        await process.wait()

@@ -1,9 +1,13 @@
-"""Builders for the Telegram tests: the seed portfolio S (docs/rules.md), signals and a plan."""
+"""Builders for the Telegram tests: the seed portfolio S (docs/rules.md), signals and a plan,
+and a bot started on an engine service."""
 
 from __future__ import annotations
 
 from decimal import Decimal
 
+from bot.telegram.app import TelegramBot
+from bot.telegram.delivery import PatientRateLimiter
+from core.config.settings import Settings
 from core.domain.models import (
     AssetSignal,
     Holding,
@@ -17,6 +21,7 @@ from core.domain.models import (
     TradeReason,
     Vote,
 )
+from core.engine.service import EngineService
 
 D = Decimal
 
@@ -71,3 +76,18 @@ def seed_plan() -> Plan:
         before={"BTC": D("0.2513"), "ETH": D("0.3647"), "cash": D("0.0497")},
         after={"BTC": D("0.2513"), "ETH": D("0.2144"), "cash": D("0.2")},
     )
+
+
+async def started_bot(settings: Settings, service: EngineService,
+                      applied: list[Settings] | None = None) -> TelegramBot:
+    """The Telegram bot on `service`, started, quick to retry; settings changed in the chat are
+    appended to `applied` (or dropped)."""
+
+    async def apply(changed: Settings) -> None:
+        if applied is not None:
+            applied.append(changed)
+
+    bot = TelegramBot(settings, service, apply,
+                      rate_limiter=PatientRateLimiter(first_backoff=0.05), poll_timeout=5)
+    await bot.start()
+    return bot

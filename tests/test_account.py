@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from pathlib import Path
 
 import pytest
 
@@ -29,13 +27,6 @@ SEED_PRICES = {
 
 def settings(**env: str) -> Settings:
     return load_settings(env={f"BALLAST_{k.upper()}": v for k, v in env.items()})
-
-
-@pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[Store]:
-    opened = await Store.open(tmp_path / "account.db")
-    yield opened
-    await opened.close()
 
 
 async def paper(store: Store, prices: FixedPrices, balances: dict[str, Balance]) -> PaperExchange:

@@ -3,11 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
-
-import pytest
 
 from core.domain.models import Side, TradeReason
 from core.engine.approvals import ApprovalRepo, ApprovalState
@@ -20,13 +17,6 @@ PLAN = plan_of(
     trade(Side.SELL, "ETH", "0.5", "3000", TradeReason.TRIM_TO_MAX),
     trade(Side.BUY, "BTC", "0.01", "50000", TradeReason.BUY_SIGNAL),
 )
-
-
-@pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[Store]:
-    opened = await Store.open(tmp_path / "ballast.db")
-    yield opened
-    await opened.close()
 
 
 async def test_a_plan_survives_the_trip_through_sqlite_unchanged() -> None:

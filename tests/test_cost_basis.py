@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from pathlib import Path
 
 import pytest
 from hypothesis import given
@@ -55,13 +53,6 @@ def fill(
         fee_currency=fee_currency,
         timestamp=T0 + timedelta(minutes=minute),
     )
-
-
-@pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[Store]:
-    opened = await Store.open(tmp_path / "cost.db")
-    yield opened
-    await opened.close()
 
 
 def test_buys_average_their_cost_including_quote_fees() -> None:

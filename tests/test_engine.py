@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -24,39 +22,25 @@ from core.engine.events import (
 from core.engine.loop import Engine
 from core.engine.ports import Ports
 from core.engine.service import EngineService
-from core.exchange.prices import ManualClock
 from core.storage.store import Store
 from tests.engine_support import (
     PRICES,
-    T0,
     D,
-    FaultyExchange,
     Rig,
     make_rig,
     order_count,
-    paper_account,
+    paper_rig,
     plan_of,
     trade,
 )
-from tests.fixed_prices import FixedPrices
 
 # V = 1000 + 0.1 × 50000 + 2 × 3000 = 12000; cash 8.3% (below min_cash).
 ACCOUNT = {"USDT": "1000", "BTC": "0.1", "ETH": "2"}
 SELL_ETH = trade(Side.SELL, "ETH", "0.5", "3000", TradeReason.RAISE_CASH)
 
 
-@pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[Store]:
-    opened = await Store.open(tmp_path / "ballast.db")
-    yield opened
-    await opened.close()
-
-
 async def build(store: Store, **overrides: Any) -> Rig:
-    clock = ManualClock(T0)
-    prices = FixedPrices(dict(PRICES))
-    paper = await paper_account(store, ACCOUNT, clock, prices)
-    return await make_rig(store, clock, prices, FaultyExchange(paper, prices), **overrides)
+    return await paper_rig(store, ACCOUNT, **overrides)
 
 
 def signal(asset: str, kind: SignalKind, score: float = 0.0) -> AssetSignal:

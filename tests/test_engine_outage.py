@@ -6,12 +6,9 @@ all in the same engine (no restart).
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from pathlib import Path
-
-import pytest
 
 from core.account.snapshot import read_portfolio
 from core.config.settings import load_settings
@@ -30,13 +27,6 @@ from tests.standins.binance import BinanceStandIn
 
 async def no_wait(seconds: float) -> None:
     """The adapter's backoff, skipped: the test drives time itself."""
-
-
-@pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[Store]:
-    opened = await Store.open(tmp_path / "ballast.db")
-    yield opened
-    await opened.close()
 
 
 async def test_an_outage_over_http_is_reported_once_and_recovered(store: Store) -> None:

@@ -3,42 +3,23 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-from pathlib import Path
-
-import pytest
 
 from bot.cli.run import HELP, answer, describe
 from core.domain.models import Side, TradeReason
 from core.engine.events import PlanProposed
 from core.engine.service import EngineService
-from core.exchange.prices import ManualClock
 from core.storage.store import Store
 from tests.engine_support import (
-    PRICES,
-    T0,
-    FaultyExchange,
-    make_rig,
     order_count,
-    paper_account,
+    paper_rig,
     plan_of,
     trade,
 )
-from tests.fixed_prices import FixedPrices
-
-
-@pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[Store]:
-    opened = await Store.open(tmp_path / "ballast.db")
-    yield opened
-    await opened.close()
 
 
 async def test_typed_commands_approve_and_report(store: Store) -> None:
-    clock = ManualClock(T0)
-    prices = FixedPrices(dict(PRICES))
-    paper = await paper_account(store, {"USDT": "1000", "ETH": "2"}, clock, prices)
-    rig = await make_rig(store, clock, prices, FaultyExchange(paper, prices))
+    rig = await paper_rig(store, {"USDT": "1000", "ETH": "2"})
+    clock = rig.clock
     service = EngineService(rig.engine, clock)
     stop = asyncio.Event()
 

@@ -7,9 +7,7 @@ can; every assertion counts what the exchange really holds, not calls to Ballast
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from decimal import Decimal
-from pathlib import Path
 
 import pytest
 
@@ -21,7 +19,10 @@ from core.exchange.base import OrderRequest
 from core.exchange.prices import ManualClock
 from core.storage.store import Store
 from tests.engine_support import (
+    BUY_SOL,
+    EXECUTION_ACCOUNT,
     PRICES,
+    SELL_ETH,
     T0,
     D,
     FaultyExchange,
@@ -29,29 +30,16 @@ from tests.engine_support import (
     make_rig,
     order_count,
     paper_account,
+    paper_rig,
     plan_of,
     trade,
 )
 from tests.fixed_prices import FixedPrices
 
-SELL_ETH = trade(Side.SELL, "ETH", "0.5", "3000", TradeReason.TRIM_TO_MAX)
-BUY_SOL = trade(Side.BUY, "SOL", "5", "100", TradeReason.BUY_SIGNAL)
-ACCOUNT = {"USDT": "3000", "ETH": "2", "BTC": "0.05"}
-
-
-@pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[Store]:
-    opened = await Store.open(tmp_path / "ballast.db")
-    yield opened
-    await opened.close()
-
 
 @pytest.fixture
 async def rig(store: Store) -> Rig:
-    clock = ManualClock(T0)
-    prices = FixedPrices(dict(PRICES), at=T0)
-    paper = await paper_account(store, ACCOUNT, clock, prices)
-    return await make_rig(store, clock, prices, FaultyExchange(paper, prices))
+    return await paper_rig(store, EXECUTION_ACCOUNT, priced_at=T0)
 
 
 async def test_sells_go_first_and_each_order_has_its_deterministic_client_id(rig: Rig) -> None:
@@ -255,10 +243,8 @@ async def test_a_buy_is_cut_so_cash_stays_above_the_floor(store: Store) -> None:
 
 
 async def test_a_buy_with_nothing_to_spend_above_the_floor_is_skipped(store: Store) -> None:
-    clock = ManualClock(T0)
-    prices = FixedPrices(dict(PRICES), at=T0)
-    paper = await paper_account(store, {"USDT": "1000", "BTC": "0.18"}, clock, prices)
-    rig = await make_rig(store, clock, prices, FaultyExchange(paper, prices))
+    rig = await paper_rig(store, {"USDT": "1000", "BTC": "0.18"}, priced_at=T0)
+    clock = rig.clock
     approval = await rig.propose(plan_of(BUY_SOL))
 
     decision = await rig.engine.approve(approval.id, "owner", clock.now)
@@ -311,10 +297,8 @@ async def test_expiry_is_announced_once(rig: Rig) -> None:
 
 
 async def test_an_open_order_the_exchange_forgot_is_closed_at_its_deadline(store: Store) -> None:
-    clock = ManualClock(T0)
-    prices = FixedPrices(dict(PRICES), at=T0)
-    paper = await paper_account(store, {"USDT": "2000", "BTC": "0.16"}, clock, prices)
-    rig = await make_rig(store, clock, prices, FaultyExchange(paper, prices))
+    rig = await paper_rig(store, {"USDT": "2000", "BTC": "0.16"}, priced_at=T0)
+    clock = rig.clock
     approval = await rig.propose(plan_of(trade(Side.SELL, "BTC", "0.01", "50000",
                                                TradeReason.TRIM_TO_MAX)))
     assert (await rig.engine.approvals.claim(approval.id, "owner", clock.now)).ok

@@ -11,10 +11,8 @@ the real policy, SQLite and a hand-held clock; the world misbehaves between scan
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import timedelta
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -31,7 +29,7 @@ from tests.engine_support import (
     Rig,
     make_rig,
     order_count,
-    paper_account,
+    paper_rig,
 )
 from tests.fixed_prices import FixedPrices
 
@@ -44,18 +42,9 @@ PRICES = {"BTC/USDT": D("50000"), "ETH/USDT": D("3000"), "SOL/USDT": D("100"),
 HOUR = timedelta(hours=1)
 
 
-@pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[Store]:
-    opened = await Store.open(tmp_path / "ballast.db")
-    yield opened
-    await opened.close()
-
-
 async def build(store: Store, **overrides: Any) -> Rig:
-    clock = ManualClock(T0)
-    prices = FixedPrices(dict(PRICES))
-    paper = await paper_account(store, ACCOUNT, clock, prices)
-    return await restart(store, clock, prices, FaultyExchange(paper, prices), **overrides)
+    return await paper_rig(store, ACCOUNT, prices=PRICES, real_policy=True,
+                           watchlist=("BTC", "ETH", "SOL"), **overrides)
 
 
 async def restart(store: Store, clock: ManualClock, prices: FixedPrices,

@@ -11,10 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from core.config.settings import load_settings
 from core.engine.events import SuspectData
-from core.engine.wiring import RunningEngine, start_engine
-from tests.engine_support import live_env
+from tests.engine_support import live_engine
 from tests.standins.binance import BinanceStandIn
 
 ACCOUNT = {"USDT": "3000", "USDC": "2000", "BTC": "0.05", "ETH": "1.2", "SOL": "30",
@@ -30,11 +28,6 @@ async def binance() -> AsyncIterator[BinanceStandIn]:
         yield standin
 
 
-async def engine_on(binance: BinanceStandIn, db: Path, **env: str) -> RunningEngine:
-    settings = load_settings(env={**live_env(binance, db, BALLAST_LOG_FILE=""), **env})
-    return await start_engine(settings)
-
-
 def now() -> datetime:
     return datetime.now(UTC)
 
@@ -42,7 +35,7 @@ def now() -> datetime:
 async def test_usdc_at_a_cent_under_auto_approval_sends_no_order(
     binance: BinanceStandIn, tmp_path: Path,
 ) -> None:
-    running = await engine_on(binance, tmp_path / "ballast.db", BALLAST_APPROVAL="auto",
+    running = await live_engine(binance, tmp_path / "ballast.db", BALLAST_APPROVAL="auto",
                               BALLAST_ALLOW_LIVE_AUTO="true")
     engine = running.engine
     events = engine.bus.subscribe()
@@ -66,14 +59,14 @@ async def test_dust_losing_its_price_does_not_stop_planning_across_a_restart(
     binance: BinanceStandIn, tmp_path: Path,
 ) -> None:
     db = tmp_path / "ballast.db"
-    running = await engine_on(binance, db)
+    running = await live_engine(binance, db)
     try:
         assert await running.engine.scan(now()) is not None
     finally:
         await running.close()
     binance.set_price("DOGE/USDT", "0")
     for _ in range(2):  # before and after a restart: the gate's reference is stored
-        running = await engine_on(binance, db)
+        running = await live_engine(binance, db)
         try:
             proposal = await running.engine.plan(now())
             assert "not planning" not in proposal.message, proposal.message

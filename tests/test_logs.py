@@ -31,7 +31,6 @@ from core.engine.events import (
     SignalChanged,
 )
 from core.engine.orders import OrderState
-from core.exchange.prices import ManualClock
 from core.ops.event_log import event_lines, log_events
 from core.runtime.logs import (
     REDACTED,
@@ -46,15 +45,10 @@ from core.runtime.logs import (
 )
 from core.storage.store import Store
 from tests.engine_support import (
-    PRICES,
-    T0,
-    FaultyExchange,
-    make_rig,
-    paper_account,
+    paper_rig,
     plan_of,
     trade,
 )
-from tests.fixed_prices import FixedPrices
 
 KEY = "vmPUZE6mv9SD5VNHk4HlWFsOr6aKE2zvsw0MuIgwCIPy6utIco14y7Ju91duEh8A"
 SECRET = "NhqPtmdSJYdKjVHjA7PZj4Mge3R5YNiP1e3UZjInClVN65XAbvqqM6A7H5fATj0j"
@@ -271,10 +265,8 @@ async def test_the_engine_logs_each_scan_and_approval(
 ) -> None:
     stream, _ = logs
     async with await Store.open(tmp_path / "ballast.db") as store:
-        clock = ManualClock(T0)
-        prices = FixedPrices(dict(PRICES))
-        paper = await paper_account(store, {"USDT": "1000", "ETH": "2"}, clock, prices)
-        rig = await make_rig(store, clock, prices, FaultyExchange(paper, prices))
+        rig = await paper_rig(store, {"USDT": "1000", "ETH": "2"})
+        clock = rig.clock
         await rig.engine.scan(clock.now)
         approval = await rig.propose(plan_of(trade(Side.SELL, "ETH", "0.5", "3000",
                                                    TradeReason.RAISE_CASH)))

@@ -17,7 +17,6 @@ from pathlib import Path
 
 import pytest
 
-from core.config.settings import load_settings
 from core.engine.approvals import ApprovalState
 from core.engine.events import (
     ApprovalClosed,
@@ -27,8 +26,7 @@ from core.engine.events import (
     SuspectData,
     SuspectDataCleared,
 )
-from core.engine.wiring import RunningEngine, start_engine
-from tests.engine_support import live_env
+from tests.engine_support import live_engine
 from tests.standins.binance import BinanceStandIn
 
 ACCOUNT = {"USDT": "628", "BTC": "0.0348", "ETH": "1.25", "SOL": "25", "AVAX": "20"}
@@ -42,11 +40,6 @@ async def binance() -> AsyncIterator[BinanceStandIn]:
         yield standin
 
 
-async def engine_on(binance: BinanceStandIn, db: Path, **env: str) -> RunningEngine:
-    settings = load_settings(env={**live_env(binance, db, BALLAST_LOG_FILE=""), **env})
-    return await start_engine(settings)
-
-
 def now() -> datetime:
     return datetime.now(UTC)
 
@@ -58,7 +51,7 @@ def of_type[T](events: Subscription, kind: type[T]) -> list[T]:
 async def test_approval_replans_when_balances_changed_since_the_plan(
     binance: BinanceStandIn, tmp_path: Path,
 ) -> None:
-    running = await engine_on(binance, tmp_path / "ballast.db")
+    running = await live_engine(binance, tmp_path / "ballast.db")
     engine = running.engine
     events = engine.bus.subscribe()
     try:
@@ -94,7 +87,7 @@ async def test_approval_replans_when_balances_changed_since_the_plan(
 async def test_approval_executes_when_balances_are_unchanged(
     binance: BinanceStandIn, tmp_path: Path,
 ) -> None:
-    running = await engine_on(binance, tmp_path / "ballast.db")
+    running = await live_engine(binance, tmp_path / "ballast.db")
     try:
         proposal = await running.engine.plan(now())
         assert proposal.approval is not None
@@ -117,7 +110,7 @@ async def test_no_plan_from_implausible_data_even_in_auto_mode(
     binance: BinanceStandIn, tmp_path: Path, break_it: object, problem: str,
 ) -> None:
     # Pause proposals first so that the sane scan only scans; auto mode trades what it plans.
-    running = await engine_on(binance, tmp_path / "ballast.db", BALLAST_APPROVAL="auto",
+    running = await live_engine(binance, tmp_path / "ballast.db", BALLAST_APPROVAL="auto",
                               BALLAST_ALLOW_LIVE_AUTO="true")
     engine = running.engine
     events = engine.bus.subscribe()
@@ -155,7 +148,7 @@ async def test_no_plan_from_implausible_data_even_in_auto_mode(
 async def test_a_nan_ticker_is_exchange_trouble_not_a_crash(
     binance: BinanceStandIn, tmp_path: Path,
 ) -> None:
-    running = await engine_on(binance, tmp_path / "ballast.db")
+    running = await live_engine(binance, tmp_path / "ballast.db")
     engine = running.engine
     events = engine.bus.subscribe()
     try:

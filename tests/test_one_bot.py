@@ -25,6 +25,7 @@ from core.runtime.instance_lock import (
     database_lock_path,
     one_bot_per_account,
 )
+from tests.engine_support import stop_gently
 from tests.standins.binance import BinanceStandIn
 
 REPO = Path(__file__).resolve().parent.parent
@@ -137,9 +138,4 @@ async def test_a_second_ballast_run_on_the_same_database_or_account_exits_naming
             assert binance.count("POST /api/v3/order") == orders_before
             assert not (tmp_path / "second.db").exists(), "refused before opening anything"
         finally:
-            first.send_signal(signal.SIGTERM)
-            try:
-                await asyncio.wait_for(first.wait(), 30)
-            except TimeoutError:
-                first.kill()
-                await first.wait()
+            await stop_gently(first)

@@ -33,6 +33,7 @@ from core.runtime.instance_lock import (
     state_dir,
     user_home,
 )
+from tests.engine_support import stop_gently
 from tests.standins.binance import BinanceStandIn
 
 REPO = Path(__file__).resolve().parent.parent
@@ -152,12 +153,7 @@ async def test_a_second_ballast_run_under_other_temp_dirs_and_homes_refuses_nami
             assert binance.count("POST /api/v3/order") == 0
             assert not (tmp_path / "cron.db").exists(), "refused before opening its database"
         finally:
-            first.send_signal(signal.SIGTERM)
-            try:
-                await asyncio.wait_for(first.wait(), 30)
-            except TimeoutError:
-                first.kill()
-                await first.wait()
+            await stop_gently(first)
 
 
 @pytest.mark.skipif(not instance_lock.ABSTRACT_SOCKETS, reason="abstract sockets are Linux's")

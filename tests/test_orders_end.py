@@ -16,13 +16,12 @@ from typing import Any
 
 import pytest
 
-from core.config.settings import load_settings
 from core.domain.models import Side
 from core.domain.rounding import protection_limit
 from core.engine.approvals import ApprovalState
 from core.engine.events import Event, ExecutionFailed, PlanExecuted, Subscription
-from core.engine.wiring import RunningEngine, start_engine
-from tests.engine_support import live_env
+from core.engine.wiring import RunningEngine
+from tests.engine_support import live_engine
 from tests.standins.binance import BinanceStandIn
 
 ACCOUNT = {"USDT": "628", "BTC": "0.0348", "ETH": "1.25", "SOL": "25", "AVAX": "20"}
@@ -40,9 +39,7 @@ class GappingStandIn(BinanceStandIn):
 
 
 async def engine_on(binance: BinanceStandIn, db: Path) -> RunningEngine:
-    settings = load_settings(env=live_env(binance, db, BALLAST_LOG_FILE="",
-                                          BALLAST_ORDER_TIMEOUT=str(ORDER_TIMEOUT)))
-    return await start_engine(settings)
+    return await live_engine(binance, db, BALLAST_ORDER_TIMEOUT=str(ORDER_TIMEOUT))
 
 
 @pytest.fixture

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -100,13 +99,6 @@ def test_what_the_outbox_cannot_carry_is_refused_early() -> None:
         decode("Telegram", "{}")
     with pytest.raises(CodecError, match="no longer reads"):
         decode("ExchangeTrouble", '{"at": "yesterday", "message": "x"}')
-
-
-@pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[Store]:
-    opened = await Store.open(tmp_path / "ballast.db")
-    yield opened
-    await opened.close()
 
 
 class Channel:

@@ -17,11 +17,9 @@ from bot.telegram.format import visible
 from core.config.settings import Settings
 from core.engine.events import CashBelowMinimum, ExchangeRecovered, ExchangeTrouble
 from core.engine.service import EngineService
-from core.exchange.prices import ManualClock
 from core.ops.outbox import Courier, Letter, Outbox, decode, post_events
 from core.storage.store import Store
-from tests.engine_support import PRICES, T0, FaultyExchange, make_rig, paper_account
-from tests.fixed_prices import FixedPrices
+from tests.engine_support import paper_rig
 from tests.standins.telegram import TelegramStandIn
 
 OWNER = 4242
@@ -48,11 +46,8 @@ def texts(tg: TelegramStandIn) -> list[str]:
 async def test_alerts_wait_out_a_telegram_outage_and_a_restart(tmp_path: Path) -> None:
     path = tmp_path / "ballast.db"
     store = await Store.open(path)
-    clock = ManualClock(T0)
-    prices = FixedPrices(dict(PRICES))
-    paper = await paper_account(store, ACCOUNT, clock, prices)
-    rig = await make_rig(store, clock, prices, FaultyExchange(paper, prices),
-                         watchlist="BTC,ETH,SOL")
+    rig = await paper_rig(store, ACCOUNT, watchlist="BTC,ETH,SOL")
+    clock = rig.clock
     service = EngineService(rig.engine, clock)
     outbox = Outbox(store)
     recorder = asyncio.create_task(post_events(service.subscribe(), outbox, clock))
@@ -131,11 +126,8 @@ async def test_alerts_wait_out_a_telegram_outage_and_a_restart(tmp_path: Path) -
 
 async def test_a_short_hiccup_delays_alerts_without_reordering_them(tmp_path: Path) -> None:
     async with await Store.open(tmp_path / "ballast.db") as store, TelegramStandIn() as tg:
-        clock = ManualClock(T0)
-        prices = FixedPrices(dict(PRICES))
-        paper = await paper_account(store, ACCOUNT, clock, prices)
-        rig = await make_rig(store, clock, prices, FaultyExchange(paper, prices),
-                             watchlist="BTC,ETH,SOL")
+        rig = await paper_rig(store, ACCOUNT, watchlist="BTC,ETH,SOL")
+        clock = rig.clock
         service = EngineService(rig.engine, clock)
         outbox = Outbox(store)
         bot = bot_for(rig.engine.settings, service, tg)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -50,13 +49,6 @@ def prices() -> FixedPrices:
     return FixedPrices(
         {"BTC/USDT": D("50000"), "ETH/USDT": D("3000"), "SOL/USDT": D("100")}, at=T0
     )
-
-
-@pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[Store]:
-    opened = await Store.open(tmp_path / "paper.db")
-    yield opened
-    await opened.close()
 
 
 @pytest.fixture

@@ -16,11 +16,10 @@ from pathlib import Path
 
 import pytest
 
-from core.config.settings import load_settings
 from core.engine.approvals import ApprovalState
 from core.engine.events import Subscription, TradingPaused
-from core.engine.wiring import RunningEngine, start_engine
-from tests.engine_support import live_env
+from core.engine.wiring import RunningEngine
+from tests.engine_support import live_engine
 from tests.standins.binance import BinanceStandIn
 
 ACCOUNT = {"USDT": "5000", "ETH": "2.0"}
@@ -34,11 +33,6 @@ ORDERS = "POST /api/v3/order"
 async def binance() -> AsyncIterator[BinanceStandIn]:
     async with BinanceStandIn(balances=ACCOUNT, prices=PRICES) as standin:
         yield standin
-
-
-async def machine(binance: BinanceStandIn, db: Path) -> RunningEngine:
-    """One Ballast with its own database on the shared account."""
-    return await start_engine(load_settings(env=live_env(binance, db, BALLAST_LOG_FILE="")))
 
 
 def now() -> datetime:
@@ -64,7 +58,7 @@ async def planned_sell(running: RunningEngine) -> str:
 async def test_two_machines_approving_the_same_sell_sell_once_and_the_second_pauses(
     binance: BinanceStandIn, tmp_path: Path,
 ) -> None:
-    first, second = await machine(binance, tmp_path / "a.db"), await machine(
+    first, second = await live_engine(binance, tmp_path / "a.db"), await live_engine(
         binance, tmp_path / "b.db")
     try:
         first_plan, second_plan = await planned_sell(first), await planned_sell(second)
@@ -104,7 +98,7 @@ async def test_sends_in_the_same_instant_both_stop_and_say_so(
 ) -> None:
     """Sends in the very same instant cannot see each other before they go (no shared lock):
     the look after each send finds the other's order, and both bots pause and alert."""
-    first, second = await machine(binance, tmp_path / "a.db"), await machine(
+    first, second = await live_engine(binance, tmp_path / "a.db"), await live_engine(
         binance, tmp_path / "b.db")
     try:
         first_plan, second_plan = await planned_sell(first), await planned_sell(second)
@@ -128,7 +122,7 @@ async def test_sends_in_the_same_instant_both_stop_and_say_so(
 async def test_a_ballast_order_this_database_did_not_send_pauses_trading_once(
     binance: BinanceStandIn, tmp_path: Path,
 ) -> None:
-    running = await machine(binance, tmp_path / "ballast.db")
+    running = await live_engine(binance, tmp_path / "ballast.db")
     try:
         approval = await planned_sell(running)
         # Another machine's Ballast sold a little ETH earlier (its own client order id).
@@ -168,7 +162,7 @@ async def test_a_balance_that_moved_between_the_re_check_and_the_send_stops_the_
 ) -> None:
     """No Ballast id this time (the owner sold in the exchange's app): the free ETH re-read
     right before the send is not what the approval's re-check saw, so nothing is sent."""
-    running = await machine(binance, tmp_path / "ballast.db")
+    running = await live_engine(binance, tmp_path / "ballast.db")
     try:
         approval = await planned_sell(running)
         events = running.engine.bus.subscribe()

@@ -7,50 +7,30 @@ and buys stop at the cash floor and at `max_position`, whatever the plan said.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
-
-import pytest
 
 from core.domain.models import Side, TradeReason
 from core.engine.approvals import ApprovalState
 from core.engine.events import ApprovalClosed, PlanProposed
 from core.engine.orders import OrderState
-from core.exchange.prices import ManualClock
 from core.storage.store import Store
 from tests.engine_support import (
-    PRICES,
+    BUY_SOL,
+    EXECUTION_ACCOUNT,
+    SELL_ETH,
     T0,
     D,
-    FaultyExchange,
     Rig,
-    make_rig,
-    paper_account,
+    paper_rig,
     plan_of,
     trade,
 )
-from tests.fixed_prices import FixedPrices
-
-SELL_ETH = trade(Side.SELL, "ETH", "0.5", "3000", TradeReason.TRIM_TO_MAX)
-BUY_SOL = trade(Side.BUY, "SOL", "5", "100", TradeReason.BUY_SIGNAL)
-ACCOUNT = {"USDT": "3000", "ETH": "2", "BTC": "0.05"}
-
-
-@pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[Store]:
-    opened = await Store.open(tmp_path / "ballast.db")
-    yield opened
-    await opened.close()
 
 
 async def rig_with(store: Store, account: dict[str, str] | None = None, **settings: Any
                    ) -> Rig:
-    clock = ManualClock(T0)
-    prices = FixedPrices(dict(PRICES), at=T0)
-    paper = await paper_account(store, account or ACCOUNT, clock, prices)
-    return await make_rig(store, clock, prices, FaultyExchange(paper, prices), **settings)
+    return await paper_rig(store, account or EXECUTION_ACCOUNT, priced_at=T0, **settings)
 
 
 async def test_a_settings_change_supersedes_the_waiting_plan_and_plans_again(

@@ -7,12 +7,9 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from datetime import timedelta
 from decimal import Decimal
-from pathlib import Path
-
-import pytest
 
 from core.domain.models import (
     AssetSignal,
@@ -74,13 +71,6 @@ class SlowManyAssets(FaultyExchange):
             return {**prices, **many}
         finally:
             self.in_flight -= 1
-
-
-@pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[Store]:
-    opened = await Store.open(tmp_path / "ballast.db")
-    yield opened
-    await opened.close()
 
 
 async def test_a_scan_overrunning_the_next_is_not_joined_by_another(store: Store) -> None:

@@ -8,10 +8,8 @@ compact. A damaged value is refused naming the field (the sane snapshot reads as
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import timedelta
 from decimal import Decimal
-from pathlib import Path
 
 import pytest
 
@@ -33,13 +31,6 @@ from tests.factories import portfolio
 
 D = Decimal
 PORTFOLIO = portfolio({"BTC": ("0.05", "63500"), "ETH": ("1.2000", "3.1E+3")}, {"USDT": "628.50"})
-
-
-@pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[Store]:
-    opened = await Store.open(tmp_path / "ballast.db")
-    yield opened
-    await opened.close()
 
 
 # -- an approval's balances ---------------------------------------------------------------------

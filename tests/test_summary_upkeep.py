@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -14,24 +12,19 @@ from core.domain.models import Side, SignalKind, TradeReason
 from core.engine.approvals import ApprovalState
 from core.engine.events import ExchangeRecovered, ExchangeTrouble, PlanProposed, SignalChanged
 from core.engine.service import EngineService
-from core.exchange.prices import ManualClock
 from core.ops.outbox import Outbox, decode, post_events
 from core.ops.summary import DailySummary
 from core.ops.upkeep import Upkeep
 from core.ops.watchdog import ScansFailing, ScansResumed
 from core.storage.store import Store
 from tests.engine_support import (
-    PRICES,
     T0,
     D,
-    FaultyExchange,
     Rig,
-    make_rig,
-    paper_account,
+    paper_rig,
     plan_of,
     trade,
 )
-from tests.fixed_prices import FixedPrices
 
 # V = 1000 + 0.1 × 50000 + 2 × 3000 = 12000; cash 8.3%.
 ACCOUNT = {"USDT": "1000", "BTC": "0.1", "ETH": "2"}
@@ -41,22 +34,22 @@ SETTINGS: dict[str, Any] = {
 }
 
 
-@pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[Store]:
-    opened = await Store.open(tmp_path / "ballast.db")
-    yield opened
-    await opened.close()
-
-
 async def build(store: Store, **overrides: Any) -> tuple[Rig, Upkeep, Outbox]:
-    clock = ManualClock(T0)
-    prices = FixedPrices(dict(PRICES))
-    paper = await paper_account(store, ACCOUNT, clock, prices)
-    rig = await make_rig(store, clock, prices, FaultyExchange(paper, prices),
-                         **{**SETTINGS, **overrides})
+    rig = await paper_rig(store, ACCOUNT, **{**SETTINGS, **overrides})
+    clock = rig.clock
     outbox = Outbox(store)
     upkeep = Upkeep(rig.engine.settings, EngineService(rig.engine, clock), clock, outbox=outbox)
     return rig, upkeep, outbox
+
+
+async def sell_eth(rig: Rig) -> None:
+    """Plan, approve and execute a sale of 0.5 ETH, then scan: the day's one trade."""
+    rig.next_plan = plan_of(trade(Side.SELL, "ETH", "0.5", "3000", TradeReason.RAISE_CASH))
+    proposal = await rig.engine.plan(rig.clock.now)
+    assert proposal.approval is not None
+    decision = await rig.engine.approve(proposal.approval.id, "owner", rig.clock.advance(5))
+    assert decision.state is ApprovalState.DONE, decision.message
+    await rig.engine.scan(rig.clock.advance(5))
 
 
 async def letters(outbox: Outbox) -> list[object]:
@@ -85,12 +78,7 @@ async def test_the_summary_comes_once_a_day_at_its_hour(store: Store) -> None:
 
 async def test_the_summary_counts_the_days_trades_and_fees(store: Store) -> None:
     rig, upkeep, _ = await build(store)
-    rig.next_plan = plan_of(trade(Side.SELL, "ETH", "0.5", "3000", TradeReason.RAISE_CASH))
-    proposal = await rig.engine.plan(rig.clock.now)
-    assert proposal.approval is not None
-    decision = await rig.engine.approve(proposal.approval.id, "owner", rig.clock.advance(5))
-    assert decision.state is ApprovalState.DONE, decision.message
-    await rig.engine.scan(rig.clock.advance(5))
+    await sell_eth(rig)
 
     summary = await upkeep.summary_if_due(T0 + timedelta(hours=1))
     assert summary is not None
@@ -227,12 +215,7 @@ async def test_the_summary_gives_the_days_realised_pnl_beside_holding(store: Sto
 
     rig, upkeep, _ = await build(store)
     await rig.engine.tick(rig.clock.now)
-    rig.next_plan = plan_of(trade(Side.SELL, "ETH", "0.5", "3000", TradeReason.RAISE_CASH))
-    proposal = await rig.engine.plan(rig.clock.now)
-    assert proposal.approval is not None
-    decision = await rig.engine.approve(proposal.approval.id, "owner", rig.clock.advance(5))
-    assert decision.state is ApprovalState.DONE, decision.message
-    await rig.engine.scan(rig.clock.advance(5))
+    await sell_eth(rig)
 
     summary = await upkeep.summary_if_due(T0 + timedelta(hours=1))
     assert summary is not None

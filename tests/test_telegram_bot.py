@@ -28,19 +28,16 @@ from core.ops.outbox import Courier, Outbox
 from core.ops.watchdog import ScansFailing
 from core.storage.store import Store
 from tests.engine_support import (
-    PRICES,
-    T0,
-    FaultyExchange,
     Rig,
     make_rig,
     order_count,
-    paper_account,
+    paper_rig,
     plan_of,
     trade,
 )
-from tests.fixed_prices import FixedPrices
 from tests.standins.telegram import TelegramStandIn, sent_to, shown_to
 from tests.standins.telegram_wire import Call, SentMessage
+from tests.telegram_builders import started_bot
 
 OWNER = 4242
 STRANGER = 666
@@ -70,22 +67,14 @@ def bot_settings(tg: TelegramStandIn, **overrides: Any) -> Settings:
 
 async def start_bot(tg: TelegramStandIn, service: EngineService, applied: list[Settings],
                     **overrides: object) -> TelegramBot:
-    async def apply(settings: Settings) -> None:
-        applied.append(settings)
-
-    bot = TelegramBot(bot_settings(tg, **overrides), service, apply,
-                      rate_limiter=PatientRateLimiter(first_backoff=0.05), poll_timeout=5)
-    await bot.start()
-    return bot
+    return await started_bot(bot_settings(tg, **overrides), service, applied)
 
 
 @pytest.fixture
 async def world(tmp_path: Path) -> AsyncIterator[World]:
     store = await Store.open(tmp_path / "ballast.db")
-    clock = ManualClock(T0)
-    prices = FixedPrices(dict(PRICES))
-    paper = await paper_account(store, ACCOUNT, clock, prices)
-    rig = await make_rig(store, clock, prices, FaultyExchange(paper, prices))
+    rig = await paper_rig(store, ACCOUNT)
+    clock = rig.clock
     service = EngineService(rig.engine, clock)
     applied: list[Settings] = []
     async with TelegramStandIn() as tg:

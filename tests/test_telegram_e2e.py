@@ -20,6 +20,7 @@ from core.engine.wiring import RunningEngine, start_engine
 from tests.engine_support import live_env
 from tests.standins.binance import BinanceStandIn
 from tests.standins.telegram import TelegramStandIn, sent_to
+from tests.telegram_builders import started_bot
 
 OWNER = 4242
 STRANGER = 666
@@ -49,12 +50,7 @@ async def stack(tmp_path: Path) -> AsyncIterator[Stack]:
         settings = live_settings(binance, tg, tmp_path / "ballast.db")
         running = await start_engine(settings)
 
-        async def apply(changed: Settings) -> None:
-            return None
-
-        bot = TelegramBot(settings, running.service, apply,
-                          rate_limiter=PatientRateLimiter(first_backoff=0.05), poll_timeout=5)
-        await bot.start()
+        bot = await started_bot(settings, running.service)
         try:
             yield Stack(tg, binance, running, bot)
         finally:

@@ -23,17 +23,12 @@ from core.engine.service import EngineService
 from core.exchange.prices import ManualClock
 from core.storage.store import Store
 from tests.engine_support import (
-    PRICES,
-    T0,
-    FaultyExchange,
     Rig,
-    make_rig,
     order_count,
-    paper_account,
+    paper_rig,
     plan_of,
     trade,
 )
-from tests.fixed_prices import FixedPrices
 from tests.standins.telegram import TelegramStandIn, sent_to
 from tests.standins.telegram_wire import Call, SentMessage
 from tests.test_telegram_bot import OWNER, has_buttons, start_bot
@@ -57,10 +52,8 @@ class Phone:
 async def open_phone(tmp_path: Path, account: dict[str, str], **settings: Any
                      ) -> AsyncIterator[Phone]:
     store = await Store.open(tmp_path / "ballast.db")
-    clock = ManualClock(T0)
-    prices = FixedPrices(dict(PRICES))
-    paper = await paper_account(store, account, clock, prices)
-    rig = await make_rig(store, clock, prices, FaultyExchange(paper, prices), **settings)
+    rig = await paper_rig(store, account, **settings)
+    clock = rig.clock
     service = EngineService(rig.engine, clock)
     async with TelegramStandIn() as tg:
         bot = await start_bot(tg, service, [], **settings)

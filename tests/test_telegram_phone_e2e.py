@@ -14,14 +14,15 @@ from pathlib import Path
 import pytest
 
 from bot.telegram.app import TelegramBot
-from bot.telegram.delivery import PatientRateLimiter
 from bot.telegram.format import LINE_WIDTH, visible
-from core.config.settings import Settings, load_settings
+from core.config.settings import load_settings
 from core.domain.models import SkipReason, TradeReason
 from core.engine.wiring import RunningEngine, start_engine
 from tests.engine_support import live_env
 from tests.standins.binance import BinanceStandIn
 from tests.standins.telegram import TelegramStandIn
+from tests.standins.telegram_wire import SentMessage
+from tests.telegram_builders import started_bot
 
 OWNER = 4242
 # Short of cash (5%) and over max_position on ETH, like the seed portfolio: a plan sells.
@@ -51,6 +52,16 @@ class Phone:
         return next(visible(str(c.params.get("text")))
                     for c in self.tg.calls_to("sendMessage")[before:]
                     if expect in visible(str(c.params.get("text"))))
+
+    async def approve_a_plan(self) -> SentMessage:
+        """Ask for a plan, tap Approve under it and wait until it executed; its message."""
+        await self.ask("/plan", "Plan")
+        [message] = [m for m in self.tg.sent_to(OWNER)
+                     if m.reply_markup and "Approve" in str(m.reply_markup)]
+        self.tg.press_button(OWNER, message, "Approve")
+        await self.tg.wait_for_method(
+            "editMessageText", lambda c: "executed" in str(c.params["text"]), timeout=30)
+        return message
 
 
 HOUR_MS = 3_600_000
@@ -87,12 +98,7 @@ async def phone(tmp_path: Path) -> AsyncIterator[Phone]:
                                               owner=OWNER))
         running = await start_engine(settings)
 
-        async def apply(changed: Settings) -> None:
-            return None
-
-        bot = TelegramBot(settings, running.service, apply,
-                          rate_limiter=PatientRateLimiter(first_backoff=0.05), poll_timeout=5)
-        await bot.start()
+        bot = await started_bot(settings, running.service)
         try:
             yield Phone(tg, binance, running, bot)
         finally:
@@ -156,12 +162,7 @@ async def test_signals_fit_a_screen_with_the_votes_behind_a_button(phone: Phone)
 
 
 async def test_profit_gives_each_period_beside_holding(phone: Phone) -> None:
-    await phone.ask("/plan", "Plan")
-    [message] = [m for m in phone.tg.sent_to(OWNER)
-                 if m.reply_markup and "Approve" in str(m.reply_markup)]
-    phone.tg.press_button(OWNER, message, "Approve")
-    await phone.tg.wait_for_method(
-        "editMessageText", lambda c: "executed" in str(c.params["text"]), timeout=30)
+    await phone.approve_a_plan()
     text = await phone.ask("/profit", "Profit")
     lines = text.split("\n")
     for name in ("Today", "7 days", "30 days", "Since start"):
@@ -184,12 +185,7 @@ async def test_portfolio_shows_the_cost_the_exchange_history_explains(phone: Pho
 
 
 async def test_history_and_the_execution_message_give_value_pnl_and_cash(phone: Phone) -> None:
-    await phone.ask("/plan", "Plan")
-    [message] = [m for m in phone.tg.sent_to(OWNER)
-                 if m.reply_markup and "Approve" in str(m.reply_markup)]
-    phone.tg.press_button(OWNER, message, "Approve")
-    await phone.tg.wait_for_method(
-        "editMessageText", lambda c: "executed" in str(c.params["text"]), timeout=30)
+    message = await phone.approve_a_plan()
     executed = visible(str(message.text))
     assert re.search(r"Cash now [\d,]+\.\d\d USDT · \d+\.\d%", executed), executed
     text = await phone.ask("/history", "History")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from bot.telegram.handlers import Turns
+from bot.telegram.plan_messages import Turns
 
 
 async def test_decided_approvals_leave_no_lock_behind() -> None:

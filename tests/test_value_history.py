@@ -9,10 +9,10 @@ from core.domain.models import Side, TradeReason
 from core.engine.approvals import ApprovalState
 from core.storage.store import Store
 from tests.engine_support import D, plan_of, trade
-from tests.test_summary_upkeep import build, store  # noqa: F401  (the fixture)
+from tests.test_summary_upkeep import build
 
 
-async def test_holdings_line_and_trade_marks_follow_a_sell(store: Store) -> None:  # noqa: F811
+async def test_holdings_line_and_trade_marks_follow_a_sell(store: Store) -> None:
     rig, upkeep, _ = await build(store)
     interval = timedelta(seconds=rig.engine.settings.rebalance_interval)
     await rig.engine.scan(rig.clock.now)
@@ -32,7 +32,7 @@ async def test_holdings_line_and_trade_marks_follow_a_sell(store: Store) -> None
 
 
 async def test_todays_profit_starts_at_midnight_in_the_owners_time_zone(
-    store: Store,  # noqa: F811
+    store: Store,
 ) -> None:
     rig, upkeep, _ = await build(store, timezone="Europe/Berlin")
     scan = await rig.engine.scan(rig.clock.now)  # T0 is 12:00 UTC, 13:00 in Berlin

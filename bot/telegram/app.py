@@ -32,11 +32,12 @@ from telegram.ext import (
 
 from bot.telegram.alerts import AlertFilter
 from bot.telegram.delivery import MessageRef, PatientRateLimiter, edit_view, send_view
-from bot.telegram.handlers import Handlers, PlanMessages
+from bot.telegram.handlers import Handlers
 from bot.telegram.in_turn import in_turn
 from bot.telegram.letters import letter_view
 from bot.telegram.outage import Outage, QuietNetworkErrors, WatchedRequest, polling_error
 from bot.telegram.outcomes import Outcome, decided_view, outcome_lines, snooze_buttons
+from bot.telegram.plan_messages import PlanMessages
 from bot.telegram.reports import COMMANDS
 from bot.telegram.settings_edit import Apply, SettingsEditor
 from bot.telegram.views import View, notice_view
@@ -165,8 +166,7 @@ class TelegramBot:
         commands = {
             "start": h.start, "help": h.help, "portfolio": h.portfolio, "plan": h.plan,
             "signals": h.signals, "history": h.history, "pause": h.pause, "resume": h.resume,
-            "status": h.status, "settings": h.settings, "chart": h.chart,
-            "profit": h.profit,
+            "status": h.status, "settings": h.settings, "chart": h.chart, "profit": h.profit,
         }
         # Typed commands and texts take turns: a quick /help sent after a /portfolio still
         # scanning is answered after it. PTB 22's concurrent_updates starts one task per update

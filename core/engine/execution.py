@@ -35,14 +35,14 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 
 from core.config.settings import Settings
-from core.domain.models import ZERO, Portfolio, Side
+from core.domain.models import Side
 from core.domain.moments import moment, owner_zone
-from core.domain.rounding import protection_limit
 from core.engine.approvals import Approval, ApprovalRepo, ApprovalState
 from core.engine.events import EventBus, ExecutionFailed, PlanExecuted
 from core.engine.guards import AccountWatch, KnownBefore, settings_refusal
+from core.engine.order_prices import PortfolioReader, affordable, current_price, price_limit
 from core.engine.orders import OrderRepo, OrderRow, OrderState
-from core.engine.outcomes import ExecutionReport, drift, failures, order_result
+from core.engine.outcomes import ExecutionReport, ending, order_result
 from core.exchange.base import Exchange, Order, OrderRequest, OrderStatus
 from core.exchange.errors import (
     AuthenticationFailed,
@@ -51,7 +51,6 @@ from core.exchange.errors import (
     InsufficientFunds,
     InvalidOrder,
 )
-from core.policy.buy_cap import buy_cap
 from core.runtime.logs import log_event
 
 log = logging.getLogger(__name__)
@@ -62,7 +61,6 @@ DEFAULT_RESEND_GRACE = timedelta(seconds=30)
 # Refusals the exchange gives before creating anything: the order certainly does not exist.
 _DEFINITE_REFUSALS = (InsufficientFunds, BelowMinimum, InvalidOrder, AuthenticationFailed)
 
-PortfolioReader = Callable[[datetime], Awaitable[Portfolio]]
 FillRecorder = Callable[[OrderRow, Order], Awaitable[None]]
 # Pauses trading and tells the owner, once, why (a second Ballast seems to trade the account).
 Halt = Callable[[datetime, str], Awaitable[None]]
@@ -215,15 +213,17 @@ class Executor:
         try:
             # Checked before every send, not only after a crash: time passes
             # between the approval's check and a buy that waits for the sells before it.
-            last, moved = await self._current_price(row)
+            last, moved = await current_price(self._exchange, row,
+                                               self._settings.max_price_drift)
             if moved is not None or last is None:
                 return await self._close(row, OrderState.NOT_SENT,
                                          moved or f"no current price for {row.symbol}", now)
             if row.side is Side.BUY:
-                amount, why = await self._affordable(row, now)
+                amount, why = await affordable(self._exchange, self._read_portfolio, row, now,
+                                              self._settings)
                 if amount <= 0:
                     return await self._close(row, OrderState.SKIPPED, why, now)
-            limit = await self._limit(row, last)
+            limit = await price_limit(self._exchange, row, last, self._settings.max_slippage)
             # Last, right before the send: the nearer to it, the less a second bot can slip in.
             problem = await self._watch.before_send(row, approval, now)
         except ExchangeError as error:
@@ -325,62 +325,11 @@ class Executor:
         current = await self._orders.get(row.client_order_id)
         return current.state if current else state
 
-    async def _current_price(self, row: OrderRow) -> tuple[Decimal | None, str | None]:
-        """The price just before sending, and why it forbids sending (None: it does not)."""
-        prices = await self._exchange.fetch_prices([row.symbol])
-        price = prices.get(row.symbol)
-        last = price.last if price is not None else None
-        if last is None or not last.is_finite() or last <= 0:
-            return None, f"no current price for {row.symbol}"
-        moved = drift(row.planned_price, last)
-        if moved > self._settings.max_price_drift:
-            return last, (
-                f"{row.asset} moved {moved:.1%} since the plan "
-                f"(limit {self._settings.max_price_drift:.1%})"
-            )
-        return last, None
-
-    async def _limit(self, row: OrderRow, reference: Decimal) -> Decimal:
-        """The order's price limit: `max_slippage` from `reference`, on the market's tick."""
-        markets = await self._exchange.load_markets()
-        market = markets.get(row.symbol)
-        tick = market.rules.price_tick if market else None
-        return protection_limit(row.side, reference, self._settings.max_slippage, tick)
-
-    async def _affordable(self, row: OrderRow, now: datetime) -> tuple[Decimal, str]:
-        """How much of a buy the account can pay now without taking cash below the floor."""
-        portfolio = await self._read_portfolio(now)
-        balances = await self._exchange.fetch_balances()
-        quote = self._settings.quote
-        markets = await self._exchange.load_markets()
-        market = markets.get(row.symbol)
-        return buy_cap(
-            row.asset, row.amount, row.planned_price,
-            portfolio=portfolio,
-            free_quote=balances[quote].free if quote in balances else ZERO,
-            rules=market.rules if market is not None else None,
-            quote=quote,
-            cash_floor=self._settings.cash_floor,
-            fee_rate=self._settings.fee_rate,
-            max_slippage=self._settings.max_slippage,
-            max_position=self._settings.max_position,
-        )
-
     async def _finish(self, approval: Approval, now: datetime) -> ExecutionReport:
         self._halted.pop(approval.id, None)
         rows = await self._orders.for_approval(approval.id)
-        failed = failures(rows)
+        state, reason = ending(rows)
         results = tuple(order_result(row) for row in rows)
-        if failed:
-            reason = "; ".join(
-                f"{row.side.value} {row.asset}: {row.state.value}"
-                + (f" ({row.detail})" if row.detail else "")
-                for row in failed
-            )
-            state = ApprovalState.FAILED
-        else:
-            reason = f"{sum(1 for row in rows if row.filled > 0)} of {len(rows)} orders filled"
-            state = ApprovalState.DONE
         if await self._approvals.finish(approval.id, state, reason, now):
             cash, share = await self._cash_now(now)
             if state is ApprovalState.DONE:

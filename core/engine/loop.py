@@ -19,12 +19,12 @@ from decimal import Decimal
 from core.config.settings import Settings, SettingsError
 from core.domain.models import ZERO
 from core.domain.reference import OwnFill
-from core.domain.sanity import Gate, balance_changes, plan_balances
+from core.domain.sanity import Gate, plan_balances
 from core.engine.approvals import ApprovalRepo, ApprovalState, Decision
+from core.engine.decisions import approve, reject
 from core.engine.events import (
     ApprovalClosed,
     EventBus,
-    ExecutionFailed,
     PlanProposed,
     TradingPaused,
 )
@@ -35,14 +35,12 @@ from core.engine.ports import (
     Proposal,
     Scan,
     auto_approval_allowed,
-    price_moves,
     same_trades,
 )
 from core.engine.recovery import recover
 from core.engine.scanning import ScanStep
 from core.engine.snooze import Snoozes
 from core.engine.state import LAST_PLAN, PAUSED, RESUMED_AT, EngineState
-from core.engine.summary import execution_message
 from core.exchange.base import Exchange, Order
 from core.exchange.errors import ExchangeError
 from core.policy.bands import bands
@@ -327,7 +325,7 @@ class Engine:
                                       replaces=replaces, reason=reason))
         return Proposal(approval, plan, f"plan {approval.id} proposed")
 
-    # -- decisions ---------------------------------------------------------------------------
+    # -- decisions (core.engine.decisions) --------------------------------------------------
 
     async def approve(self, approval_id: str, by: str, now: datetime) -> Decision:
         """Approve and execute a pending plan once; re-plan instead if prices drifted.
@@ -336,84 +334,11 @@ class Engine:
         would rest on balances from before this execution and could sell the same thing twice.
         """
         async with self._plan_lock:
-            return await self._approve(approval_id, by, now)
-
-    async def _approve(self, approval_id: str, by: str, now: datetime) -> Decision:
-        decision = await self.approvals.claim(approval_id, by, now)
-        log_event(log, "approval", decision.message if not decision.ok
-                  else f"plan {approval_id} approved", approval=approval_id, by=by,
-                  ok=decision.ok)
-        if not decision.ok:
-            return decision
-        approval = await self.approvals.get(approval_id)
-        if approval is None:  # claimed a moment ago: only a deleted database gets here
-            return Decision(False, approval_id, None, f"there is no plan {approval_id!r}")
-        quote = self.settings.quote
-        symbols = sorted({f"{t.asset}/{quote}" for t in approval.plan.trades})
-        try:
-            prices = await self.exchange.fetch_prices(symbols)
-        except ExchangeError as error:
-            return await self._unsent(approval_id, f"could not re-check prices before "
-                                      f"executing: {error}", now)
-        moved = price_moves(approval.plan, prices, quote, self.settings.max_price_drift)
-        if moved:
-            return await self._replan(approval_id, "prices moved since the plan: "
-                                      + ", ".join(moved), now)
-        if approval.balances is not None:
-            try:
-                balances = await self.exchange.fetch_balances()
-            except ExchangeError as error:
-                return await self._unsent(approval_id, f"could not re-check balances before "
-                                          f"executing: {error}", now)
-            changed = balance_changes(approval.balances, balances)
-            if changed:
-                return await self._replan(
-                    approval_id, "balances changed since the plan (traded elsewhere?): "
-                    + ", ".join(changed), now)
-        await self.orders.add_planned(approval_id, approval.plan, quote, now)
-        if not await self.approvals.start_executing(approval_id, now):
-            current = await self.approvals.get(approval_id)
-            state = current.state if current else None
-            return Decision(False, approval_id, state, f"plan {approval_id} was interrupted "
-                            f"before any order was sent ({state})")
-        executing = await self.approvals.get(approval_id)
-        if executing is None:
-            return Decision(False, approval_id, None, f"there is no plan {approval_id!r}")
-        report = await self.executor.run(executing, now, resumed=False)
-        self.scans.latest = None  # balances changed: the next look at the portfolio scans afresh
-        return Decision(True, approval_id, report.state, execution_message(approval_id, report))
-
-    async def _unsent(self, approval_id: str, reason: str, now: datetime) -> Decision:
-        await self.approvals.finish(approval_id, ApprovalState.FAILED, reason, now,
-                                    from_state=ApprovalState.APPROVED)
-        self.bus.publish(ExecutionFailed(now, approval_id, reason))
-        return Decision(False, approval_id, ApprovalState.FAILED, f"nothing was sent: {reason}")
-
-    async def _replan(self, approval_id: str, reason: str, now: datetime) -> Decision:
-        await self.approvals.supersede_drifted(approval_id, now, reason, None)
-        self.bus.publish(ApprovalClosed(now, approval_id, ApprovalState.SUPERSEDED, reason))
-        # Called with the planning lock held (from `approve`); a replacement is never auto-approved.
-        proposal = await self._propose(now, on_demand=True, replaces=approval_id, reason=reason)
-        new = proposal.approval
-        if new is None:
-            return Decision(False, approval_id, ApprovalState.SUPERSEDED,
-                            f"{reason}; re-planned: {proposal.message}")
-        await self.approvals.set_replaced_by(approval_id, new.id)
-        return Decision(False, approval_id, ApprovalState.SUPERSEDED,
-                        f"{reason}; re-planned as plan {new.id}", new_approval_id=new.id)
+            return await approve(self, approval_id, by, now)
 
     async def reject(self, approval_id: str, by: str, now: datetime) -> Decision:
         """Reject a pending plan (final); its trades are snoozed for `reject_snooze`."""
-        decision = await self.approvals.reject(approval_id, by, now)
-        if decision.ok:
-            until = now + timedelta(seconds=self.settings.reject_snooze)
-            approval = await self.approvals.get(approval_id)
-            if approval is not None:
-                await self.snoozes.snooze_plan(approval_id, approval.plan, self.scans.latest,
-                                               bands(self.settings.policy), until)
-            self.bus.publish(ApprovalClosed(now, approval_id, ApprovalState.REJECTED,
-                                            f"rejected by {by}", by=by, snoozed_until=until))
-        return decision
+        return await reject(self, approval_id, by, now)
 
     # -- pause -------------------------------------------------------------------------------
 

@@ -1,5 +1,6 @@
 """How an approval's execution stands, in the terms the events and the front-ends use: the
-report of one pass, each order's result, which orders failed, and how far a price drifted."""
+report of one pass, each order's result, which orders failed and how the plan ended, and how
+far a price drifted."""
 
 from __future__ import annotations
 
@@ -54,3 +55,17 @@ def failures(rows: list[OrderRow]) -> list[OrderRow]:
         or (row.state in (OrderState.CANCELED, OrderState.EXPIRED, OrderState.OPEN)
             and row.filled == 0)
     ]
+
+
+def ending(rows: list[OrderRow]) -> tuple[ApprovalState, str]:
+    """How a plan whose orders are all final ended, and why in words: failed, naming each
+    failed order, or done, counting the orders that filled."""
+    failed = failures(rows)
+    if failed:
+        return ApprovalState.FAILED, "; ".join(
+            f"{row.side.value} {row.asset}: {row.state.value}"
+            + (f" ({row.detail})" if row.detail else "")
+            for row in failed
+        )
+    return ApprovalState.DONE, (f"{sum(1 for row in rows if row.filled > 0)} of {len(rows)} "
+                                "orders filled")

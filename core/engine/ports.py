@@ -22,7 +22,8 @@ from core.domain.models import (
     PositionFacts,
 )
 from core.engine.approvals import Approval, Decision
-from core.engine.execution import FillRecorder, PortfolioReader
+from core.engine.execution import FillRecorder
+from core.engine.order_prices import PortfolioReader
 from core.engine.outcomes import drift
 from core.policy import PlanInput, make_plan
 
