@@ -4,6 +4,7 @@ asset; the JSON keeps its codes (docs/formats.md)."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import re
@@ -16,10 +17,18 @@ from typer.testing import CliRunner
 from bot.cli import app
 from bot.telegram.format import visible
 from bot.telegram.views import empty_plan_view, plan_view
-from core.domain.models import AssetSignal, SignalKind, SkipReason, TradeReason
+from core.domain.models import (
+    AssetSignal,
+    Side,
+    SignalKind,
+    SkippedTrade,
+    SkipReason,
+    TradeReason,
+)
 from core.policy import PlanInput, make_plan
-from core.policy.words import SKIP_WORDS, TRADE_WORDS
+from core.policy.words import SKIP_WORDS, TRADE_WORDS, skips_worth_saying
 from tests.factories import NOW, policy, portfolio
+from tests.telegram_builders import seed_plan
 
 CODES = re.compile("|".join(r"\b" + code.value + r"\b" for code in (*TradeReason, *SkipReason)))
 EXPIRY = datetime(2026, 11, 24, 14, 32, tzinfo=UTC)
@@ -93,3 +102,19 @@ def test_the_cli_text_speaks_words_and_its_json_keeps_the_codes(tmp_path: Path) 
     out = json.loads(as_json.stdout)
     assert out["trades"][0]["reasons"] == ["trim_to_max"]
     assert {"asset": "AVAX", "side": "sell", "reason": "min_hold"} in out["skipped"]
+
+
+def test_a_skip_of_a_trade_the_plan_makes_anyway_is_not_listed() -> None:
+    """A trim skipped within its band beside a cash raise that sells the same asset read as
+    "SOL sell: close enough to its limit" under "SELL SOL" (the 30-day demo): it is left out of
+    what the owner reads, in the chat and in `ballast plan`'s text; the plan keeps every skip."""
+    seed = seed_plan()
+    plan = dataclasses.replace(seed, skipped=(
+        SkippedTrade("ETH", Side.SELL, SkipReason.WITHIN_BAND),
+        *seed.skipped,
+    ))
+    assert skips_worth_saying(plan) == list(seed.skipped)
+    text = " ".join(visible(plan_view(plan, "a1b2c3", EXPIRY, "USDT").text).split())
+    assert "ETH sell:" not in text
+    assert "AVAX sell: bought too recently to sell" in text
+    assert len(plan.skipped) == 2

@@ -88,7 +88,7 @@ def _pct(fraction: Decimal) -> str:
 def show_plan(plan: Plan, whatif: WhatIf) -> None:
     """Print the plan for a person: trades, skipped trades, cash and allocations."""
     from core.policy import CASH_KEY
-    from core.policy.words import skip_reason
+    from core.policy.words import skip_reason, skips_worth_saying
 
     portfolio = whatif.plan_input.portfolio
     quote = portfolio.quote
@@ -118,11 +118,12 @@ def show_plan(plan: Plan, whatif: WhatIf) -> None:
         console.print(trades)
     else:
         console.print("Nothing to trade: the portfolio is within the policy's limits.")
-    if plan.skipped:
+    worth_saying = skips_worth_saying(plan)
+    if worth_saying:
         skipped = Table(title="Considered, not planned", title_justify="left")
         for column in ("asset", "side", "reason", "detail"):
             skipped.add_column(column)
-        for skip in plan.skipped:
+        for skip in worth_saying:
             words = skip_reason(skip)
             detail = "" if skip.detail == words else skip.detail
             skipped.add_row(skip.asset, skip.side.value, words, escape(detail))

@@ -40,7 +40,7 @@ from core.domain.models import (
 )
 from core.domain.moments import moment
 from core.policy.bands import CashLevel, bands, cash_level
-from core.policy.words import share_sold, skipped_text, trade_reasons
+from core.policy.words import share_sold, skipped_text, skips_worth_saying, trade_reasons
 from core.signals.words import contradicts_score, explain, vote_text
 
 ASSET_WIDTH = 7
@@ -216,7 +216,7 @@ def _plan_body(plan: Plan, quote: str) -> list[str]:
     ]
     for number, trade in enumerate(plan.trades, start=1):
         lines.extend(_trade_lines(number, trade, quote, share_sold(plan, trade)))
-    lines.extend(_skipped_lines(plan.skipped))
+    lines.extend(_skipped_lines(skips_worth_saying(plan)))
     return lines
 
 

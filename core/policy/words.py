@@ -62,6 +62,14 @@ def skip_reason(skip: SkippedTrade) -> str:
     return SKIP_WORDS[skip.reason]
 
 
+def skips_worth_saying(plan: Plan) -> list[SkippedTrade]:
+    """The skipped trades a person needs to hear of: not one of an asset and side the plan
+    trades anyway for another reason (a trim within its band, beside a cash raise that sells the
+    same asset). The JSON lists every skip (docs/formats.md)."""
+    traded = {(trade.asset, trade.side) for trade in plan.trades}
+    return [skip for skip in plan.skipped if (skip.asset, skip.side) not in traded]
+
+
 def skipped_text(skip: SkippedTrade) -> str:
     """A skipped trade in one phrase: "ETH sell: close enough to its limit: not worth …"."""
     return f"{skip.asset} {skip.side.value}: {skip_reason(skip)}"
