@@ -82,7 +82,8 @@ def study_command(
     )] = None,
 ) -> None:
     """Backtest every configuration of a grid over consecutive folds, choose walk-forward,
-    and say how likely the choice is overfitted (PBO, deflated Sharpe). See docs/study.md.
+    and say how likely the choice is overfitted (PBO, deflated Sharpe) and whether it beats
+    holding beyond luck (Hansen's SPA). See docs/study.md.
     """
     from bot.cli.study_baskets import with_baskets
     from core.config.settings import SettingsError
