@@ -1,7 +1,8 @@
 """Why cash is where it is, in the owner's words (docs/rules.md, "The reserve"). Pure.
 
-`/status`, the daily summary and the demo call `cash_reason` so the three say the same thing:
-cash above `max_cash` is no fault when nothing is worth buying, and the owner is told so.
+`/status`, the daily summary and the demo call `cash_reason` so the three say the same thing,
+at the levels the policy acts on (`core.policy.bands`): cash above `max_cash` is no fault when
+nothing is worth buying, and the owner is told so.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from decimal import Decimal
 
 from core.config.rules import PolicySettings
 from core.domain.models import AssetSignal, Portfolio, SignalKind
+from core.policy.bands import CashLevel, bands, cash_level
 
 BUYING = (SignalKind.STRONG_BUY, SignalKind.BUY)
 
@@ -27,18 +29,20 @@ def cash_reason(
     held now. E.g. "Cash 48%: no holding in an uptrend; waiting for a buy signal".
     """
     head = f"Cash {_pct(cash)}"
-    if cash < settings.min_cash:
+    levels = bands(settings)
+    level = cash_level(cash, levels)
+    if level <= CashLevel.WITHIN_BAND:
         # One decimal here: 24.6% must not read as "25%: below the 25% minimum".
-        head, least = f"Cash {cash * 100:.1f}%", _pct(settings.min_cash)
-        if not settings.maintain_reserve:
+        head, least = f"Cash {cash * 100:.1f}%", _pct(levels.min_cash)
+        if not levels.raises_cash:
             return f"{head}: below the {least} minimum; raising it is off (maintain_reserve)"
-        if cash >= settings.min_cash - settings.cash_band:
+        if level is CashLevel.WITHIN_BAND:
             return (f"{head}: just under the {least} minimum, within cash_band "
                     f"({_pct(settings.cash_band)}): too little to sell for")
         return f"{head}: below the {least} minimum; Ballast sells from the weakest holdings"
-    if cash <= settings.max_cash:
-        return (f"{head}: within the reserve ({_pct(settings.min_cash)}–"
-                f"{_pct(settings.max_cash)})")
+    if level is CashLevel.FINE:
+        return (f"{head}: within the reserve ({_pct(levels.min_cash)}–"
+                f"{_pct(levels.max_cash)})")
     buyers = sorted(name for name, s in signals.items() if s.signal in BUYING)
     if not settings.buy_in_downtrend:
         rising = [name for name in buyers if not signals[name].downtrend]
@@ -48,7 +52,7 @@ def cash_reason(
                     "signal in an uptrend")
         buyers = rising
     if buyers:
-        return (f"{head}: above the {_pct(settings.max_cash)} maximum; buying the strongest "
+        return (f"{head}: above the {_pct(levels.max_cash)} maximum; buying the strongest "
                 f"BUY ({_names(buyers)})")
     holdings = [name for name in held if name in signals]
     if holdings and all(signals[name].downtrend for name in holdings):
