@@ -49,12 +49,10 @@ from core.config.rules import SignalSettings
 from core.market.candles import timeframe_ms
 from core.signals.indicators import FloatArray, num, sma
 
-DAY_MS = 86_400_000
-
 
 def candles_per_day(settings: SignalSettings) -> int:
     """How many `trend_timeframe` candles make a day (1 for `1d`, 24 for `1h`)."""
-    return DAY_MS // timeframe_ms(settings.trend_timeframe)
+    return timeframe_ms("1d") // timeframe_ms(settings.trend_timeframe)
 
 
 def _percent(fraction: float) -> str:

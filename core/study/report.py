@@ -14,7 +14,7 @@ from core.backtest.metrics import Metrics, periods_per_year
 from core.backtest.runner import BacktestResult
 from core.backtest.simulation import BacktestInput, Tally
 from core.market.candles import timeframe_ms
-from core.study.folds import Period
+from core.study.folds import DAY_MS, Period
 from core.study.grid import Config
 from core.study.selection import CRITERION, chain, choose, on_clock, sampled_returns
 from core.study.stats import (
@@ -28,7 +28,6 @@ from core.study.stats import (
 from core.study.tasks import Task
 
 FOLD, SHIFTED = 0, 1
-DAY_MS = 86_400_000
 Results = Mapping[tuple[int, int, int, int], BacktestResult]
 
 
