@@ -11,7 +11,6 @@ from core.domain.models import AssetSignal, SignalKind, Vote
 
 # Scores are means of a few votes: compare to thresholds with this slack (as core.signals does).
 EPSILON = 1e-9
-# The trend's EMAs: indicators named `ema_<period>` (core.signals.trend).
 
 
 def vote_text(vote: Vote) -> str:
