@@ -21,14 +21,13 @@ class Bands:
 
     - cash below `raise_cash_below` (min_cash − cash_band) is raised back to `min_cash` by the
       next plan, when `raises_cash` (maintain_reserve) is on; between the two it waits;
-    - cash above `max_cash` lets a plain BUY signal spend down to `target_cash`;
+    - cash above `max_cash` lets a plain BUY signal spend it (down to target_cash);
     - a holding above `trim_above` (max_position + trim_band) is trimmed to `max_position`;
     - a holding below `exit_below` (min_position) is sold off.
     """
 
     min_cash: Decimal
     raise_cash_below: Decimal
-    target_cash: Decimal
     max_cash: Decimal
     raises_cash: bool
     max_position: Decimal
@@ -41,7 +40,6 @@ def bands(settings: PolicySettings) -> Bands:
     return Bands(
         min_cash=settings.min_cash,
         raise_cash_below=settings.min_cash - settings.cash_band,
-        target_cash=settings.target_cash,
         max_cash=settings.max_cash,
         raises_cash=settings.maintain_reserve,
         max_position=settings.max_position,
