@@ -205,14 +205,10 @@ class MarketReplay:
         if history.times.size == 0:
             return _Column(np.full(rows, HOLD_CODE, dtype=np.int64), np.zeros(rows),
                            np.zeros(rows, dtype=np.bool_))
-        length = history.length
-        # The candle the signal at T stands on opens at the last grid point ≤ T - length;
-        # if that candle is missing or unusable the signal is HOLD, as `signal_at` says.
-        expected = ((self.history.times - length - history.phase) // length) * length
-        expected += history.phase
-        index = np.searchsorted(history.times, expected, side="left")
-        safe = np.minimum(index, history.times.size - 1)
-        found = (index < history.times.size) & (history.times[safe] == expected)
+        # Where the candle the signal at T stands on is missing or unusable the signal is HOLD,
+        # as `signal_at` says.
+        at = history.rows_at(self.history.times)
+        found, safe = at >= 0, np.maximum(at, 0)
         codes = np.where(found, history.kinds[safe], HOLD_CODE).astype(np.int64)
         scores = np.where(found, history.scores[safe], 0.0).astype(np.float64)
         downtrend = found & history.downtrend[safe]

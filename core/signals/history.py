@@ -97,6 +97,10 @@ class SignalHistory:
         """Row of the candle the signal at `at_ms` stands on, or None if it is missing/unusable."""
         return self._base.index_at(at_ms)
 
+    def rows_at(self, at_ms: IntArray) -> IntArray:
+        """`index_at` for many times at once: -1 where the candle is missing or unusable."""
+        return self._base.rows_at(at_ms)
+
     def signal_at(self, at_ms: int) -> tuple[SignalKind, float]:
         """Just the signal and score at `at_ms` (cheap; HOLD and 0 where `at` would say why)."""
         row = self.index_at(at_ms)
