@@ -171,6 +171,15 @@ def test_policy_overrides_are_validated() -> None:
         validate_policy_overrides({"min_csh": 0.2})
 
 
+def test_trend_timeframe_is_the_signals_or_longer() -> None:
+    """The daily trend family reads candles at least as long as the signal's, never shorter."""
+    assert load_settings(env={"BALLAST_TIMEFRAME": "4h", "BALLAST_TREND_TIMEFRAME": "4h"}
+                         ).trend_timeframe == "4h"
+    with pytest.raises(SettingsError, match=r"BALLAST_TREND_TIMEFRAME = 1h: must be as long as "
+                                            r"timeframe \(4h\) or longer"):
+        load_settings(env={"BALLAST_TIMEFRAME": "4h", "BALLAST_TREND_TIMEFRAME": "1h"})
+
+
 def test_env_example_lists_every_setting() -> None:
     """A newcomer learns every knob from .env.example: each setting appears as a variable."""
     text = (Path(__file__).parent.parent / ".env.example").read_text()

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from decimal import Decimal
-from typing import Any, Literal, Self
+from typing import Any, Literal, Self, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -17,8 +17,8 @@ from core.config.presets import PresetName, apply_preset
 
 Fraction = Decimal
 # Shortest first: a strategy may read a timeframe as long as the signal's or longer.
-TIMEFRAMES = ("1m", "5m", "15m", "30m", "1h", "4h", "1d")
 Timeframe = Literal["1m", "5m", "15m", "30m", "1h", "4h", "1d"]
+TIMEFRAMES: tuple[str, ...] = get_args(Timeframe)
 
 
 class PolicySettings(BaseModel):
