@@ -87,11 +87,6 @@ def level_of(letter: Letter, settings: Settings) -> AlertLevel | None:
     return level
 
 
-def rings(letter: Letter, settings: Settings) -> bool:
-    """Whether `letter` makes the owner's phone ring."""
-    return level_of(letter, settings) is AlertLevel.LOUD
-
-
 def asks_for_a_decision(letter: Letter) -> bool:
     """Whether `letter` waits for the owner (a plan with Approve/Reject)."""
     return isinstance(letter, PlanProposed) and not letter.auto
