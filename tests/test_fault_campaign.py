@@ -362,10 +362,10 @@ class FaultCampaign(RuleBasedStateMachine):
     def every_order_was_approved_and_allowed(self) -> None:
         for sent in self.exchange.sent:
             request = sent.request
-            assert sent.approval_state in ("executing",), (
+            assert sent.approval_state == "executing", (
                 f"order {request.client_order_id} sent for an approval in state "
                 f"{sent.approval_state}")
-            assert sent.decided_by == "owner" or (sent.decided_by == "auto"), (
+            assert sent.decided_by in ("owner", "auto"), (
                 f"order {request.client_order_id} decided by {sent.decided_by}")
             asset = request.symbol.split("/")[0]
             if request.side is Side.SELL:

@@ -226,3 +226,13 @@ async def test_the_summary_gives_the_days_realised_pnl_beside_holding(store: Sto
     text = visible(summary_view(summary).text)
     assert "Realised +0.00? · vs holding −1.50" in text
     assert "its cost is unknown" in " ".join(text.split())
+
+
+async def test_signal_flips_set_off_stay_out_of_the_summary(store: Store) -> None:
+    """`alert_signals = off` means not told: the daily summary does not list them either."""
+    rig, upkeep, outbox = await build(store, alert_signals="off")
+    await rig.engine.tick(rig.clock.now)
+    at = T0 + timedelta(minutes=10)
+    await outbox.post(SignalChanged(at, "ETH", SignalKind.HOLD, SignalKind.BUY, 0.3), at)
+    summary = await upkeep.summary_if_due(T0 + timedelta(hours=1))
+    assert summary is not None and summary.signal_changes == ()

@@ -108,6 +108,9 @@ def test_each_kind_has_its_level_and_plans_always_come() -> None:
     assert (old.alert_signals, old.alert_cash) == (AlertLevel.SUMMARY, AlertLevel.OFF)
     # An all-clear never rings: the trouble itself did.
     assert level_of(SuspectDataCleared(at(5), at(3)), defaults) is AlertLevel.SILENT
+    # A closed plan is no message of its own: it edits the plan's message.
+    closed = ApprovalClosed(at(6), "a3", ApprovalState.EXPIRED, "no decision before it expired")
+    assert level_of(closed, defaults) is None
 
 
 def test_every_event_reads_well_on_a_phone() -> None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import assert_never
 
 from core.config.settings import AlertLevel, Settings
 from core.engine.events import (
@@ -68,28 +69,24 @@ def kind_of(letter: Letter) -> AlertKind | None:
             return AlertKind.CASH
         case ExchangeTrouble() | ExchangeRecovered():
             return AlertKind.EXCHANGE
-    return None
+        case DailySummary() | ApprovalClosed():
+            return None
+        case _:
+            # A new kind of letter must be given a kind here, or mypy fails.
+            assert_never(letter)
 
 
 def level_of(letter: Letter, settings: Settings) -> AlertLevel | None:
     """How `letter` reaches the owner; None: it is no message of its own (a closed plan edits
     the plan's message, which never rings)."""
-    if isinstance(letter, ApprovalClosed):
-        return None
-    if isinstance(letter, DailySummary):
-        return AlertLevel.SILENT  # read when convenient; it asks for no decision
     kind = kind_of(letter)
     if kind is None:
-        return AlertLevel.LOUD  # a notice of the running process (stopped, started)
+        # The summary is read when convenient: it asks for no decision.
+        return AlertLevel.SILENT if isinstance(letter, DailySummary) else None
     level = AlertLevel(getattr(settings, f"alert_{kind.value}"))
     if isinstance(letter, _ALL_CLEAR) and level is AlertLevel.LOUD:
         return AlertLevel.SILENT
     return level
-
-
-def rings(letter: Letter, settings: Settings) -> bool:
-    """Whether `letter` makes the owner's phone ring."""
-    return level_of(letter, settings) is AlertLevel.LOUD
 
 
 def asks_for_a_decision(letter: Letter) -> bool:

@@ -124,7 +124,7 @@ class Outbox:
 
     async def posted_since(self, kind: type[Letter], since: datetime) -> list[Letter]:
         """The letters of `kind` posted after `since`, oldest first, whatever became of them
-        (the daily summary tells of those whose level is `summary`)."""
+        (the daily summary retells the day's signal flips)."""
         async with self._conn.execute(
             "SELECT kind, payload FROM outbox WHERE kind = ? AND created_at > ? ORDER BY id",
             (kind.__name__, time_text(since)),

@@ -14,7 +14,7 @@ from collections.abc import Awaitable, Callable
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from core.config.settings import Settings
+from core.config.settings import AlertLevel, Settings
 from core.engine.events import SignalChanged
 from core.engine.service import EngineService, ServiceError
 from core.ops.backup import DailyBackups
@@ -116,8 +116,8 @@ class Upkeep:
         )
 
     async def _signal_changes(self, now: datetime) -> list[SignalChanged]:
-        """The day's signal flips, as the outbox received them."""
-        if self.outbox is None:
+        """The day's signal flips, as the outbox received them; none when set `off`."""
+        if self.outbox is None or self.service.settings.alert_signals is AlertLevel.OFF:
             return []
         return [letter for letter in await self.outbox.posted_since(SignalChanged, now - DAY)
                 if isinstance(letter, SignalChanged)]
