@@ -190,6 +190,16 @@ async def read_fills(store: Store, asset: str | None = None) -> list[Fill]:
     return fills
 
 
+async def own_fills_by_asset(store: Store, quote: str) -> dict[str, list[Fill]]:
+    """Ballast's recorded fills against `quote`, by base asset, oldest first."""
+    by_asset: dict[str, list[Fill]] = {}
+    for fill in await read_fills(store):
+        base, fill_quote = fill.symbol.split("/")
+        if fill_quote == quote:
+            by_asset.setdefault(base, []).append(fill)
+    return by_asset
+
+
 async def rebuild_cost_basis(
     history: TradeHistory, asset: str, quote: str, held: Decimal
 ) -> Decimal | None:
@@ -217,11 +227,7 @@ async def read_position_facts(
     position Ballast built from nothing), else it is unknown. Assets no longer held keep their
     last buy and sell (the rebuy cooldown needs them) with no cost basis.
     """
-    own_by_asset: dict[str, list[Fill]] = {}
-    for fill in await read_fills(store):
-        base, fill_quote = fill.symbol.split("/")
-        if fill_quote == quote:
-            own_by_asset.setdefault(base, []).append(fill)
+    own_by_asset = await own_fills_by_asset(store, quote)
     held_assets = sorted(asset for asset, amount in held.items() if amount > 0)
     rebuilt = await asyncio.gather(
         *(rebuild_cost_basis(history, asset, quote, held[asset]) for asset in held_assets)
