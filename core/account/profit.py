@@ -24,11 +24,13 @@ log = logging.getLogger(__name__)
 
 
 async def account_fills(
-    store: Store, history: TradeHistory, assets: Collection[str], quote: str
+    store: Store, history: TradeHistory, assets: Collection[str], quote: str, *,
+    every_traded: bool = True,
 ) -> list[Fill]:
-    """The trades of `assets` and of every asset Ballast traded, against `quote`, oldest first."""
+    """The trades of `assets` and (`every_traded`) of every asset Ballast traded, against
+    `quote`, oldest first."""
     own = await own_fills_by_asset(store, quote)
-    wanted = sorted(set(assets) | set(own))
+    wanted = sorted(set(assets) | set(own)) if every_traded else sorted(assets)
 
     async def of(asset: str) -> list[Fill]:
         try:
