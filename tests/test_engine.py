@@ -239,6 +239,8 @@ async def test_history_and_snapshots_are_kept(store: Store) -> None:
     assert history.snapshots[0].total_value == D("12000")
     assert [a.state for a in history.approvals][:1] == [ApprovalState.DONE]
     assert [(t.asset, t.filled) for t in history.trades] == [("ETH", D("0.5"))]
+    # The ETH sold was held before any trade history: its realised P&L is unknown.
+    assert history.realised == {history.trades[0].client_order_id: None}
 
 
 async def test_no_plan_is_proposed_from_balances_an_execution_is_changing(store: Store) -> None:

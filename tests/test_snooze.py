@@ -4,11 +4,16 @@ change, and a plan with its snoozed trades set aside."""
 from __future__ import annotations
 
 from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
-from core.domain.models import Side, SignalKind, SkipReason
-from core.engine.snooze import Circumstances, set_aside, what_changed
-from core.policy.bands import CashLevel, PositionLevel
+from core.config.rules import PolicySettings
+from core.domain.models import PlannedTrade, Portfolio, Side, SignalKind, SkipReason
+from core.engine.ports import Scan
+from core.engine.snooze import Circumstances, Snoozes, set_aside, what_changed
+from core.engine.state import EngineState
+from core.policy.bands import CashLevel, PositionLevel, bands
+from core.storage.store import Store
 from tests.telegram_builders import seed_plan
 
 D = Decimal
@@ -38,3 +43,26 @@ def test_a_snoozed_trade_is_set_aside_and_the_plan_recounted() -> None:
     assert quiet.cash_after == plan.cash_after - (sell.value - sell.fee)
     assert quiet.after["ETH"] == plan.after["ETH"] + sell.value / plan.total_value
     assert set_aside(plan, {("ETH", Side.BUY)}) is plan, "only the same side is snoozed"
+
+
+async def test_trades_woken_together_each_stay_forgotten(store: Store) -> None:
+    """Two trades of one rejected plan woken by the same plan are both forgotten: waking the
+    second does not bring back the first."""
+    eth = PlannedTrade(Side.SELL, "ETH", D("1"), D("3000"), D("3000"), D("3"), ())
+    sol = PlannedTrade(Side.SELL, "SOL", D("10"), D("100"), D("1000"), D("1"), ())
+    rejected = replace(seed_plan(), trades=(eth, sol))
+    now = datetime(2026, 3, 1, tzinfo=UTC)
+    levels = bands(PolicySettings())
+    snoozes = Snoozes(EngineState(store))
+    await snoozes.snooze_plan("a1", rejected, None, levels, now + timedelta(days=1))
+    moved = replace(rejected, trades=(replace(eth, price=D("3300")),
+                                      replace(sol, price=D("110"))))
+    empty = Portfolio(quote="USDT", total_value=D(0), cash_value=D(0), cash_balances={},
+                      holdings={}, prices={})
+    scan = Scan(now, empty, {})
+    plan, quiet = await snoozes.leave_out(moved, scan, levels, D("0.05"), now)
+    assert plan.trades == moved.trades and quiet == ()
+    # The prices come back: nothing of the rejected plan is snoozed any more.
+    plan, quiet = await snoozes.leave_out(rejected, scan, levels, D("0.05"), now)
+    assert plan.trades == rejected.trades and quiet == ()
+    assert await snoozes.get("a1") is None

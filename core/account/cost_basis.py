@@ -54,31 +54,36 @@ def average_cost(fills: Iterable[Fill]) -> AverageCost:
     the current average, so the average is unchanged. A fee in a third currency (e.g. BNB) is
     left out: it cannot be converted without that currency's price at the time.
     """
-    quantity = ZERO
-    cost = ZERO
-    complete = True
+    position = AverageCost(ZERO, ZERO)
     symbol: str | None = None
     for fill in sorted(fills, key=lambda f: f.timestamp):
         if symbol is None:
             symbol = fill.symbol
         elif fill.symbol != symbol:
             raise ValueError(f"fills of {symbol} and {fill.symbol} cannot share an average cost")
-        base, quote = fill.symbol.split("/")
-        fee_in_base = fill.fee if fill.fee_currency == base else ZERO
-        fee_in_quote = fill.fee if fill.fee_currency == quote else ZERO
-        if fill.side is Side.BUY:
-            quantity += fill.amount - fee_in_base
-            cost += fill.amount * fill.price + fee_in_quote
-            continue
-        sold = fill.amount + fee_in_base
-        if sold > quantity:
-            complete = False
-            quantity, cost = ZERO, ZERO
-            continue
-        average = cost / quantity
-        quantity -= sold
-        cost = average * quantity if quantity > 0 else ZERO
-    return AverageCost(quantity=quantity, cost=cost, complete=complete)
+        position = after_fill(position, fill)
+    return position
+
+
+def after_fill(position: AverageCost, fill: Fill) -> AverageCost:
+    """`position` after one more fill of its market (the method of `average_cost`).
+
+    A sell of more than the position holds starts afresh, not `complete`.
+    """
+    base, quote = fill.symbol.split("/")
+    fee_in_base = fill.fee if fill.fee_currency == base else ZERO
+    fee_in_quote = fill.fee if fill.fee_currency == quote else ZERO
+    if fill.side is Side.BUY:
+        return AverageCost(position.quantity + fill.amount - fee_in_base,
+                           position.cost + fill.amount * fill.price + fee_in_quote,
+                           position.complete)
+    sold = fill.amount + fee_in_base
+    if sold > position.quantity:
+        return AverageCost(ZERO, ZERO, complete=False)
+    average = position.cost / position.quantity
+    quantity = position.quantity - sold
+    return AverageCost(quantity, average * quantity if quantity > 0 else ZERO,
+                       position.complete)
 
 
 def explained_cost_basis(
@@ -190,6 +195,16 @@ async def read_fills(store: Store, asset: str | None = None) -> list[Fill]:
     return fills
 
 
+async def own_fills_by_asset(store: Store, quote: str) -> dict[str, list[Fill]]:
+    """Ballast's recorded fills against `quote`, by base asset, oldest first."""
+    by_asset: dict[str, list[Fill]] = {}
+    for fill in await read_fills(store):
+        base, fill_quote = fill.symbol.split("/")
+        if fill_quote == quote:
+            by_asset.setdefault(base, []).append(fill)
+    return by_asset
+
+
 async def rebuild_cost_basis(
     history: TradeHistory, asset: str, quote: str, held: Decimal
 ) -> Decimal | None:
@@ -217,11 +232,7 @@ async def read_position_facts(
     position Ballast built from nothing), else it is unknown. Assets no longer held keep their
     last buy and sell (the rebuy cooldown needs them) with no cost basis.
     """
-    own_by_asset: dict[str, list[Fill]] = {}
-    for fill in await read_fills(store):
-        base, fill_quote = fill.symbol.split("/")
-        if fill_quote == quote:
-            own_by_asset.setdefault(base, []).append(fill)
+    own_by_asset = await own_fills_by_asset(store, quote)
     held_assets = sorted(asset for asset, amount in held.items() if amount > 0)
     rebuilt = await asyncio.gather(
         *(rebuild_cost_basis(history, asset, quote, held[asset]) for asset in held_assets)

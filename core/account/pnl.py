@@ -17,10 +17,11 @@ Pure: fills, value points and prices in, figures out; `core.engine.service` gath
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from decimal import Decimal
 
+from core.account.cost_basis import AverageCost, after_fill
 from core.domain.models import ZERO, Holding, PositionFacts, Side
 from core.exchange.base import Fill
 
@@ -81,29 +82,22 @@ def fee_in_quote(fill: Fill, quote: str) -> Decimal:
 
 def realised_sells(fills: Iterable[Fill], quote: str) -> list[SellResult]:
     """Every sell in `fills` (any markets) with its realised P&L at average cost, oldest first."""
-    positions: dict[str, tuple[Decimal, Decimal]] = {}  # symbol → quantity, cost
+    positions: dict[str, AverageCost] = {}
     results: list[SellResult] = []
     for fill in sorted(fills, key=lambda f: f.timestamp):
-        base = fill.symbol.split("/")[0]
-        quantity, cost = positions.get(fill.symbol, (ZERO, ZERO))
-        fee_base = fill.fee if fill.fee_currency == base else ZERO
+        # Each sell is judged on its own: one that sold units from before the history does not
+        # make the explained sells after it unknown.
+        before = replace(positions.get(fill.symbol, AverageCost(ZERO, ZERO)), complete=True)
+        after = positions[fill.symbol] = after_fill(before, fill)
         if fill.side is Side.BUY:
-            fee_quote = fill.fee if fill.fee_currency == quote else ZERO
-            positions[fill.symbol] = (quantity + fill.amount - fee_base,
-                                      cost + fill.amount * fill.price + fee_quote)
             continue
-        sold = fill.amount + fee_base
-        if sold > quantity:
-            # Units from before the history: their cost is unknown. What follows starts afresh
-            # (as `average_cost` does).
+        if not after.complete:
+            # Units from before the history: their cost is unknown.
             results.append(SellResult(fill, None))
-            positions[fill.symbol] = (ZERO, ZERO)
             continue
-        average = cost / quantity
+        average = before.cost / before.quantity
         realised = fill.amount * (fill.price - average) - fee_in_quote(fill, quote)
         results.append(SellResult(fill, realised))
-        left = quantity - sold
-        positions[fill.symbol] = (left, average * left)
     return results
 
 

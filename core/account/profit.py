@@ -13,7 +13,7 @@ from collections.abc import Collection, Sequence
 from datetime import datetime
 from decimal import Decimal
 
-from core.account.cost_basis import TradeHistory, read_fills
+from core.account.cost_basis import TradeHistory, own_fills_by_asset
 from core.account.pnl import Profit, profit_report
 from core.domain.models import Portfolio
 from core.exchange.base import Fill
@@ -24,15 +24,13 @@ log = logging.getLogger(__name__)
 
 
 async def account_fills(
-    store: Store, history: TradeHistory, assets: Collection[str], quote: str
+    store: Store, history: TradeHistory, assets: Collection[str], quote: str, *,
+    every_traded: bool = True,
 ) -> list[Fill]:
-    """The trades of `assets` and of every asset Ballast traded, against `quote`, oldest first."""
-    own: dict[str, list[Fill]] = {}
-    for fill in await read_fills(store):
-        base, fill_quote = fill.symbol.split("/")
-        if fill_quote == quote:
-            own.setdefault(base, []).append(fill)
-    wanted = sorted(set(assets) | set(own))
+    """The trades of `assets` and (`every_traded`) of every asset Ballast traded, against
+    `quote`, oldest first."""
+    own = await own_fills_by_asset(store, quote)
+    wanted = sorted(set(assets) | set(own)) if every_traded else sorted(assets)
 
     async def of(asset: str) -> list[Fill]:
         try:

@@ -208,7 +208,7 @@ def balance_problems(reference: Reference, portfolio: Portfolio,
         worth = abs(after - before) * price
         if worth > max_balance_change * portfolio.total_value:
             problems.append(
-                f"{asset} balance {_amount(before)} → {_amount(after)} ({worth:.2f} "
+                f"{asset} balance {amount_text(before)} → {amount_text(after)} ({worth:.2f} "
                 f"{portfolio.quote}) not by Ballast's own trades; confirm it if it is right")
     return problems
 
@@ -221,5 +221,6 @@ def _price(asset: str, portfolio: Portfolio, reference: Reference) -> Decimal:
     return reference_price(reference, asset) or portfolio.cash_prices.get(asset, Decimal(1))
 
 
-def _amount(value: Decimal) -> str:
+def amount_text(value: Decimal) -> str:
+    """An amount in plain digits, without exponent or trailing zeros."""
     return f"{value.normalize():f}" if value else "0"

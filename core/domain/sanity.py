@@ -24,6 +24,7 @@ from core.domain.reference import (
     Reference,
     Snapshot,
     advanced,
+    amount_text,
     balance_problems,
     fresh_reference,
     peg_problems,
@@ -66,13 +67,8 @@ def balance_changes(
         scale = max(abs(before), abs(now))
         if scale > 0 and abs(now - before) / scale <= tolerance:
             continue
-        changes.append(f"{asset} {_amount(before)} → {_amount(now)}")
+        changes.append(f"{asset} {amount_text(before)} → {amount_text(now)}")
     return changes
-
-
-def _amount(value: Decimal) -> str:
-    text = f"{value.normalize():f}" if value else "0"
-    return text
 
 
 @dataclass(frozen=True, slots=True)

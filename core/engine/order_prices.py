@@ -48,15 +48,14 @@ async def price_limit(exchange: Exchange, row: OrderRow, reference: Decimal,
 async def affordable(exchange: Exchange, read_portfolio: PortfolioReader, row: OrderRow,
                      now: datetime, settings: Settings) -> tuple[Decimal, str]:
     """How much of a buy the account can pay now without taking cash below the floor."""
-    portfolio = await read_portfolio(now)
-    balances = await exchange.fetch_balances()
+    portfolio = await read_portfolio(now)  # its quote_free is the cash a buy can spend
     quote = settings.quote
     markets = await exchange.load_markets()
     market = markets.get(row.symbol)
     return buy_cap(
         row.asset, row.amount, row.planned_price,
         portfolio=portfolio,
-        free_quote=balances[quote].free if quote in balances else ZERO,
+        free_quote=portfolio.quote_free if portfolio.quote_free is not None else ZERO,
         rules=market.rules if market is not None else None,
         quote=quote,
         cash_floor=settings.cash_floor,

@@ -290,7 +290,9 @@ class EngineService:
         if not sold:
             return {}
         quote = self.engine.settings.quote
-        fills = await account_fills(self.engine.store, self.engine.exchange, sold, quote)
+        # Only the sold assets' histories: each asset's realised P&L depends on its own alone.
+        fills = await account_fills(self.engine.store, self.engine.exchange, sold, quote,
+                                    every_traded=False)
         by_order: dict[str, list[Decimal | None]] = {}
         for sell in realised_sells(fills, quote):
             if sell.fill.order_id is not None:

@@ -182,7 +182,7 @@ class Snoozes:
         quiet: set[tuple[str, Side]] = set()
         notes: list[SnoozedNow] = []
         for trade in plan.trades:
-            for snooze in running:
+            for index, snooze in enumerate(running):
                 match = next((t for t in snooze.trades
                               if (t.asset, t.side) == (trade.asset, trade.side)), None)
                 if match is None:
@@ -195,7 +195,9 @@ class Snoozes:
                     quiet.add((trade.asset, trade.side))
                     notes.append(SnoozedNow(trade, snooze.approval_id, snooze.until))
                 else:
-                    await self.wake(snooze, trade.asset, trade.side)
+                    # Kept current: a later trade woken from the same snooze must not
+                    # store this one back.
+                    running[index] = await self.wake(snooze, trade.asset, trade.side)
                     log_event(log, "snooze", f"{trade.side.value} {trade.asset} is proposed "
                               f"again: {change}", approval=snooze.approval_id)
         return set_aside(plan, quiet), tuple(notes)
@@ -209,10 +211,13 @@ class Snoozes:
         await self.add(snooze)
         return snooze
 
-    async def wake(self, snooze: Snooze, asset: str, side: Side) -> None:
-        """Forget one trade of `snooze`: something material changed, so it may come back."""
-        trades = tuple(t for t in snooze.trades if (t.asset, t.side) != (asset, side))
-        if trades:
-            await self.add(replace(snooze, trades=trades))
+    async def wake(self, snooze: Snooze, asset: str, side: Side) -> Snooze:
+        """Forget one trade of `snooze`: something material changed, so it may come back.
+        Returns the snooze as it is now."""
+        woken = replace(snooze, trades=tuple(
+            t for t in snooze.trades if (t.asset, t.side) != (asset, side)))
+        if woken.trades:
+            await self.add(woken)
         else:
             await self._state.delete(SNOOZE + snooze.approval_id)
+        return woken

@@ -48,11 +48,6 @@ def signals_from_json(text: str | None) -> dict[str, SignalKind]:
     return _SIGNALS_JSON.load(text)
 
 
-def snapshot_to_json(snapshot: Snapshot) -> str:
-    """The sanity gate's last sane snapshot as JSON text, to compare with after a restart."""
-    return _SANE_SNAPSHOT_JSON.dump(snapshot)
-
-
 def reference_to_json(reference: Reference) -> str:
     """The sanity gate's reference as JSON text, to compare with after a restart."""
     return _REFERENCE_JSON.dump(reference)
@@ -70,7 +65,8 @@ def reference_from_json(text: str | None) -> Reference | None:
 
 
 def snapshot_from_json(text: str | None) -> Snapshot | None:
-    """The inverse of `snapshot_to_json`; None for nothing stored or text that does not read."""
+    """The last sane snapshot an earlier Ballast stored; None for nothing stored or text that
+    does not read."""
     if not text:
         return None
     try:
