@@ -144,7 +144,10 @@ async def test_a_repeat_tap_on_an_executed_plan_says_when_it_was_executed(phone:
 
 
 async def test_signals_fit_a_screen_with_the_votes_behind_a_button(phone: Phone) -> None:
+    trade_reads = phone.binance.count("GET /api/v3/myTrades")
     text = await phone.ask("/signals", "Signals")
+    # Which assets are held comes from the scan: no trade history is read for cost bases.
+    assert phone.binance.count("GET /api/v3/myTrades") == trade_reads
     lines = text.split("\n")
     assert len(lines) <= 12, text
     held = lines.index("Held")

@@ -123,9 +123,9 @@ class Handlers:
         current = self.editor.current
 
         async def view() -> View:
-            signals = await self.service.signals()
-            held = (await self.service.portfolio()).portfolio.holdings
-            return signals_summary_view(signals, current.timeframe, current.signal, held)
+            scan = await self.service.current_scan()
+            return signals_summary_view(scan.signals, current.timeframe, current.signal,
+                                        scan.portfolio.holdings)
 
         await self._answer(update, context, view)
 
