@@ -220,7 +220,7 @@ class Handlers:
             listed = await self.service.listed_assets()
             held = set()
             if name == "never_sell":
-                seen = (await self.service.portfolio()).portfolio
+                seen = (await self.service.current_scan()).portfolio
                 held = set(seen.holdings) | set(seen.dust) | set(seen.unpriced)
         except (ServiceError, ExchangeError) as error:
             log.info("could not check %s against the exchange: %s", name, error)
