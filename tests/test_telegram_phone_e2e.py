@@ -233,3 +233,13 @@ async def test_the_value_chart_waits_for_enough_snapshots_and_says_so(phone: Pho
     assert "1 snapshot so far, one every 5m. The chart starts at 6, in about 25m." in " ".join(
         text.split()), text
     assert not phone.tg.calls_to("sendPhoto")
+
+
+async def test_the_allocation_chart_reads_no_trade_history(phone: Phone) -> None:
+    """The allocation chart draws the latest scan's portfolio: cost bases (each holding's
+    trade history, one exchange call per asset) are not what it shows."""
+    trade_reads = phone.binance.count("GET /api/v3/myTrades")
+    phone.tg.push_text(OWNER, "/chart")
+    sent = await phone.tg.wait_for_method("sendPhoto", timeout=30)
+    assert "cash" in str(sent.params.get("caption"))
+    assert phone.binance.count("GET /api/v3/myTrades") == trade_reads
