@@ -87,6 +87,12 @@ def level_of(letter: Letter, settings: Settings) -> AlertLevel | None:
     return level
 
 
+def is_message(level: AlertLevel | None) -> bool:
+    """Whether a letter at `level` (`level_of`) is a message of its own: loud or silent, not
+    left to the daily summary, switched off or only an edit of the plan's message."""
+    return level in (AlertLevel.LOUD, AlertLevel.SILENT)
+
+
 def rings(letter: Letter, settings: Settings) -> bool:
     """Whether `letter` makes the owner's phone ring."""
     return level_of(letter, settings) is AlertLevel.LOUD
