@@ -19,8 +19,8 @@ from bot.telegram.setting_words import (
     value_text,
 )
 from bot.telegram.settings_edit import EDITABLE, SettingsEditor
-from bot.telegram.settings_views import changed_view, settings_view, step_changes
-from core.config.settings import Settings, SettingsError, load_settings
+from bot.telegram.settings_views import changed_view, settings_view, step_buttons, step_changes
+from core.config.settings import AlertLevel, Settings, SettingsError, load_settings
 from tests.test_telegram_views import assert_phone_sized, assert_valid_html
 
 D = Decimal
@@ -90,6 +90,25 @@ def test_the_cash_button_moves_minimum_and_target_together() -> None:
     assert step_changes("cash_up", {"min_cash": D("0.25"), "target_cash": D("0.25")}) == [
         ("target_cash", "0.3"), ("min_cash", "0.3")]
     assert step_changes("nonsense", {}) is None
+
+
+async def test_the_signal_alerts_button_switches_them_off_and_on_again() -> None:
+    """alert_signals is a level now (loud, silent, summary, off); the button is still a switch:
+    off, then on (its default level) again, the label naming what a tap does."""
+    async def apply(changed: Settings) -> None:
+        pass
+
+    editor = SettingsEditor(load_settings(env={}), apply)
+    labels = []
+    for _ in range(2):
+        [button] = [b for row in step_buttons(editor.shown()).inline_keyboard for b in row
+                    if b.text.startswith("Alert signals")]
+        labels.append(button.text)
+        changes = step_changes("signal_alerts", editor.shown())
+        assert changes is not None
+        await editor.change_many(changes)
+    assert labels == ["Alert signals off", "Alert signals on"]
+    assert editor.current.alert_signals is AlertLevel.SUMMARY
 
 
 async def test_settings_that_must_move_together_are_refused_in_one_line() -> None:

@@ -144,7 +144,10 @@ async def test_a_repeat_tap_on_an_executed_plan_says_when_it_was_executed(phone:
 
 
 async def test_signals_fit_a_screen_with_the_votes_behind_a_button(phone: Phone) -> None:
+    trade_reads = phone.binance.count("GET /api/v3/myTrades")
     text = await phone.ask("/signals", "Signals")
+    # Which assets are held comes from the scan: no trade history is read for cost bases.
+    assert phone.binance.count("GET /api/v3/myTrades") == trade_reads
     lines = text.split("\n")
     assert len(lines) <= 12, text
     held = lines.index("Held")
@@ -230,3 +233,13 @@ async def test_the_value_chart_waits_for_enough_snapshots_and_says_so(phone: Pho
     assert "1 snapshot so far, one every 5m. The chart starts at 6, in about 25m." in " ".join(
         text.split()), text
     assert not phone.tg.calls_to("sendPhoto")
+
+
+async def test_the_allocation_chart_reads_no_trade_history(phone: Phone) -> None:
+    """The allocation chart draws the latest scan's portfolio: cost bases (each holding's
+    trade history, one exchange call per asset) are not what it shows."""
+    trade_reads = phone.binance.count("GET /api/v3/myTrades")
+    phone.tg.push_text(OWNER, "/chart")
+    sent = await phone.tg.wait_for_method("sendPhoto", timeout=30)
+    assert "cash" in str(sent.params.get("caption"))
+    assert phone.binance.count("GET /api/v3/myTrades") == trade_reads

@@ -140,12 +140,12 @@ def _print_messages(
     from bot.telegram.alerts import alert_view
     from bot.telegram.format import visible
     from core.config.settings import AlertLevel
-    from core.ops.alert_levels import level_of
+    from core.ops.alert_levels import is_message, level_of
 
     quote = settings.quote
     for event in subscription.pending():
         level = level_of(event, settings)
-        if level is None or level in (AlertLevel.SUMMARY, AlertLevel.OFF):
+        if not is_message(level):
             pushes.count(event, level)
             continue
         if not alerts.admit(event):

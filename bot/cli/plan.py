@@ -135,11 +135,9 @@ def show_plan(plan: Plan, whatif: WhatIf) -> None:
 def _why(plan: Plan, trade: PlannedTrade) -> str:
     """Why a trade is made, in words (core.policy.words): for a sell the share of the holding
     it takes, for a buy why this asset."""
-    from core.policy.words import share_sold, trade_reasons
+    from core.policy.words import share_sold, trade_why
 
-    words = trade_reasons(trade.reasons)
-    if trade.why:
-        words += f": {trade.why}"
+    words = trade_why(trade)
     share = share_sold(plan, trade)
     if share is not None:
         words = ("sells all of the holding" if share >= 1 else

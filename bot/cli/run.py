@@ -205,8 +205,7 @@ async def answer(service: EngineService, line: str, stop: asyncio.Event) -> str:
                     f"{' (paused)' if status.paused else ''}; last scan {status.last_scan}; "
                     f"exchange {health}; pending {[a.id for a in status.pending]}")
         if word == "portfolio":
-            view = await service.portfolio()
-            p = view.portfolio
+            p = (await service.current_scan()).portfolio
             parts = [f"{a} {h.amount} = {h.value:.2f} ({h.allocation:.1%})"
                      for a, h in sorted(p.holdings.items())]
             return (f"total {p.total_value:.2f} {p.quote}, cash {p.cash_allocation:.1%}; "

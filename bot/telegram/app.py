@@ -51,7 +51,7 @@ from core.engine.events import (
     Subscription,
 )
 from core.engine.service import EngineService
-from core.ops.alert_levels import level_of
+from core.ops.alert_levels import is_message, level_of
 from core.ops.outbox import Letter
 from core.runtime.logs import redact
 from core.storage.chat_settings import SettingsLedger
@@ -349,7 +349,7 @@ class TelegramBot:
                 reply_to = where.message_id
             if isinstance(letter, ApprovalClosed):
                 return  # a plan nobody is looking at closed: not worth a notification
-        if level is None or level in (AlertLevel.SUMMARY, AlertLevel.OFF):
+        if not is_message(level):
             return  # the daily summary tells of it, or nobody asked to hear of it
         if not self.alerts.is_new(letter):
             return

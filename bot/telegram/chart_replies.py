@@ -36,10 +36,10 @@ async def send_chart(
                                           history.sells)
             caption = f"📈 Value over time ({len(points)} snapshots)"
         else:
-            seen = await service.portfolio()
-            png = await asyncio.to_thread(allocation_chart, seen.portfolio, settings.policy)
-            caption = (f"📊 {money(seen.portfolio.total_value)} {esc(quote)} · "
-                       f"cash {pct(seen.portfolio.cash_allocation)}")
+            portfolio = (await service.current_scan()).portfolio
+            png = await asyncio.to_thread(allocation_chart, portfolio, settings.policy)
+            caption = (f"📊 {money(portfolio.total_value)} {esc(quote)} · "
+                       f"cash {pct(portfolio.cash_allocation)}")
     except ServiceError as error:
         await send_view(bot, chat, notice_view(f"⚠️ {error}"))
         return

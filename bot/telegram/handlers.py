@@ -123,9 +123,9 @@ class Handlers:
         current = self.editor.current
 
         async def view() -> View:
-            signals = await self.service.signals()
-            held = (await self.service.portfolio()).portfolio.holdings
-            return signals_summary_view(signals, current.timeframe, current.signal, held)
+            scan = await self.service.current_scan()
+            return signals_summary_view(scan.signals, current.timeframe, current.signal,
+                                        scan.portfolio.holdings)
 
         await self._answer(update, context, view)
 
@@ -220,7 +220,7 @@ class Handlers:
             listed = await self.service.listed_assets()
             held = set()
             if name == "never_sell":
-                seen = (await self.service.portfolio()).portfolio
+                seen = (await self.service.current_scan()).portfolio
                 held = set(seen.holdings) | set(seen.dust) | set(seen.unpriced)
         except (ServiceError, ExchangeError) as error:
             log.info("could not check %s against the exchange: %s", name, error)

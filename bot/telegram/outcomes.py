@@ -61,7 +61,7 @@ def outcome_lines(letter: Outcome, quote: str, zone: tzinfo = UTC) -> list[str]:
         case ApprovalClosed(state=ApprovalState.REJECTED):
             return rejected_lines(letter.by, letter.at, letter.snoozed_until, zone)
         case ApprovalClosed(state=ApprovalState.EXPIRED):
-            return ["⌛ <b>Plan expired</b>", f"at {esc(at)}; no decision came"]
+            return expired_lines(letter.at, zone)
         case ApprovalClosed():
             return [f"↪️ <b>Plan {esc(letter.state.value)}</b>", f"at {esc(at)}",
                     *wrap_lines(letter.reason)]
@@ -76,6 +76,11 @@ def rejected_lines(by: str | None, at: datetime, until: datetime | None,
                             "proposed again before, unless the price, a band or the signal "
                             "changes.")
     return lines
+
+
+def expired_lines(at: datetime, zone: tzinfo = UTC) -> list[str]:
+    """`⌛ Plan expired at …`: nobody decided in time."""
+    return ["⌛ <b>Plan expired</b>", f"at {esc(moment(at, zone))}; no decision came"]
 
 
 def snooze_buttons(approval_id: str) -> InlineKeyboardMarkup:
@@ -124,8 +129,7 @@ def refusal_view(decision: Decision, approval: Approval | None, quote: str,
             lines = rejected_lines(approval.decided_by, approval.decided_at
                                    or approval.created_at, None, zone)
         elif state is ApprovalState.EXPIRED:
-            lines = ["⌛ <b>Plan expired</b>",
-                     f"at {esc(moment(approval.expires_at, zone))}; no decision came"]
+            lines = expired_lines(approval.expires_at, zone)
         else:
             lines = wrap_lines(sentence(decision.message))
         return decided_view(approval, lines, quote, zone)

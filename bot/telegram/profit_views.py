@@ -48,12 +48,3 @@ def _period(period: PeriodProfit, zone: tzinfo) -> list[str]:
         lines.append(f"  from {moment(period.since, zone)}")
     return lines
 
-
-def profit_brief(profit: Profit, period_name: str = "today") -> str:
-    """One line of a period's figures for the daily summary (plain text)."""
-    [period] = [p for p in profit.periods if p.name == period_name]
-    parts = [f"realised {signed_money(period.realised)}", f"fees {money(period.fees)}"]
-    beside = period.beside_holding
-    if beside is not None:
-        parts.append(f"vs holding {signed_money(beside)}")
-    return " · ".join(parts)

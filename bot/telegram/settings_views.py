@@ -12,6 +12,7 @@ from bot.telegram.callbacks import Action, encode
 from bot.telegram.format import LINE_WIDTH, esc, fit
 from bot.telegram.setting_words import grouped, value_text
 from bot.telegram.views import View
+from core.config.settings import AlertLevel
 
 NAME_WIDTH = 21
 STEP = Decimal("0.05")
@@ -63,7 +64,7 @@ def step_buttons(values: Mapping[str, object]) -> InlineKeyboardMarkup:
     switches = []
     for key, name in SWITCHES.items():
         if name in values:
-            state = "off" if values[name] else "on"
+            state = "off" if _on(values[name]) else "on"
             label = f"{name.replace('_', ' ').capitalize()} {state}"
             switches.append(InlineKeyboardButton(
                 label, callback_data=encode(Action.SETTINGS_STEP, key=key)))
@@ -72,11 +73,17 @@ def step_buttons(values: Mapping[str, object]) -> InlineKeyboardMarkup:
     return InlineKeyboardMarkup(rows)
 
 
+def _on(value: object) -> bool:
+    """Whether a switch is on: a flag that is set, or an alert level other than `off` (the
+    level is a string, so "off" alone would read as true)."""
+    return bool(value) and value != AlertLevel.OFF
+
+
 def step_changes(key: str, values: Mapping[str, object]) -> list[tuple[str, str]] | None:
     """The (name, value) pairs a button asks for, from the values in force; None: unknown."""
     if key in SWITCHES:
         name = SWITCHES[key]
-        return [(name, "off" if values.get(name) else "on")] if name in values else None
+        return [(name, "off" if _on(values.get(name)) else "on")] if name in values else None
     if key not in STEPS:
         return None
     pairs = []

@@ -32,10 +32,9 @@ async def ask_telegram(settings: Settings) -> str:
     if settings.telegram_token is None:
         raise TokenRefused("BALLAST_TELEGRAM_TOKEN is not set")
     token = settings.telegram_token.get_secret_value()
-    base_url, base_file_url = (api_urls(settings.telegram_api_url) if settings.telegram_api_url
-                               else ("https://api.telegram.org/bot",
-                                     "https://api.telegram.org/file/bot"))
-    bot = Bot(token, base_url=base_url, base_file_url=base_file_url)
+    # python-telegram-bot's own api.telegram.org unless BALLAST_TELEGRAM_API_URL names another.
+    urls = api_urls(settings.telegram_api_url) if settings.telegram_api_url else None
+    bot = Bot(token) if urls is None else Bot(token, base_url=urls[0], base_file_url=urls[1])
     try:
         async with bot:  # initialize() is the getMe call
             return f"@{bot.username}"

@@ -40,7 +40,7 @@ from core.domain.models import (
 )
 from core.domain.moments import moment
 from core.policy.bands import CashLevel, bands, cash_level
-from core.policy.words import share_sold, skipped_text, skips_worth_saying, trade_reasons
+from core.policy.words import share_sold, skipped_text, skips_worth_saying, trade_why
 from core.signals.words import contradicts_score, explain, vote_text
 
 ASSET_WIDTH = 7
@@ -236,11 +236,8 @@ def _trade_lines(
     else:
         head = f"<b>{esc(what)}</b>"
         parts.insert(0, at)
-    why = trade_reasons(trade.reasons)
-    if trade.why:
-        why += f": {trade.why}"
     return [head, *(esc(line) for line in _packed(parts, "   ")),
-            *wrap_lines(f"Why: {why}", indent="   ")]
+            *wrap_lines(f"Why: {trade_why(trade)}", indent="   ")]
 
 
 def _skipped_lines(skipped: Iterable[SkippedTrade]) -> list[str]:

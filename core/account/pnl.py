@@ -22,6 +22,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 
 from core.account.cost_basis import AverageCost, after_fill
+from core.account.snapshot import unrealised_pnl
 from core.domain.models import ZERO, Holding, PositionFacts, Side
 from core.exchange.base import Fill
 
@@ -102,10 +103,11 @@ def realised_sells(fills: Iterable[Fill], quote: str) -> list[SellResult]:
 
 
 def unrealised(holding: Holding, facts: PositionFacts | None) -> Decimal | None:
-    """A holding's unrealised P&L against its cost basis (None: the cost basis is unknown)."""
+    """A holding's unrealised P&L against its cost basis (`unrealised_pnl`, as `ballast
+    portfolio` shows it); None when the cost basis is unknown, or zero (no change to say)."""
     if facts is None or facts.cost_basis is None or facts.cost_basis <= 0:
         return None
-    return (holding.price - facts.cost_basis) * holding.amount
+    return unrealised_pnl(holding, facts.cost_basis)
 
 
 def _undone(fill: Fill, price_now: Decimal, quote: str) -> Decimal:

@@ -156,12 +156,18 @@ class EngineService:
         else:
             await self.engine.state.set(key, f"{where[0]}:{where[1]}")
 
+    async def current_scan(self) -> Scan:
+        """The latest scan, or a scan now if there is none: the portfolio and the signals of
+        one moment, without the trade history that cost bases need."""
+        scan = self.engine.latest or await self.engine.scan(self.clock())
+        if scan is None:
+            raise ServiceError(f"the exchange is not answering: {self.engine.last_error}")
+        return scan
+
     async def portfolio(self) -> PortfolioView:
         """The latest scan's portfolio (scanning now if there is none), with cost bases."""
         now = self.clock()
-        scan = self.engine.latest or await self.engine.scan(now)
-        if scan is None:
-            raise ServiceError(f"the exchange is not answering: {self.engine.last_error}")
+        scan = await self.current_scan()
         try:
             facts = await self.engine.ports.position_facts(scan.portfolio, now)
         except ExchangeError:
@@ -170,10 +176,7 @@ class EngineService:
 
     async def signals(self) -> dict[str, AssetSignal]:
         """Each asset's latest signal with its votes and reasons."""
-        scan = self.engine.latest or await self.engine.scan(self.clock())
-        if scan is None:
-            raise ServiceError(f"the exchange is not answering: {self.engine.last_error}")
-        return dict(scan.signals)
+        return dict((await self.current_scan()).signals)
 
     async def listed_assets(self) -> set[str]:
         """The assets the exchange lists against the quote (for checking typed symbols)."""
@@ -231,9 +234,7 @@ class EngineService:
         owner's `timezone`, or `since`), 7 days, 30 days and since the start, beside holding
         (core.account.pnl)."""
         now = self.clock()
-        scan = self.engine.latest or await self.engine.scan(now)
-        if scan is None:
-            raise ServiceError(f"the exchange is not answering: {self.engine.last_error}")
+        scan = await self.current_scan()
         snapshots = await self.engine.state.snapshots(limit=ALL_SNAPSHOTS)
         local = now.astimezone(ZoneInfo(self.engine.settings.timezone))
         midnight = local.replace(hour=0, minute=0, second=0, microsecond=0).astimezone(UTC)

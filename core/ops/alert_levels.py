@@ -89,6 +89,12 @@ def level_of(letter: Letter, settings: Settings) -> AlertLevel | None:
     return level
 
 
+def is_message(level: AlertLevel | None) -> bool:
+    """Whether a letter at `level` (`level_of`) is a message of its own: loud or silent, not
+    left to the daily summary, switched off or only an edit of the plan's message."""
+    return level in (AlertLevel.LOUD, AlertLevel.SILENT)
+
+
 def asks_for_a_decision(letter: Letter) -> bool:
     """Whether `letter` waits for the owner (a plan with Approve/Reject)."""
     return isinstance(letter, PlanProposed) and not letter.auto

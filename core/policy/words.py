@@ -57,6 +57,12 @@ def trade_reasons(reasons: Iterable[TradeReason]) -> str:
     return "; ".join(TRADE_WORDS[reason] for reason in reasons)
 
 
+def trade_why(trade: PlannedTrade) -> str:
+    """Why `trade` is made: its reasons and, for a buy, why this asset (`trade.why`)."""
+    words = trade_reasons(trade.reasons)
+    return f"{words}: {trade.why}" if trade.why else words
+
+
 def skip_reason(skip: SkippedTrade) -> str:
     """Why a considered trade was not made, in words."""
     return SKIP_WORDS[skip.reason]
